@@ -1,0 +1,15 @@
+"""Errors that reach the user as one line.
+
+Anything raised as :class:`InputError` is printed as ``diffusionscope: error: <message>`` with
+exit code 2 and no traceback; the message names the offending input and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad user input: a path, an option value, a file's content, a model that does not fit."""
+
+
+class RunInterrupted(Exception):
+    """The run was asked to stop (SIGTERM/SIGINT); the last checkpoint is kept for ``--resume``."""

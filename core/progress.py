@@ -1,0 +1,77 @@
+"""The headless progress display: rich bars with rate and ETA on stderr, one per phase.
+
+It is an event listener, so what the CLI shows is exactly what the run directory records.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from core.events import Event, LogEvent, MetricEvent, ProgressEvent, SeriesEvent
+
+LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
+
+
+class ProgressDisplay:
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(file=sys.stderr)
+        self.progress = Progress(
+            TextColumn("{task.description:<22}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.tasks: dict[str, TaskID] = {}
+        self.started = False
+
+    def handle(self, event: Event) -> None:
+        if isinstance(event, ProgressEvent):
+            self._progress(event)
+        elif isinstance(event, LogEvent):
+            if event.level != "debug":
+                prefix = f"{event.mode}: " if event.mode else ""
+                first_line = event.message.splitlines()[0] if event.message else ""
+                self.console.print(f"{prefix}{first_line}", style=LEVEL_STYLES[event.level],
+                                   markup=False, highlight=False)  # fmt: skip
+        elif isinstance(event, MetricEvent):
+            n = f" (N={event.n})" if event.n else ""
+            self.console.print(f"{event.mode}: {event.name} = {event.value:.6g}{n}",
+                               markup=False, highlight=False)  # fmt: skip
+        elif isinstance(event, SeriesEvent):
+            self.console.print(f"{event.mode}: {event.series} @ {event.x:g} = {event.y:.6g}",
+                               style="dim", markup=False, highlight=False)  # fmt: skip
+
+    def _progress(self, event: ProgressEvent) -> None:
+        if not self.started:
+            self.progress.start()
+            self.started = True
+        key = f"{event.mode}:{event.phase}"
+        if key not in self.tasks:
+            label = f"{event.mode} {event.phase}".strip()
+            self.tasks[key] = self.progress.add_task(label, total=event.total, rate="")
+        task_id = self.tasks[key]
+        task = self.progress.tasks[self.progress.task_ids.index(task_id)]
+        speed = task.speed
+        rate = f"{speed:.2f} {event.unit}/s" if speed else ""
+        self.progress.update(task_id, completed=event.done, total=event.total, rate=rate)
+
+    def stop(self) -> None:
+        if self.started:
+            self.progress.stop()
+            self.started = False
