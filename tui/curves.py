@@ -1,0 +1,139 @@
+"""Turning a run's series events and ``results.json`` into named curves; no Textual here.
+
+Modes publish curves two ways: ``series`` events while they run (``fid``, ``kid``,
+``logsnr:<schedule>``) and arrays in ``results.json`` at the end (the schedule mode's
+``alphas_cumprod``/``log_snr``/``betas`` per schedule). Both are read generically -- by series
+name prefix and by array key -- so a mode that adds a curve shows up without a TUI change.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+Curve = list[tuple[float, float]]
+
+#: The schedule quantities, by the names modes may use for them.
+SCHEDULE_KINDS: dict[str, tuple[str, ...]] = {
+    "alphas_cumprod": ("alphas_cumprod", "alpha_bar", "alphas_bar"),
+    "logsnr": ("logsnr", "log_snr", "lambda"),
+    "betas": ("betas", "beta"),
+}
+SCHEDULE_TITLES = {
+    "alphas_cumprod": "alphas_cumprod (ᾱ_t)",
+    "logsnr": "log-SNR  log(ᾱ_t / (1-ᾱ_t))",
+    "betas": "betas (β_t)",
+}
+#: The live chart of the metrics mode: FID on the left axis, KID (much smaller) on the right.
+LIVE_LEFT = ("fid",)
+LIVE_RIGHT = ("kid",)
+
+
+def series_group(name: str) -> str:
+    """``logsnr:cosine`` belongs to the ``logsnr`` chart; ``fid`` is its own chart."""
+    return name.split(":", 1)[0]
+
+
+def series_label(name: str) -> str:
+    return name.split(":", 1)[1] if ":" in name else name
+
+
+def group_series(series: Mapping[str, Curve]) -> dict[str, dict[str, Curve]]:
+    """Series by chart: one chart per prefix, one line per series."""
+    groups: dict[str, dict[str, Curve]] = {}
+    for name, points in series.items():
+        groups.setdefault(series_group(name), {})[series_label(name)] = list(points)
+    return groups
+
+
+def _kind_of(key: str) -> str | None:
+    lowered = key.lower()
+    for kind, names in SCHEDULE_KINDS.items():
+        if lowered in names:
+            return kind
+    return None
+
+
+def _numbers(value: Any) -> list[float] | None:
+    if (
+        isinstance(value, list)
+        and len(value) > 1
+        and all(isinstance(v, int | float) for v in value)
+    ):
+        return [float(v) for v in value]
+    return None
+
+
+def schedule_curves(
+    results: Mapping[str, Any] | None, series: Mapping[str, Curve] | None = None
+) -> dict[str, dict[str, Curve]]:
+    """``{kind: {schedule: curve}}`` for kind in alphas_cumprod, logsnr, betas.
+
+    Arrays are found anywhere under ``results["schedule"]``: a dict holding an
+    ``alphas_cumprod``-like list is one schedule, named by its ``name`` key or the key it sits
+    under; its ``timesteps`` list, when present, is the x axis. Series events named
+    ``<kind>:<schedule>`` fill in whatever the results do not have (a run still going).
+    """
+    curves: dict[str, dict[str, Curve]] = {kind: {} for kind in SCHEDULE_KINDS}
+    section = (results or {}).get("schedule") if results else None
+
+    def visit(node: Any, name: str) -> None:
+        if isinstance(node, dict):
+            label = str(node.get("name") or name)
+            xs = _numbers(node.get("timesteps")) or _numbers(node.get("t"))
+            for key, value in node.items():
+                kind = _kind_of(str(key))
+                ys = _numbers(value)
+                if kind and ys:
+                    x = xs if xs and len(xs) == len(ys) else list(range(len(ys)))
+                    curves[kind][label] = list(zip(x, ys, strict=True))
+                elif isinstance(value, dict | list):
+                    visit(value, str(key) if isinstance(value, dict) else label)
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                visit(item, f"{name}[{index}]")
+
+    if section is not None:
+        visit(section, "model")
+    for name, points in (series or {}).items():
+        kind = _kind_of(series_group(name))
+        if kind and series_label(name) not in curves[kind]:
+            curves[kind][series_label(name)] = list(points)
+    return {kind: found for kind, found in curves.items() if found}
+
+
+def finite(points: Iterable[tuple[float, float]]) -> Curve:
+    """Drop points plotext cannot draw (inf log-SNR at t=0, NaN from a failed batch)."""
+    return [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
+
+
+def metric_rows(
+    metrics: Mapping[str, Any], results: Mapping[str, Any] | None
+) -> list[tuple[str, float, str, str]]:
+    """``(name, value, unit, n)`` for the metrics table: events first, then final results."""
+    rows: dict[str, tuple[str, float, str, str]] = {}
+    for key, event in metrics.items():
+        n = "" if getattr(event, "n", None) is None else str(event.n)
+        rows[key] = (key, float(event.value), getattr(event, "unit", ""), n)
+    for key, value in flatten_numbers(results or {}, skip=("run", "model", "schedule")):
+        rows.setdefault(key, (key, value, "", ""))
+    return list(rows.values())
+
+
+def flatten_numbers(
+    node: Mapping[str, Any], prefix: str = "", skip: tuple[str, ...] = ()
+) -> list[tuple[str, float]]:
+    """Every scalar number in a nested results dict, keyed ``section.name``."""
+    out: list[tuple[str, float]] = []
+    for key, value in node.items():
+        if not prefix and key in skip:
+            continue
+        name = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            out.append((name, float(value)))
+        elif isinstance(value, dict):
+            out.extend(flatten_numbers(value, name))
+    return out

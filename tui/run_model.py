@@ -1,0 +1,215 @@
+"""What the TUI knows about one run, folded from its events; no Textual here.
+
+A worker thread feeds events in with :meth:`RunModel.apply`; the widgets read a consistent
+:class:`RunSnapshot` with :meth:`RunModel.snapshot`. Version counters let a widget skip a
+redraw (a plot rebuild is the expensive part) when its part of the run has not changed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.events import (
+    ArtifactEvent,
+    Event,
+    LogEvent,
+    MetricEvent,
+    ProgressEvent,
+    SeriesEvent,
+    StatusEvent,
+)
+from core.runs import CONFIG, RESULTS, read_json
+
+LOG_LINES_KEPT = 2000
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
+
+
+@dataclass
+class PhaseProgress:
+    """Progress of one phase, with a rate measured from the event times."""
+
+    phase: str
+    mode: str
+    done: int
+    total: int
+    unit: str
+    first_time: float
+    first_done: int
+    last_time: float
+
+    @property
+    def rate(self) -> float | None:
+        """Units per second since the phase was first seen."""
+        elapsed = self.last_time - self.first_time
+        if elapsed <= 0 or self.done <= self.first_done:
+            return None
+        return (self.done - self.first_done) / elapsed
+
+    @property
+    def eta(self) -> float | None:
+        rate = self.rate
+        if rate is None or self.total <= 0:
+            return None
+        return max(0.0, (self.total - self.done) / rate)
+
+    @property
+    def finished(self) -> bool:
+        return self.total > 0 and self.done >= self.total
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str
+    kind: str
+    caption: str
+    mode: str
+
+    @property
+    def is_image(self) -> bool:
+        return self.path.lower().endswith(IMAGE_SUFFIXES)
+
+
+@dataclass
+class RunSnapshot:
+    """A copy of the run's state for one redraw."""
+
+    run_dir: Path
+    state: str
+    message: str
+    phases: list[PhaseProgress]
+    series: dict[str, list[tuple[float, float]]]
+    series_labels: dict[str, tuple[str, str]]
+    metrics: dict[str, MetricEvent]
+    artifacts: list[Artifact]
+    log: list[str]
+    versions: dict[str, int]
+
+
+@dataclass
+class RunModel:
+    """The accumulated state of one run directory."""
+
+    run_dir: Path
+    state: str = "running"
+    message: str = ""
+    phases: dict[tuple[str, str], PhaseProgress] = field(default_factory=dict)
+    series: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
+    series_labels: dict[str, tuple[str, str]] = field(default_factory=dict)
+    metrics: dict[str, MetricEvent] = field(default_factory=dict)
+    artifacts: list[Artifact] = field(default_factory=list)
+    log: deque[str] = field(default_factory=lambda: deque(maxlen=LOG_LINES_KEPT))
+    versions: dict[str, int] = field(
+        default_factory=lambda: dict.fromkeys(
+            ("state", "progress", "series", "metrics", "artifacts", "log"), 0
+        )
+    )
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _t0: float | None = None
+
+    def apply(self, events: Iterable[Event]) -> bool:
+        """Fold events in; True when anything changed."""
+        changed = False
+        with self._lock:
+            for event in events:
+                self._apply_one(event)
+                changed = True
+        return changed
+
+    def set_state(self, state: str, message: str = "") -> bool:
+        with self._lock:
+            if state == self.state and (not message or message == self.message):
+                return False
+            self.state = state
+            self.message = message or self.message
+            self.versions["state"] += 1
+            return True
+
+    def _apply_one(self, event: Event) -> None:
+        if isinstance(event, StatusEvent):
+            self.state, self.message = event.state, event.message
+            self.versions["state"] += 1
+            self._log_line(event.time, f"[{event.state}] {event.message}".rstrip())
+        elif isinstance(event, ProgressEvent):
+            key = (event.mode, event.phase)
+            phase = self.phases.get(key)
+            if phase is None or event.done < phase.done:
+                phase = PhaseProgress(event.phase, event.mode, event.done, event.total,
+                                      event.unit, event.time, event.done, event.time)  # fmt: skip
+                self.phases[key] = phase
+            phase.done, phase.total, phase.last_time = event.done, event.total, event.time
+            self.versions["progress"] += 1
+        elif isinstance(event, SeriesEvent):
+            points = self.series.setdefault(event.series, [])
+            points.append((event.x, event.y))
+            self.series_labels[event.series] = (event.x_label, event.y_label)
+            self.versions["series"] += 1
+        elif isinstance(event, MetricEvent):
+            key = f"{event.mode}.{event.name}" if event.mode else event.name
+            self.metrics[key] = event
+            self.versions["metrics"] += 1
+        elif isinstance(event, ArtifactEvent):
+            artifact = Artifact(event.path, event.kind, event.caption, event.mode)
+            self.artifacts = [a for a in self.artifacts if a.path != artifact.path] + [artifact]
+            self.versions["artifacts"] += 1
+            self._log_line(event.time, f"saved {event.path}")
+        elif isinstance(event, LogEvent):
+            prefix = (
+                f"{event.mode}: " if event.mode and not event.message.startswith(event.mode) else ""
+            )
+            level = "" if event.level == "info" else f"{event.level.upper()} "
+            for line in event.message.rstrip().splitlines() or [""]:
+                self._log_line(event.time, f"{level}{prefix}{line}")
+
+    def _log_line(self, when: float, text: str) -> None:
+        # Time since the run's first event: meaningful across hosts and time zones.
+        if self._t0 is None:
+            self._t0 = when
+        self.log.append(f"+{format_duration(when - self._t0)} {text}")
+        self.versions["log"] += 1
+
+    def snapshot(self) -> RunSnapshot:
+        with self._lock:
+            return RunSnapshot(
+                run_dir=self.run_dir,
+                state=self.state,
+                message=self.message,
+                phases=[PhaseProgress(**vars(p)) for p in self.phases.values()],
+                series={name: list(points) for name, points in self.series.items()},
+                series_labels=dict(self.series_labels),
+                metrics=dict(self.metrics),
+                artifacts=list(self.artifacts),
+                log=list(self.log),
+                versions=dict(self.versions),
+            )
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    config = read_json(Path(run_dir) / CONFIG)
+    return config if isinstance(config, dict) else {}
+
+
+def read_results(run_dir: Path) -> dict[str, Any] | None:
+    results = read_json(Path(run_dir) / RESULTS)
+    return results if isinstance(results, dict) else None
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "--:--"
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+def format_number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    return f"{value:.4g}"

@@ -1,0 +1,55 @@
+"""F1: every key the workbench binds, read from the bindings themselves so it cannot go stale."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
+
+
+def binding_sections() -> list[tuple[str, list[Binding]]]:
+    """``(where, bindings)`` for the app and every screen and dialog."""
+    from tui.app import WorkbenchApp
+    from tui.screens.compare import CompareScreen
+    from tui.screens.dialogs import ConfirmScreen, FilePickerScreen, QuitScreen
+    from tui.screens.main import MainScreen
+    from tui.screens.run import RunScreen
+    from tui.screens.runs import RunsScreen
+
+    places = [("everywhere", WorkbenchApp), ("main screen", MainScreen), ("run view", RunScreen),
+              ("runs screen", RunsScreen), ("compare screen", CompareScreen),
+              ("file picker", FilePickerScreen), ("confirm dialog", ConfirmScreen),
+              ("quit dialog", QuitScreen), ("help", HelpScreen)]  # fmt: skip
+    return [(where, [b for b in cls.BINDINGS if isinstance(b, Binding)]) for where, cls in places]
+
+
+def key_label(binding: Binding) -> str:
+    names = {"right_square_bracket": "]", "left_square_bracket": "[", "space": "space"}
+    return names.get(binding.key, binding.key)
+
+
+class HelpScreen(ModalScreen[None]):
+    """A table of every key, grouped by where it works."""
+
+    BINDINGS = [
+        Binding("escape", "close", "Close"),
+        Binding("f1", "close", "Close", show=False),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(classes="dialog help"):
+            yield Static("[b]Keys[/b]  (ctrl+p opens the command palette: load, start, runs, "
+                         "compare, themes)", id="help-title")  # fmt: skip
+            yield DataTable(id="help-table", cursor_type="row", show_cursor=False)
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("where", "key", "action")
+        for where, bindings in binding_sections():
+            for binding in bindings:
+                table.add_row(where, key_label(binding), binding.description or binding.action)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,344 @@
+"""The main screen: load a model (left), choose modes and their options, start a run (right)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import (
+    Button,
+    Checkbox,
+    Footer,
+    Header,
+    Input,
+    Label,
+    OptionList,
+    Select,
+    SelectionList,
+    Static,
+)
+from textual.widgets.selection_list import Selection
+
+from core.errors import InputError
+from tui import settings
+from tui.options import (
+    OptionSpec,
+    build_arguments,
+    field_for_error,
+    form_options,
+    validate_arguments,
+)
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+
+class ModelPane(Vertical):
+    """Model source, device, dtype, recent models and the loaded model's summary."""
+
+    def __init__(self, model: str | None) -> None:
+        super().__init__(id="model-pane")
+        self.initial = model or settings.default_model() or ""
+
+    def compose(self) -> ComposeResult:
+        yield Label("Model", classes="pane-title")
+        yield Input(self.initial, placeholder="hub id, diffusers folder or .safetensors file",
+                    id="model-source")  # fmt: skip
+        with Horizontal(classes="button-row"):
+            yield Button("Browse (ctrl+o)", id="browse")
+            yield Button("Load (ctrl+l)", id="load", variant="primary")
+        with Horizontal(classes="select-row"):
+            yield Label("device", classes="field-label")
+            yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="device")
+            yield Label("dtype", classes="field-label")
+            yield Select([(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype")
+        yield Label("Recent models", classes="section-title")
+        yield OptionList(*settings.recent_models(), id="recent")
+        yield Static("not loaded: press Load to inspect the model", id="model-summary")
+
+    @property
+    def source(self) -> str:
+        return self.query_one("#model-source", Input).value.strip()
+
+    @property
+    def device(self) -> str:
+        return str(self.query_one("#device", Select).value)
+
+    @property
+    def dtype(self) -> str:
+        return str(self.query_one("#dtype", Select).value)
+
+    @on(OptionList.OptionSelected, "#recent")
+    def _use_recent(self, event: OptionList.OptionSelected) -> None:
+        self.query_one("#model-source", Input).value = str(event.option.prompt)
+
+
+class OptionField(Horizontal):
+    """A label, an input for one CLI option, and its inline validation message."""
+
+    def __init__(self, spec: OptionSpec, value: Any) -> None:
+        super().__init__(id=f"field-{spec.dest}", classes="option-field")
+        self.spec = spec
+        self.initial = value
+
+    def compose(self) -> ComposeResult:
+        spec = self.spec
+        yield Label(spec.label, classes="field-label")
+        default = "" if spec.default in (None, False) else f" [{spec.default}]"
+        if spec.kind == "bool":
+            yield Checkbox(spec.help[:40], bool(self.initial), id=f"opt-{spec.dest}")
+        elif spec.kind == "choice":
+            options = [(c, c) for c in spec.choices]
+            value = self.initial if self.initial in spec.choices else Select.BLANK
+            yield Select(options, value=value, prompt=f"default{default}", id=f"opt-{spec.dest}")
+        else:
+            yield Input(
+                "" if self.initial is None else str(self.initial),
+                placeholder=(spec.help + default).strip()[:70],
+                id=f"opt-{spec.dest}",
+            )
+        yield Static("", classes="field-error")
+
+    @property
+    def value(self) -> Any:
+        widget = self.query_one(f"#opt-{self.spec.dest}")
+        if isinstance(widget, Checkbox):
+            return widget.value
+        if isinstance(widget, Select):
+            return None if widget.value is Select.BLANK else widget.value
+        return widget.value  # type: ignore[attr-defined]
+
+    def show_error(self, message: str | None) -> None:
+        self.query_one(".field-error", Static).update(message or "")
+        self.set_class(bool(message), "-invalid")
+
+    def check(self) -> str | None:
+        value = self.value
+        message = self.spec.check(value) if isinstance(value, str) else None
+        self.show_error(message)
+        return message
+
+
+class ModePane(Vertical):
+    """The mode selection list and the form of the selected modes' options."""
+
+    def __init__(self, modes: dict[str, str]) -> None:
+        super().__init__(id="mode-pane")
+        self.modes = modes
+        self.values: dict[str, Any] = {}
+
+    def compose(self) -> ComposeResult:
+        yield Label("Modes", classes="pane-title")
+        yield SelectionList[str](
+            *(Selection(f"{name:<10} {desc}", name) for name, desc in self.modes.items()),
+            id="modes",
+        )
+        yield VerticalScroll(
+            Static("select one or more modes above", classes="hint"), id="mode-form"
+        )
+        yield Static("", id="form-error")
+        yield Button("Start run (ctrl+s)", id="start", variant="success")
+
+    @property
+    def selected(self) -> list[str]:
+        chosen = set(self.query_one("#modes", SelectionList).selected)
+        return [name for name in self.modes if name in chosen]  # keep the canonical order
+
+    @property
+    def fields(self) -> list[OptionField]:
+        return list(self.query(OptionField))
+
+    @property
+    def specs(self) -> list[OptionSpec]:
+        return [f.spec for f in self.fields]
+
+    def remember_values(self) -> None:
+        for field in self.fields:
+            self.values[field.spec.dest] = field.value
+
+    @on(SelectionList.SelectedChanged, "#modes")
+    async def rebuild_form(self) -> None:
+        self.remember_values()
+        form = self.query_one("#mode-form", VerticalScroll)
+        await form.remove_children()
+        modes = self.selected
+        if not modes:
+            await form.mount(Static("select one or more modes above", classes="hint"))
+            return
+        widgets: list[Any] = []
+        for mode, specs in form_options(modes):
+            widgets.append(Label(f"{mode} options", classes="section-title"))
+            if not specs:
+                widgets.append(Static("no options", classes="hint"))
+            widgets += [OptionField(spec, self.values.get(spec.dest)) for spec in specs]
+        await form.mount_all(widgets)
+
+    @on(Input.Changed)
+    def _check_field(self, event: Input.Changed) -> None:
+        for field in event.input.ancestors:
+            if isinstance(field, OptionField):
+                field.check()
+                break
+
+    def set_value(self, dest: str, value: Any) -> None:
+        """Fill one option's field (used by commands and tests)."""
+        widget = self.query_one(f"#opt-{dest}")
+        widget.value = value  # type: ignore[attr-defined]
+
+    def arguments(self) -> list[str]:
+        """The run's mode options as CLI arguments; raises InputError on a bad field."""
+        errors = [message for field in self.fields if (message := field.check())]
+        if errors:
+            raise InputError(errors[0])
+        values = {field.spec.dest: field.value for field in self.fields}
+        return build_arguments(values, self.specs)
+
+    def show_error(self, message: str) -> None:
+        """Put a validation message under its field when it names one, else under the form."""
+        dest = field_for_error(message, self.specs)
+        if dest is not None:
+            self.query_one(f"#field-{dest}", OptionField).show_error(message)
+        self.query_one("#form-error", Static).update(message)
+
+
+class MainScreen(Screen):
+    """Model on the left, modes on the right; Start launches the run and opens its live view."""
+
+    BINDINGS = [
+        Binding("ctrl+l", "load_model", "Load"),
+        Binding("ctrl+o", "browse", "Browse"),
+        Binding("ctrl+s", "start_run", "Start run"),
+        Binding("f4", "live_run", "Live run"),
+    ]
+
+    def __init__(self, model: str | None, modes: dict[str, str]) -> None:
+        super().__init__()
+        self.initial_model = model
+        self.mode_descriptions = modes
+        self.loaded_summary: list[str] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with Horizontal(id="main-columns"):
+            yield ModelPane(self.initial_model)
+            yield ModePane(self.mode_descriptions)
+        yield Footer()
+
+    @property
+    def model_pane(self) -> ModelPane:
+        return self.query_one(ModelPane)
+
+    @property
+    def mode_pane(self) -> ModePane:
+        return self.query_one(ModePane)
+
+    # ---- model --------------------------------------------------------------------------
+
+    @on(Button.Pressed, "#load")
+    def action_load_model(self) -> None:
+        pane = self.model_pane
+        if not pane.source:
+            self._summary("[b $error]model: enter a hub id, folder or .safetensors file[/]")
+            return
+        self._summary(f"loading {pane.source} ...")
+        self.load_worker(pane.source, pane.device, pane.dtype)
+
+    @work(thread=True, exclusive=True, group="load-model", name="load-model")
+    def load_worker(self, source: str, device: str, dtype: str) -> None:
+        # torch and diffusers are imported here, never at start-up.
+        from core.loading import load_pipeline
+
+        try:
+            loaded = load_pipeline(source, device, dtype)
+        except InputError as error:
+            self.app.call_from_thread(self._summary, f"[b $error]{_escape(str(error))}[/]")
+            return
+        except Exception as error:  # noqa: BLE001 -- any failure is shown, never crashes the UI
+            text = f"{type(error).__name__}: {error}"
+            self.app.call_from_thread(self._summary, f"[b $error]{_escape(text)}[/]")
+            return
+        lines = loaded.summary.lines()
+        total = loaded.summary.total_parameters
+        lines.append(f"total      {total / 1e6:.2f}M parameters")
+        del loaded  # the run loads its own copy in its own process
+        self.app.call_from_thread(self._loaded, source, lines)
+
+    def _loaded(self, source: str, lines: list[str]) -> None:
+        self.loaded_summary = lines
+        self._summary("\n".join(_escape(line) for line in lines))
+        recent = settings.remember_model(source)
+        options = self.query_one("#recent", OptionList)
+        options.clear_options()
+        options.add_options(recent)
+
+    def _summary(self, text: str) -> None:
+        self.query_one("#model-summary", Static).update(text)
+
+    @on(Button.Pressed, "#browse")
+    def action_browse(self) -> None:
+        from tui.screens.dialogs import FilePickerScreen
+
+        source = Path(self.model_pane.source or ".").expanduser()
+        start = (
+            source if source.is_dir() else source.parent if source.parent.is_dir() else Path.cwd()
+        )
+
+        def picked(path: str | None) -> None:
+            if path:
+                self.query_one("#model-source", Input).value = path
+
+        self.app.push_screen(
+            FilePickerScreen(start.parent if start != Path.cwd() else start), picked
+        )
+
+    # ---- runs ---------------------------------------------------------------------------
+
+    def run_arguments(self) -> list[str]:
+        modes = self.mode_pane.selected
+        if not modes:
+            raise InputError("modes: select at least one mode")
+        pane = self.model_pane
+        argv = ["--modes", ",".join(modes), "--device", pane.device, "--dtype", pane.dtype]
+        if pane.source:
+            argv += ["--model", pane.source]
+        return argv + self.mode_pane.arguments()
+
+    @on(Button.Pressed, "#start")
+    def action_start_run(self) -> None:
+        self.query_one("#form-error", Static).update("")
+        for field in self.mode_pane.fields:
+            field.show_error(None)
+        try:
+            argv = self.run_arguments()
+        except InputError as error:
+            self.mode_pane.show_error(str(error))
+            return
+        self.query_one("#form-error", Static).update("checking ...")
+        self.validate_and_start(argv)
+
+    @work(thread=True, exclusive=True, group="start-run", name="start-run")
+    def validate_and_start(self, argv: list[str]) -> None:
+        try:
+            validate_arguments(argv)
+        except InputError as error:
+            self.app.call_from_thread(self.mode_pane.show_error, str(error))
+            return
+        self.app.call_from_thread(self._launch, argv)
+
+    def _launch(self, argv: list[str]) -> None:
+        self.query_one("#form-error", Static).update("")
+        self.app.start_run(argv, "-".join(self.mode_pane.selected))  # type: ignore[attr-defined]
+
+    def action_live_run(self) -> None:
+        self.app.open_last_run()  # type: ignore[attr-defined]
+
+
+def _escape(text: str) -> str:
+    from textual.markup import escape
+
+    return escape(text)
