@@ -116,7 +116,7 @@ def metric_rows(
     for key, event in metrics.items():
         n = "" if getattr(event, "n", None) is None else str(event.n)
         rows[key] = (key, float(event.value), getattr(event, "unit", ""), n)
-    for key, value in flatten_numbers(results or {}, skip=("run", "model", "schedule")):
+    for key, value in flatten_numbers(results or {}, skip=("run", "model")):
         rows.setdefault(key, (key, value, "", ""))
     return list(rows.values())
 

@@ -51,9 +51,14 @@ def remember_model(source: str) -> list[str]:
 
 
 def default_model() -> str | None:
-    """The shipped digits model when this build has it."""
+    """The shipped digits model when this build has it, relative to the working directory
+    when it lies under it (shorter to read, and what a user would type)."""
     try:
         from core.zoo import DIGITS_LDM
     except ImportError:
         return None
-    return str(DIGITS_LDM)
+    path = Path(DIGITS_LDM).resolve()
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)

@@ -18,7 +18,7 @@ from tui.widgets.chart import CurveChart
 
 def compare_rows(results: list[dict]) -> list[tuple[str, list[float | None]]]:
     """Every number any run has, in first-seen order, with None where a run lacks it."""
-    tables = [dict(flatten_numbers(r, skip=("run", "model", "schedule"))) for r in results]
+    tables = [dict(flatten_numbers(r, skip=("run", "model"))) for r in results]
     names: list[str] = []
     for table in tables:
         names += [name for name in table if name not in names]

@@ -237,7 +237,8 @@ class RunScreen(Screen):
         names = "  ".join(
             f"[reverse]{c[0]}[/]" if i == self.chart_index else c[0] for i, c in enumerate(charts)
         )
-        saved = [a.path for a in snap.artifacts if a.kind == "figure"]
+        prefix = f"{self.run_dir.name}/" if self.run_dir else ""
+        saved = [prefix + a.path for a in snap.artifacts if a.kind == "figure"]
         title.update(names + (f"\nPNG: {', '.join(saved)}" if saved else ""))
 
     def _draw_files(self, snap: RunSnapshot) -> None:

@@ -47,8 +47,6 @@ class CurveChart(PlotextPlot):
             marker = "braille" if len(points) > 40 else "hd"
             color = LINE_COLORS[index % len(LINE_COLORS)]
             plt.plot(list(xs), list(ys), label=name, yside=side, marker=marker, color=color)
-            if len(points) <= 40:
-                plt.scatter(list(xs), list(ys), yside=side, marker="dot", color=color)
             drawn += 1
         if logy and drawn:
             plt.yscale("log")

@@ -1,0 +1,256 @@
+"""Helpers for the TUI tests (no tests here): fake run directories and a pilot wait.
+
+Fake runs are written with the real :class:`core.runs.RunWriter` and real event classes, with
+fixed event times, so the screens that read them render the same on every machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from core.atomic import atomic_write_json
+from core.events import (
+    ArtifactEvent,
+    LogEvent,
+    MetricEvent,
+    ProgressEvent,
+    SeriesEvent,
+    StatusEvent,
+)
+from core.runs import RunWriter
+
+REPO = Path(__file__).resolve().parent.parent
+T0 = 1_700_000_000.0
+SIZE = (120, 40)
+
+
+@pytest.fixture
+def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Recent models and settings go to a temporary folder, never the user's."""
+    folder = tmp_path / "config"
+    monkeypatch.setenv("DIFFUSIONSCOPE_CONFIG", str(folder))
+    return folder
+
+
+def make_app(runs_root: Path, model: str | None = None):
+    from tui.app import WorkbenchApp
+
+    return WorkbenchApp(model=model, runs_root=runs_root, image_renderer="halfcell",
+                        theme="textual-dark")  # fmt: skip
+
+
+async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
+    """Let the app run until ``predicate()`` holds (fails the test after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {timeout}s")
+        await pilot.pause(0.05)
+
+
+def _writer(root: Path, name: str, config: dict) -> RunWriter:
+    path = root / name
+    path.mkdir(parents=True)
+    (path / "checkpoint").mkdir()
+    (path / "artifacts").mkdir()
+    atomic_write_json(path / "config.json", config)
+    writer = RunWriter(path)
+    writer.start()  # records this (live) test process: the run reads as running
+    return writer
+
+
+def live_metrics_run(root: Path, name: str = "20240101-000000-metrics-live") -> RunWriter:
+    """A metrics run half way through: progress with rates, FID/KID points, some numbers."""
+    writer = _writer(root, name, {"modes": ["metrics"], "model": "core/zoo/digits-ldm",
+                                  "num_samples": 64})  # fmt: skip
+    writer.emit(StatusEvent(state="running", message="started", time=T0))
+    writer.emit(LogEvent(message="loading core/zoo/digits-ldm", time=T0 + 0.5))
+    for i, n in enumerate((8, 16, 24, 32)):
+        writer.emit(ProgressEvent(phase="generate", done=n, total=64, unit="img", mode="metrics",
+                                  time=T0 + 2 + 4 * i))  # fmt: skip
+        fid = 180.0 * (8 / n) ** 0.5 + 20
+        writer.emit(SeriesEvent(series="fid", x=n, y=fid, mode="metrics", x_label="N samples",
+                                y_label="FID", time=T0 + 2.5 + 4 * i))  # fmt: skip
+        writer.emit(SeriesEvent(series="kid", x=n, y=0.05 * 8 / n, mode="metrics",
+                                time=T0 + 2.6 + 4 * i))  # fmt: skip
+    writer.emit(ProgressEvent(phase="features", done=32, total=64, unit="img", mode="metrics",
+                              time=T0 + 16))  # fmt: skip
+    writer.emit(MetricEvent(name="inception_score", value=2.125, mode="metrics", n=32,
+                            time=T0 + 16.5))  # fmt: skip
+    writer.emit(LogEvent(message="FID at N=32: 110.0", mode="metrics", time=T0 + 17))
+    return writer
+
+
+def _schedule(kind: str, steps: int = 1000) -> dict[str, list[float]]:
+    if kind == "linear":
+        betas = [0.00085 + (0.012 - 0.00085) * i / (steps - 1) for i in range(steps)]
+        alphas, prod = [], 1.0
+        for beta in betas:
+            prod *= 1 - beta
+            alphas.append(prod)
+    else:
+        f = [math.cos(((t / steps) + 0.008) / 1.008 * math.pi / 2) ** 2 for t in range(steps + 1)]
+        alphas = [f[t + 1] / f[0] for t in range(steps)]
+        betas = [min(1 - alphas[0], 0.999)] + [
+            min(1 - alphas[t] / alphas[t - 1], 0.999) for t in range(1, steps)
+        ]
+    every = list(range(0, steps, 20))
+    alphas = [max(alphas[t], 1e-12) for t in every]
+    return {
+        "timesteps": every,
+        "alphas_cumprod": alphas,
+        "log_snr": [math.log(a / (1 - a)) for a in alphas],
+        "betas": [betas[t] for t in every],
+    }
+
+
+def finished_schedule_run(root: Path, name: str = "20240101-000100-schedule-done") -> Path:
+    """A finished schedule run: two schedules in results.json, log-SNR series, a figure PNG."""
+    from PIL import Image, ImageDraw
+
+    writer = _writer(root, name, {"modes": ["schedule"], "model": "core/zoo/digits-ldm"})
+    writer.emit(StatusEvent(state="running", message="started", time=T0))
+    curves = {"model": _schedule("linear"), "cosine": _schedule("cosine")}
+    for schedule, values in curves.items():
+        for t, y in zip(values["timesteps"][::10], values["log_snr"][::10], strict=True):
+            writer.emit(SeriesEvent(series=f"logsnr:{schedule}", x=t, y=y, mode="schedule",
+                                    time=T0 + 1))  # fmt: skip
+    figure = Image.new("RGB", (96, 64), "white")
+    ImageDraw.Draw(figure).line([(0, 10), (95, 60)], fill="blue", width=3)
+    figure.save(writer.artifact_path("schedule_curves.png"))
+    writer.emit(ArtifactEvent(path="artifacts/schedule_curves.png", kind="figure",
+                              caption="noise schedules", mode="schedule", time=T0 + 2))  # fmt: skip
+    writer.emit(MetricEvent(name="terminal_snr", value=0.0047, mode="schedule", time=T0 + 2))
+    writer.write_results({"run": {"modes": ["schedule"]},
+                          "schedule": {"schedules": curves, "terminal_snr": 0.0047}})  # fmt: skip
+    writer.emit(StatusEvent(state="finished", time=T0 + 3))
+    writer.close()
+    return writer.path
+
+
+def finished_attention_run(root: Path, name: str = "20240101-000200-attention-done") -> Path:
+    """A finished attention run: per-word, per-timestep overlays as PNG artifacts."""
+    from PIL import Image, ImageDraw
+
+    writer = _writer(root, name, {"modes": ["attention"], "model": "core/zoo/digits-ldm"})
+    writer.emit(StatusEvent(state="running", message="started", time=T0))
+    for w, word in enumerate(("red", "seven")):
+        for t in (10, 20):
+            image = Image.new("RGB", (32, 32), (20, 20, 40))
+            draw = ImageDraw.Draw(image)
+            draw.ellipse(
+                [4 + 6 * w, 4 + t // 5, 20 + 6 * w, 20 + t // 5], fill=(240, 90 + 60 * w, 30)
+            )
+            rel = f"artifacts/attention_word-{word}_t-{t:03d}.png"
+            image.save(writer.path / rel)
+            writer.emit(ArtifactEvent(path=rel, kind="image", caption=f"'{word}' at t={t}",
+                                      mode="attention", time=T0 + 1))  # fmt: skip
+    writer.write_results({"run": {"modes": ["attention"]}, "attention": {"sharpness": 0.42}})
+    writer.emit(StatusEvent(state="finished", time=T0 + 2))
+    writer.close()
+    return writer.path
+
+
+def kill_group(process: subprocess.Popen | int) -> None:
+    """Tests clean up every child they start: the whole process group, then reap."""
+    pid = process if isinstance(process, int) else process.pid
+    for sig in (signal.SIGCONT, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, sig)
+    if isinstance(process, subprocess.Popen):
+        process.wait(timeout=30)
+    else:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, 0)
+
+
+def cli_run(runs_root: Path, *options: str) -> subprocess.Popen:
+    """``python -m core.cli run`` in its own session, as a user would start it from a shell."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen([sys.executable, "-m", "core.cli", "run", "--runs-root", str(runs_root),
+                             "--quiet", *options], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            start_new_session=True)  # fmt: skip
+
+
+def async_test(function):
+    """Run an ``async def`` test on a fresh event loop (no asyncio pytest plugin needed)."""
+
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        return asyncio.run(function(*args, **kwargs))
+
+    return wrapper
+
+
+#: A run process for tests that need one before/besides the real modes: it writes through the
+#: real RunWriter, announces a few FID points, then waits for a ``go`` file before finishing,
+#: so a test decides when it ends instead of racing it. SIGTERM ends it as interrupted, as
+#: the headless CLI does.
+FAKE_RUN_SCRIPT = r"""
+import pathlib, signal, sys, time
+from core.runs import RunWriter
+root, name, gate = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3])
+writer = RunWriter.create(root, name, {"modes": ["metrics"], "model": "fake-model",
+                                       "num_samples": 32})
+writer.start()
+def stop(signum, frame):
+    writer.status("interrupted", "stopped by SIGTERM")
+    writer.close()
+    sys.exit(130)
+signal.signal(signal.SIGTERM, stop)
+writer.status("running", "started")
+for i, n in enumerate((8, 16)):
+    writer.progress("generate", n, 32, unit="img", mode="metrics")
+    writer.series("fid", n, 100.0 / (i + 1), mode="metrics", x_label="N samples")
+while not gate.exists():
+    time.sleep(0.05)
+for n in (24, 32):
+    writer.progress("generate", n, 32, unit="img", mode="metrics")
+    writer.series("fid", n, 100.0 * 8 / n, mode="metrics", x_label="N samples")
+writer.metric("fid", 25.0, mode="metrics", n=32)
+writer.write_results({"run": {"modes": ["metrics"]}, "metrics": {"fid": 25.0}})
+writer.status("finished")
+writer.close()
+"""
+
+
+def fake_run_argv(runs_root: Path, name: str, gate: Path) -> list[str]:
+    return [sys.executable, "-c", FAKE_RUN_SCRIPT, str(runs_root), name, str(gate)]
+
+
+def start_fake_run(runs_root: Path, name: str, gate: Path) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(fake_run_argv(runs_root, name, gate), cwd=REPO, env=env,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+
+
+def wait_for_run_dir(runs_root: Path, token: str, timeout: float = 60.0) -> Path:
+    """Block until the child has created its run directory and claimed it (running)."""
+    from core.runs import run_state
+    from tui.launcher import find_run_dir
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = find_run_dir(runs_root, token)
+        if (
+            found is not None
+            and (found / "process.json").is_file()
+            and run_state(found) == "running"
+        ):
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"no running run named *{token} under {runs_root}")
