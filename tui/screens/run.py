@@ -145,7 +145,11 @@ class RunScreen(Screen):
                 changed |= model.set_state(
                     "interrupted", "the run's process ended without a final status"
                 )
-            if model.state != "running":
+            # A resumed run's log starts with the old attempt's final status: keep reading
+            # while the process this screen started is still going.
+            child_running = self.launched is not None and self.launched.alive()
+            if model.state != "running" and not child_running:
+                changed |= model.apply(tail.poll())
                 self.results = read_results(self.run_dir)
                 self.post_message(RunUpdated(id(self)))
                 return
