@@ -75,6 +75,9 @@ async def _theme(app, pilot, root, key) -> None:
     before = app.theme
     await pilot.press(key)
     assert app.theme != before
+    from tui.settings import load_settings
+
+    assert load_settings()["theme"] == app.theme  # the next start opens with it
 
 
 @exercises("everywhere", "ctrl+q")

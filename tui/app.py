@@ -15,6 +15,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from core.runs import runs_root as resolve_runs_root
+from tui import settings
 from tui.launcher import LaunchedRun, launch_resume, launch_run, stop_process
 
 CSS_FILE = Path(__file__).resolve().parent.parent / "screens.tcss"
@@ -55,8 +56,18 @@ class WorkbenchApp(App[int]):
         self.runs_root = Path(resolve_runs_root(runs_root)).resolve()
         self.image_renderer = image_renderer
         self.launched: list[LaunchedRun] = []
-        if theme:
-            self.theme = theme
+        remembered = settings.load_settings().get("theme")
+        chosen = theme or (remembered if remembered in self.available_themes else None)
+        if chosen:
+            self.theme = chosen
+
+    def on_mount(self) -> None:
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def _remember_theme(self, theme: object) -> None:
+        saved = settings.load_settings()
+        saved["theme"] = getattr(theme, "name", str(theme))
+        settings.save_settings(saved)
 
     def get_default_screen(self) -> Screen:
         from tui.screens.main import MainScreen
