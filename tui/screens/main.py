@@ -78,8 +78,8 @@ class ModelPane(Vertical):
         self.query_one("#model-source", Input).value = str(event.option.prompt)
 
 
-class OptionField(Horizontal):
-    """A label, an input for one CLI option, and its inline validation message."""
+class OptionField(Vertical):
+    """A label, an input for one CLI option, and under them its inline validation message."""
 
     def __init__(self, spec: OptionSpec, value: Any) -> None:
         super().__init__(id=f"field-{spec.dest}", classes="option-field")
@@ -87,22 +87,25 @@ class OptionField(Horizontal):
         self.initial = value
 
     def compose(self) -> ComposeResult:
+        with Horizontal(classes="field-row"):
+            yield Label(self.spec.label, classes="field-label")
+            yield self._input()
+        yield Static("", classes="field-error")
+
+    def _input(self) -> Input | Select | Checkbox:
         spec = self.spec
-        yield Label(spec.label, classes="field-label")
         default = "" if spec.default in (None, False) else f" [{spec.default}]"
         if spec.kind == "bool":
-            yield Checkbox(spec.help[:40], bool(self.initial), id=f"opt-{spec.dest}")
-        elif spec.kind == "choice":
+            return Checkbox(spec.help[:40], bool(self.initial), id=f"opt-{spec.dest}")
+        if spec.kind == "choice":
             options = [(c, c) for c in spec.choices]
             value = self.initial if self.initial in spec.choices else Select.BLANK
-            yield Select(options, value=value, prompt=f"default{default}", id=f"opt-{spec.dest}")
-        else:
-            yield Input(
-                "" if self.initial is None else str(self.initial),
-                placeholder=(spec.help + default).strip()[:70],
-                id=f"opt-{spec.dest}",
-            )
-        yield Static("", classes="field-error")
+            return Select(options, value=value, prompt=f"default{default}", id=f"opt-{spec.dest}")
+        return Input(
+            "" if self.initial is None else str(self.initial),
+            placeholder=(spec.help + default).strip()[:70],
+            id=f"opt-{spec.dest}",
+        )
 
     @property
     def value(self) -> Any:
