@@ -1,0 +1,376 @@
+"""Rebuild the shipped zoo from scratch on a CPU: ``python -m core.zoo.build``.
+
+Stages (``--only`` picks some): ``features`` (digit classifier), ``vae``, ``ldm`` (text encoder
+and UNet, trained together on the VAE's latents), ``clip`` (tiny contrastive dual encoder) and
+``reference`` (real digits as PNGs plus the prompt list). Everything is seeded and written as
+safetensors with the standard ``save_pretrained`` layouts, so the results load through the same
+code as any hub model. Model sizes are chosen so the whole build fits in about half an hour on
+two CPU cores and the weights stay well under 20 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.zoo import DIGITS_CLIP, DIGITS_FEATURES, DIGITS_LDM, DIGITS_PROMPTS, DIGITS_REFERENCE
+from core.zoo.prompts import COLORS, DIGIT_WORDS, VOCABULARY, make_prompt, random_samples
+from core.zoo.tokenizer import word_tokenizer
+
+SEED = 1234
+MAX_TOKENS = 16
+TRAIN_POOL = 24000
+REFERENCE_COUNT = 1000
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def to_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``[N,H,W,3]`` -> float ``[N,3,H,W]`` in [-1, 1] (the VAE's and SD's range)."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+
+
+def cosine_lr(step: int, total: int, warmup: int = 100) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def train_loop(parameters: list[torch.nn.Parameter], steps: int, lr: float,
+               loss_fn: Callable[[int], torch.Tensor], name: str,
+               on_step: Callable[[], None] | None = None) -> None:  # fmt: skip
+    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=1e-4)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_lr(s, steps))
+    started, running = time.time(), None
+    for step in range(steps):
+        loss = loss_fn(step)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimizer.step()
+        scheduler.step()
+        if on_step is not None:
+            on_step()
+        running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+        if step % 200 == 0 or step == steps - 1:
+            log(
+                f"{name} step {step + 1}/{steps} loss {running:.4f} ({time.time() - started:.0f} s)"
+            )
+
+
+class Pool:
+    """A fixed pool of rendered training samples, drawn from by seeded batches."""
+
+    def __init__(self, count: int, seed: int) -> None:
+        samples = random_samples(count, seed)
+        self.images = np.stack([s.image for s in samples])
+        self.labels = torch.tensor([s.digit for s in samples])
+        self.prompts = [s.prompt for s in samples]
+        self.rng = np.random.default_rng(seed + 1)
+
+    def batch(self, size: int) -> np.ndarray:
+        return self.rng.integers(0, len(self.images), size)
+
+
+# --------------------------------------------------------------------------------------------
+# digits-features
+# --------------------------------------------------------------------------------------------
+
+
+def build_features(pool: Pool, steps: int) -> None:
+    from core.zoo.features import DigitsFeatureNet
+
+    torch.manual_seed(SEED)
+    net = DigitsFeatureNet()
+    images = torch.from_numpy(pool.images).permute(0, 3, 1, 2)
+
+    def loss_fn(_step: int) -> torch.Tensor:
+        index = pool.batch(128)
+        batch = images[index]
+        shift = np.random.default_rng(_step).integers(-2, 3, size=2)
+        batch = torch.roll(batch, shifts=(int(shift[0]), int(shift[1])), dims=(2, 3))
+        return F.cross_entropy(net.logits(batch), pool.labels[index])
+
+    net.train()
+    train_loop(list(net.parameters()), steps, 2e-3, loss_fn, "features")
+    net.eval()
+    with torch.no_grad():
+        held_out = random_samples(1000, SEED + 99)
+        x = torch.from_numpy(np.stack([s.image for s in held_out])).permute(0, 3, 1, 2)
+        accuracy = (net.classify(x) == torch.tensor([s.digit for s in held_out])).float().mean()
+    log(f"features: accuracy on fresh renderings {accuracy:.3f}")
+    net.save(DIGITS_FEATURES)
+
+
+# --------------------------------------------------------------------------------------------
+# digits-ldm: VAE, then text encoder + UNet
+# --------------------------------------------------------------------------------------------
+
+
+def make_vae():
+    from diffusers import AutoencoderKL
+
+    return AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * 3,
+        up_block_types=("UpDecoderBlock2D",) * 3,
+        block_out_channels=(32, 64, 64),
+        layers_per_block=1,
+        latent_channels=4,
+        norm_num_groups=16,
+        sample_size=32,
+    )
+
+
+def build_vae(pool: Pool, steps: int, work: Path) -> None:
+    torch.manual_seed(SEED)
+    vae = make_vae()
+    images = to_tensor(pool.images)
+
+    def loss_fn(_step: int) -> torch.Tensor:
+        x = images[pool.batch(64)]
+        posterior = vae.encode(x).latent_dist
+        recon = vae.decode(posterior.sample()).sample
+        kl = posterior.kl().mean() / x[0].numel()
+        return F.mse_loss(recon, x) + 0.5 * F.l1_loss(recon, x) + 1e-4 * kl
+
+    vae.train()
+    train_loop(list(vae.parameters()), steps, 1e-3, loss_fn, "vae")
+    vae.eval()
+    with torch.no_grad():
+        latents = torch.cat([vae.encode(images[i : i + 512]).latent_dist.mode()
+                             for i in range(0, 4096, 512)])  # fmt: skip
+    scaling = float(1.0 / latents.std())
+    vae.register_to_config(scaling_factor=scaling)
+    log(f"vae: latent std {latents.std():.3f} -> scaling_factor {scaling:.4f}")
+    vae.save_pretrained(work / "vae", safe_serialization=True)
+
+
+def build_ldm(pool: Pool, steps: int, work: Path) -> None:
+    from diffusers import (
+        AutoencoderKL,
+        DDPMScheduler,
+        PNDMScheduler,
+        StableDiffusionPipeline,
+        UNet2DConditionModel,
+    )
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    torch.manual_seed(SEED)
+    vae = AutoencoderKL.from_pretrained(work / "vae").eval()
+    tokenizer = word_tokenizer(work / "tokenizer", VOCABULARY, MAX_TOKENS)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=MAX_TOKENS,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    unet = UNet2DConditionModel(
+        sample_size=8,
+        in_channels=4,
+        out_channels=4,
+        layers_per_block=1,
+        block_out_channels=(64, 64),
+        down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=64,
+        attention_head_dim=4,
+        norm_num_groups=16,
+    )
+    noise_scheduler = DDPMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+        beta_schedule="scaled_linear",
+    )  # fmt: skip
+    log("ldm: encoding the training pool")
+    with torch.no_grad():
+        images = to_tensor(pool.images)
+        latents = torch.cat([vae.encode(images[i : i + 512]).latent_dist.mode()
+                             for i in range(0, len(images), 512)]) * vae.config.scaling_factor  # fmt: skip
+    ids = tokenizer(pool.prompts, padding="max_length", max_length=MAX_TOKENS,
+                    truncation=True, return_tensors="pt").input_ids  # fmt: skip
+    empty = tokenizer([""], padding="max_length", max_length=MAX_TOKENS,
+                      return_tensors="pt").input_ids  # fmt: skip
+    ema_unet = copy.deepcopy(unet).requires_grad_(False)
+    ema_text = copy.deepcopy(text_encoder).requires_grad_(False)
+    generator = torch.Generator().manual_seed(SEED)
+
+    def loss_fn(_step: int) -> torch.Tensor:
+        index = torch.from_numpy(pool.batch(64))
+        x0 = latents[index]
+        tokens = ids[index].clone()
+        drop = torch.rand(len(index), generator=generator) < 0.1
+        tokens[drop] = empty[0]
+        noise = torch.randn(x0.shape, generator=generator)
+        t = torch.randint(0, 1000, (len(index),), generator=generator)
+        noisy = noise_scheduler.add_noise(x0, noise, t)
+        context = text_encoder(tokens)[0]
+        return F.mse_loss(unet(noisy, t, context).sample, noise)
+
+    def update_ema() -> None:
+        with torch.no_grad():
+            for ema, model in ((ema_unet, unet), (ema_text, text_encoder)):
+                for target, source in zip(ema.parameters(), model.parameters(), strict=True):
+                    target.lerp_(source, 1 - 0.998)
+
+    unet.train()
+    text_encoder.train()
+    parameters = list(unet.parameters()) + list(text_encoder.parameters())
+    train_loop(parameters, steps, 1e-3, loss_fn, "ldm", on_step=update_ema)
+    scheduler = PNDMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+        beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1,
+        set_alpha_to_one=False, prediction_type="epsilon",
+    )  # fmt: skip
+    pipeline = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=ema_text.eval(),
+        tokenizer=tokenizer,
+        unet=ema_unet.eval(),
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    if DIGITS_LDM.exists():
+        shutil.rmtree(DIGITS_LDM)
+    pipeline.save_pretrained(DIGITS_LDM, safe_serialization=True)
+    log(f"ldm: saved {DIGITS_LDM}")
+
+
+# --------------------------------------------------------------------------------------------
+# digits-clip
+# --------------------------------------------------------------------------------------------
+
+
+def build_clip(pool: Pool, steps: int, work: Path) -> None:
+    from transformers import (
+        CLIPConfig,
+        CLIPImageProcessor,
+        CLIPModel,
+        CLIPProcessor,
+        CLIPTextConfig,
+        CLIPVisionConfig,
+    )
+
+    torch.manual_seed(SEED)
+    tokenizer = word_tokenizer(work / "clip-tokenizer", VOCABULARY, MAX_TOKENS)
+    text = CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, max_position_embeddings=MAX_TOKENS,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )  # fmt: skip
+    vision = CLIPVisionConfig(
+        image_size=32, patch_size=4, hidden_size=64, intermediate_size=128,
+        num_hidden_layers=3, num_attention_heads=4,
+    )  # fmt: skip
+    config = CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(),
+                        projection_dim=64)  # fmt: skip
+    model = CLIPModel(config)
+    image_processor = CLIPImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
+        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
+    )  # fmt: skip
+    processor = CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
+    pixels = to_tensor(pool.images)  # the processor's normalisation: (x/255 - 0.5) / 0.5
+    ids = tokenizer(pool.prompts, padding="max_length", max_length=MAX_TOKENS,
+                    return_tensors="pt").input_ids  # fmt: skip
+
+    def loss_fn(_step: int) -> torch.Tensor:
+        index = torch.from_numpy(pool.batch(128))
+        # Distinct prompts only: duplicate captions in a batch would be false negatives.
+        _, first = np.unique(np.array(pool.prompts)[index.numpy()], return_index=True)
+        index = index[np.sort(first)]
+        output = model(input_ids=ids[index], pixel_values=pixels[index], return_loss=True)
+        return output.loss
+
+    model.train()
+    train_loop(list(model.parameters()), steps, 1e-3, loss_fn, "clip")
+    model.eval()
+    if DIGITS_CLIP.exists():
+        shutil.rmtree(DIGITS_CLIP)
+    model.save_pretrained(DIGITS_CLIP, safe_serialization=True)
+    processor.save_pretrained(DIGITS_CLIP)
+    log(f"clip: saved {DIGITS_CLIP}")
+
+
+# --------------------------------------------------------------------------------------------
+# reference set and prompts
+# --------------------------------------------------------------------------------------------
+
+
+def build_reference() -> None:
+    from PIL import Image
+
+    samples = random_samples(REFERENCE_COUNT, SEED + 7)
+    if DIGITS_REFERENCE.exists():
+        shutil.rmtree(DIGITS_REFERENCE)
+    DIGITS_REFERENCE.mkdir(parents=True)
+    for index, sample in enumerate(samples):
+        Image.fromarray(sample.image).save(DIGITS_REFERENCE / f"digit-{index:04d}.png",
+                                           optimize=True)  # fmt: skip
+    labels = [{"file": f"digit-{i:04d}.png", "digit": s.digit, "color": s.color,
+               "thickness": s.thickness, "background": s.background, "prompt": s.prompt}
+              for i, s in enumerate(samples)]  # fmt: skip
+    (DIGITS_REFERENCE / "labels.json").write_text(json.dumps(labels, indent=0))
+    prompts = [make_prompt(d, c) for d in range(len(DIGIT_WORDS)) for c in COLORS]
+    DIGITS_PROMPTS.write_text("\n".join(prompts) + "\n")
+    log(f"reference: {REFERENCE_COUNT} PNGs in {DIGITS_REFERENCE}, {len(prompts)} prompts")
+
+
+STAGES = ("features", "vae", "ldm", "clip", "reference")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.zoo.build", description=__doc__)
+    parser.add_argument("--only", default=",".join(STAGES), help="comma list of stages")
+    parser.add_argument("--work", default="build/zoo", help="intermediate files")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count")
+    args = parser.parse_args(argv)
+    stages = [s for s in args.only.split(",") if s]
+    unknown = set(stages) - set(STAGES)
+    if unknown:
+        parser.error(f"unknown stage {sorted(unknown)[0]!r} (stages: {', '.join(STAGES)})")
+    torch.set_num_threads(2)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    pool = Pool(TRAIN_POOL, SEED) if set(stages) - {"reference"} else None
+    steps = {"features": 1000, "vae": 1500, "ldm": 5000, "clip": 2000}
+    steps = {k: max(2, int(v * args.scale)) for k, v in steps.items()}
+    if "features" in stages:
+        build_features(pool, steps["features"])
+    if "vae" in stages:
+        build_vae(pool, steps["vae"], work)
+    if "ldm" in stages:
+        build_ldm(pool, steps["ldm"], work)
+    if "clip" in stages:
+        build_clip(pool, steps["clip"], work)
+    if "reference" in stages:
+        build_reference()
+    log(f"built {', '.join(stages)} in {time.time() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
