@@ -20,6 +20,7 @@ from rich.progress import (
 
 from core.events import Event, LogEvent, MetricEvent, ProgressEvent, SeriesEvent
 
+SERIES_PRINT_SECONDS = 1.0
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
 
 
@@ -39,6 +40,15 @@ class ProgressDisplay:
         )
         self.tasks: dict[str, TaskID] = {}
         self.started = False
+        self._series_printed: dict[str, float] = {}
+
+    def _series_due(self, event: SeriesEvent) -> bool:
+        """Curves are for plots; the console shows at most one point per curve a second."""
+        last = self._series_printed.get(event.series, 0.0)
+        if event.time - last < SERIES_PRINT_SECONDS:
+            return False
+        self._series_printed[event.series] = event.time
+        return True
 
     def handle(self, event: Event) -> None:
         if isinstance(event, ProgressEvent):
@@ -53,7 +63,7 @@ class ProgressDisplay:
             n = f" (N={event.n})" if event.n else ""
             self.console.print(f"{event.mode}: {event.name} = {event.value:.6g}{n}",
                                markup=False, highlight=False)  # fmt: skip
-        elif isinstance(event, SeriesEvent):
+        elif isinstance(event, SeriesEvent) and self._series_due(event):
             self.console.print(f"{event.mode}: {event.series} @ {event.x:g} = {event.y:.6g}",
                                style="dim", markup=False, highlight=False)  # fmt: skip
 

@@ -1,0 +1,102 @@
+"""Schedule mode: noise schedules of the model and of alternatives, the steps a sampler visits,
+and checks for known flaws. It reads only the scheduler config -- never the UNet.
+
+``results["schedule"]``::
+
+    {"source": str,                          # what --model named
+     "schedules": {name: {"family": "ddpm|sigma|flow", "scheduler_class": str,
+                          "timesteps": [...], "alphas_cumprod": [...], "log_snr": [...],
+                          "sigmas": [...], "betas": [...] | None}},   # every 10th timestep
+     "sampler": [{"scheduler_class", "steps", "timestep_spacing", "timesteps", "sigmas",
+                  "log_snr", "first_timestep", "first_sigma", "first_log_snr", "final_sigma"}],
+     "checks": [{"name", "verdict": "pass|warn|fail|info", "value", "detail", "fields"}]}
+
+Full-resolution curves are in ``artifacts/schedule_curves.csv``; ``series`` events named
+``logsnr:<schedule>`` (x = training timestep) carry the log-SNR curves for live plots.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from core.errors import InputError
+
+if TYPE_CHECKING:
+    from core.modes import ModeResult, RunContext
+
+DESCRIPTION = "noise schedules, sampler timesteps and schedule checks (reads only the config)"
+NEEDS_PIPELINE = False
+DEFAULT_SAMPLER_STEPS = 50
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--compare",
+        default="",
+        help="schedules to compare, comma-separated: linear, scaled_linear, cosine, sigmoid, "
+        "zero_snr, karras, edm, flow[:SHIFT], or another model's scheduler_config.json, folder "
+        "or hub id",
+    )
+    group.add_argument("--sampler", default=None, help="scheduler class for the sampler view "
+                       "(default: the model's own)")  # fmt: skip
+    group.add_argument("--sampler-steps", type=int, default=None,
+                       help=f"inference steps (default: --steps or {DEFAULT_SAMPLER_STEPS})")  # fmt: skip
+    group.add_argument("--timestep-spacing", default=None,
+                       help="leading | trailing | linspace (default: all three)")  # fmt: skip
+    group.add_argument("--flow-shift", type=float, default=None, help="shift for 'flow' schedules")
+
+
+def sampler_steps(args: argparse.Namespace) -> int:
+    if args.sampler_steps is not None:
+        return int(args.sampler_steps)
+    return args.steps or DEFAULT_SAMPLER_STEPS
+
+
+def validate(args: argparse.Namespace) -> None:
+    from core.schedule.curves import NAMED_SCHEDULES
+    from core.schedule.sampler import SPACINGS
+
+    steps = sampler_steps(args)
+    if steps <= 0:
+        raise InputError(f"--sampler-steps: must be positive, got {steps}")
+    if args.timestep_spacing and args.timestep_spacing not in SPACINGS:
+        raise InputError(f"--timestep-spacing: expected one of {', '.join(SPACINGS)}")
+    if args.flow_shift is not None and args.flow_shift <= 0:
+        raise InputError(f"--flow-shift: must be positive, got {args.flow_shift}")
+    for name in filter(None, (n.strip() for n in (args.compare or "").split(","))):
+        base = name.partition(":")[0]
+        if base in NAMED_SCHEDULES:
+            continue
+        from core.loading import classify_source
+
+        try:
+            classify_source(name)
+        except InputError:
+            raise InputError(
+                f"--compare: unknown schedule {name!r} (known: {', '.join(NAMED_SCHEDULES)}, or "
+                "a scheduler_config.json, model folder or hub id)"
+            ) from None
+    if args.model is not None:
+        from core.loading import load_scheduler_config
+        from core.schedule.curves import validate_config
+
+        config = load_scheduler_config(args.model)
+        validate_config(config, f"scheduler config of {args.model}")
+        train_steps = int(config.get("num_train_timesteps", 1000))
+        if steps > train_steps:
+            raise InputError(
+                f"--sampler-steps: {steps} is more than the {train_steps} training timesteps"
+            )
+        if args.sampler:
+            from core.schedule.curves import scheduler_class
+
+            scheduler_class(args.sampler)
+
+
+def run(ctx: RunContext) -> ModeResult:
+    from core.modes import ModeResult
+    from core.schedule.report import analyse
+
+    results, report = analyse(ctx)
+    return ModeResult(results=results, report=report)
