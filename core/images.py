@@ -68,7 +68,7 @@ def iter_image_batches(
             shapes = {a.shape for a in images}
             if len(shapes) > 1:
                 target = max(s[0] for s in shapes)
-                images = [_resize(a, target) for a in images]
+                images = [resize_square(a, target) for a in images]
             yield np.stack(images), skipped
         else:
             yield np.zeros((0, 1, 1, 3), dtype=np.uint8), skipped
@@ -86,13 +86,16 @@ def load_images(paths: Sequence[Path], size: int | None = None) -> tuple[np.ndar
     shapes = {a.shape[1:] for a in arrays}
     if len(shapes) > 1:
         target = max(s[0] for s in shapes)
-        arrays = [np.stack([_resize(a, target) for a in batch]) for batch in arrays]
+        arrays = [np.stack([resize_square(a, target) for a in batch]) for batch in arrays]
     return np.concatenate(arrays), skipped
 
 
-def _resize(image: np.ndarray, size: int) -> np.ndarray:
+def resize_square(image: np.ndarray, size: int) -> np.ndarray:
+    """Bicubic resize to ``size``×``size``; returns the image itself when it already fits."""
     from PIL import Image
 
+    if image.shape[:2] == (size, size):
+        return image
     return np.asarray(
         Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC), dtype=np.uint8
     )

@@ -1,0 +1,198 @@
+"""Metrics mode: FID, KID, IS, CLIP score, precision/recall, density/coverage (and CMMD),
+streamed as N grows, checkpointed per step, resumable, and split across processes.
+
+``results["metrics"]``::
+
+    {"n_generated", "n_reference", "seconds",
+     "features": {"name", "dim", "resize_policy"},
+     "reference": {"source", "n", "content_hash", "skipped_files", "from_cache", "has_features"},
+     "fid": {"value", "n", "extractor", "resize_policy", "interval": [lo, hi], "interval_level",
+             "interval_method", "fid_inf", "fid_inf_slope", "fid_inf_points", "curve": [[n, fid, kid]]},
+     "kid": {"mean", "std", "subset_size", ...}, "is": {"mean", "std", "splits", ...},
+     "precision" / "recall" (k=3) / "density" / "coverage" (k=5): {"value", "k", ...},
+     "clip_score": {"mean", "std", "n", "model"}, "cmmd": {"value", "n", "model"}}
+
+Live curves are ``series`` events named ``fid`` and ``kid`` (x = N samples).
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from core.errors import InputError
+
+if TYPE_CHECKING:
+    from core.modes import ModeResult, RunContext
+
+DESCRIPTION = "FID, KID, IS, CLIP score, precision/recall, density/coverage against a reference"
+NEEDS_PIPELINE = True
+ALL_METRICS = ("fid", "kid", "is", "clip", "pr", "dc", "cmmd")
+DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
+DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+
+
+def add_arguments(group: argparse._ArgumentGroup) -> None:
+    group.add_argument("--generated", default=None, metavar="DIR",
+                       help="evaluate this folder of images instead of sampling the model")  # fmt: skip
+    group.add_argument("--metrics", default=None,
+                       help=f"which metrics (default: {','.join(DEFAULT_METRICS)}; add cmmd)")  # fmt: skip
+    group.add_argument("--inception-weights", default=None, metavar="PATH",
+                       help="local pt_inception-2015-12-05 weights for offline hosts")  # fmt: skip
+    group.add_argument("--feature-model", default=None,
+                       help="hub id or folder for the dinov2/clip extractors")  # fmt: skip
+    group.add_argument("--clip-model", default=None,
+                       help=f"CLIP model for CLIP score and CMMD (default {DEFAULT_CLIP})")  # fmt: skip
+    group.add_argument("--stream-at", default=None,
+                       help="sample counts at which to report FID/KID (default 250,500,1k,2k,5k...)")  # fmt: skip
+    group.add_argument("--bootstrap", type=int, default=50,
+                       help="half-samples for the FID interval (default 50)")  # fmt: skip
+    group.add_argument("--save-images", action="store_true", help="save every generated PNG")
+    group.add_argument("--save-features", action="store_true",
+                       help="write artifacts/features_real.npz and features_generated.npz")  # fmt: skip
+
+
+@dataclass
+class MetricsOptions:
+    features: str
+    metrics: tuple[str, ...]
+    prompts: list[str] | None
+    num_samples: int
+    clip_model: str
+    stream_at: str | None
+    bootstrap: int
+    save_images: bool
+    save_features: bool
+
+
+def _is_digits_model(args: argparse.Namespace) -> bool:
+    from core.zoo import DIGITS_LDM
+
+    return args.model is not None and Path(args.model).resolve() == DIGITS_LDM.resolve()
+
+
+def resolve_options(args: argparse.Namespace) -> MetricsOptions:
+    """Fill defaults (the shipped digits model gets its own extractor, CLIP and reference)."""
+    from core.metrics.features import EXTRACTORS
+    from core.zoo import DIGITS_CLIP, DIGITS_PROMPTS, DIGITS_REFERENCE
+
+    digits = _is_digits_model(args) and not args.generated
+    features = args.features or ("digits" if digits else "inception")
+    if features not in EXTRACTORS:
+        raise InputError(
+            f"--features {features}: unknown extractor (known: {', '.join(EXTRACTORS)})"
+        )
+    if args.reference is None and digits:
+        args.reference = str(DIGITS_REFERENCE)
+    if args.prompts_file is None and digits:
+        args.prompts_file = str(DIGITS_PROMPTS)
+    metrics = tuple(
+        m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",") if m.strip()
+    )
+    for metric in metrics:
+        if metric not in ALL_METRICS:
+            raise InputError(
+                f"--metrics: unknown metric {metric!r} (known: {', '.join(ALL_METRICS)})"
+            )
+    if args.bootstrap < 0:
+        raise InputError(f"--bootstrap: must be zero or more, got {args.bootstrap}")
+    if args.stream_at:
+        try:
+            points = [int(p) for p in args.stream_at.split(",") if p.strip()]
+        except ValueError:
+            raise InputError(
+                f"--stream-at: expected whole numbers, got {args.stream_at!r}"
+            ) from None
+        if any(p <= 0 for p in points):
+            raise InputError("--stream-at: sample counts must be positive")
+    from core.metrics.loop import read_prompts
+
+    prompts = read_prompts(args.prompts_file) if args.prompts_file and not args.generated else None
+    clip_model = args.clip_model or (str(DIGITS_CLIP) if _is_digits_model(args) else DEFAULT_CLIP)
+    return MetricsOptions(
+        features=features,
+        metrics=metrics,
+        prompts=prompts,
+        num_samples=args.num_samples or (500 if digits else 10000),
+        clip_model=clip_model,
+        stream_at=args.stream_at,
+        bootstrap=args.bootstrap,
+        save_images=args.save_images,
+        save_features=args.save_features,
+    )
+
+
+def validate(args: argparse.Namespace) -> None:
+    from core.images import find_images
+    from core.metrics.reference import validate_reference
+
+    options = resolve_options(args)
+    if args.reference is None:
+        raise InputError("--reference: a reference folder or .npz statistics file is needed")
+    validate_reference(args.reference)
+    if args.generated:
+        find_images(args.generated, what="generated folder")
+    if options.features == "inception" and args.inception_weights:
+        from core.metrics.features import check_weights_file
+
+        check_weights_file(args.inception_weights)
+
+
+def run(ctx: RunContext) -> ModeResult:
+    import warnings
+
+    from core.metrics.loop import run_metrics
+
+    # Features are kept on purpose (PR/DC need them); these notices would only alarm users.
+    warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
+    warnings.filterwarnings("ignore", message=".*`max_length` is ignored.*")
+
+    options = resolve_options(ctx.args)
+    if not ctx.args.generated and options.prompts is None:
+        model = ctx.model()
+        if model.summary.text_conditioned:
+            raise InputError(
+                f"--prompts-file: {model.summary.pipeline_class} is text-conditioned; give a "
+                "prompts file (one prompt a line, cycled to reach N)"
+            )
+    return run_metrics(ctx, options)
+
+
+def fid_command(args: argparse.Namespace) -> int:
+    """``diffusionscope fid A B``: FID between two image folders or ``.npz`` statistics."""
+    import json
+
+    from core.loading import resolve_device
+    from core.metrics.features import get_extractor
+    from core.metrics.frechet import frechet_distance
+    from core.metrics.reference import load_npz_stats, reference_from_folder, validate_reference
+
+    for path in (args.path_a, args.path_b):
+        validate_reference(path)
+    extractor = None
+
+    def stats(path: str) -> Any:
+        nonlocal extractor
+        if Path(path).suffix.lower() == ".npz":
+            return load_npz_stats(
+                Path(path), expected_dim=extractor.num_features if extractor else None
+            )
+        if extractor is None:
+            extractor = get_extractor(args.features, resolve_device(args.device),
+                                      inception_weights=args.inception_weights)  # fmt: skip
+        return reference_from_folder(path, extractor, args.batch_size)
+
+    first, second = stats(args.path_a), stats(args.path_b)
+    if first.dim != second.dim:
+        raise InputError(f"fid: {args.path_a} has {first.dim}-d and {args.path_b} "
+                         f"{second.dim}-d statistics")  # fmt: skip
+    value = frechet_distance(first.mu, first.sigma, second.mu, second.sigma)
+    if args.json:
+        policy = extractor.resize_policy if extractor else "precomputed statistics"
+        print(json.dumps({"fid": value, "n_a": first.n, "n_b": second.n,
+                          "features": args.features, "resize_policy": policy}))  # fmt: skip
+    else:
+        print(f"FID:  {value}")
+    return 0

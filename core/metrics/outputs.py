@@ -1,0 +1,192 @@
+"""Final numbers of a metrics run, with what each rests on, and the figures and tables."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.metrics.frechet import fid_from_features, mean_and_covariance
+from core.metrics.prdc import density_coverage, precision_recall
+from core.metrics.reference import ReferenceStats, reference_from_folder
+from core.metrics.scores import cmmd, fid_infinity, fid_interval, inception_score, kid
+from core.modes import ModeResult, RunContext
+
+
+def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceStats,
+           collected: Any, curve: list[list[float]], elapsed: float) -> ModeResult:  # fmt: skip
+    order = np.argsort(np.concatenate(collected.indices))
+    features = collected.array("features")[order]
+    n = len(features)
+    common = {"n": n, "extractor": extractor.name, "resize_policy": extractor.resize_policy}
+    results: dict[str, Any] = {
+        "n_generated": n,
+        "n_reference": reference.n,
+        "features": {
+            "name": extractor.name,
+            "dim": extractor.num_features,
+            "resize_policy": extractor.resize_policy,
+        },  # fmt: skip
+        "reference": reference.describe(),
+        "seconds": elapsed,
+    }
+    ctx.progress("scores", 0, 1, "stage")
+    if "fid" in options.metrics:
+        value = fid_from_features(features, reference.mu, reference.sigma)
+        infinity = fid_infinity(features, reference.mu, reference.sigma, seed=ctx.seed)
+        interval = fid_interval(features, reference.mu, reference.sigma, value,
+                                resamples=options.bootstrap, seed=ctx.seed)  # fmt: skip
+        results["fid"] = {"value": value, **common, "interval": [interval["low"], interval["high"]],
+                          "interval_level": interval["level"], "interval_method": interval["method"],
+                          "fid_inf": infinity["value"], "fid_inf_slope": infinity["slope"],
+                          "fid_inf_points": list(zip(infinity["n"], infinity["fid"], strict=True)),
+                          "curve": curve_points(curve)}  # fmt: skip
+        ctx.metric("fid", value, n=n, interval=[interval["low"], interval["high"]])
+        ctx.metric("fid_inf", infinity["value"], n=n)
+    reference_features = reference.features
+    if reference_features is None:
+        skipped = [m for m in ("kid", "pr", "dc") if m in options.metrics]
+        if skipped:
+            ctx.warn(f"reference {reference.source} holds statistics only: "
+                     f"{', '.join(skipped)} need features and are skipped")  # fmt: skip
+    else:
+        if "kid" in options.metrics:
+            mean, std, size = kid(reference_features, features, seed=ctx.seed)
+            results["kid"] = {"mean": mean, "std": std, "subset_size": size, **common}
+            ctx.metric("kid", mean, n=n, std=std)
+        real_t, fake_t = torch.from_numpy(reference_features), torch.from_numpy(features)
+        if "pr" in options.metrics:
+            precision, recall = precision_recall(real_t, fake_t, k=3)
+            results["precision"] = {"value": precision, "k": 3, **common}
+            results["recall"] = {"value": recall, "k": 3, **common}
+            ctx.metric("precision", precision, n=n)
+            ctx.metric("recall", recall, n=n)
+        if "dc" in options.metrics:
+            density, coverage = density_coverage(real_t, fake_t, k=5)
+            results["density"] = {"value": density, "k": 5, **common}
+            results["coverage"] = {"value": coverage, "k": 5, **common}
+            ctx.metric("density", density, n=n)
+            ctx.metric("coverage", coverage, n=n)
+    logits = collected.array("logits")
+    if logits is not None and "is" in options.metrics:
+        mean, std = inception_score(logits[order], seed=ctx.seed)
+        results["is"] = {"mean": mean, "std": std, "splits": min(10, n), **common}
+        ctx.metric("is", mean, n=n, std=std)
+    scores = collected.array("clip")
+    if scores is not None:
+        scores = scores[order]
+        results["clip_score"] = {"mean": float(scores.mean()), "std": float(scores.std()),
+                                 "n": n, "model": options.clip_model}  # fmt: skip
+        ctx.metric("clip_score", float(scores.mean()), n=n)
+    embeddings = collected.array("cmmd")
+    if embeddings is not None and reference.source and not reference.source.endswith(".npz"):
+        cmmd_extractor = _cmmd_extractor(ctx, options)
+        real = reference_from_folder(reference.source, cmmd_extractor, ctx.args.batch_size or 64)
+        value = cmmd(real.features, embeddings[order])
+        results["cmmd"] = {"value": value, "n": n, "model": options.clip_model}
+        ctx.metric("cmmd", value, n=n)
+    ctx.progress("scores", 1, 1, "stage")
+    _write_outputs(ctx, options, results, reference, features, logits, order, curve, collected)
+    return ModeResult(results=results, report=_report(results))
+
+
+def _cmmd_extractor(ctx: RunContext, options: Any) -> Any:
+    from core.loading import resolve_device
+    from core.metrics.features import get_extractor
+
+    return get_extractor("clip", resolve_device(ctx.args.device), model=options.clip_model)
+
+
+def curve_points(curve: list[list[float]]) -> list[list[float | None]]:
+    return [[n, fid, None if math.isnan(k) else k] for n, fid, k in curve]
+
+
+def _write_outputs(ctx: RunContext, options: Any, results: dict[str, Any],
+                   reference: ReferenceStats, features: np.ndarray, logits: np.ndarray | None,
+                   order: np.ndarray, curve: list[list[float]], collected: Any) -> None:  # fmt: skip
+    if not ctx.is_main:
+        return
+    if curve:
+        ctx.save_csv("fid_curve.csv", ["n", "fid", "kid"],
+                     [[int(n), f"{fid:.6f}", "" if math.isnan(k) else f"{k:.6f}"]
+                      for n, fid, k in curve], "FID and KID over N")  # fmt: skip
+        ctx.save_figure(_curve_figure(curve, results.get("fid")), "fid_curve.png", "FID over N")
+    if options.save_features:
+        real = {"mu": reference.mu, "sigma": reference.sigma, "n": np.asarray(reference.n)}
+        if reference.features is not None:
+            real["features"] = reference.features
+        ctx.save_npz("features_real.npz", "reference features", **real)
+        mu, sigma = mean_and_covariance(features)
+        generated = {"features": features, "mu": mu, "sigma": sigma, "n": np.asarray(len(features)),
+                     "indices": np.concatenate(collected.indices)[order]}  # fmt: skip
+        if logits is not None:
+            generated["logits"] = logits[order]
+        ctx.save_npz("features_generated.npz", "generated features", **generated)
+
+
+def _curve_figure(curve: list[list[float]], fid: dict[str, Any] | None):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    points = np.asarray(curve, dtype=np.float64)
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].plot(points[:, 0], points[:, 1], marker="o", label="FID")
+    axes[0].set_xscale("log")
+    axes[0].set_xlabel("N generated samples")
+    axes[0].set_ylabel("FID")
+    axes[0].set_title("FID as samples accumulate")
+    if fid is not None:
+        axes[0].axhline(
+            fid["fid_inf"], color="C3", linestyle="--", label=f"FID∞ {fid['fid_inf']:.3g}"
+        )
+        fit = np.asarray(fid["fid_inf_points"], dtype=np.float64)
+        axes[1].plot(1 / fit[:, 0], fit[:, 1], "o", label="subsets without replacement")
+        xs = np.linspace(0, (1 / fit[:, 0]).max(), 50)
+        axes[1].plot(xs, fid["fid_inf"] + fid["fid_inf_slope"] * xs, label="linear fit")
+        axes[1].set_xlabel("1 / N")
+        axes[1].set_ylabel("FID")
+        axes[1].set_title("FID∞ (Chong & Forsyth 2020)")
+        axes[1].legend()
+    if not np.all(np.isnan(points[:, 2])):
+        twin = axes[0].twinx()
+        twin.plot(points[:, 0], points[:, 2], color="C2", marker="s", label="KID")
+        twin.set_ylabel("KID")
+    axes[0].legend(loc="upper right")
+    for axis in axes:
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def _report(results: dict[str, Any]) -> str:
+    lines = [f"Features: **{results['features']['name']}** ({results['features']['dim']}-d; "
+             f"{results['features']['resize_policy']}); {results['n_generated']} generated vs "
+             f"{results['n_reference']} reference images.", "",
+             "| metric | value | detail |", "| --- | --- | --- |"]  # fmt: skip
+    if "fid" in results:
+        fid = results["fid"]
+        lines.append(f"| FID | {fid['value']:.4f} | {fid['interval_level']:.0%} interval "
+                     f"[{fid['interval'][0]:.4f}, {fid['interval'][1]:.4f}]; FID∞ "
+                     f"{fid['fid_inf']:.4f} |")  # fmt: skip
+    for key, label in (("kid", "KID"), ("is", "IS")):
+        if key in results:
+            lines.append(f"| {label} | {results[key]['mean']:.5f} | ± {results[key]['std']:.5f} |")
+    for key in ("precision", "recall", "density", "coverage"):
+        if key in results:
+            lines.append(f"| {key} | {results[key]['value']:.4f} | k={results[key]['k']} |")
+    if "clip_score" in results:
+        clip = results["clip_score"]
+        lines.append(f"| CLIP score | {clip['mean']:.3f} | ± {clip['std']:.3f}, {clip['model']} |")
+    if "cmmd" in results:
+        lines.append(f"| CMMD | {results['cmmd']['value']:.5f} | {results['cmmd']['model']} |")
+    lines += [
+        "",
+        "![FID curve](artifacts/fid_curve.png)",
+        "",
+        "![samples](artifacts/sample_grid.png)",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""Reference sets: an image folder (features extracted and cached) or precomputed statistics.
+
+A folder's features are cached per (content hash, extractor, resize policy), so a second run
+against the same reference -- even a copied folder -- skips the extraction. A ``.npz`` with
+``mu`` and ``sigma`` (as pytorch-fid and clean-fid write them) gives FID only, unless it also
+holds ``features`` (as ``--save-features`` writes them).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import InputError
+from core.images import content_hash, find_images, iter_image_batches, to_uint8_nchw
+from core.metrics.frechet import mean_and_covariance
+
+MIN_REFERENCE_IMAGES = 2
+
+
+@dataclass
+class ReferenceStats:
+    source: str
+    mu: np.ndarray
+    sigma: np.ndarray
+    n: int
+    features: np.ndarray | None = None
+    logits: np.ndarray | None = None
+    content_hash: str | None = None
+    skipped: int = 0
+    cached: bool = False
+
+    @property
+    def dim(self) -> int:
+        return int(self.mu.shape[0])
+
+    def describe(self) -> dict[str, Any]:
+        return {"source": self.source, "n": self.n, "content_hash": self.content_hash,
+                "skipped_files": self.skipped, "from_cache": self.cached,
+                "has_features": self.features is not None}  # fmt: skip
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("DIFFUSIONSCOPE_CACHE") or Path.home() / ".cache" / "diffusionscope"
+    return Path(root) / "reference"
+
+
+def validate_reference(path: str) -> None:
+    """Cheap checks before a run: the folder has images, the ``.npz`` has ``mu`` and ``sigma``."""
+    file = Path(path).expanduser()
+    if file.suffix.lower() == ".npz":
+        load_npz_stats(file)
+    else:
+        find_images(file, what="reference folder")
+
+
+def load_npz_stats(path: Path, expected_dim: int | None = None) -> ReferenceStats:
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise InputError(f"reference {path}: no such file")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in data.files}
+    except (OSError, ValueError) as error:
+        raise InputError(f"reference {path}: not a readable .npz file ({error})") from None
+    if "mu" not in arrays or "sigma" not in arrays:
+        raise InputError(
+            f"reference {path}: .npz has no 'mu' and 'sigma' arrays (has: "
+            f"{', '.join(sorted(arrays)) or 'nothing'})"
+        )
+    mu, sigma = arrays["mu"].astype(np.float64), arrays["sigma"].astype(np.float64)
+    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
+        raise InputError(f"reference {path}: mu {mu.shape} and sigma {sigma.shape} do not match")
+    if expected_dim is not None and mu.shape[0] != expected_dim:
+        raise InputError(
+            f"reference {path}: statistics are {mu.shape[0]}-d but the feature extractor gives "
+            f"{expected_dim}-d features (computed with another extractor?)"
+        )
+    features = arrays.get("features")
+    n = int(arrays["n"]) if "n" in arrays else (len(features) if features is not None else 0)
+    return ReferenceStats(str(path), mu, sigma, n, features=features,
+                          logits=arrays.get("logits"))  # fmt: skip
+
+
+def extract(extractor: Any, images: np.ndarray, *, with_logits: bool = False
+            ) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+    """Features (and logits) of uint8 ``[N,H,W,3]`` images, as float32 NumPy arrays."""
+    if len(images) == 0:
+        return np.zeros((0, extractor.num_features), np.float32), None
+    batch = to_uint8_nchw(images)
+    with torch.inference_mode():
+        features = extractor(batch).float().cpu().numpy()
+        logits = extractor.logits(batch).float().cpu().numpy() if with_logits else None
+    return features, logits
+
+
+def reference_from_folder(folder: str, extractor: Any, batch_size: int,
+                          progress: Any = None, log: Any = None) -> ReferenceStats:  # fmt: skip
+    root = Path(folder).expanduser()
+    paths = find_images(root, what="reference folder")
+    digest = content_hash(paths, root)
+    policy = hashlib.sha256(extractor.resize_policy.encode()).hexdigest()[:8]
+    cache_file = cache_dir() / f"{digest[:20]}-{extractor.name}-{policy}.npz"
+    if cache_file.is_file():
+        cached = load_npz_stats(cache_file)
+        if cached.dim != extractor.num_features:
+            raise InputError(
+                f"reference cache {cache_file}: {cached.dim}-d statistics disagree with the "
+                f"{extractor.num_features}-d {extractor.name} features; delete the file"
+            )
+        cached.source, cached.content_hash, cached.cached = str(root), digest, True
+        return cached
+    features, logits, skipped = [], [], 0
+    done = 0
+    for images, bad in iter_image_batches(paths, batch_size, size=None):
+        skipped += len(bad)
+        if len(images):
+            f, lg = extract(extractor, images, with_logits=extractor.has_logits)
+            features.append(f)
+            if lg is not None:
+                logits.append(lg)
+        done += len(images) + len(bad)
+        if progress is not None:
+            progress("reference", done, len(paths), "img")
+    if skipped and log is not None:
+        log(f"reference folder {root}: skipped {skipped} unreadable file(s)", "warning")
+    total = sum(len(f) for f in features)
+    if total < MIN_REFERENCE_IMAGES:
+        raise InputError(
+            f"reference folder {root}: only {total} readable image(s) of {len(paths)} files "
+            f"({skipped} could not be decoded)"
+        )
+    all_features = np.concatenate(features)
+    all_logits = np.concatenate(logits) if logits else None
+    mu, sigma = mean_and_covariance(all_features)
+    stats = ReferenceStats(str(root), mu, sigma, total, all_features, all_logits, digest, skipped)
+    _write_cache(cache_file, stats)
+    return stats
+
+
+def _write_cache(path: Path, stats: ReferenceStats) -> None:
+    from core.atomic import atomic_path
+
+    arrays = {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
+              "features": stats.features}  # fmt: skip
+    if stats.logits is not None:
+        arrays["logits"] = stats.logits
+    try:
+        with atomic_path(path) as tmp:
+            np.savez(tmp, **arrays)
+    except OSError:
+        pass  # a read-only cache only costs the next run an extraction
