@@ -1,0 +1,282 @@
+"""Metrics mode: the math against independent references, end-to-end runs on the digits model,
+resume after SIGKILL, two processes, the Inception code path, and bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.linalg
+import torch
+
+from core.cli import main
+from core.metrics.frechet import frechet_distance, mean_and_covariance
+from core.metrics.prdc import density_coverage, precision_recall
+from core.runs import read_events, run_state
+from core.zoo import DIGITS_REFERENCE
+
+REPO = Path(__file__).resolve().parent.parent
+SMALL = ["--steps", "8", "--batch-size", "8", "-n", "24", "--bootstrap", "5"]
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    monkeypatch.setenv("DIFFUSIONSCOPE_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+# ---- math -----------------------------------------------------------------------------------
+
+
+def test_frechet_distance_matches_scipy_sqrtm() -> None:
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(600, 48))
+    b = rng.normal(size=(500, 48)) @ rng.normal(size=(48, 48)) * 0.3 + 0.2
+    mu1, s1 = mean_and_covariance(a)
+    mu2, s2 = mean_and_covariance(b)
+    covmean = scipy.linalg.sqrtm(s1 @ s2).real
+    expected = np.sum((mu1 - mu2) ** 2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean)
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
+    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-8)
+    # Fewer samples than dimensions: Σ1 is singular and the eigh route takes over.
+    mu3, s3 = mean_and_covariance(a[:20])
+    covmean = scipy.linalg.sqrtm(s3 @ s2).real
+    expected = np.sum((mu3 - mu2) ** 2) + np.trace(s3) + np.trace(s2) - 2 * np.trace(covmean)
+    assert frechet_distance(mu3, s3, mu2, s2) == pytest.approx(expected, rel=1e-6)
+
+
+def _brute_prdc(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, float, float]:
+    """Direct transcription of the papers' definitions with full distance matrices."""
+    d_rr = np.linalg.norm(real[:, None] - real[None], axis=-1)
+    d_ff = np.linalg.norm(fake[:, None] - fake[None], axis=-1)
+    d_fr = np.linalg.norm(fake[:, None] - real[None], axis=-1)
+    r3, f3 = np.sort(d_rr, 1)[:, 3], np.sort(d_ff, 1)[:, 3]
+    precision = np.mean((d_fr <= r3[None]).any(1))
+    recall = np.mean((f3[None] >= d_fr.T).any(1))
+    r5 = np.sort(d_rr, 1)[:, 5]
+    density = (d_fr < r5[None]).sum() / (5 * len(fake))
+    coverage = np.mean(d_fr.min(0) < r5)
+    return precision, recall, density, coverage
+
+
+def test_precision_recall_density_coverage_match_definitions(monkeypatch) -> None:
+    import core.metrics.prdc as prdc
+
+    monkeypatch.setattr(prdc, "BLOCK_ROWS", 17)  # force several blocks
+    rng = np.random.default_rng(1)
+    real = rng.normal(size=(120, 8)).astype(np.float32)
+    fake = (rng.normal(size=(90, 8)) * 1.3 + 0.4).astype(np.float32)
+    p, r = precision_recall(torch.from_numpy(real), torch.from_numpy(fake))
+    d, c = density_coverage(torch.from_numpy(real), torch.from_numpy(fake))
+    assert (p, r, d, c) == pytest.approx(_brute_prdc(real, fake), abs=1e-6)
+
+
+# ---- end to end on the digits model ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("metrics-runs")
+    os.environ["DIFFUSIONSCOPE_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
+    code = main(["run", "--modes", "metrics", "--runs-root", str(root), "--quiet",
+                 "--save-images", "--save-features", *SMALL])  # fmt: skip
+    assert code == 0
+    return next(root.iterdir())
+
+
+def test_end_to_end_digits_metrics(digits_run: Path) -> None:
+    results = json.loads((digits_run / "results.json").read_text())["metrics"]
+    assert results["n_generated"] == 24 and results["features"]["name"] == "digits"
+    assert "antialias=False" in results["features"]["resize_policy"]
+    fid = results["fid"]
+    assert fid["value"] > 0 and fid["interval"][0] <= fid["value"] <= fid["interval"][1]
+    assert [point[0] for point in fid["curve"]] == [3, 6, 12, 24]
+    assert np.isfinite(fid["fid_inf"])
+    assert results["kid"]["subset_size"] == 24
+    assert 1.0 <= results["is"]["mean"] <= 10.0
+    for key in ("precision", "recall", "coverage"):
+        assert 0.0 <= results[key]["value"] <= 1.0
+    assert results["density"]["value"] >= 0
+    assert np.isfinite(results["clip_score"]["mean"])
+    events = read_events(digits_run)
+    fid_series = [e for e in events if getattr(e, "series", None) == "fid"]
+    assert [e.x for e in fid_series] == [3, 6, 12, 24]
+    assert fid_series[-1].y == pytest.approx(fid["value"])
+    for name in ("fid_curve.png", "fid_curve.csv", "sample_grid.png", "features_real.npz",
+                 "features_generated.npz"):  # fmt: skip
+        assert (digits_run / "artifacts" / name).stat().st_size > 0
+    assert len(list((digits_run / "artifacts" / "samples").glob("*.png"))) == 24
+    assert "FID" in (digits_run / "report.md").read_text()
+
+
+def test_real_set_against_itself_is_zero(capsys) -> None:
+    ref = str(DIGITS_REFERENCE)
+    assert main(["fid", ref, ref, "--features", "digits", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["fid"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_npz_reference_gives_the_folder_fid(digits_run: Path, tmp_path: Path) -> None:
+    stats = digits_run / "artifacts" / "features_real.npz"
+    samples = digits_run / "artifacts" / "samples"
+    code = main(["run", "--modes", "metrics", "--runs-root", str(tmp_path), "--quiet",
+                 "--generated", str(samples), "--reference", str(stats), "--features", "digits",
+                 "--metrics", "fid", "--bootstrap", "2"])  # fmt: skip
+    assert code == 0
+    again = json.loads(next(tmp_path.iterdir()).joinpath("results.json").read_text())
+    first = json.loads((digits_run / "results.json").read_text())
+    assert again["metrics"]["fid"]["value"] == pytest.approx(first["metrics"]["fid"]["value"],
+                                                             rel=1e-6)  # fmt: skip
+
+
+def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "core.cli", "run", *args], cwd=REPO,
+                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            **kwargs)  # fmt: skip
+
+
+def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
+    options = ["--modes", "metrics", "--quiet", "--steps", "6", "--batch-size", "4", "-n", "32",
+               "--metrics", "fid,kid,pr,dc,is", "--bootstrap", "3"]  # fmt: skip
+    straight = tmp_path / "straight"
+    assert _run_cli([*options, "--runs-root", str(straight)]).wait(timeout=600) == 0
+    killed_root = tmp_path / "killed"
+    child = _run_cli([*options, "--runs-root", str(killed_root)])
+    deadline = time.monotonic() + 600
+    while True:
+        chunks = list(killed_root.glob("*/checkpoint/metrics-chunk-*.npz"))
+        if len(chunks) >= 2 or time.monotonic() > deadline or child.poll() is not None:
+            break
+        time.sleep(0.05)
+    assert child.poll() is None, "the run ended before it could be killed"
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait(timeout=60)
+    run_dir = next(killed_root.iterdir())
+    assert run_state(run_dir) == "interrupted" and not (run_dir / "results.json").exists()
+    resumed = subprocess.run([sys.executable, "-m", "core.cli", "run", "--resume", str(run_dir),
+                              "--quiet"], cwd=REPO, env=_env(), capture_output=True, text=True,
+                             timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert run_state(run_dir) == "finished"
+    a = json.loads(next(straight.iterdir()).joinpath("results.json").read_text())["metrics"]
+    b = json.loads((run_dir / "results.json").read_text())["metrics"]
+    for key in ("precision", "recall", "density", "coverage"):
+        assert b[key]["value"] == pytest.approx(a[key]["value"], abs=1e-6)
+    assert b["fid"]["value"] == pytest.approx(a["fid"]["value"], rel=1e-6)
+    assert b["kid"]["mean"] == pytest.approx(a["kid"]["mean"], rel=1e-6, abs=1e-9)
+    assert b["is"]["mean"] == pytest.approx(a["is"]["mean"], rel=1e-6)
+
+
+def test_two_processes_give_the_one_process_fid(digits_run: Path, tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+               "--master_port", "29533", "-m", "core.cli", "run", "--modes", "metrics",
+               "--runs-root", str(tmp_path), "--device", "cpu", "--metrics", "fid", *SMALL]  # fmt: skip
+    result = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True,
+                            timeout=900)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    [run_dir] = list(tmp_path.iterdir())  # rank 0 alone wrote a run directory
+    two = json.loads((run_dir / "results.json").read_text())["metrics"]["fid"]["value"]
+    one = json.loads((digits_run / "results.json").read_text())["metrics"]["fid"]["value"]
+    assert two == pytest.approx(one, rel=1e-6)
+
+
+def test_inception_extractor_from_local_weights(tmp_path: Path, capsys) -> None:
+    from unittest import mock
+
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    with mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None), \
+            mock.patch("torch.load", return_value={}):  # fmt: skip
+        random_net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
+                                                 feature_extractor_weights_path="unused")  # fmt: skip
+    weights = tmp_path / "inception-random.pth"
+    torch.save(random_net.state_dict(), weights)
+    folder = tmp_path / "few"
+    folder.mkdir()
+    for path in sorted(DIGITS_REFERENCE.glob("*.png"))[:6]:
+        shutil.copy(path, folder)
+    assert main(["fid", str(folder), str(folder), "--features", "inception",
+                 "--inception-weights", str(weights), "--json"]) == 0  # fmt: skip
+    output = json.loads(capsys.readouterr().out)
+    assert output["fid"] == pytest.approx(0.0, abs=1e-3) and output["n_a"] == 6
+    assert "299" in output["resize_policy"]
+
+
+def test_pickled_inception_weights_are_refused(tmp_path: Path, capsys) -> None:
+    import argparse
+
+    weights = tmp_path / "evil.pth"
+    torch.save({"x": argparse.Namespace(payload="runs code when unpickled")}, weights)
+    assert main(["fid", str(DIGITS_REFERENCE), str(DIGITS_REFERENCE), "--features", "inception",
+                 "--inception-weights", str(weights)]) == 2  # fmt: skip
+    assert "refused" in capsys.readouterr().err
+
+
+# ---- bad inputs ---------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    base = tmp_path_factory.mktemp("bad")
+    (base / "empty").mkdir()
+    broken = base / "broken"
+    broken.mkdir()
+    for index in range(3):
+        (broken / f"x{index}.png").write_bytes(b"not a png")
+    (base / "prompts.txt").write_text("\n  \n# only a comment\n")
+    np.savez(base / "nomu.npz", mean=np.zeros(3))
+    np.savez(base / "wrongdim.npz", mu=np.zeros(7), sigma=np.eye(7))
+    return {"empty": base / "empty", "broken": broken, "prompts": base / "prompts.txt",
+            "nomu": base / "nomu.npz", "wrongdim": base / "wrongdim.npz"}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--reference", "{empty}"], "no images"),
+        (["--reference", "/no/such/reference"], "no such folder"),
+        (["--reference", "{broken}"], "readable image"),
+        (["--prompts-file", "{prompts}"], "no prompts"),
+        (["-n", "0"], "must be positive"),
+        (["--batch-size", "0"], "must be positive"),
+        (["--reference", "{nomu}"], "no 'mu' and 'sigma'"),
+        (["--reference", "{wrongdim}"], "7-d but the feature extractor gives 64-d"),
+    ],
+)
+def test_bad_inputs_one_line_no_results(bad_inputs: dict[str, Path], runs_root: Path, capsys,
+                                        options: list[str], expected: str) -> None:  # fmt: skip
+    options = [option.format(**bad_inputs) for option in options]
+    code = main(["run", "--modes", "metrics", "--runs-root", str(runs_root), "--quiet",
+                 "--steps", "2", "-n", "4", *options])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert expected in err[-1] and err[-1].startswith("diffusionscope: error: ")
+    assert not list(runs_root.glob("*/results.json"))
+
+
+def test_cached_statistics_with_other_dims_are_refused(tmp_path: Path, monkeypatch, capsys) -> None:
+    from core.images import content_hash, find_images
+    from core.metrics import reference
+
+    monkeypatch.setenv("DIFFUSIONSCOPE_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "ref"
+    folder.mkdir()
+    for path in sorted(DIGITS_REFERENCE.glob("*.png"))[:8]:
+        shutil.copy(path, folder)
+    assert main(["fid", str(folder), str(folder), "--features", "digits"]) == 0
+    [cached] = list(reference.cache_dir().glob("*.npz"))
+    assert cached.name.startswith(content_hash(find_images(folder), folder)[:20])
+    np.savez(cached, mu=np.zeros(5), sigma=np.eye(5), n=np.asarray(8))
+    capsys.readouterr()
+    assert main(["fid", str(folder), str(folder), "--features", "digits"]) == 2
+    assert "5-d statistics disagree with the 64-d digits features" in capsys.readouterr().err
