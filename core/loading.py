@@ -378,6 +378,7 @@ def load_pipeline(
     kind = classify_source(source)
     if kind == "scheduler_config":
         raise InputError(f"model {source!r}: a scheduler config has no pipeline to load")
+    _quiet_library_progress()
     device_name = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device_name)
     path = Path(source).expanduser()
@@ -412,6 +413,15 @@ def load_pipeline(
     if hasattr(pipeline, "set_progress_bar_config"):
         pipeline.set_progress_bar_config(disable=True)
     return LoadedModel(pipeline, summarize(pipeline, source, kind, device_name, torch_dtype))
+
+
+def _quiet_library_progress() -> None:
+    """Loading bars from diffusers/transformers would interleave with our own progress display."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
 
 
 def _load_error(source: str, kind: str, error: Exception) -> InputError:
