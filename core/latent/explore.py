@@ -1,0 +1,162 @@
+"""Latent-space operations on a diffusers text-to-image pipeline: seed and prompt interpolation,
+VAE encoding and decoding, DDIM inversion, and text-embedding directions.
+
+Everything goes through the pipeline's own pieces (``encode_prompt``, ``latents=`` and
+``prompt_embeds=`` arguments, the VAE's ``scaling_factor``, diffusers' DDIM and DDIM-inverse
+schedulers), so the same code serves the digits model and Stable Diffusion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from core.errors import InputError
+from core.generation import GenerationSettings, generate
+from core.images import float_to_uint8
+from core.latent.paths import path
+
+
+def require_vae(pipeline: Any, task: str) -> Any:
+    vae = getattr(pipeline, "vae", None)
+    if vae is None:
+        raise InputError(f"{type(pipeline).__name__}: has no VAE, which the {task} task needs")
+    return vae
+
+
+def latent_shape(pipeline: Any, height: int, width: int) -> tuple[int, int, int, int]:
+    _, model = _denoiser(pipeline)
+    channels = int(model.config.in_channels)
+    scale = getattr(pipeline, "vae_scale_factor", 8)
+    return (1, channels, height // scale, width // scale)
+
+
+def _denoiser(pipeline: Any) -> tuple[str, Any]:
+    for name in ("unet", "transformer"):
+        if getattr(pipeline, name, None) is not None:
+            return name, getattr(pipeline, name)
+    raise InputError(f"{type(pipeline).__name__}: no denoiser to sample with")
+
+
+def seed_noise(pipeline: Any, seed: int, shape: tuple[int, ...]) -> torch.Tensor:
+    """The initial N(0, I) latents a pipeline would draw for ``seed`` (before σ_init scaling)."""
+    from diffusers.utils.torch_utils import randn_tensor
+
+    generator = torch.Generator(device="cpu").manual_seed(int(seed))
+    return randn_tensor(shape, generator=generator, dtype=torch.float32)
+
+
+def embed(pipeline: Any, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """(conditional, unconditional) prompt embeddings from the pipeline's own encoder."""
+    with torch.inference_mode():
+        positive, negative = pipeline.encode_prompt(prompt, pipeline.device, 1, True, "")
+    return positive, negative
+
+
+def render(pipeline: Any, settings: GenerationSettings, seed: int, *,
+           latents: Sequence[torch.Tensor] | None = None,
+           embeddings: Sequence[torch.Tensor] | None = None, prompt: str | None = None,
+           negative: torch.Tensor | None = None) -> np.ndarray:  # fmt: skip
+    """One image per latent or per embedding, all from the same seed's generator state."""
+    count = len(latents) if latents is not None else len(embeddings)  # type: ignore[arg-type]
+    kwargs: dict[str, Any] = {}
+    dtype = _denoiser(pipeline)[1].dtype
+    if latents is not None:
+        kwargs["latents"] = torch.cat(list(latents)).to(pipeline.device, dtype)
+    if embeddings is not None:
+        kwargs["prompt_embeds"] = torch.cat(list(embeddings)).to(pipeline.device, dtype)
+        if negative is not None:
+            kwargs["negative_prompt_embeds"] = negative.repeat(count, 1, 1).to(
+                pipeline.device, dtype
+            )
+    prompts = None if embeddings is not None else [prompt or ""] * count
+    return generate(pipeline, [seed] * count, settings, prompts, **kwargs)
+
+
+def seed_strip(pipeline: Any, settings: GenerationSettings, prompt: str, seeds: tuple[int, int],
+               frames: int, method: str, size: tuple[int, int]) -> np.ndarray:  # fmt: skip
+    shape = latent_shape(pipeline, *size)
+    a, b = seed_noise(pipeline, seeds[0], shape), seed_noise(pipeline, seeds[1], shape)
+    return render(pipeline, settings, seeds[0], latents=path(a, b, frames, method), prompt=prompt)
+
+
+def prompt_strip(pipeline: Any, settings: GenerationSettings, prompts: tuple[str, str],
+                 seed: int, frames: int) -> np.ndarray:  # fmt: skip
+    (a, negative), (b, _) = embed(pipeline, prompts[0]), embed(pipeline, prompts[1])
+    return render(pipeline, settings, seed, embeddings=path(a, b, frames, "lerp"),
+                  negative=negative)  # fmt: skip
+
+
+# ---- VAE latents and DDIM inversion ------------------------------------------------------------
+
+
+def encode_images(pipeline: Any, images: np.ndarray) -> torch.Tensor:
+    """uint8 ``[N,H,W,3]`` -> scaled VAE latents (the space the denoiser works in)."""
+    vae = require_vae(pipeline, "image")
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
+    with torch.inference_mode():
+        latents = vae.encode(x.to(pipeline.device, vae.dtype)).latent_dist.mean
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    return ((latents - shift) * vae.config.scaling_factor).float().cpu()
+
+
+def decode_latents(pipeline: Any, latents: torch.Tensor) -> np.ndarray:
+    vae = require_vae(pipeline, "image")
+    shift = getattr(vae.config, "shift_factor", None) or 0.0
+    with torch.inference_mode():
+        x = vae.decode((latents / vae.config.scaling_factor + shift).to(pipeline.device, vae.dtype))
+    images = (x.sample.float().cpu().clamp(-1, 1) + 1) / 2
+    return float_to_uint8(images.permute(0, 2, 3, 1).numpy())
+
+
+def ddim_invert(pipeline: Any, latents: torch.Tensor, prompt: str, steps: int) -> torch.Tensor:
+    """Run DDIM backwards (Song et al. 2021; the inverse scheduler of diffusers) from clean
+    latents to the noise that DDIM would denoise back into them, conditioned on ``prompt``
+    without guidance (guidance breaks the inversion's approximate reversibility)."""
+    from diffusers import DDIMInverseScheduler
+
+    _, model = _denoiser(pipeline)
+    inverse = DDIMInverseScheduler.from_config(pipeline.scheduler.config)
+    inverse.set_timesteps(steps)
+    conditional, _ = embed(pipeline, prompt)
+    z = latents.to(pipeline.device, model.dtype)
+    with torch.inference_mode():
+        for t in inverse.timesteps:
+            noise = model(z, t, encoder_hidden_states=conditional.repeat(len(z), 1, 1)).sample
+            z = inverse.step(noise, t, z).prev_sample
+    return z.float().cpu()
+
+
+def ddim_regenerate(pipeline: Any, noise: Sequence[torch.Tensor], prompt: str, steps: int,
+                    seed: int) -> np.ndarray:  # fmt: skip
+    """Denoise inverted noise with plain DDIM (guidance 1), as the inversion assumed."""
+    from diffusers import DDIMScheduler
+
+    original = pipeline.scheduler
+    pipeline.scheduler = DDIMScheduler.from_config(original.config)
+    try:
+        settings = GenerationSettings(steps=steps, guidance_scale=1.0)
+        return render(pipeline, settings, seed, latents=noise, prompt=prompt)
+    finally:
+        pipeline.scheduler = original
+
+
+# ---- directions ---------------------------------------------------------------------------------
+
+
+def direction_sweep(pipeline: Any, settings: GenerationSettings, pair: tuple[str, str],
+                    prompts: Sequence[str], strengths: Sequence[float], seed: int
+                    ) -> np.ndarray:  # fmt: skip
+    """Images ``[prompts, strengths, H, W, 3]``: each prompt's embedding plus s·(e₊ − e₋)."""
+    positive, negative = embed(pipeline, pair[0])[0], embed(pipeline, pair[1])[0]
+    delta = positive - negative
+    rows = []
+    for prompt in prompts:
+        base, unconditional = embed(pipeline, prompt)
+        embeddings = [base + strength * delta for strength in strengths]
+        rows.append(render(pipeline, settings, seed, embeddings=embeddings,
+                           negative=unconditional))  # fmt: skip
+    return np.stack(rows)
