@@ -1,0 +1,146 @@
+"""Attention mode on the digits model: maps land on the ink, words differ, capture changes
+nothing, maps sharpen over the run, and bad input is one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from core.attention.capture import capture_cross_attention, cross_attention_layers
+from core.attention.maps import mass_inside
+from core.attention.words import prompt_words
+from core.cli import main
+from core.errors import InputError
+from core.generation import GenerationSettings, generate
+from core.loading import load_pipeline
+from core.zoo import DIGITS_LDM
+from core.zoo.prompts import ink_mask
+
+PROMPTS = [f"a {color} {digit} on a white background"
+           for color, digit in (("red", "seven"), ("blue", "two"), ("green", "four"),
+                                ("purple", "zero"), ("yellow", "three"), ("red", "eight"))]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    root = tmp_path_factory.mktemp("attention-runs")
+    out = []
+    for index, prompt in enumerate(PROMPTS):
+        code = main(["run", "--modes", "attention", "--prompt", prompt, "--steps", "20",
+                     "--seed", str(index), "--runs-root", str(root / str(index)), "--quiet"])  # fmt: skip
+        assert code == 0
+        out.append(next((root / str(index)).iterdir()))
+    return out
+
+
+def _load(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    results = json.loads((run_dir / "results.json").read_text())["attention"]
+    with np.load(run_dir / "artifacts" / "attention_maps.npz") as data:
+        arrays = {key: data[key] for key in data.files}
+    return results, arrays
+
+
+def test_digit_word_mass_falls_on_the_ink(runs: list[Path]) -> None:
+    shares = []
+    for run_dir, prompt in zip(runs, PROMPTS, strict=True):
+        results, arrays = _load(run_dir)
+        digit = prompt.split()[2]
+        mask = ink_mask(arrays["image"])
+        index = results["words"].index(digit)
+        shares.append(mass_inside(arrays["aggregate"][index], mask) / max(mask.mean(), 1e-6))
+    # Mass on the ink relative to the ink's share of the image: 1 would be uniform attention.
+    assert np.mean(shares) >= 1.5, shares
+
+
+def test_background_map_differs_from_digit_map(runs: list[Path]) -> None:
+    for run_dir, prompt in zip(runs, PROMPTS, strict=True):
+        results, _ = _load(run_dir)
+        digit = prompt.split()[2]
+        assert results["overlap"][f"{digit}|background"] < 0.97
+
+
+def test_entropy_is_lower_late_than_early(runs: list[Path]) -> None:
+    early, late = [], []
+    for run_dir in runs:
+        results, _ = _load(run_dir)
+        for measures in results["measures"].values():
+            early.append(measures["entropy"][0])
+            late.append(measures["entropy"][-1])
+    assert np.mean(late) < np.mean(early)
+
+
+def test_outputs_written(runs: list[Path]) -> None:
+    results, arrays = _load(runs[0])
+    assert results["words"] == ["red", "seven", "white", "background"]
+    assert len(results["timesteps"]) == 4 and results["groups"]
+    assert arrays["per_step"].shape == (4, 4, 32, 32)
+    assert np.allclose(arrays["aggregate"].sum(axis=(1, 2)), 1.0)
+    artifacts = runs[0] / "artifacts"
+    assert (artifacts / "attention_maps.png").stat().st_size > 0
+    assert (artifacts / "attention_word-seven.png").is_file()
+    assert "attention maps" in (runs[0] / "report.md").read_text()
+
+
+def test_capture_changes_nothing_and_restores_processors() -> None:
+    pipeline = load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
+    settings = GenerationSettings(steps=12, guidance_scale=5.0)
+    before = dict(pipeline.unet.attn_processors)
+    plain = generate(pipeline, [7], settings, [PROMPTS[0]])
+    with capture_cross_attention(pipeline, [0, 5], (8, 8), guided=True) as buffers:
+        captured = generate(pipeline, [7], settings, [PROMPTS[0]])
+        installed = pipeline.unet.attn_processors
+        wrapped = {n for n, p in installed.items() if type(p).__name__ == "CapturingProcessor"}
+    assert np.array_equal(plain, captured)
+    assert wrapped == set(cross_attention_layers(pipeline.unet)) and wrapped
+    assert all(".attn2." in f".{name}" for name in wrapped)
+    after = pipeline.unet.attn_processors
+    assert all(after[name] is processor for name, processor in before.items())
+    # Each captured probability row sums to one over the tokens, per layer and step.
+    for grid, total in buffers.total.items():
+        calls = len(buffers.layers[grid]) * (buffers.step + 1)
+        assert torch.allclose(
+            total.sum(dim=0), torch.full((total.shape[1],), float(calls)), atol=1e-3
+        )
+
+
+def test_long_prompt_truncated_with_named_words(tmp_path: Path, capsys) -> None:
+    prompt = "a red seven on a white background " + "with a thick blue two " * 2
+    pipeline = load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
+    tokens = prompt_words(pipeline.tokenizer, prompt)
+    assert tokens.dropped and tokens.dropped[-1] == "two"
+    code = main(["run", "--modes", "attention", "--prompt", prompt, "--steps", "4",
+                 "--runs-root", str(tmp_path)])  # fmt: skip
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "dropped words:" in err and " ".join(tokens.dropped) in err
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--prompt", "   "], "empty prompt"),
+        (["--prompt", "a red seven", "--words", "nine"], "'nine' is not a word of the prompt"),
+        (["--prompt", "a red seven", "--attention-steps", "0"], "must be positive"),
+    ],
+)
+def test_bad_inputs(tmp_path: Path, capsys, options: list[str], expected: str) -> None:
+    code = main(["run", "--modes", "attention", "--steps", "4", "--runs-root", str(tmp_path),
+                 "--quiet", *options])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and expected in err[-1]
+    assert not list(tmp_path.glob("*/results.json"))
+
+
+def test_unsupported_pipeline_refused(tiny_pipeline_dir: Path) -> None:
+    from core.attention.report import SUPPORTED
+    from core.loading import require_pipeline
+
+    model = load_pipeline(str(tiny_pipeline_dir), "cpu")
+    require_pipeline(model, "attention", SUPPORTED)
+    model.summary.pipeline_class = "FluxPipeline"
+    with pytest.raises(InputError, match="FluxPipeline is not supported by the attention mode"):
+        require_pipeline(model, "attention", SUPPORTED)
