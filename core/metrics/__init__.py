@@ -75,11 +75,11 @@ def _is_digits_model(args: argparse.Namespace) -> bool:
 
 def resolve_options(args: argparse.Namespace) -> MetricsOptions:
     """Fill defaults (the shipped digits model gets its own extractor, CLIP and reference)."""
-    from core.metrics.features import EXTRACTORS
+    from core.metrics.features import EXTRACTORS, canonical_name
     from core.zoo import DIGITS_CLIP, DIGITS_PROMPTS, DIGITS_REFERENCE
 
     digits = _is_digits_model(args) and not args.generated
-    features = args.features or ("digits" if digits else "inception")
+    features = canonical_name(args.features or ("digits" if digits else "inception"))
     if features not in EXTRACTORS:
         raise InputError(
             f"--features {features}: unknown extractor (known: {', '.join(EXTRACTORS)})"

@@ -16,6 +16,7 @@ from torch import nn
 from core.errors import InputError
 
 EXTRACTORS = ("inception", "dinov2", "clip", "digits")
+ALIASES = {"digits-features": "digits"}  # the zoo folder's name
 DEFAULT_DINOV2 = "facebook/dinov2-base"
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 
@@ -158,6 +159,7 @@ def check_weights_file(path: str) -> None:
 def get_extractor(name: str, device: str = "cpu", *, inception_weights: str | None = None,
                   model: str | None = None) -> FeatureExtractor:  # fmt: skip
     """``inception`` | ``dinov2`` | ``clip`` | ``digits``; ``model`` overrides the hub model."""
+    name = canonical_name(name)
     if name == "digits":
         return DigitsExtractor(device).eval()
     if name == "inception":
@@ -167,3 +169,7 @@ def get_extractor(name: str, device: str = "cpu", *, inception_weights: str | No
     if name == "clip":
         return TransformersVisionExtractor("clip", model or DEFAULT_CLIP, device).eval()
     raise InputError(f"--features {name}: unknown extractor (known: {', '.join(EXTRACTORS)})")
+
+
+def canonical_name(name: str) -> str:
+    return ALIASES.get(name, name)

@@ -279,8 +279,11 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
         ctx.log(f"resuming at sample {next_index} of {total}")
     batch = args.batch_size or 16
     world = ctx.dist.world_size
-    points = [p for p in stream_points(total, options.stream_at) if p > next_index]
-    curve: list[list[float]] = []
+    all_points = stream_points(total, options.stream_at)
+    # A resumed run recomputes the points it had already passed (their events are in the log).
+    curve = [_stream(ctx, collected, reference, p, emit=False) for p in all_points
+             if p <= next_index]  # fmt: skip
+    points = [p for p in all_points if p > next_index]
     gather = StepRows()
     started = time.monotonic()
     grid_done = next_index > 0
@@ -326,7 +329,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
 
 
 def _stream(
-    ctx: RunContext, collected: Collected, reference: ReferenceStats, n: int
+    ctx: RunContext, collected: Collected, reference: ReferenceStats, n: int, emit: bool = True
 ) -> list[float]:
     """FID (and KID) on the first ``n`` samples, emitted as points of the live curves."""
     from core.metrics.scores import kid
@@ -335,10 +338,12 @@ def _stream(
     order = np.argsort(np.concatenate(collected.indices))[:n]
     subset = features[order]
     value = fid_from_features(subset, reference.mu, reference.sigma)
-    ctx.series("fid", n, value, x_label="N samples", y_label="FID")
+    if emit:
+        ctx.series("fid", n, value, x_label="N samples", y_label="FID")
     point = [float(n), value, math.nan]
     if reference.features is not None and n >= 4:
         kid_mean, _, _ = kid(reference.features, subset, subset_size=min(1000, n), subsets=20)
-        ctx.series("kid", n, kid_mean, x_label="N samples", y_label="KID")
+        if emit:
+            ctx.series("kid", n, kid_mean, x_label="N samples", y_label="KID")
         point[2] = kid_mean
     return point
