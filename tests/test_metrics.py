@@ -127,16 +127,27 @@ def test_real_set_against_itself_is_zero(capsys) -> None:
 
 
 def test_npz_reference_gives_the_folder_fid(digits_run: Path, tmp_path: Path) -> None:
-    stats = digits_run / "artifacts" / "features_real.npz"
-    samples = digits_run / "artifacts" / "samples"
-    code = main(["run", "--modes", "metrics", "--runs-root", str(tmp_path), "--quiet",
-                 "--generated", str(samples), "--reference", str(stats), "--features", "digits",
-                 "--metrics", "fid", "--bootstrap", "2"])  # fmt: skip
+    """A pytorch-fid style ``.npz`` (mu and sigma only) of the reference folder, and the run's
+    own PNGs as a ``--generated`` folder with a broken file and a non-image among them."""
+    with np.load(digits_run / "artifacts" / "features_real.npz") as real:
+        np.savez(tmp_path / "stats.npz", mu=real["mu"], sigma=real["sigma"])
+    samples = tmp_path / "samples"
+    shutil.copytree(digits_run / "artifacts" / "samples", samples)
+    (samples / "0000005-broken.png").write_bytes(b"not a png")
+    (samples / "notes.txt").write_text("not an image")
+    root = tmp_path / "runs"
+    code = main(["run", "--modes", "metrics", "--runs-root", str(root), "--quiet",
+                 "--generated", str(samples), "--reference", str(tmp_path / "stats.npz"),
+                 "--features", "digits", "--metrics", "fid,kid", "--bootstrap", "2"])  # fmt: skip
     assert code == 0
-    again = json.loads(next(tmp_path.iterdir()).joinpath("results.json").read_text())
-    first = json.loads((digits_run / "results.json").read_text())
-    assert again["metrics"]["fid"]["value"] == pytest.approx(first["metrics"]["fid"]["value"],
-                                                             rel=1e-6)  # fmt: skip
+    run_dir = next(root.iterdir())
+    again = json.loads(run_dir.joinpath("results.json").read_text())["metrics"]
+    first = json.loads((digits_run / "results.json").read_text())["metrics"]
+    assert again["n_generated"] == 24 and "kid" not in again
+    assert again["fid"]["value"] == pytest.approx(first["fid"]["value"], rel=1e-6)
+    warnings = [e.message for e in read_events(run_dir) if getattr(e, "level", "") == "warning"]
+    assert any("skipped 1 unreadable" in w for w in warnings)
+    assert any("statistics only" in w and "kid" in w for w in warnings)
 
 
 def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:

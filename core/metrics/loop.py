@@ -74,12 +74,14 @@ class PipelineImages:
         self.settings = settings
         self.seed = ctx.seed
 
-    def batch(self, indices: range) -> tuple[np.ndarray, list[str] | None]:
+    def batch(self, indices: range) -> tuple[np.ndarray, list[str] | None, np.ndarray]:
+        """Images, their prompts, and their sample indices."""
         prompts = None
         if self.prompts is not None:
             prompts = [self.prompts[i % len(self.prompts)] for i in indices]
         seeds = [self.seed + i for i in indices]
-        return generate(self.pipeline, seeds, self.settings, prompts), prompts
+        images = generate(self.pipeline, seeds, self.settings, prompts)
+        return images, prompts, np.asarray(list(indices), dtype=np.int64)
 
 
 class FolderImages:
@@ -90,16 +92,21 @@ class FolderImages:
         self.size = size
         self.skipped: list[Path] = []
 
-    def batch(self, indices: range) -> tuple[np.ndarray, None]:
-        images = []
+    def batch(self, indices: range) -> tuple[np.ndarray, None, np.ndarray]:
+        """Readable images, no prompts, and the indices of the files they came from."""
+        images, kept = [], []
         for index in indices:
             image = read_image(self.paths[index], self.size)
-            (self.skipped.append(self.paths[index]) if image is None else images.append(image))
+            if image is None:
+                self.skipped.append(self.paths[index])
+            else:
+                images.append(image)
+                kept.append(index)
         if not images:
-            return np.zeros((0, 1, 1, 3), np.uint8), None
+            return np.zeros((0, 1, 1, 3), np.uint8), None, np.zeros(0, np.int64)
         side = self.size or max(image.shape[0] for image in images)
         images = [resize_square(image, side) for image in images]
-        return np.stack(images), None
+        return np.stack(images), None, np.asarray(kept, dtype=np.int64)
 
 
 def read_prompts(path: str) -> list[str]:
@@ -139,7 +146,12 @@ def _as_tensor(output: Any) -> torch.Tensor:
 
 
 class ClipScorer:
-    """Per-sample CLIP scores (100·cos) through torchmetrics' CLIP score update."""
+    """Per-sample CLIP scores (100·cos) through torchmetrics' CLIP score update.
+
+    Not the ``CLIPScore`` class itself: it accepts only a fixed list of hub ids (a local folder
+    such as the zoo's CLIP is refused), and per-sample scores go into the checkpoint chunks,
+    which makes resume and multi-process runs exact without a metric state of their own.
+    """
 
     def __init__(self, model_path: str, device: str) -> None:
         from transformers import CLIPModel, CLIPProcessor
@@ -293,8 +305,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
                      min(step_start + (ctx.dist.rank + 1) * batch, step_end))  # fmt: skip
         rows = torch.zeros(0, sum(w for _, w in layout), dtype=torch.float64)
         if len(mine):
-            images, batch_prompts = source.batch(mine)
-            kept = np.asarray(list(mine))[: len(images)]
+            images, batch_prompts, kept = source.batch(mine)
             features, logits = extract(extractor, images, with_logits=with_logits)
             columns = [kept[:, None].astype(np.float64), features.astype(np.float64)]
             if with_logits:
@@ -304,7 +315,9 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
             if cmmd_extractor is not None:
                 columns.append(extract(cmmd_extractor, images)[0].astype(np.float64))
             rows = torch.from_numpy(np.concatenate(columns, axis=1))
-            if options.save_images and ctx.is_main:
+            if options.save_images:
+                # Each process saves the PNGs it made (distinct names): sending images to rank 0
+                # would cost more than the features themselves.
                 for index, image in zip(kept, images, strict=True):
                     save_png(image, ctx.writer.artifact_path(f"samples/{index:07d}.png"))
             if not grid_done and ctx.is_main:
