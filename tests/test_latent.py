@@ -16,9 +16,10 @@ from core.cli import main
 from core.errors import InputError
 from core.generation import GenerationSettings
 from core.latent import explore
-from core.latent.ood import auroc, fit_latent_znorm, fit_mahalanobis
+from core.latent.ood import MIN_REFERENCE, auroc, fit_latent_znorm, fit_mahalanobis
 from core.latent.paths import lerp, path, slerp, smoothness
 from core.loading import load_pipeline
+from core.metrics.features import get_extractor
 from core.metrics.reference import extract
 from core.zoo import DIGITS_LDM, DIGITS_REFERENCE
 from core.zoo.features import load_digits_features
@@ -29,7 +30,9 @@ SETTINGS = GenerationSettings(steps=15, guidance_scale=5.0)
 
 @pytest.fixture(scope="module")
 def pipeline():
-    return load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
+    loaded = load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
+    loaded.set_progress_bar_config(disable=True)
+    return loaded
 
 
 @pytest.fixture(scope="module")
@@ -51,45 +54,100 @@ def test_slerp_endpoints_norm_and_parallel_fallback() -> None:
     middle = slerp(a, b, 0.5)
     assert middle.norm().item() == pytest.approx(1.0, abs=1e-6)  # lerp's would be 0.707
     assert lerp(a, b, 0.5).norm().item() == pytest.approx(0.5**0.5, abs=1e-6)
+    # equal angles between consecutive frames: the defining property of slerp
+    frames = torch.stack(path(a, b, 5, "slerp"))
+    cosines = (frames[:-1] * frames[1:]).sum(1)
+    assert torch.allclose(cosines, cosines[0].expand_as(cosines), atol=1e-6)
     same = slerp(a, a.clone(), 0.3)  # ω = 0: no division by sin ω
     assert torch.isfinite(same).all() and torch.allclose(same, a)
+    nearly = slerp(a, a + 1e-9 * b, 0.5)
+    assert torch.isfinite(nearly).all()
     zero = slerp(torch.zeros(3), b, 0.5)
     assert torch.allclose(zero, lerp(torch.zeros(3), b, 0.5))
     assert len(path(a, b, 5, "slerp")) == 5
 
 
-def test_smoothness_finds_a_jump() -> None:
+def test_smoothness_finds_a_jump_and_handles_a_still_strip() -> None:
     even = np.linspace(0, 1, 8)[:, None] * np.ones((1, 4))
     jumpy = even.copy()
     jumpy[4:] += 3.0
     assert smoothness(even)["max_mean_ratio"] == pytest.approx(1.0)
     assert smoothness(jumpy)["max_mean_ratio"] > 3.0
+    assert smoothness(jumpy)["ppl"] > smoothness(even)["ppl"]
+    still = smoothness(np.ones((5, 4)))  # identical endpoints: every step 0, ratio defined as 1
+    assert still["max_mean_ratio"] == 1.0 and still["path_length"] == 0.0
+
+
+def test_mahalanobis_and_znorm_separate_a_shifted_gaussian() -> None:
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(16, 16))
+    reference = rng.normal(size=(200, 16)) @ mixing
+    inside = rng.normal(size=(100, 16)) @ mixing
+    # out along the reference's least-variance direction: invisible to a Euclidean distance
+    _, _, vt = np.linalg.svd(reference - reference.mean(0), full_matrices=False)
+    outside = rng.normal(size=(100, 16)) @ mixing + 6.0 * vt[-1] * np.linalg.norm(mixing, 2) / 8
+    model = fit_mahalanobis(reference)
+    assert 0.0 <= model.shrinkage <= 1.0
+    assert auroc(model.score(inside), model.score(outside)) > 0.95
+    euclid = [np.linalg.norm(x - reference.mean(0), axis=1) for x in (inside, outside)]
+    assert auroc(model.score(inside), model.score(outside)) > auroc(*euclid)
+    znorm = fit_latent_znorm(reference.reshape(200, 4, 4))
+    assert znorm.score(reference.reshape(200, 4, 4)).shape == (200,)
+    assert znorm.score(reference[:3] * 10).min() > znorm.threshold
+    described = model.describe()
+    assert described["p50"] <= described["p95"] == described["threshold"] <= described["p99"]
+    with pytest.raises(InputError, match=f"at least {MIN_REFERENCE}"):
+        fit_mahalanobis(reference[: MIN_REFERENCE - 1])
+
+
+def test_auroc_matches_the_pairwise_count() -> None:
+    rng = np.random.default_rng(1)
+    inside, outside = rng.normal(size=40), rng.normal(0.7, 1.0, size=30)
+    pairs = (outside[:, None] > inside[None, :]).mean() + 0.5 * (
+        outside[:, None] == inside[None, :]
+    ).mean()
+    assert auroc(inside, outside) == pytest.approx(pairs)
 
 
 # ---- on the digits model ------------------------------------------------------------------------
 
 
-def test_slerp_strips_are_smoother_than_lerp(pipeline, classifier) -> None:
-    ratios = {"slerp": [], "lerp": []}
-    for pair in ((0, 1), (2, 3), (4, 5), (6, 7)):
+def test_seed_slerp_strips_are_smoother_than_lerp(pipeline, classifier) -> None:
+    """Without guidance the sampler sees the noise as drawn: lerp's shrunken midpoints hold the
+    first seed's image too long and then jump, slerp paces the change evenly."""
+    settings = GenerationSettings(steps=10, guidance_scale=1.0)
+    ratios: dict[str, list[float]] = {"slerp": [], "lerp": []}
+    for pair in ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)):
         for method in ratios:
-            strip = explore.seed_strip(pipeline, SETTINGS, make_prompt(7, "red"), pair, 7, method,
+            strip = explore.seed_strip(pipeline, settings, make_prompt(7, "red"), pair, 9, method,
                                        (32, 32))  # fmt: skip
             ratios[method].append(smoothness(_features(classifier, strip))["max_mean_ratio"])
     assert np.mean(ratios["slerp"]) < np.mean(ratios["lerp"]), ratios
 
 
+def test_identical_seeds_give_a_still_strip(pipeline, classifier) -> None:
+    settings = GenerationSettings(steps=3, guidance_scale=1.0)
+    strip = explore.seed_strip(pipeline, settings, make_prompt(2, "blue"), (5, 5), 3, "slerp",
+                               (32, 32))  # fmt: skip
+    assert np.array_equal(strip[0], strip[-1])
+    assert smoothness(_features(classifier, strip))["max_mean_ratio"] == pytest.approx(1.0)
+
+
 def test_ddim_inversion_reconstructs_the_digit(pipeline, classifier) -> None:
-    samples = random_samples(10, seed=21)
+    samples = random_samples(12, seed=21)
     images = np.stack([s.image for s in samples])
-    latents = explore.encode_images(pipeline, images)
-    agree = 0
-    for index, sample in enumerate(samples):
-        noise = explore.ddim_invert(pipeline, latents[index : index + 1], sample.prompt, 25)
-        rebuilt = explore.ddim_regenerate(pipeline, [noise], sample.prompt, 25, seed=0)
-        agree += int(classifier.classify(torch.from_numpy(rebuilt).permute(0, 3, 1, 2))[0]
-                     == sample.digit)  # fmt: skip
-    assert agree / len(samples) >= 0.6
+    prompts = [s.prompt for s in samples]
+    noise = explore.ddim_invert(pipeline, explore.encode_images(pipeline, images), prompts, 20)
+    assert noise.std().item() == pytest.approx(1.0, abs=0.35)  # inverted to (about) N(0, I)
+    rebuilt = explore.ddim_regenerate(pipeline, [noise], prompts, 20, seed=0)
+    labels = classifier.classify(torch.from_numpy(rebuilt).permute(0, 3, 1, 2)).numpy()
+    agreement = float(np.mean(labels == np.array([s.digit for s in samples])))
+    assert agreement >= 0.6, agreement
+    # the inversion, not the prompt, carries the image: fresh noise with the same prompts
+    # reproduces the originals worse
+    fresh = explore.ddim_regenerate(pipeline, [torch.randn_like(noise)], prompts, 20, seed=0)
+    error = [np.mean((x.astype(float) - images) ** 2) for x in (rebuilt, fresh)]
+    assert error[0] < error[1]
 
 
 def test_thick_thin_direction_is_monotone_for_most_prompts(pipeline) -> None:
@@ -105,16 +163,17 @@ def test_thick_thin_direction_is_monotone_for_most_prompts(pipeline) -> None:
     assert monotone / len(prompts) > 0.5
 
 
-def _letters(count: int) -> np.ndarray:
-    """Coloured letters and shapes: things the digits model has never seen."""
+def _letters_and_shapes(count: int) -> np.ndarray:
+    """Coloured letters and outlined shapes on the digits' backgrounds: never seen in training."""
     rng = np.random.default_rng(3)
     images = []
     for index in range(count):
-        picture = Image.new("RGB", (32, 32), "white")
+        background = "black" if index % 5 == 0 else "white"
+        picture = Image.new("RGB", (32, 32), background)
         draw = ImageDraw.Draw(picture)
         color = tuple(int(v) for v in list(COLORS.values())[index % len(COLORS)])
         if index % 2:
-            draw.text((8 + rng.integers(0, 6), 6 + rng.integers(0, 6)), "ABEKMRWX"[index % 8],
+            draw.text((8 + rng.integers(0, 6), 4 + rng.integers(0, 6)), "ABEKMRWX"[index % 8],
                       fill=color, font_size=22)  # fmt: skip
         else:
             box = [int(v) for v in (rng.integers(2, 10), rng.integers(2, 10),
@@ -124,11 +183,11 @@ def _letters(count: int) -> np.ndarray:
     return np.stack(images)
 
 
-def test_ood_auroc(pipeline, classifier) -> None:
+def test_ood_auroc_on_noise_and_on_letters(pipeline, classifier) -> None:
     reference = np.stack([s.image for s in random_samples(300, seed=31)])
     inside = np.stack([s.image for s in random_samples(100, seed=32)])
     noise = np.random.default_rng(0).integers(0, 256, size=(60, 32, 32, 3), dtype=np.uint8)
-    shapes = _letters(60)
+    shapes = _letters_and_shapes(60)
     mahalanobis = fit_mahalanobis(_features(classifier, reference))
     znorm = fit_latent_znorm(explore.encode_images(pipeline, reference).numpy())
     scores = {}
@@ -150,26 +209,44 @@ def test_cli_writes_strips_and_results(tmp_path: Path) -> None:
     ood_out.mkdir()
     for index, sample in enumerate(random_samples(20, seed=41)):
         Image.fromarray(sample.image).save(ood_in / f"{index}.png")
-    for index, image in enumerate(_letters(20)):
+    for index, image in enumerate(_letters_and_shapes(20)):
         Image.fromarray(image).save(ood_out / f"{index}.png")
     (ood_out / "broken.png").write_bytes(b"not an image")
     pngs = sorted(DIGITS_REFERENCE.glob("*.png"))
     code = main(["run", "--modes", "latent", "--runs-root", str(tmp_path / "runs"), "--quiet",
-                 "--steps", "6", "--frames", "4", "--images", f"{pngs[0]},{pngs[1]}",
+                 "--steps", "4", "--frames", "3", "--strengths", "0,2",
+                 "--images", f"{pngs[0]},{pngs[1]}", "--latent-tasks", "all",
                  "--ood-in", str(ood_in), "--ood-out", str(ood_out), "--ood-score", str(ood_out)])  # fmt: skip
     assert code == 0
     run_dir = next((tmp_path / "runs").iterdir())
     results = json.loads((run_dir / "results.json").read_text())["latent"]
     assert results["tasks"] == ["seeds", "prompts", "images", "directions", "ood"]
-    assert results["seeds"]["slerp"]["max_mean_ratio"] >= 1.0
-    assert results["images"]["ddim"]["reconstruction_mse"] >= 0
-    assert set(results["ood"]["auroc"]) == {"latent_znorm", "mahalanobis"}
-    assert results["ood"]["scored"] == 20
+    assert results["features"] == "digits"
+    for strip in (results["seeds"]["slerp"], results["seeds"]["lerp"], results["prompts"]):
+        assert strip["max_mean_ratio"] >= 1.0 and len(strip["steps"]) == 2
+    ddim = results["images"]["ddim"]
+    assert 0 <= ddim["reconstruction_mse"] <= 1 and ddim["label_agreement"] in (0.0, 0.5, 1.0)
+    assert len(results["directions"]["rows"]) == 3
+    ood = results["ood"]
+    assert ood["n_reference"] >= MIN_REFERENCE
+    assert ood["mahalanobis"]["p50"] <= ood["mahalanobis"]["threshold"]
+    assert set(ood["auroc"]) == {"latent_znorm", "mahalanobis", "n_in", "n_out"}
+    assert ood["auroc"]["n_out"] == 20 and ood["scored"] == 20
+    csv_lines = (run_dir / "artifacts" / "ood_scores.csv").read_text().splitlines()
+    assert len(csv_lines) == 21 and csv_lines[0].startswith("file,latent_znorm,mahalanobis")
     for name in ("latent_seeds_slerp.png", "latent_seeds_lerp.png", "latent_prompts.png",
-                 "latent_images_ddim.png", "latent_directions.png", "ood_scores.csv"):  # fmt: skip
+                 "latent_images_vae_slerp.png", "latent_images_vae_lerp.png",
+                 "latent_images_ddim.png", "latent_images_reconstruction.png",
+                 "latent_directions.png", "latent_directions.csv"):  # fmt: skip
         assert (run_dir / "artifacts" / name).stat().st_size > 0
-    events = (run_dir / "events.jsonl").read_text()
-    assert "failed to decode" in events
+    events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    assert any("failed to decode" in e.get("message", "") for e in events)
+    metrics = {e["name"] for e in events if e["type"] == "metric"}
+    assert {"seeds_slerp_max_mean_ratio", "inversion_mse", "auroc_mahalanobis"} <= metrics
+    artifacts = {Path(e["path"]).name for e in events if e["type"] == "artifact"}
+    assert "latent_seeds_slerp.png" in artifacts
+    report = (run_dir / "report.md").read_text()
+    assert "artifacts/latent_seeds_slerp.png" in report and "AUROC" in report
 
 
 def test_too_few_reference_images(tmp_path: Path, capsys) -> None:
@@ -180,8 +257,8 @@ def test_too_few_reference_images(tmp_path: Path, capsys) -> None:
     code = main(["run", "--modes", "latent", "--latent-tasks", "ood", "--reference", str(few),
                  "--runs-root", str(tmp_path / "runs"), "--quiet"])  # fmt: skip
     assert code == 2
-    assert "need at least 100" in capsys.readouterr().err
-    assert not list((tmp_path / "runs").glob("*/results.json"))
+    assert f"20 images; OOD statistics need at least {MIN_REFERENCE}" in capsys.readouterr().err
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
 
 
 @pytest.mark.parametrize(
@@ -189,10 +266,13 @@ def test_too_few_reference_images(tmp_path: Path, capsys) -> None:
     [
         (["--latent-tasks", "wander"], "unknown task 'wander'"),
         (["--seeds", "1"], "expected two seeds"),
+        (["--seeds", "1,x"], "expected two whole numbers"),
         (["--images", "a.png"], "expected two files"),
         (["--images", "a.png,b.png"], "no such file"),
         (["--frames", "1"], "at least 2"),
         (["--direction", "thick"], "POSITIVE|NEGATIVE"),
+        (["--strengths", "1"], "at least two strengths"),
+        (["--ood-in", "x"], "needs both"),
         (["--latent-tasks", "ood", "--reference", "/no/such/dir"], "no such folder"),
     ],
 )
@@ -202,17 +282,28 @@ def test_bad_inputs(tmp_path: Path, capsys, options: list[str], expected: str) -
     assert list(tmp_path.iterdir()) == []
 
 
-def test_pipeline_without_vae_is_refused(pipeline) -> None:
+def test_image_that_fails_to_decode_is_refused_up_front(tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"\x89PNG but not really")
+    good = sorted(DIGITS_REFERENCE.glob("*.png"))[0]
+    runs = tmp_path / "runs"
+    code = main(["run", "--modes", "latent", "--runs-root", str(runs), "--quiet",
+                 "--images", f"{good},{broken}"])  # fmt: skip
+    assert code == 2 and "cannot be decoded" in capsys.readouterr().err
+    assert not runs.exists() or not list(runs.iterdir())
+
+
+def test_pipeline_without_vae_is_refused() -> None:
     class NoVae:
         vae = None
 
     with pytest.raises(InputError, match="has no VAE"):
         explore.encode_images(NoVae(), np.zeros((1, 32, 32, 3), np.uint8))
+    with pytest.raises(InputError, match="has no VAE"):
+        explore.decode_latents(NoVae(), torch.zeros(1, 4, 8, 8))
 
 
-def test_extract_shapes_match(classifier) -> None:
+def test_mode_feature_extractor_matches_the_classifier(classifier) -> None:
     images = np.stack([s.image for s in random_samples(3, seed=1)])
-    from core.metrics.features import get_extractor
-
     features, _ = extract(get_extractor("digits"), images)
-    assert features.shape == (3, classifier.num_features)
+    assert np.allclose(features, _features(classifier, images), atol=1e-5)

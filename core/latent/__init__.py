@@ -1,18 +1,31 @@
 """Latent mode: seed and prompt interpolation, image interpolation (VAE latents and DDIM
 inversion), smoothness numbers, semantic directions and out-of-distribution scores.
 
-``results["latent"]``::
+Tasks (``--latent-tasks``, comma list or ``all``): ``seeds`` (slerp and lerp between two seeds'
+initial noise), ``prompts`` (prompt-embedding interpolation, one seed), ``images`` (two real
+images: VAE-latent slerp and lerp, DDIM inversion and slerp between the inverted noises),
+``directions`` (text-embedding difference of a prompt pair swept over other prompts), ``ood``
+(reference statistics and scores). Without the option every task the given options allow runs.
 
-    {"features": extractor, "tasks": [...],
-     "seeds": {"prompt", "seeds", "frames", "slerp"|"lerp": {"max_mean_ratio", "path_length",
-               "ppl", "steps", "strip"}},
-     "prompts": {"prompts", "seed", "max_mean_ratio", "path_length", "ppl", "steps", "strip"},
-     "images": {"vae_slerp"|"vae_lerp"|"ddim": {..smoothness.., "strip"},
-                "ddim": {"reconstruction_mse", "reconstruction", ...}},
-     "directions": {"pair", "strengths", "rows": [{"prompt", "attribute", "spearman",
-                    "monotone"}], "monotone_share", "mean_spearman", "grid"},
-     "ood": {"reference", "n_reference", "latent_znorm"|"mahalanobis": {"mean", "std", "p50",
-             "p95", "p99", "threshold"}, "auroc": {...}, "scored", "flagged"}}
+``results["latent"]`` (every strip/grid is a path relative to the run directory; "smoothness"
+below means ``{"max_mean_ratio", "path_length", "ppl", "steps": [...]}`` in ``features`` space)::
+
+    {"features": extractor name, "tasks": [...], "guidance_scale": float, "steps": int,
+     "seeds": {"prompt", "seeds": [a, b], "frames",
+               "slerp": {..smoothness.., "strip"}, "lerp": {..smoothness.., "strip"}},
+     "prompts": {"prompts": [a, b], "seed", ..smoothness.., "strip"},
+     "images": {"images": [a, b], "vae_slerp": {..smoothness.., "strip"},
+                "vae_lerp": {..smoothness.., "strip"},
+                "ddim": {..smoothness.., "strip", "reconstruction", "reconstruction_mse",
+                         "reconstruction_psnr", "feature_distance", "label_agreement"|null}},
+     "directions": {"pair": [pos, neg], "strengths": [...], "axis_seeds",
+                    "rows": [{"prompt", "attribute": [...], "spearman", "monotone"}],
+                    "monotone_share", "mean_spearman", "grid"},
+     "ood": {"reference", "n_reference", "min_reference",
+             "latent_znorm": {"mean", "std", "p50", "p95", "p99", "threshold"},
+             "mahalanobis": {same keys}, "shrinkage",
+             "auroc": {"latent_znorm", "mahalanobis", "n_in", "n_out"} (with --ood-in/--ood-out),
+             "scored", "flagged": {"latent_znorm", "mahalanobis"}, "scores_csv" (with --ood-score)}}
 """
 
 from __future__ import annotations
@@ -41,8 +54,8 @@ DIGITS_DEFAULTS = {
 
 def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--latent-tasks", default=None,
-                       help=f"comma list of {', '.join(TASK_NAMES)} (default: all that the "
-                       "given options allow)")  # fmt: skip
+                       help=f"comma list of {', '.join(TASK_NAMES)}, or all (default: every "
+                       "task the given options allow)")  # fmt: skip
     group.add_argument("--seeds", default=None, help="two seeds to interpolate, e.g. 3,8")
     group.add_argument("--prompt-b", default=None, help="second prompt for prompt interpolation")
     group.add_argument("--images", default=None, help="two image files to interpolate: A,B")
@@ -75,6 +88,7 @@ class LatentOptions:
     ood_out: str | None
     ood_score: str | None
     features: str
+    batch_size: int = 16
     settings: Any = None
     size: tuple[int, int] = (512, 512)
     size_override: int | None = None
@@ -87,6 +101,51 @@ def _is_digits(args: argparse.Namespace) -> bool:
     return args.model is not None and Path(args.model).resolve() == DIGITS_LDM.resolve()
 
 
+def _two_seeds(args: argparse.Namespace) -> tuple[int, int]:
+    text = args.seeds or f"{args.seed},{args.seed + 1}"
+    try:
+        seeds = tuple(int(s) for s in text.split(","))
+    except ValueError:
+        raise InputError(f"--seeds: expected two whole numbers, got {args.seeds!r}") from None
+    if len(seeds) != 2:
+        raise InputError(f"--seeds: expected two seeds A,B, got {args.seeds!r}")
+    return seeds  # type: ignore[return-value]
+
+
+def _pair(text: str) -> tuple[str, str]:
+    parts = [p.strip() for p in text.split("|")]
+    if len(parts) != 2 or not all(parts):
+        raise InputError(f"--direction: expected 'POSITIVE|NEGATIVE', got {text!r}")
+    return parts[0], parts[1]
+
+
+def _strengths(text: str) -> list[float]:
+    try:
+        strengths = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise InputError(f"--strengths: expected numbers, got {text!r}") from None
+    if len(strengths) < 2:
+        raise InputError(f"--strengths: need at least two strengths, got {text!r}")
+    return strengths
+
+
+def _tasks(text: str | None, available: dict[str, bool]) -> tuple[str, ...]:
+    if not text:
+        return tuple(t for t in TASK_NAMES if available[t])
+    names = [t.strip() for t in text.split(",") if t.strip()]
+    if names == ["all"]:
+        names = list(TASK_NAMES)
+    for task in names:
+        if task not in TASK_NAMES:
+            raise InputError(f"--latent-tasks: unknown task {task!r} (known: "
+                             f"{', '.join(TASK_NAMES)}, all)")  # fmt: skip
+        if not available[task]:
+            needs = {"prompts": "--prompt-b", "images": "--images A,B",
+                     "directions": "--direction", "ood": "--reference (a folder of images)"}[task]  # fmt: skip
+            raise InputError(f"--latent-tasks: the {task} task needs {needs}")
+    return tuple(t for t in TASK_NAMES if t in names)
+
+
 def resolve_options(args: argparse.Namespace) -> LatentOptions:
     from core.zoo import DIGITS_REFERENCE
 
@@ -95,12 +154,7 @@ def resolve_options(args: argparse.Namespace) -> LatentOptions:
     prompt = args.prompt or defaults.get("prompt")
     if not prompt or not prompt.strip():
         raise InputError("--prompt: the latent mode needs a prompt")
-    try:
-        seeds = tuple(int(s) for s in (args.seeds or f"{args.seed},{args.seed + 1}").split(","))
-    except ValueError:
-        raise InputError(f"--seeds: expected two whole numbers, got {args.seeds!r}") from None
-    if len(seeds) != 2:
-        raise InputError(f"--seeds: expected two seeds A,B, got {args.seeds!r}")
+    seeds = _two_seeds(args)
     if args.frames < 2:
         raise InputError(f"--frames: need at least 2, got {args.frames}")
     images = [p.strip() for p in args.images.split(",")] if args.images else None
@@ -108,56 +162,54 @@ def resolve_options(args: argparse.Namespace) -> LatentOptions:
         if len(images) != 2:
             raise InputError(f"--images: expected two files A,B, got {args.images!r}")
         for image in images:
-            if not Path(image).is_file():
+            if not Path(image).expanduser().is_file():
                 raise InputError(f"--images: {image}: no such file")
     direction_text = args.direction or defaults.get("direction")
-    direction = None
-    if direction_text:
-        parts = [p.strip() for p in direction_text.split("|")]
-        if len(parts) != 2 or not all(parts):
-            raise InputError(f"--direction: expected 'POSITIVE|NEGATIVE', got {direction_text!r}")
-        direction = (parts[0], parts[1])
+    direction = _pair(direction_text) if direction_text else None
     targets_text = args.direction_prompts or defaults.get("direction_prompts") or prompt
-    try:
-        strengths = [float(s) for s in args.strengths.split(",") if s.strip()]
-    except ValueError:
-        raise InputError(f"--strengths: expected numbers, got {args.strengths!r}") from None
     reference = args.reference or (str(DIGITS_REFERENCE) if digits else None)
+    if (args.ood_in is None) != (args.ood_out is None):
+        raise InputError("--ood-in/--ood-out: AUROC needs both an in- and an out-of-distribution "
+                         "folder")  # fmt: skip
     prompt_b = args.prompt_b or defaults.get("prompt_b")
     available = {"seeds": True, "prompts": prompt_b is not None, "images": images is not None,
-                 "directions": direction is not None, "ood": reference is not None}  # fmt: skip
-    if args.latent_tasks:
-        tasks = tuple(t.strip() for t in args.latent_tasks.split(",") if t.strip())
-        for task in tasks:
-            if task not in TASK_NAMES:
-                raise InputError(f"--latent-tasks: unknown task {task!r} (known: "
-                                 f"{', '.join(TASK_NAMES)})")  # fmt: skip
-            if not available[task]:
-                needs = {"prompts": "--prompt-b", "images": "--images A,B",
-                         "directions": "--direction", "ood": "--reference"}[task]  # fmt: skip
-                raise InputError(f"--latent-tasks: the {task} task needs {needs}")
-    else:
-        tasks = tuple(t for t in TASK_NAMES if available[t])
+                 "directions": direction is not None,
+                 "ood": reference is not None and Path(reference).expanduser().is_dir()}  # fmt: skip
+    if reference is not None and not Path(reference).expanduser().exists():
+        available["ood"] = True  # named but missing: validate() says so in one line
     return LatentOptions(
-        tasks=tasks, prompt=prompt, prompt_b=prompt_b, seeds=seeds,  # type: ignore[arg-type]
-        frames=args.frames, images=images, inversion_prompt=args.inversion_prompt,
+        tasks=_tasks(args.latent_tasks, available), prompt=prompt, prompt_b=prompt_b,
+        seeds=seeds, frames=args.frames, images=images, inversion_prompt=args.inversion_prompt,
         direction=direction, direction_prompts=[p.strip() for p in targets_text.split("|")],
-        strengths=strengths, reference=reference, ood_in=args.ood_in, ood_out=args.ood_out,
-        ood_score=args.ood_score, features=args.features or ("digits" if digits else "inception"),
-        size_override=args.height,
+        strengths=_strengths(args.strengths), reference=reference, ood_in=args.ood_in,
+        ood_out=args.ood_out, ood_score=args.ood_score,
+        features=args.features or ("digits" if digits else "inception"),
+        batch_size=getattr(args, "batch_size", None) or 16, size_override=args.height,
     )  # fmt: skip
 
 
 def validate(args: argparse.Namespace) -> None:
-    from core.images import find_images
+    """Everything checkable without the model: option syntax, files that exist and decode,
+    folders with images, and a reference set large enough for OOD statistics."""
+    from core.images import find_images, read_image
+    from core.latent.ood import MIN_REFERENCE
 
     options = resolve_options(args)
+    for image in options.images or []:
+        if read_image(Path(image).expanduser()) is None:
+            raise InputError(f"--images: {image}: cannot be decoded as an image")
     if "ood" in options.tasks:
-        find_images(options.reference, what="--reference")
+        assert options.reference is not None
+        count = len(find_images(options.reference, what="--reference"))
+        if count < MIN_REFERENCE:
+            raise InputError(f"--reference {options.reference}: {count} images; OOD statistics "
+                             f"need at least {MIN_REFERENCE}")  # fmt: skip
         for flag, folder in (("--ood-in", options.ood_in), ("--ood-out", options.ood_out),
                              ("--ood-score", options.ood_score)):  # fmt: skip
             if folder:
                 find_images(folder, what=flag)
+    elif options.ood_in or options.ood_score:
+        raise InputError("--ood-in/--ood-score: these need the ood task and a --reference folder")
 
 
 def run(ctx: RunContext) -> ModeResult:

@@ -93,14 +93,20 @@ def prompt_strip(pipeline: Any, settings: GenerationSettings, prompts: tuple[str
 # ---- VAE latents and DDIM inversion ------------------------------------------------------------
 
 
-def encode_images(pipeline: Any, images: np.ndarray) -> torch.Tensor:
-    """uint8 ``[N,H,W,3]`` -> scaled VAE latents (the space the denoiser works in)."""
+def encode_images(pipeline: Any, images: np.ndarray, batch_size: int = 16) -> torch.Tensor:
+    """uint8 ``[N,H,W,3]`` -> scaled VAE latents (the space the denoiser works in), in batches
+    so a large reference set at 512 px fits in GPU memory. The posterior mean, not a sample:
+    an image's latent should not depend on a random draw."""
     vae = require_vae(pipeline, "image")
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-    with torch.inference_mode():
-        latents = vae.encode(x.to(pipeline.device, vae.dtype)).latent_dist.mean
     shift = getattr(vae.config, "shift_factor", None) or 0.0
-    return ((latents - shift) * vae.config.scaling_factor).float().cpu()
+    out = []
+    for start in range(0, len(images), batch_size):
+        chunk = torch.from_numpy(images[start : start + batch_size]).permute(0, 3, 1, 2)
+        x = chunk.float().div(127.5).sub(1.0).to(pipeline.device, vae.dtype)
+        with torch.inference_mode():
+            latents = vae.encode(x).latent_dist.mean
+        out.append(((latents - shift) * vae.config.scaling_factor).float().cpu())
+    return torch.cat(out)
 
 
 def decode_latents(pipeline: Any, latents: torch.Tensor) -> np.ndarray:
@@ -112,26 +118,32 @@ def decode_latents(pipeline: Any, latents: torch.Tensor) -> np.ndarray:
     return float_to_uint8(images.permute(0, 2, 3, 1).numpy())
 
 
-def ddim_invert(pipeline: Any, latents: torch.Tensor, prompt: str, steps: int) -> torch.Tensor:
-    """Run DDIM backwards (Song et al. 2021; the inverse scheduler of diffusers) from clean
-    latents to the noise that DDIM would denoise back into them, conditioned on ``prompt``
-    without guidance (guidance breaks the inversion's approximate reversibility)."""
+def ddim_invert(pipeline: Any, latents: torch.Tensor, prompt: str | Sequence[str],
+                steps: int) -> torch.Tensor:  # fmt: skip
+    """Run DDIM backwards (Song et al. 2021; diffusers' ``DDIMInverseScheduler`` built from the
+    model's own scheduler config) from clean latents to the noise that DDIM denoises back into
+    them. Conditioned on ``prompt`` (one, or one per latent) without guidance: guidance breaks
+    the approximate reversibility the inversion relies on."""
     from diffusers import DDIMInverseScheduler
 
-    _, model = _denoiser(pipeline)
+    name, model = _denoiser(pipeline)
+    if name != "unet":
+        raise InputError(f"{type(pipeline).__name__}: DDIM inversion needs a UNet denoiser "
+                         "(noise-prediction schedules); use --latent-tasks without images")  # fmt: skip
     inverse = DDIMInverseScheduler.from_config(pipeline.scheduler.config)
     inverse.set_timesteps(steps)
-    conditional, _ = embed(pipeline, prompt)
+    prompts = [prompt] * len(latents) if isinstance(prompt, str) else list(prompt)
+    conditional = torch.cat([embed(pipeline, p)[0] for p in prompts]).to(model.dtype)
     z = latents.to(pipeline.device, model.dtype)
     with torch.inference_mode():
         for t in inverse.timesteps:
-            noise = model(z, t, encoder_hidden_states=conditional.repeat(len(z), 1, 1)).sample
+            noise = model(z, t, encoder_hidden_states=conditional).sample
             z = inverse.step(noise, t, z).prev_sample
     return z.float().cpu()
 
 
-def ddim_regenerate(pipeline: Any, noise: Sequence[torch.Tensor], prompt: str, steps: int,
-                    seed: int) -> np.ndarray:  # fmt: skip
+def ddim_regenerate(pipeline: Any, noise: Sequence[torch.Tensor], prompt: str | Sequence[str],
+                    steps: int, seed: int) -> np.ndarray:  # fmt: skip
     """Denoise inverted noise with plain DDIM (guidance 1), as the inversion assumed."""
     from diffusers import DDIMScheduler
 
@@ -139,7 +151,11 @@ def ddim_regenerate(pipeline: Any, noise: Sequence[torch.Tensor], prompt: str, s
     pipeline.scheduler = DDIMScheduler.from_config(original.config)
     try:
         settings = GenerationSettings(steps=steps, guidance_scale=1.0)
-        return render(pipeline, settings, seed, latents=noise, prompt=prompt)
+        if isinstance(prompt, str):
+            return render(pipeline, settings, seed, latents=noise, prompt=prompt)
+        latents = torch.cat(list(noise))
+        return generate(pipeline, [seed] * len(latents), settings, list(prompt),
+                        latents=latents.to(pipeline.device, _denoiser(pipeline)[1].dtype))  # fmt: skip
     finally:
         pipeline.scheduler = original
 
@@ -160,3 +176,13 @@ def direction_sweep(pipeline: Any, settings: GenerationSettings, pair: tuple[str
         rows.append(render(pipeline, settings, seed, embeddings=embeddings,
                            negative=unconditional))  # fmt: skip
     return np.stack(rows)
+
+
+def pair_images(pipeline: Any, settings: GenerationSettings, pair: tuple[str, str],
+                seeds: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Images of the pair's own prompts over several seeds: the difference of their mean
+    features is the attribute axis a sweep is measured on (one seed alone mixes the attribute
+    with whatever else that seed draws)."""
+    positive = generate(pipeline, list(seeds), settings, [pair[0]] * len(seeds))
+    negative = generate(pipeline, list(seeds), settings, [pair[1]] * len(seeds))
+    return positive, negative

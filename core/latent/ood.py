@@ -28,6 +28,7 @@ class ReferenceModel:
     mean: np.ndarray
     precision: np.ndarray | None = None  # Mahalanobis only
     std: np.ndarray | None = None  # z-norm only
+    shrinkage: float | None = None  # Ledoit-Wolf's chosen shrinkage, Mahalanobis only
 
     def score(self, values: np.ndarray) -> np.ndarray:
         centred = values.reshape(len(values), -1).astype(np.float64) - self.mean
@@ -58,7 +59,8 @@ def fit_mahalanobis(features: np.ndarray, what: str = "--reference") -> Referenc
     _check_count(len(features), what)
     estimator = LedoitWolf().fit(features.astype(np.float64))
     model = ReferenceModel("mahalanobis", np.zeros(0), estimator.location_,
-                           precision=estimator.precision_)  # fmt: skip
+                           precision=estimator.precision_,
+                           shrinkage=float(estimator.shrinkage_))  # fmt: skip
     model.scores = model.score(features)
     return model
 

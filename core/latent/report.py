@@ -11,15 +11,33 @@ import torch
 from core.errors import InputError
 from core.images import find_images, load_images, make_grid
 from core.latent import explore
-from core.latent.ood import auroc, fit_latent_znorm, fit_mahalanobis
+from core.latent.ood import MIN_REFERENCE, auroc, fit_latent_znorm, fit_mahalanobis
 from core.latent.paths import path, smoothness
 from core.modes import RunContext
 
 
-def _features(ctx: RunContext, extractor: Any, images: np.ndarray) -> np.ndarray:
+def _features(ctx: RunContext, extractor: Any, images: np.ndarray, batch_size: int = 64,
+              phase: str | None = None) -> np.ndarray:  # fmt: skip
+    """Feature-space embeddings in batches (a 299 px Inception batch of a whole reference set
+    would not fit in memory), reporting progress under ``phase`` when given."""
     from core.metrics.reference import extract
 
-    return extract(extractor, images)[0]
+    out = []
+    for start in range(0, len(images), batch_size):
+        out.append(extract(extractor, images[start : start + batch_size])[0])
+        if phase:
+            ctx.progress(phase, min(start + batch_size, len(images)), len(images), "img")
+    return np.concatenate(out) if out else extract(extractor, images)[0]
+
+
+def _latents(ctx: RunContext, pipeline: Any, images: np.ndarray, options: Any,
+             phase: str) -> np.ndarray:  # fmt: skip
+    out = []
+    step = options.batch_size
+    for start in range(0, len(images), step):
+        out.append(explore.encode_images(pipeline, images[start : start + step], step).numpy())
+        ctx.progress(phase, min(start + step, len(images)), len(images), "img")
+    return np.concatenate(out)
 
 
 def _strip(ctx: RunContext, images: np.ndarray, name: str, caption: str) -> str:
@@ -52,12 +70,31 @@ def prompts_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -
             "strip": _strip(ctx, strip, "latent_prompts.png", "prompt-embedding lerp")}  # fmt: skip
 
 
+def _reconstruction(ctx: RunContext, extractor: Any, images: np.ndarray,
+                    rebuilt: np.ndarray) -> dict[str, Any]:  # fmt: skip
+    """How faithful DDIM inversion + regeneration is: pixel MSE and PSNR, the feature-space
+    distance, and (extractors with a classifier) whether the predicted class survives."""
+    from core.metrics.reference import extract
+
+    mse = float(np.mean((rebuilt.astype(np.float64) - images.astype(np.float64)) ** 2) / 255**2)
+    psnr = float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf")
+    original, original_logits = extract(extractor, images, with_logits=extractor.has_logits)
+    again, again_logits = extract(extractor, rebuilt, with_logits=extractor.has_logits)
+    agreement = None
+    if original_logits is not None and again_logits is not None:
+        agreement = float(np.mean(original_logits.argmax(1) == again_logits.argmax(1)))
+    return {"reconstruction_mse": mse, "reconstruction_psnr": psnr,
+            "feature_distance": float(np.linalg.norm(original - again, axis=1).mean()),
+            "label_agreement": agreement}  # fmt: skip
+
+
 def images_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> dict[str, Any]:
     explore.require_vae(pipeline, "images")
-    images, skipped = load_images([Path(p) for p in options.images], size=options.size[0])
+    images, skipped = load_images([Path(p).expanduser() for p in options.images],
+                                  size=options.size[0])  # fmt: skip
     if skipped or len(images) != 2:
-        raise InputError(f"--images: could not decode {', '.join(map(str, skipped))}")
-    latents = explore.encode_images(pipeline, images)
+        raise InputError(f"--images: {', '.join(map(str, skipped))}: cannot be decoded as an image")
+    latents = explore.encode_images(pipeline, images, options.batch_size)
     a, b = latents[:1], latents[1:]
     out: dict[str, Any] = {"images": [str(p) for p in options.images]}
     for method in ("slerp", "lerp"):
@@ -65,94 +102,135 @@ def images_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) ->
         stats = smoothness(_features(ctx, extractor, strip))
         out[f"vae_{method}"] = {**stats, "strip": _strip(ctx, strip, f"latent_images_vae_{method}.png",
                                                          f"VAE-latent {method}")}  # fmt: skip
+        ctx.metric(f"images_vae_{method}_max_mean_ratio", stats["max_mean_ratio"])
+    ctx.progress("images", 1, 3, "phase")
     steps = options.settings.steps
     noise = explore.ddim_invert(pipeline, latents, options.inversion_prompt, steps)
     rebuilt = explore.ddim_regenerate(pipeline, [noise[:1], noise[1:]], options.inversion_prompt,
                                       steps, ctx.seed)  # fmt: skip
-    error = float(np.mean((rebuilt.astype(np.float64) - images.astype(np.float64)) ** 2) / 255**2)
+    fidelity = _reconstruction(ctx, extractor, images, rebuilt)
+    ctx.progress("images", 2, 3, "phase")
     strip = explore.ddim_regenerate(pipeline, path(noise[:1], noise[1:], options.frames, "slerp"),
                                     options.inversion_prompt, steps, ctx.seed)  # fmt: skip
     stats = smoothness(_features(ctx, extractor, strip))
-    out["ddim"] = {**stats, "reconstruction_mse": error,
+    out["ddim"] = {**stats, **fidelity,
                    "strip": _strip(ctx, strip, "latent_images_ddim.png", "DDIM-inverted slerp"),
                    "reconstruction": _strip(ctx, np.concatenate([images, rebuilt]),
                                             "latent_images_reconstruction.png",
                                             "originals, then their DDIM reconstructions")}  # fmt: skip
-    ctx.metric("inversion_mse", error)
+    ctx.progress("images", 3, 3, "phase")
+    ctx.metric("inversion_mse", fidelity["reconstruction_mse"], n=2)
+    ctx.metric("inversion_psnr", fidelity["reconstruction_psnr"], unit="dB", n=2)
+    if fidelity["label_agreement"] is not None:
+        ctx.metric("inversion_label_agreement", fidelity["label_agreement"], n=2)
     return out
+
+
+AXIS_SEEDS = 4  # seeds per pair prompt when building the attribute axis
 
 
 def directions_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> dict[str, Any]:
     from scipy.stats import spearmanr
 
-    grid = explore.direction_sweep(pipeline, options.settings, options.direction,
-                                   options.direction_prompts, options.strengths, ctx.seed)  # fmt: skip
-    # The attribute: projection on the feature-space direction between the pair's own images.
-    ends = explore.render(pipeline, options.settings, ctx.seed, prompt=None,
-                          embeddings=[explore.embed(pipeline, p)[0] for p in options.direction],
-                          negative=explore.embed(pipeline, "")[1])  # fmt: skip
-    end_features = _features(ctx, extractor, ends)
-    axis = end_features[0] - end_features[1]
+    prompts, strengths = options.direction_prompts, options.strengths
+    rows_images = []
+    for index, prompt in enumerate(prompts):
+        rows_images.append(explore.direction_sweep(pipeline, options.settings, options.direction,
+                                                   [prompt], strengths, ctx.seed)[0])  # fmt: skip
+        ctx.progress("directions", index + 1, len(prompts) + 1, "prompt")
+    grid = np.stack(rows_images)
+    # The attribute: projection on the feature-space axis between the pair's own images.
+    axis_seeds = [ctx.seed + 1000 + i for i in range(AXIS_SEEDS)]
+    positive, negative = explore.pair_images(pipeline, options.settings, options.direction,
+                                             axis_seeds)  # fmt: skip
+    ctx.progress("directions", len(prompts) + 1, len(prompts) + 1, "prompt")
+    axis = _features(ctx, extractor, positive).mean(0) - _features(ctx, extractor, negative).mean(0)
     axis /= np.linalg.norm(axis) + 1e-12
     rows = []
-    for prompt, row in zip(options.direction_prompts, grid, strict=True):
+    for prompt, row in zip(prompts, grid, strict=True):
         values = _features(ctx, extractor, row) @ axis
-        rho = float(spearmanr(options.strengths, values).statistic)
-        rows.append({"prompt": prompt, "attribute": values.tolist(), "spearman": rho,
+        rho = spearmanr(strengths, values).statistic
+        rows.append({"prompt": prompt, "attribute": values.tolist(),
+                     "spearman": float(rho) if np.isfinite(rho) else 0.0,
                      "monotone": bool(np.all(np.diff(values) > 0))})  # fmt: skip
     share = float(np.mean([r["monotone"] for r in rows]))
-    ctx.metric("direction_monotone_share", share)
+    ctx.metric("direction_monotone_share", share, n=len(rows))
+    ctx.metric("direction_mean_spearman", float(np.mean([r["spearman"] for r in rows])))
     flat = grid.reshape(-1, *grid.shape[2:])
-    ctx.save_image(make_grid(flat, columns=len(options.strengths)), "latent_directions.png",
+    ctx.save_image(make_grid(flat, columns=len(strengths)), "latent_directions.png",
                    f"{options.direction[0]} - {options.direction[1]} sweep")  # fmt: skip
     ctx.save_npz("latent_directions.npz", "sweep images", images=grid,
-                 strengths=np.asarray(options.strengths))  # fmt: skip
-    return {"pair": list(options.direction), "strengths": list(options.strengths), "rows": rows,
-            "monotone_share": share, "mean_spearman": float(np.mean([r["spearman"] for r in rows])),
+                 strengths=np.asarray(strengths))  # fmt: skip
+    ctx.save_csv("latent_directions.csv", ["prompt", *[f"s={s:g}" for s in strengths],
+                 "spearman", "monotone"], [[r["prompt"], *[f"{v:.6g}" for v in r["attribute"]],
+                 f"{r['spearman']:.4f}", int(r["monotone"])] for r in rows],
+                 "attribute along the sweep")  # fmt: skip
+    return {"pair": list(options.direction), "strengths": list(strengths), "rows": rows,
+            "axis_seeds": axis_seeds, "monotone_share": share,
+            "mean_spearman": float(np.mean([r["spearman"] for r in rows])),
             "grid": "artifacts/latent_directions.png"}  # fmt: skip
 
 
-def _read_folder(folder: str, size: int, what: str, ctx: RunContext) -> np.ndarray:
-    images, skipped = load_images(find_images(folder, what=what), size=size)
+def _read_folder(ctx: RunContext, folder: str, size: int, what: str,
+                 limit: int | None = None) -> np.ndarray:  # fmt: skip
+    """Decodable images of a folder (at most ``limit``, evenly spread over its sorted files);
+    files that fail to decode are skipped with one warning line."""
+    paths = find_images(folder, what=what)
+    if limit is not None and len(paths) > limit:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
+    images, skipped = load_images(paths, size=size)
     if skipped:
-        ctx.warn(f"{what} {folder}: skipped {len(skipped)} file(s) that failed to decode")
+        ctx.warn(f"{what} {folder}: skipped {len(skipped)} file(s) that failed to decode: "
+                 f"{', '.join(p.name for p in skipped[:5])}")  # fmt: skip
+    if len(images) == 0:
+        raise InputError(f"{what} {folder}: none of the images could be decoded")
     return images
 
 
 def ood_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> dict[str, Any]:
     explore.require_vae(pipeline, "ood")
     size = options.size[0]
-    reference = _read_folder(options.reference, size, "--reference", ctx)[: options.ood_limit]
-    latent_model = fit_latent_znorm(explore.encode_images(pipeline, reference).numpy())
-    feature_model = fit_mahalanobis(_features(ctx, extractor, reference))
+    reference = _read_folder(ctx, options.reference, size, "--reference", options.ood_limit)
+    latent_model = fit_latent_znorm(_latents(ctx, pipeline, reference, options, "ood reference"),
+                                    f"--reference {options.reference}")  # fmt: skip
+    feature_model = fit_mahalanobis(_features(ctx, extractor, reference, phase="ood features"),
+                                    f"--reference {options.reference}")  # fmt: skip
+    models = {"latent_znorm": latent_model, "mahalanobis": feature_model}
     out: dict[str, Any] = {"reference": options.reference, "n_reference": len(reference),
-                           "latent_znorm": latent_model.describe(),
-                           "mahalanobis": feature_model.describe()}  # fmt: skip
+                           "min_reference": MIN_REFERENCE, "shrinkage": feature_model.shrinkage,
+                           **{name: model.describe() for name, model in models.items()}}  # fmt: skip
+    for name, model in models.items():
+        ctx.metric(f"ood_{name}_threshold", model.threshold, n=len(reference))
 
-    def score(images: np.ndarray) -> dict[str, np.ndarray]:
-        return {"latent_znorm": latent_model.score(explore.encode_images(pipeline, images).numpy()),
+    def score(images: np.ndarray, phase: str) -> dict[str, np.ndarray]:
+        return {"latent_znorm": latent_model.score(_latents(ctx, pipeline, images, options, phase)),
                 "mahalanobis": feature_model.score(_features(ctx, extractor, images))}  # fmt: skip
 
-    rows = []
+    if options.ood_in and options.ood_out:
+        inside = score(_read_folder(ctx, options.ood_in, size, "--ood-in"), "ood in")
+        outside = score(_read_folder(ctx, options.ood_out, size, "--ood-out"), "ood out")
+        out["auroc"] = {name: auroc(inside[name], outside[name]) for name in inside}
+        for name, value in list(out["auroc"].items()):
+            ctx.metric(f"auroc_{name}", value, n=len(inside[name]) + len(outside[name]))
+        out["auroc"].update(n_in=len(inside["mahalanobis"]), n_out=len(outside["mahalanobis"]))
     if options.ood_score:
         paths = find_images(options.ood_score, what="--ood-score")
         images, skipped = load_images(paths, size=size)
-        scores = score(images)
+        if skipped:
+            ctx.warn(f"--ood-score {options.ood_score}: skipped {len(skipped)} file(s) that "
+                     "failed to decode")  # fmt: skip
         good = [p for p in paths if p not in set(skipped)]
+        scores = score(images, "ood score") if len(images) else {n: np.zeros(0) for n in models}
+        rows = []
         for index, file in enumerate(good):
-            z, m = scores["latent_znorm"][index], scores["mahalanobis"][index]
-            rows.append([str(file), f"{z:.6g}", f"{m:.6g}", int(m > feature_model.threshold)])
+            values = {name: float(scores[name][index]) for name in models}
+            rows.append([str(file), *[f"{values[n]:.6g}" for n in models],
+                         *[int(values[n] > models[n].threshold) for n in models]])  # fmt: skip
+        ctx.save_csv("ood_scores.csv", ["file", *models, *[f"{n}_flagged" for n in models]],
+                     rows, "OOD scores; flagged = above the reference's 95th percentile")  # fmt: skip
         out["scored"] = len(rows)
-        out["flagged"] = int(sum(r[3] for r in rows))
-    if options.ood_in and options.ood_out:
-        inside = score(_read_folder(options.ood_in, size, "--ood-in", ctx))
-        outside = score(_read_folder(options.ood_out, size, "--ood-out", ctx))
-        out["auroc"] = {name: auroc(inside[name], outside[name]) for name in inside}
-        for name, value in out["auroc"].items():
-            ctx.metric(f"auroc_{name}", value)
-    if rows:
-        ctx.save_csv("ood_scores.csv", ["file", "latent_znorm", "mahalanobis", "flagged"], rows,
-                     "OOD scores")  # fmt: skip
+        out["flagged"] = {n: int(np.sum(scores[n] > models[n].threshold)) for n in models}
+        out["scores_csv"] = "artifacts/ood_scores.csv"
     return out
 
 
@@ -168,10 +246,16 @@ def analyse(ctx: RunContext, options: Any) -> tuple[dict[str, Any], str]:
     if not model.summary.text_conditioned:
         raise InputError(f"{model.summary.pipeline_class}: the latent mode needs a text-to-image "
                          "pipeline")  # fmt: skip
+    if hasattr(pipeline, "set_progress_bar_config"):
+        pipeline.set_progress_bar_config(disable=True)
     side = options.size_override or model.summary.native_resolution or 512
     options.size = (side, side)
-    extractor = get_extractor(options.features, str(pipeline.device))
-    results: dict[str, Any] = {"features": extractor.name, "tasks": list(options.tasks)}
+    extractor = get_extractor(options.features, str(pipeline.device),
+                              inception_weights=getattr(ctx.args, "inception_weights", None),
+                              model=getattr(ctx.args, "feature_model", None))  # fmt: skip
+    results: dict[str, Any] = {"features": extractor.name, "tasks": list(options.tasks),
+                               "steps": options.settings.steps,
+                               "guidance_scale": options.settings.guidance_scale}  # fmt: skip
     for index, task in enumerate(options.tasks):
         ctx.progress("tasks", index, len(options.tasks), "task")
         ctx.log(f"latent task: {task}")
@@ -181,30 +265,48 @@ def analyse(ctx: RunContext, options: Any) -> tuple[dict[str, Any], str]:
 
 
 def _report(results: dict[str, Any]) -> str:
-    lines = [f"Feature space for smoothness and OOD: **{results['features']}**.", ""]
+    lines = [f"Feature space for smoothness, directions and OOD: **{results['features']}**; "
+             f"{results['steps']} steps, guidance {results['guidance_scale']:g}.", ""]  # fmt: skip
     if "seeds" in results:
         seeds = results["seeds"]
         lines += [f"Seed interpolation ({seeds['seeds']}, *{seeds['prompt']}*): max/mean step "
                   f"ratio slerp {seeds['slerp']['max_mean_ratio']:.3f}, lerp "
-                  f"{seeds['lerp']['max_mean_ratio']:.3f}.", "",
+                  f"{seeds['lerp']['max_mean_ratio']:.3f} (1 = evenly paced).", "",
                   f"![slerp]({seeds['slerp']['strip']})", "", f"![lerp]({seeds['lerp']['strip']})", ""]  # fmt: skip
     if "prompts" in results:
         lines += [f"Prompt interpolation: max/mean ratio {results['prompts']['max_mean_ratio']:.3f}",
                   "", f"![prompts]({results['prompts']['strip']})", ""]  # fmt: skip
     if "images" in results:
-        ddim = results["images"]["ddim"]
-        lines += [f"Image interpolation: DDIM reconstruction MSE {ddim['reconstruction_mse']:.5f}.",
-                  "", f"![ddim]({ddim['strip']})", ""]  # fmt: skip
+        images = results["images"]
+        ddim = images["ddim"]
+        agreement = ddim["label_agreement"]
+        lines += [f"Image interpolation: VAE-latent max/mean ratio slerp "
+                  f"{images['vae_slerp']['max_mean_ratio']:.3f}, lerp "
+                  f"{images['vae_lerp']['max_mean_ratio']:.3f}; DDIM-inverted slerp "
+                  f"{ddim['max_mean_ratio']:.3f}. Inversion reconstruction MSE "
+                  f"{ddim['reconstruction_mse']:.5f} (PSNR {ddim['reconstruction_psnr']:.1f} dB)"
+                  + (f", class kept for {agreement:.0%}" if agreement is not None else "") + ".",
+                  "", f"![vae slerp]({images['vae_slerp']['strip']})", "",
+                  f"![vae lerp]({images['vae_lerp']['strip']})", "", f"![ddim]({ddim['strip']})",
+                  "", f"![reconstruction]({ddim['reconstruction']})", ""]  # fmt: skip
     if "directions" in results:
         d = results["directions"]
-        lines += [f"Direction *{d['pair'][0]}* − *{d['pair'][1]}*: monotone for "
+        lines += [f"Direction *{d['pair'][0]}* − *{d['pair'][1]}*: attribute monotone for "
                   f"{d['monotone_share']:.0%} of prompts (mean Spearman {d['mean_spearman']:.2f}).",
                   "", f"![directions]({d['grid']})", ""]  # fmt: skip
     if "ood" in results:
         ood = results["ood"]
         lines.append(f"OOD reference: {ood['n_reference']} images; Mahalanobis threshold "
-                     f"{ood['mahalanobis']['threshold']:.3f}, latent z-norm threshold "
-                     f"{ood['latent_znorm']['threshold']:.3f}.")  # fmt: skip
+                     f"{ood['mahalanobis']['threshold']:.3f} (reference mean "
+                     f"{ood['mahalanobis']['mean']:.3f}), latent z-norm threshold "
+                     f"{ood['latent_znorm']['threshold']:.3f} (mean "
+                     f"{ood['latent_znorm']['mean']:.3f}).")  # fmt: skip
         if "auroc" in ood:
-            lines.append("AUROC: " + ", ".join(f"{k} {v:.3f}" for k, v in ood["auroc"].items()))
+            lines.append(f"AUROC ({ood['auroc']['n_in']} in, {ood['auroc']['n_out']} out): "
+                         f"Mahalanobis {ood['auroc']['mahalanobis']:.3f}, latent z-norm "
+                         f"{ood['auroc']['latent_znorm']:.3f}.")  # fmt: skip
+        if "scored" in ood:
+            lines.append(f"Scored {ood['scored']} images; flagged {ood['flagged']['mahalanobis']} "
+                         f"(Mahalanobis), {ood['flagged']['latent_znorm']} (latent z-norm): "
+                         f"[scores]({ood['scores_csv']}).")  # fmt: skip
     return "\n".join(lines)
