@@ -23,9 +23,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.zoo import DIGITS_CLIP, DIGITS_FEATURES, DIGITS_LDM, DIGITS_PROMPTS, DIGITS_REFERENCE
+from core.zoo import (
+    DIGITS_CLIP,
+    DIGITS_FEATURES,
+    DIGITS_LDM,
+    DIGITS_PROMPTS,
+    DIGITS_REFERENCE,
+    ZOO_DIR,
+)
 from core.zoo.prompts import COLORS, DIGIT_WORDS, VOCABULARY, make_prompt, random_samples
-from core.zoo.tokenizer import word_tokenizer
+from core.zoo.tokenizer import word_tokenizer, write_word_vocabulary
 
 SEED = 1234
 MAX_TOKENS = 16
@@ -89,7 +96,7 @@ class Pool:
 # --------------------------------------------------------------------------------------------
 
 
-def build_features(pool: Pool, steps: int) -> None:
+def build_features(pool: Pool, steps: int, target: Path) -> None:
     from core.zoo.features import DigitsFeatureNet
 
     torch.manual_seed(SEED)
@@ -111,7 +118,7 @@ def build_features(pool: Pool, steps: int) -> None:
         x = torch.from_numpy(np.stack([s.image for s in held_out])).permute(0, 3, 1, 2)
         accuracy = (net.classify(x) == torch.tensor([s.digit for s in held_out])).float().mean()
     log(f"features: accuracy on fresh renderings {accuracy:.3f}")
-    net.save(DIGITS_FEATURES)
+    net.save(target)
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,11 +166,29 @@ def build_vae(pool: Pool, steps: int, work: Path) -> None:
     vae.save_pretrained(work / "vae", safe_serialization=True)
 
 
-def build_ldm(pool: Pool, steps: int, work: Path) -> None:
+def sd_scheduler():  # -> EulerDiscreteScheduler
+    """Stable Diffusion's noise schedule with its Euler sampler configuration.
+
+    Euler rather than SD's default PNDM: PNDM's multistep extrapolation of guided noise
+    predictions drifts into the wrong ink colour with a model this small. The DDIM/PNDM keys of
+    SD's config are kept so that ``DDIMScheduler.from_config`` and friends behave as on SD
+    (no clipping of predicted latents).
+    """
+    from diffusers import EulerDiscreteScheduler
+
+    scheduler = EulerDiscreteScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+        beta_schedule="scaled_linear", prediction_type="epsilon", steps_offset=1,
+        timestep_spacing="leading", interpolation_type="linear",
+    )  # fmt: skip
+    scheduler.register_to_config(clip_sample=False, set_alpha_to_one=False, skip_prk_steps=True)
+    return scheduler
+
+
+def build_ldm(pool: Pool, steps: int, work: Path, target: Path) -> None:
     from diffusers import (
         AutoencoderKL,
         DDPMScheduler,
-        PNDMScheduler,
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
@@ -210,6 +235,7 @@ def build_ldm(pool: Pool, steps: int, work: Path) -> None:
                     truncation=True, return_tensors="pt").input_ids  # fmt: skip
     empty = tokenizer([""], padding="max_length", max_length=MAX_TOKENS,
                       return_tensors="pt").input_ids  # fmt: skip
+    alphas_cumprod = noise_scheduler.alphas_cumprod
     ema_unet = copy.deepcopy(unet).requires_grad_(False)
     ema_text = copy.deepcopy(text_encoder).requires_grad_(False)
     generator = torch.Generator().manual_seed(SEED)
@@ -224,23 +250,23 @@ def build_ldm(pool: Pool, steps: int, work: Path) -> None:
         t = torch.randint(0, 1000, (len(index),), generator=generator)
         noisy = noise_scheduler.add_noise(x0, noise, t)
         context = text_encoder(tokens)[0]
-        return F.mse_loss(unet(noisy, t, context).sample, noise)
+        # Min-SNR-γ weighting (Hang et al. 2023): converges several times faster on small budgets.
+        snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
+        weight = snr.clamp(max=5.0) / snr
+        per_sample = F.mse_loss(unet(noisy, t, context).sample, noise, reduction="none")
+        return (per_sample.mean(dim=(1, 2, 3)) * weight).mean()
 
     def update_ema() -> None:
         with torch.no_grad():
             for ema, model in ((ema_unet, unet), (ema_text, text_encoder)):
-                for target, source in zip(ema.parameters(), model.parameters(), strict=True):
-                    target.lerp_(source, 1 - 0.998)
+                for averaged, current in zip(ema.parameters(), model.parameters(), strict=True):
+                    averaged.lerp_(current, 1 - 0.999)
 
     unet.train()
     text_encoder.train()
     parameters = list(unet.parameters()) + list(text_encoder.parameters())
     train_loop(parameters, steps, 1e-3, loss_fn, "ldm", on_step=update_ema)
-    scheduler = PNDMScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-        beta_schedule="scaled_linear", skip_prk_steps=True, steps_offset=1,
-        set_alpha_to_one=False, prediction_type="epsilon",
-    )  # fmt: skip
+    scheduler = sd_scheduler()
     pipeline = StableDiffusionPipeline(
         vae=vae,
         text_encoder=ema_text.eval(),
@@ -251,10 +277,11 @@ def build_ldm(pool: Pool, steps: int, work: Path) -> None:
         feature_extractor=None,
         requires_safety_checker=False,
     )
-    if DIGITS_LDM.exists():
-        shutil.rmtree(DIGITS_LDM)
-    pipeline.save_pretrained(DIGITS_LDM, safe_serialization=True)
-    log(f"ldm: saved {DIGITS_LDM}")
+    if target.exists():
+        shutil.rmtree(target)
+    pipeline.save_pretrained(target, safe_serialization=True)
+    write_word_vocabulary(target / "tokenizer", VOCABULARY)  # for slow-tokenizer transformers
+    log(f"ldm: saved {target}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -262,7 +289,7 @@ def build_ldm(pool: Pool, steps: int, work: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def build_clip(pool: Pool, steps: int, work: Path) -> None:
+def build_clip(pool: Pool, steps: int, work: Path, target: Path) -> None:
     from transformers import (
         CLIPConfig,
         CLIPImageProcessor,
@@ -307,11 +334,12 @@ def build_clip(pool: Pool, steps: int, work: Path) -> None:
     model.train()
     train_loop(list(model.parameters()), steps, 1e-3, loss_fn, "clip")
     model.eval()
-    if DIGITS_CLIP.exists():
-        shutil.rmtree(DIGITS_CLIP)
-    model.save_pretrained(DIGITS_CLIP, safe_serialization=True)
-    processor.save_pretrained(DIGITS_CLIP)
-    log(f"clip: saved {DIGITS_CLIP}")
+    if target.exists():
+        shutil.rmtree(target)
+    model.save_pretrained(target, safe_serialization=True)
+    processor.save_pretrained(target)
+    write_word_vocabulary(target, VOCABULARY)
+    log(f"clip: saved {target}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,23 +347,23 @@ def build_clip(pool: Pool, steps: int, work: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def build_reference() -> None:
+def build_reference(target: Path, prompts_file: Path) -> None:
     from PIL import Image
 
     samples = random_samples(REFERENCE_COUNT, SEED + 7)
-    if DIGITS_REFERENCE.exists():
-        shutil.rmtree(DIGITS_REFERENCE)
-    DIGITS_REFERENCE.mkdir(parents=True)
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
     for index, sample in enumerate(samples):
-        Image.fromarray(sample.image).save(DIGITS_REFERENCE / f"digit-{index:04d}.png",
+        Image.fromarray(sample.image).save(target / f"digit-{index:04d}.png",
                                            optimize=True)  # fmt: skip
     labels = [{"file": f"digit-{i:04d}.png", "digit": s.digit, "color": s.color,
                "thickness": s.thickness, "background": s.background, "prompt": s.prompt}
               for i, s in enumerate(samples)]  # fmt: skip
-    (DIGITS_REFERENCE / "labels.json").write_text(json.dumps(labels, indent=0))
+    (target / "labels.json").write_text(json.dumps(labels, indent=0))
     prompts = [make_prompt(d, c) for d in range(len(DIGIT_WORDS)) for c in COLORS]
-    DIGITS_PROMPTS.write_text("\n".join(prompts) + "\n")
-    log(f"reference: {REFERENCE_COUNT} PNGs in {DIGITS_REFERENCE}, {len(prompts)} prompts")
+    prompts_file.write_text("\n".join(prompts) + "\n")
+    log(f"reference: {REFERENCE_COUNT} PNGs in {target}, {len(prompts)} prompts")
 
 
 STAGES = ("features", "vae", "ldm", "clip", "reference")
@@ -346,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(STAGES), help="comma list of stages")
     parser.add_argument("--work", default="build/zoo", help="intermediate files")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count")
+    parser.add_argument("--out", default=None,
+                        help="write the models here instead of the shipped zoo (a trial build)")  # fmt: skip
     args = parser.parse_args(argv)
     stages = [s for s in args.only.split(",") if s]
     unknown = set(stages) - set(STAGES)
@@ -353,21 +383,27 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown stage {sorted(unknown)[0]!r} (stages: {', '.join(STAGES)})")
     torch.set_num_threads(2)
     work = Path(args.work)
+    root = ZOO_DIR if args.out is None else Path(args.out)
+    root.mkdir(parents=True, exist_ok=True)
+
+    def under_root(path: Path) -> Path:
+        return root / path.relative_to(ZOO_DIR)
+
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     pool = Pool(TRAIN_POOL, SEED) if set(stages) - {"reference"} else None
-    steps = {"features": 1000, "vae": 1500, "ldm": 5000, "clip": 2000}
+    steps = {"features": 1000, "vae": 1500, "ldm": 4000, "clip": 1000}
     steps = {k: max(2, int(v * args.scale)) for k, v in steps.items()}
     if "features" in stages:
-        build_features(pool, steps["features"])
+        build_features(pool, steps["features"], under_root(DIGITS_FEATURES))
     if "vae" in stages:
         build_vae(pool, steps["vae"], work)
     if "ldm" in stages:
-        build_ldm(pool, steps["ldm"], work)
+        build_ldm(pool, steps["ldm"], work, under_root(DIGITS_LDM))
     if "clip" in stages:
-        build_clip(pool, steps["clip"], work)
+        build_clip(pool, steps["clip"], work, under_root(DIGITS_CLIP))
     if "reference" in stages:
-        build_reference()
+        build_reference(under_root(DIGITS_REFERENCE), under_root(DIGITS_PROMPTS))
     log(f"built {', '.join(stages)} in {time.time() - started:.0f} s")
     return 0
 

@@ -28,6 +28,7 @@ class DigitsFeatureNet(nn.Module):
         super().__init__()
         self.num_features = num_features
         self.num_classes = num_classes
+        self.frozen = False  # set by load_digits_features: then train() keeps eval mode
 
         def stage(cin: int, cout: int) -> nn.Sequential:
             return nn.Sequential(
@@ -39,6 +40,11 @@ class DigitsFeatureNet(nn.Module):
         self.body = nn.Sequential(stage(3, 32), stage(32, 64), stage(64, 96))
         self.embed = nn.Sequential(nn.Flatten(), nn.Linear(96 * 4 * 4, num_features), nn.ReLU())
         self.head = nn.Linear(num_features, num_classes)
+
+    def train(self, mode: bool = True) -> DigitsFeatureNet:
+        """Loaded networks stay in eval mode: torchmetrics metrics are modules, and a metric's
+        ``.train()`` would otherwise switch the BatchNorm layers to batch statistics."""
+        return super().train(mode and not self.frozen)
 
     def _prepare(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 (or 0..255 float) images of any size -> normalised 32x32 float input.
@@ -80,4 +86,6 @@ def load_digits_features(device: str = "cpu", folder: Path = DIGITS_FEATURES) ->
     config = json.loads((folder / "config.json").read_text())
     net = DigitsFeatureNet(config["num_features"], config["num_classes"])
     net.load_state_dict(load_file(str(folder / "model.safetensors")))
-    return net.eval().to(device)
+    net.eval().requires_grad_(False)
+    net.frozen = True
+    return net.to(device)
