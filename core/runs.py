@@ -84,18 +84,20 @@ def _process_start_ticks(pid: int) -> int | None:
     return int(after_name[19])  # field 22 overall
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` names a live process (a zombie counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    if Path(f"/proc/{pid}/stat").exists():
-        # A zombie (exited, not yet reaped by its parent) no longer runs anything.
+    try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
-    return True
+    except OSError:
+        return True  # no procfs here: the signal probe is all there is
+    # A zombie (exited, not yet reaped by its parent) no longer runs anything.
+    return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
 
 
 def process_identity() -> dict[str, Any]:
@@ -105,7 +107,7 @@ def process_identity() -> dict[str, Any]:
 
 def _same_process_alive(identity: dict[str, Any]) -> bool:
     pid = int(identity.get("pid", -1))
-    if pid <= 0 or not _pid_alive(pid):
+    if pid <= 0 or not pid_alive(pid):
         return False
     recorded = identity.get("start_ticks")
     current = _process_start_ticks(pid)

@@ -17,7 +17,6 @@ from core.cli import main
 from core.errors import InputError
 from core.generation import GenerationSettings, generate
 from core.loading import load_pipeline
-from core.zoo import DIGITS_LDM
 from core.zoo.prompts import ink_mask
 
 PROMPTS = [f"a {color} {digit} on a white background"
@@ -85,8 +84,8 @@ def test_outputs_written(runs: list[Path]) -> None:
     assert "attention maps" in (runs[0] / "report.md").read_text()
 
 
-def test_capture_changes_nothing_and_restores_processors() -> None:
-    pipeline = load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
+def test_capture_changes_nothing_and_restores_processors(digits_pipeline) -> None:
+    pipeline = digits_pipeline
     settings = GenerationSettings(steps=12, guidance_scale=5.0)
     before = dict(pipeline.unet.attn_processors)
     plain = generate(pipeline, [7], settings, [PROMPTS[0]])
@@ -107,9 +106,9 @@ def test_capture_changes_nothing_and_restores_processors() -> None:
         )
 
 
-def test_long_prompt_truncated_with_named_words(tmp_path: Path, capsys) -> None:
+def test_long_prompt_truncated_with_named_words(tmp_path: Path, capsys, digits_pipeline) -> None:
     prompt = "a red seven on a white background " + "with a thick blue two " * 2
-    pipeline = load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
+    pipeline = digits_pipeline
     tokens = prompt_words(pipeline.tokenizer, prompt)
     assert tokens.dropped and tokens.dropped[-1] == "two"
     code = main(["run", "--modes", "attention", "--prompt", prompt, "--steps", "4",

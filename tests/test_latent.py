@@ -18,26 +18,12 @@ from core.generation import GenerationSettings
 from core.latent import explore
 from core.latent.ood import MIN_REFERENCE, auroc, fit_latent_znorm, fit_mahalanobis
 from core.latent.paths import lerp, path, slerp, smoothness
-from core.loading import load_pipeline
 from core.metrics.features import get_extractor
 from core.metrics.reference import extract
-from core.zoo import DIGITS_LDM, DIGITS_REFERENCE
-from core.zoo.features import load_digits_features
+from core.zoo import DIGITS_REFERENCE
 from core.zoo.prompts import COLORS, ink_fraction, make_prompt, random_samples
 
 SETTINGS = GenerationSettings(steps=15, guidance_scale=5.0)
-
-
-@pytest.fixture(scope="module")
-def pipeline():
-    loaded = load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
-    loaded.set_progress_bar_config(disable=True)
-    return loaded
-
-
-@pytest.fixture(scope="module")
-def classifier():
-    return load_digits_features("cpu")
 
 
 def _features(classifier, images: np.ndarray) -> np.ndarray:
@@ -112,47 +98,56 @@ def test_auroc_matches_the_pairwise_count() -> None:
 # ---- on the digits model ------------------------------------------------------------------------
 
 
-def test_seed_slerp_strips_are_smoother_than_lerp(pipeline, classifier) -> None:
+def test_seed_slerp_strips_are_smoother_than_lerp(digits_pipeline, digits_classifier) -> None:
     """Without guidance the sampler sees the noise as drawn: lerp's shrunken midpoints hold the
     first seed's image too long and then jump, slerp paces the change evenly."""
     settings = GenerationSettings(steps=10, guidance_scale=1.0)
     ratios: dict[str, list[float]] = {"slerp": [], "lerp": []}
     for pair in ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)):
         for method in ratios:
-            strip = explore.seed_strip(pipeline, settings, make_prompt(7, "red"), pair, 9, method,
+            strip = explore.seed_strip(digits_pipeline, settings, make_prompt(7, "red"), pair, 9, method,
                                        (32, 32))  # fmt: skip
-            ratios[method].append(smoothness(_features(classifier, strip))["max_mean_ratio"])
+            ratios[method].append(smoothness(_features(digits_classifier, strip))["max_mean_ratio"])
     assert np.mean(ratios["slerp"]) < np.mean(ratios["lerp"]), ratios
 
 
-def test_identical_seeds_give_a_still_strip(pipeline, classifier) -> None:
+def test_seed_strip_ends_are_the_seeds_own_images_and_equal_seeds_stand_still(
+    digits_pipeline, digits_classifier
+) -> None:
+    from core.generation import generate
+
     settings = GenerationSettings(steps=3, guidance_scale=1.0)
-    strip = explore.seed_strip(pipeline, settings, make_prompt(2, "blue"), (5, 5), 3, "slerp",
-                               (32, 32))  # fmt: skip
-    assert np.array_equal(strip[0], strip[-1])
-    assert smoothness(_features(classifier, strip))["max_mean_ratio"] == pytest.approx(1.0)
+    prompt = make_prompt(2, "blue")
+    strip = explore.seed_strip(digits_pipeline, settings, prompt, (5, 6), 3, "slerp", (32, 32))
+    own = generate(digits_pipeline, [5, 6], settings, [prompt, prompt])
+    assert np.array_equal(strip[0], own[0]) and np.array_equal(strip[-1], own[1])
+    still = explore.seed_strip(digits_pipeline, settings, prompt, (5, 5), 3, "slerp", (32, 32))
+    assert np.array_equal(still[0], still[-1]) and np.array_equal(still[0], own[0])
+    assert smoothness(_features(digits_classifier, still))["max_mean_ratio"] == pytest.approx(1.0)
 
 
-def test_ddim_inversion_reconstructs_the_digit(pipeline, classifier) -> None:
+def test_ddim_inversion_reconstructs_the_digit(digits_pipeline, digits_classifier) -> None:
     samples = random_samples(12, seed=21)
     images = np.stack([s.image for s in samples])
     prompts = [s.prompt for s in samples]
-    noise = explore.ddim_invert(pipeline, explore.encode_images(pipeline, images), prompts, 20)
+    noise = explore.ddim_invert(
+        digits_pipeline, explore.encode_images(digits_pipeline, images), prompts, 20
+    )
     assert noise.std().item() == pytest.approx(1.0, abs=0.35)  # inverted to (about) N(0, I)
-    rebuilt = explore.ddim_regenerate(pipeline, [noise], prompts, 20, seed=0)
-    labels = classifier.classify(torch.from_numpy(rebuilt).permute(0, 3, 1, 2)).numpy()
+    rebuilt = explore.ddim_regenerate(digits_pipeline, [noise], prompts, 20, seed=0)
+    labels = digits_classifier.classify(torch.from_numpy(rebuilt).permute(0, 3, 1, 2)).numpy()
     agreement = float(np.mean(labels == np.array([s.digit for s in samples])))
     assert agreement >= 0.6, agreement
     # the inversion, not the prompt, carries the image: fresh noise with the same prompts
     # reproduces the originals worse
-    fresh = explore.ddim_regenerate(pipeline, [torch.randn_like(noise)], prompts, 20, seed=0)
+    fresh = explore.ddim_regenerate(digits_pipeline, [torch.randn_like(noise)], prompts, 20, seed=0)
     error = [np.mean((x.astype(float) - images) ** 2) for x in (rebuilt, fresh)]
     assert error[0] < error[1]
 
 
-def test_thick_thin_direction_is_monotone_for_most_prompts(pipeline) -> None:
+def test_thick_thin_direction_is_monotone_for_most_prompts(digits_pipeline) -> None:
     prompts = [make_prompt(d, c) for d, c in ((7, "red"), (2, "blue"), (4, "green"), (0, "purple"))]
-    grid = explore.direction_sweep(pipeline, SETTINGS, ("thick", "thin"), prompts,
+    grid = explore.direction_sweep(digits_pipeline, SETTINGS, ("thick", "thin"), prompts,
                                    [0.0, 1.0, 2.0, 3.0], seed=4)  # fmt: skip
     monotone = 0
     for row in grid:
@@ -183,17 +178,17 @@ def _letters_and_shapes(count: int) -> np.ndarray:
     return np.stack(images)
 
 
-def test_ood_auroc_on_noise_and_on_letters(pipeline, classifier) -> None:
+def test_ood_auroc_on_noise_and_on_letters(digits_pipeline, digits_classifier) -> None:
     reference = np.stack([s.image for s in random_samples(300, seed=31)])
     inside = np.stack([s.image for s in random_samples(100, seed=32)])
     noise = np.random.default_rng(0).integers(0, 256, size=(60, 32, 32, 3), dtype=np.uint8)
     shapes = _letters_and_shapes(60)
-    mahalanobis = fit_mahalanobis(_features(classifier, reference))
-    znorm = fit_latent_znorm(explore.encode_images(pipeline, reference).numpy())
+    mahalanobis = fit_mahalanobis(_features(digits_classifier, reference))
+    znorm = fit_latent_znorm(explore.encode_images(digits_pipeline, reference).numpy())
     scores = {}
     for name, images in (("in", inside), ("noise", noise), ("shapes", shapes)):
-        scores[name] = (mahalanobis.score(_features(classifier, images)),
-                        znorm.score(explore.encode_images(pipeline, images).numpy()))  # fmt: skip
+        scores[name] = (mahalanobis.score(_features(digits_classifier, images)),
+                        znorm.score(explore.encode_images(digits_pipeline, images).numpy()))  # fmt: skip
     assert auroc(scores["in"][0], scores["noise"][0]) >= 0.95
     assert auroc(scores["in"][0], scores["shapes"][0]) >= 0.95
     assert auroc(scores["in"][1], scores["noise"][1]) >= 0.9
@@ -303,7 +298,7 @@ def test_pipeline_without_vae_is_refused() -> None:
         explore.decode_latents(NoVae(), torch.zeros(1, 4, 8, 8))
 
 
-def test_mode_feature_extractor_matches_the_classifier(classifier) -> None:
+def test_mode_feature_extractor_matches_the_classifier(digits_classifier) -> None:
     images = np.stack([s.image for s in random_samples(3, seed=1)])
     features, _ = extract(get_extractor("digits"), images)
-    assert np.allclose(features, _features(classifier, images), atol=1e-5)
+    assert np.allclose(features, _features(digits_classifier, images), atol=1e-5)

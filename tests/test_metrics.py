@@ -90,7 +90,8 @@ def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("metrics-runs")
     os.environ["DIFFUSIONSCOPE_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
     code = main(["run", "--modes", "metrics", "--runs-root", str(root), "--quiet",
-                 "--save-images", "--save-features", *SMALL])  # fmt: skip
+                 "--save-images", "--save-features", "--metrics", "fid,kid,is,clip,pr,dc,cmmd",
+                 *SMALL])  # fmt: skip
     assert code == 0
     return next(root.iterdir())
 
@@ -109,6 +110,7 @@ def test_end_to_end_digits_metrics(digits_run: Path) -> None:
         assert 0.0 <= results[key]["value"] <= 1.0
     assert results["density"]["value"] >= 0
     assert np.isfinite(results["clip_score"]["mean"])
+    assert np.isfinite(results["cmmd"]["value"]) and results["cmmd"]["value"] > 0
     events = read_events(digits_run)
     fid_series = [e for e in events if getattr(e, "series", None) == "fid"]
     assert [e.x for e in fid_series] == [3, 6, 12, 24]
@@ -124,6 +126,16 @@ def test_real_set_against_itself_is_zero(capsys) -> None:
     ref = str(DIGITS_REFERENCE)
     assert main(["fid", ref, ref, "--features", "digits", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["fid"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fid_command_on_two_npz_files(digits_run: Path, capsys) -> None:
+    artifacts = digits_run / "artifacts"
+    assert main(["fid", str(artifacts / "features_real.npz"),
+                 str(artifacts / "features_generated.npz")]) == 0  # fmt: skip
+    printed = capsys.readouterr().out.strip()
+    assert printed.startswith("FID:")  # pytorch-fid's output line
+    expected = json.loads((digits_run / "results.json").read_text())["metrics"]["fid"]["value"]
+    assert float(printed.split()[-1]) == pytest.approx(expected, rel=1e-6)
 
 
 def test_npz_reference_gives_the_folder_fid(digits_run: Path, tmp_path: Path) -> None:
@@ -287,6 +299,8 @@ def test_bad_inputs_one_line_no_results(bad_inputs: dict[str, Path], runs_root: 
     assert code == 2
     assert expected in err[-1] and err[-1].startswith("diffusionscope: error: ")
     assert not list(runs_root.glob("*/results.json"))
+    if expected != "7-d but the feature extractor gives 64-d":  # known only once features exist
+        assert not list(runs_root.iterdir()), "caught before the run directory was made"
 
 
 def test_cached_statistics_with_other_dims_are_refused(tmp_path: Path, monkeypatch, capsys) -> None:

@@ -8,32 +8,13 @@ inverse key mapping for the SD 1.x layout is written here; the round-trip test p
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
 
+from core.zoo.tokenizer import word_tokenizer
+
 TOKENS = ["a", "red", "blue", "seven", "two", "on", "white", "background"]
-
-
-def write_tokenizer_files(folder: Path) -> None:
-    """A CLIP BPE vocabulary where every test word is one token (letters as fallback)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    letters = "abcdefghijklmnopqrstuvwxyz"
-    vocab_tokens = ["<|startoftext|>", "<|endoftext|>"]
-    vocab_tokens += list(letters) + [f"{c}</w>" for c in letters]
-    merges: list[str] = []
-    for word in TOKENS:
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
-        while len(pieces) > 1:
-            merged = pieces[0] + pieces[1]
-            merges.append(f"{pieces[0]} {pieces[1]}")
-            if merged not in vocab_tokens:
-                vocab_tokens.append(merged)
-            pieces = [merged] + pieces[2:]
-    vocab = {token: index for index, token in enumerate(vocab_tokens)}
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
 
 
 def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
@@ -44,15 +25,10 @@ def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
         StableDiffusionPipeline,
         UNet2DConditionModel,
     )
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(seed)
-    write_tokenizer_files(folder / "tokenizer")
-    tokenizer = CLIPTokenizer(
-        str(folder / "tokenizer" / "vocab.json"),
-        str(folder / "tokenizer" / "merges.txt"),
-        model_max_length=16,
-    )
+    tokenizer = word_tokenizer(folder / "tokenizer", TOKENS, max_length=16)
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             vocab_size=len(tokenizer.get_vocab()),

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.runs import CONFIG, PROCESS, read_json
+from core.runs import CONFIG, PROCESS, pid_alive, read_json
 
 #: Where the launcher's per-child stdout/stderr logs go, inside the runs root.
 LAUNCH_LOG_DIR = ".launch-logs"
@@ -143,20 +143,11 @@ def _signal(pid: int, sig: int) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Reap our own child first (so it does not linger as a zombie), then probe any pid."""
     try:
         waited, _ = os.waitpid(pid, os.WNOHANG)
         if waited == pid:
             return False
     except ChildProcessError:
-        pass  # not our child: fall back to probing
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
+        pass  # not our child
+    return pid_alive(pid)

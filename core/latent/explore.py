@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from core.errors import InputError
-from core.generation import GenerationSettings, generate
+from core.generation import GenerationSettings, generate, generator_device
 from core.images import float_to_uint8
 from core.latent.paths import path
 
@@ -42,11 +42,15 @@ def _denoiser(pipeline: Any) -> tuple[str, Any]:
 
 
 def seed_noise(pipeline: Any, seed: int, shape: tuple[int, ...]) -> torch.Tensor:
-    """The initial N(0, I) latents a pipeline would draw for ``seed`` (before σ_init scaling)."""
+    """The initial N(0, I) latents the pipeline itself draws for ``seed`` (same generator
+    device and dtype as :func:`core.generation.generate`), so a strip's end frames are exactly
+    the images those seeds give elsewhere in the workbench."""
     from diffusers.utils.torch_utils import randn_tensor
 
-    generator = torch.Generator(device="cpu").manual_seed(int(seed))
-    return randn_tensor(shape, generator=generator, dtype=torch.float32)
+    device = generator_device(pipeline)
+    generator = torch.Generator(device=device).manual_seed(int(seed))
+    dtype = _denoiser(pipeline)[1].dtype
+    return randn_tensor(shape, generator=generator, device=torch.device(device), dtype=dtype)
 
 
 def embed(pipeline: Any, prompt: str) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,22 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
      "precision" / "recall" (k=3) / "density" / "coverage" (k=5): {"value", "k", ...},
      "clip_score": {"mean", "std", "n", "model"}, "cmmd": {"value", "n", "model"}}
 
-Live curves are ``series`` events named ``fid`` and ``kid`` (x = N samples).
+Live curves are ``series`` events named ``fid`` and ``kid`` (x = N samples); final numbers are
+``metric`` events; progress phases are ``reference``, ``generate`` (or ``features`` for
+``--generated``) and ``scores``.
+
+Defaults: the shipped digits model gets ``--features digits``, its own reference folder, prompts
+and CLIP, and N=500; any other model gets ``inception`` (torch-fidelity's network, resized as
+TF-FID does) and N=10000, and needs ``--reference``. Batch 16, 25 steps, guidance 5. Every step
+(one batch per process) is checkpointed, so a kill loses at most one step.
+
+Examples::
+
+    diffusionscope run --modes metrics --model MODEL --prompts-file prompts.txt \
+        --reference real/ -n 10000 --inception-weights pt_inception-2015-12-05.pth
+    diffusionscope run --modes metrics --generated samples/ --reference fid_stats.npz
+    accelerate launch -m core.cli run --modes metrics ...   # or torchrun --nproc_per_node K
+    diffusionscope fid real/ samples/ --features inception
 """
 
 from __future__ import annotations

@@ -106,10 +106,15 @@ class TransformersVisionExtractor(FeatureExtractor):
                 self.net = Dinov2Model.from_pretrained(model)
                 self.num_features = int(self.net.config.hidden_size)
             else:
-                from transformers import CLIPVisionModelWithProjection
+                from transformers import CLIPModel
 
-                self.net = CLIPVisionModelWithProjection.from_pretrained(model)
-                self.num_features = int(self.net.config.projection_dim)
+                # The full model, not CLIPVisionModelWithProjection: that one reads the
+                # projection width from vision_config, which CLIPModel folders may leave at
+                # its default while the weights use the top-level projection_dim.
+                clip = CLIPModel.from_pretrained(model)
+                self.net = ClipImageTower(clip.vision_model, clip.visual_projection)
+                self.num_features = int(clip.config.projection_dim)
+                del clip
             processor = AutoImageProcessor.from_pretrained(model)
         except OSError as error:
             raise InputError(
@@ -133,10 +138,21 @@ class TransformersVisionExtractor(FeatureExtractor):
         x = nn.functional.interpolate(x, size=(self.side, self.side), mode="bicubic",
                                       align_corners=False, antialias=True).clamp(0, 1)  # fmt: skip
         x = (x - self.mean) / self.std
-        output = self.net(pixel_values=x)
         if self.kind == "dinov2":
-            return output.last_hidden_state[:, 0]
-        return output.image_embeds
+            return self.net(pixel_values=x).last_hidden_state[:, 0]
+        return self.net(x)
+
+
+class ClipImageTower(nn.Module):
+    """CLIP's image embedding (``CLIPModel.get_image_features``) without the text tower."""
+
+    def __init__(self, vision_model: nn.Module, projection: nn.Module) -> None:
+        super().__init__()
+        self.vision_model = vision_model
+        self.projection = projection
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        return self.projection(self.vision_model(pixel_values=pixel_values).pooler_output)
 
 
 def check_weights_file(path: str) -> None:

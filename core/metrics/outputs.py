@@ -81,7 +81,9 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
                                  "n": n, "model": options.clip_model}  # fmt: skip
         ctx.metric("clip_score", float(scores.mean()), n=n)
     embeddings = collected.array("cmmd")
-    if embeddings is not None and reference.source and not reference.source.endswith(".npz"):
+    if embeddings is not None and reference.source.lower().endswith(".npz"):
+        ctx.warn(f"reference {reference.source}: CMMD needs the reference images; skipped")
+    elif embeddings is not None:
         cmmd_extractor = _cmmd_extractor(ctx, options)
         real = reference_from_folder(reference.source, cmmd_extractor, ctx.args.batch_size or 64)
         value = cmmd(real.features, embeddings[order])

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from core.errors import InputError
-from core.images import content_hash, find_images, iter_image_batches, to_uint8_nchw
+from core.images import content_hash, find_images, iter_image_batches, read_image, to_uint8_nchw
 from core.metrics.frechet import mean_and_covariance
 
 MIN_REFERENCE_IMAGES = 2
@@ -56,8 +56,16 @@ def validate_reference(path: str) -> None:
     file = Path(path).expanduser()
     if file.suffix.lower() == ".npz":
         load_npz_stats(file)
-    else:
-        find_images(file, what="reference folder")
+        return
+    paths = find_images(file, what="reference folder")
+    readable = 0
+    for path in paths:  # stops after a few files unless nearly all are broken
+        readable += read_image(path) is not None
+        if readable >= MIN_REFERENCE_IMAGES:
+            return
+    raise InputError(
+        f"reference folder {file}: only {readable} readable image(s) among {len(paths)} files"
+    )
 
 
 def load_npz_stats(path: Path, expected_dim: int | None = None) -> ReferenceStats:
@@ -84,8 +92,9 @@ def load_npz_stats(path: Path, expected_dim: int | None = None) -> ReferenceStat
         )
     features = arrays.get("features")
     n = int(arrays["n"]) if "n" in arrays else (len(features) if features is not None else 0)
+    skipped = int(arrays["skipped"]) if "skipped" in arrays else 0
     return ReferenceStats(str(path), mu, sigma, n, features=features,
-                          logits=arrays.get("logits"))  # fmt: skip
+                          logits=arrays.get("logits"), skipped=skipped)  # fmt: skip
 
 
 def extract(extractor: Any, images: np.ndarray, *, with_logits: bool = False
@@ -115,6 +124,8 @@ def reference_from_folder(folder: str, extractor: Any, batch_size: int,
                 f"{extractor.num_features}-d {extractor.name} features; delete the file"
             )
         cached.source, cached.content_hash, cached.cached = str(root), digest, True
+        if cached.skipped and log is not None:
+            log(f"reference folder {root}: skipped {cached.skipped} unreadable file(s)", "warning")
         return cached
     features, logits, skipped = [], [], 0
     done = 0
@@ -148,7 +159,7 @@ def _write_cache(path: Path, stats: ReferenceStats) -> None:
     from core.atomic import atomic_path
 
     arrays = {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
-              "features": stats.features}  # fmt: skip
+              "features": stats.features, "skipped": np.asarray(stats.skipped)}  # fmt: skip
     if stats.logits is not None:
         arrays["logits"] = stats.logits
     try:

@@ -374,6 +374,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(STAGES), help="comma list of stages")
     parser.add_argument("--work", default="build/zoo", help="intermediate files")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--out", default=None,
                         help="write the models here instead of the shipped zoo (a trial build)")  # fmt: skip
     args = parser.parse_args(argv)
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(stages) - set(STAGES)
     if unknown:
         parser.error(f"unknown stage {sorted(unknown)[0]!r} (stages: {', '.join(STAGES)})")
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
     work = Path(args.work)
     root = ZOO_DIR if args.out is None else Path(args.out)
     root.mkdir(parents=True, exist_ok=True)
