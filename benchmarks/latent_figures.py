@@ -15,7 +15,7 @@ import torch
 
 from core.generation import GenerationSettings
 from core.latent import explore
-from core.latent.ood import auroc, fit_latent_znorm, fit_mahalanobis
+from core.latent.ood import auroc, fit_mahalanobis
 from core.latent.paths import path, smoothness
 from core.loading import load_pipeline
 from core.zoo import DIGITS_LDM
@@ -123,16 +123,16 @@ def ood(pipeline, net) -> None:
                                                                    dtype=np.uint8),
                 "letters and shapes": _letters_and_shapes(200)}  # fmt: skip
     mahalanobis = fit_mahalanobis(_features(net, reference))
-    znorm = fit_latent_znorm(explore.encode_images(pipeline, reference).numpy())
+    latent = fit_mahalanobis(explore.encode_images(pipeline, reference).numpy())
 
     def scores(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return (mahalanobis.score(_features(net, images)),
-                znorm.score(explore.encode_images(pipeline, images).numpy()))  # fmt: skip
+                latent.score(explore.encode_images(pipeline, images).numpy()))  # fmt: skip
 
     in_m, in_z = scores(inside)
     for label, images in outsides.items():
         out_m, out_z = scores(images)
-        print(f"   OOD AUROC vs {label:<20} Mahalanobis {auroc(in_m, out_m):.3f}  latent z-norm "
+        print(f"   OOD AUROC vs {label:<20} Mahalanobis {auroc(in_m, out_m):.3f}  latent Mahalanobis "
               f"{auroc(in_z, out_z):.3f}")  # fmt: skip
 
 

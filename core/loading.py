@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -382,33 +383,37 @@ def load_pipeline(
     device_name = resolve_device(device)
     torch_dtype = resolve_dtype(dtype, device_name)
     path = Path(source).expanduser()
-    try:
-        if kind == "single_file":
-            suffix = path.suffix.lower()
-            if suffix in PICKLE_SUFFIXES and not allow_pickle:
-                raise InputError(
-                    f"model {source!r}: {suffix} files are pickles that can run code when loaded; "
-                    "convert to .safetensors, or pass --allow-pickle if you trust this file"
+    with warnings.catch_warnings():
+        # diffusers >= 0.36 renamed torch_dtype to dtype; older releases we support know only
+        # torch_dtype, so keep it and silence the rename notice.
+        warnings.filterwarnings("ignore", message=".*torch_dtype.*", category=FutureWarning)
+        try:
+            if kind == "single_file":
+                suffix = path.suffix.lower()
+                if suffix in PICKLE_SUFFIXES and not allow_pickle:
+                    raise InputError(
+                        f"model {source!r}: {suffix} files are pickles that can run code when loaded; "
+                        "convert to .safetensors, or pass --allow-pickle if you trust this file"
+                    )
+                if suffix == ".safetensors":
+                    check_safetensors_file(path)
+                pipeline_class = _single_file_pipeline_class(path, single_file_config)
+                kwargs: dict[str, Any] = {"torch_dtype": torch_dtype}
+                if single_file_config:
+                    kwargs["config"] = single_file_config
+                pipeline = pipeline_class.from_single_file(str(path), **kwargs)
+            else:
+                if kind == "folder":
+                    check_folder_weights(path)
+                pipeline = diffusers.DiffusionPipeline.from_pretrained(
+                    str(path) if kind == "folder" else source,
+                    torch_dtype=torch_dtype,
+                    use_safetensors=None if allow_pickle else True,
                 )
-            if suffix == ".safetensors":
-                check_safetensors_file(path)
-            pipeline_class = _single_file_pipeline_class(path, single_file_config)
-            kwargs: dict[str, Any] = {"torch_dtype": torch_dtype}
-            if single_file_config:
-                kwargs["config"] = single_file_config
-            pipeline = pipeline_class.from_single_file(str(path), **kwargs)
-        else:
-            if kind == "folder":
-                check_folder_weights(path)
-            pipeline = diffusers.DiffusionPipeline.from_pretrained(
-                str(path) if kind == "folder" else source,
-                torch_dtype=torch_dtype,
-                use_safetensors=None if allow_pickle else True,
-            )
-    except InputError:
-        raise
-    except Exception as error:  # noqa: BLE001 -- every failure must become one line
-        raise _load_error(source, kind, error) from None
+        except InputError:
+            raise
+        except Exception as error:  # noqa: BLE001 -- every failure must become one line
+            raise _load_error(source, kind, error) from None
     pipeline.to(device_name)
     if hasattr(pipeline, "set_progress_bar_config"):
         pipeline.set_progress_bar_config(disable=True)

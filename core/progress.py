@@ -58,14 +58,14 @@ class ProgressDisplay:
                 prefix = f"{event.mode}: " if event.mode else ""
                 first_line = event.message.splitlines()[0] if event.message else ""
                 self.console.print(f"{prefix}{first_line}", style=LEVEL_STYLES[event.level],
-                                   markup=False, highlight=False)  # fmt: skip
+                                   markup=False, highlight=False, soft_wrap=True)  # fmt: skip
         elif isinstance(event, MetricEvent):
             n = f" (N={event.n})" if event.n else ""
             self.console.print(f"{event.mode}: {event.name} = {event.value:.6g}{n}",
-                               markup=False, highlight=False)  # fmt: skip
+                               markup=False, highlight=False, soft_wrap=True)  # fmt: skip
         elif isinstance(event, SeriesEvent) and self._series_due(event):
             self.console.print(f"{event.mode}: {event.series} @ {event.x:g} = {event.y:.6g}",
-                               style="dim", markup=False, highlight=False)  # fmt: skip
+                               style="dim", markup=False, highlight=False, soft_wrap=True)  # fmt: skip
 
     def _progress(self, event: ProgressEvent) -> None:
         if not self.started:

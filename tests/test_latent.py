@@ -16,7 +16,7 @@ from core.cli import main
 from core.errors import InputError
 from core.generation import GenerationSettings
 from core.latent import explore
-from core.latent.ood import MIN_REFERENCE, auroc, fit_latent_znorm, fit_mahalanobis
+from core.latent.ood import MIN_REFERENCE, auroc, fit_mahalanobis
 from core.latent.paths import lerp, path, slerp, smoothness
 from core.metrics.features import get_extractor
 from core.metrics.reference import extract
@@ -64,7 +64,7 @@ def test_smoothness_finds_a_jump_and_handles_a_still_strip() -> None:
     assert still["max_mean_ratio"] == 1.0 and still["path_length"] == 0.0
 
 
-def test_mahalanobis_and_znorm_separate_a_shifted_gaussian() -> None:
+def test_mahalanobis_separates_a_shifted_gaussian() -> None:
     rng = np.random.default_rng(0)
     mixing = rng.normal(size=(16, 16))
     reference = rng.normal(size=(200, 16)) @ mixing
@@ -77,13 +77,28 @@ def test_mahalanobis_and_znorm_separate_a_shifted_gaussian() -> None:
     assert auroc(model.score(inside), model.score(outside)) > 0.95
     euclid = [np.linalg.norm(x - reference.mean(0), axis=1) for x in (inside, outside)]
     assert auroc(model.score(inside), model.score(outside)) > auroc(*euclid)
-    znorm = fit_latent_znorm(reference.reshape(200, 4, 4))
-    assert znorm.score(reference.reshape(200, 4, 4)).shape == (200,)
-    assert znorm.score(reference[:3] * 10).min() > znorm.threshold
+    latent = fit_mahalanobis(reference.reshape(200, 4, 4))
+    assert latent.score(reference.reshape(200, 4, 4)).shape == (200,)
+    assert latent.score(reference[:3] * 10).min() > latent.threshold
     described = model.describe()
     assert described["p50"] <= described["p95"] == described["threshold"] <= described["p99"]
     with pytest.raises(InputError, match=f"at least {MIN_REFERENCE}"):
         fit_mahalanobis(reference[: MIN_REFERENCE - 1])
+
+
+def test_cluster_means_catch_what_falls_between_the_clusters() -> None:
+    """Noise features sit between a classifier's classes: near the global mean, far from each
+    class. One Gaussian calls them typical; the nearest-cluster score does not."""
+    rng = np.random.default_rng(2)
+    centres = np.eye(8)[:4] * 6.0
+    reference = np.concatenate([centre + rng.normal(size=(60, 8)) for centre in centres])
+    inside = np.concatenate([centre + rng.normal(size=(20, 8)) for centre in centres])
+    between = reference.mean(axis=0) + rng.normal(size=(40, 8))
+    model = fit_mahalanobis(reference)
+    assert len(model.centres) > 1
+    assert auroc(model.score(inside), model.score(between)) > 0.95
+    single = (np.linalg.norm(x - reference.mean(0), axis=1) for x in (inside, between))
+    assert auroc(*single) < 0.5  # the global-mean distance ranks them as more typical
 
 
 def test_auroc_matches_the_pairwise_count() -> None:
@@ -130,10 +145,11 @@ def test_ddim_inversion_reconstructs_the_digit(digits_pipeline, digits_classifie
     samples = random_samples(12, seed=21)
     images = np.stack([s.image for s in samples])
     prompts = [s.prompt for s in samples]
-    noise = explore.ddim_invert(
-        digits_pipeline, explore.encode_images(digits_pipeline, images), prompts, 20
-    )
-    assert noise.std().item() == pytest.approx(1.0, abs=0.35)  # inverted to (about) N(0, I)
+    clean = explore.encode_images(digits_pipeline, images)
+    noise = explore.ddim_invert(digits_pipeline, clean, prompts, 20)
+    # Inverted to t≈951, not back to the clean latents (DDIM-inverted latents of a model this
+    # small keep image structure and a std near 0.46, so no N(0, I) check here).
+    assert torch.isfinite(noise).all() and (noise - clean).abs().mean() > 0.1
     rebuilt = explore.ddim_regenerate(digits_pipeline, [noise], prompts, 20, seed=0)
     labels = digits_classifier.classify(torch.from_numpy(rebuilt).permute(0, 3, 1, 2)).numpy()
     agreement = float(np.mean(labels == np.array([s.digit for s in samples])))
@@ -184,14 +200,15 @@ def test_ood_auroc_on_noise_and_on_letters(digits_pipeline, digits_classifier) -
     noise = np.random.default_rng(0).integers(0, 256, size=(60, 32, 32, 3), dtype=np.uint8)
     shapes = _letters_and_shapes(60)
     mahalanobis = fit_mahalanobis(_features(digits_classifier, reference))
-    znorm = fit_latent_znorm(explore.encode_images(digits_pipeline, reference).numpy())
+    latent = fit_mahalanobis(explore.encode_images(digits_pipeline, reference).numpy())
     scores = {}
     for name, images in (("in", inside), ("noise", noise), ("shapes", shapes)):
         scores[name] = (mahalanobis.score(_features(digits_classifier, images)),
-                        znorm.score(explore.encode_images(digits_pipeline, images).numpy()))  # fmt: skip
+                        latent.score(explore.encode_images(digits_pipeline, images).numpy()))  # fmt: skip
     assert auroc(scores["in"][0], scores["noise"][0]) >= 0.95
     assert auroc(scores["in"][0], scores["shapes"][0]) >= 0.95
-    assert auroc(scores["in"][1], scores["noise"][1]) >= 0.9
+    assert auroc(scores["in"][1], scores["noise"][1]) >= 0.95
+    assert auroc(scores["in"][1], scores["shapes"][1]) >= 0.95
     assert mahalanobis.threshold > np.median(mahalanobis.scores)
 
 
@@ -225,10 +242,10 @@ def test_cli_writes_strips_and_results(tmp_path: Path) -> None:
     ood = results["ood"]
     assert ood["n_reference"] >= MIN_REFERENCE
     assert ood["mahalanobis"]["p50"] <= ood["mahalanobis"]["threshold"]
-    assert set(ood["auroc"]) == {"latent_znorm", "mahalanobis", "n_in", "n_out"}
+    assert set(ood["auroc"]) == {"latent_mahalanobis", "mahalanobis", "n_in", "n_out"}
     assert ood["auroc"]["n_out"] == 20 and ood["scored"] == 20
     csv_lines = (run_dir / "artifacts" / "ood_scores.csv").read_text().splitlines()
-    assert len(csv_lines) == 21 and csv_lines[0].startswith("file,latent_znorm,mahalanobis")
+    assert len(csv_lines) == 21 and csv_lines[0].startswith("file,latent_mahalanobis,mahalanobis")
     for name in ("latent_seeds_slerp.png", "latent_seeds_lerp.png", "latent_prompts.png",
                  "latent_images_vae_slerp.png", "latent_images_vae_lerp.png",
                  "latent_images_ddim.png", "latent_images_reconstruction.png",

@@ -22,10 +22,10 @@ below means ``{"max_mean_ratio", "path_length", "ppl", "steps": [...]}`` in ``fe
                     "rows": [{"prompt", "attribute": [...], "spearman", "monotone"}],
                     "monotone_share", "mean_spearman", "grid"},
      "ood": {"reference", "n_reference", "min_reference",
-             "latent_znorm": {"mean", "std", "p50", "p95", "p99", "threshold"},
-             "mahalanobis": {same keys}, "shrinkage",
-             "auroc": {"latent_znorm", "mahalanobis", "n_in", "n_out"} (with --ood-in/--ood-out),
-             "scored", "flagged": {"latent_znorm", "mahalanobis"}, "scores_csv" (with --ood-score)}}
+             "latent_mahalanobis": {"mean", "std", "p50", "p95", "p99", "threshold"},
+             "mahalanobis": {same keys}, "shrinkage", "clusters",
+             "auroc": {"latent_mahalanobis", "mahalanobis", "n_in", "n_out"} (with --ood-in/--ood-out),
+             "scored", "flagged": {"latent_mahalanobis", "mahalanobis"}, "scores_csv" (with --ood-score)}}
 """
 
 from __future__ import annotations

@@ -18,6 +18,7 @@ from core.errors import InputError
 from core.generation import GenerationSettings, generate, generator_device
 from core.images import float_to_uint8
 from core.latent.paths import path
+from core.schedule.curves import build_scheduler
 
 
 def require_vae(pipeline: Any, task: str) -> Any:
@@ -128,13 +129,11 @@ def ddim_invert(pipeline: Any, latents: torch.Tensor, prompt: str | Sequence[str
     model's own scheduler config) from clean latents to the noise that DDIM denoises back into
     them. Conditioned on ``prompt`` (one, or one per latent) without guidance: guidance breaks
     the approximate reversibility the inversion relies on."""
-    from diffusers import DDIMInverseScheduler
-
     name, model = _denoiser(pipeline)
     if name != "unet":
         raise InputError(f"{type(pipeline).__name__}: DDIM inversion needs a UNet denoiser "
                          "(noise-prediction schedules); use --latent-tasks without images")  # fmt: skip
-    inverse = DDIMInverseScheduler.from_config(pipeline.scheduler.config)
+    inverse = build_scheduler(dict(pipeline.scheduler.config), "DDIMInverseScheduler")
     inverse.set_timesteps(steps)
     prompts = [prompt] * len(latents) if isinstance(prompt, str) else list(prompt)
     conditional = torch.cat([embed(pipeline, p)[0] for p in prompts]).to(model.dtype)
@@ -149,10 +148,8 @@ def ddim_invert(pipeline: Any, latents: torch.Tensor, prompt: str | Sequence[str
 def ddim_regenerate(pipeline: Any, noise: Sequence[torch.Tensor], prompt: str | Sequence[str],
                     steps: int, seed: int) -> np.ndarray:  # fmt: skip
     """Denoise inverted noise with plain DDIM (guidance 1), as the inversion assumed."""
-    from diffusers import DDIMScheduler
-
     original = pipeline.scheduler
-    pipeline.scheduler = DDIMScheduler.from_config(original.config)
+    pipeline.scheduler = build_scheduler(dict(original.config), "DDIMScheduler")
     try:
         settings = GenerationSettings(steps=steps, guidance_scale=1.0)
         if isinstance(prompt, str):

@@ -11,7 +11,7 @@ import torch
 from core.errors import InputError
 from core.images import find_images, load_images, make_grid
 from core.latent import explore
-from core.latent.ood import MIN_REFERENCE, auroc, fit_latent_znorm, fit_mahalanobis
+from core.latent.ood import MIN_REFERENCE, auroc, fit_mahalanobis
 from core.latent.paths import path, smoothness
 from core.modes import RunContext
 
@@ -191,19 +191,20 @@ def ood_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> di
     explore.require_vae(pipeline, "ood")
     size = options.size[0]
     reference = _read_folder(ctx, options.reference, size, "--reference", options.ood_limit)
-    latent_model = fit_latent_znorm(_latents(ctx, pipeline, reference, options, "ood reference"),
-                                    f"--reference {options.reference}")  # fmt: skip
+    latent_model = fit_mahalanobis(_latents(ctx, pipeline, reference, options, "ood reference"),
+                                   f"--reference {options.reference}", "latent_mahalanobis")  # fmt: skip
     feature_model = fit_mahalanobis(_features(ctx, extractor, reference, phase="ood features"),
                                     f"--reference {options.reference}")  # fmt: skip
-    models = {"latent_znorm": latent_model, "mahalanobis": feature_model}
+    models = {"latent_mahalanobis": latent_model, "mahalanobis": feature_model}
     out: dict[str, Any] = {"reference": options.reference, "n_reference": len(reference),
                            "min_reference": MIN_REFERENCE, "shrinkage": feature_model.shrinkage,
+                           "clusters": len(feature_model.centres),
                            **{name: model.describe() for name, model in models.items()}}  # fmt: skip
     for name, model in models.items():
         ctx.metric(f"ood_{name}_threshold", model.threshold, n=len(reference))
 
     def score(images: np.ndarray, phase: str) -> dict[str, np.ndarray]:
-        return {"latent_znorm": latent_model.score(_latents(ctx, pipeline, images, options, phase)),
+        return {"latent_mahalanobis": latent_model.score(_latents(ctx, pipeline, images, options, phase)),
                 "mahalanobis": feature_model.score(_features(ctx, extractor, images))}  # fmt: skip
 
     if options.ood_in and options.ood_out:
@@ -298,15 +299,15 @@ def _report(results: dict[str, Any]) -> str:
         ood = results["ood"]
         lines.append(f"OOD reference: {ood['n_reference']} images; Mahalanobis threshold "
                      f"{ood['mahalanobis']['threshold']:.3f} (reference mean "
-                     f"{ood['mahalanobis']['mean']:.3f}), latent z-norm threshold "
-                     f"{ood['latent_znorm']['threshold']:.3f} (mean "
-                     f"{ood['latent_znorm']['mean']:.3f}).")  # fmt: skip
+                     f"{ood['mahalanobis']['mean']:.3f}), latent Mahalanobis threshold "
+                     f"{ood['latent_mahalanobis']['threshold']:.3f} (mean "
+                     f"{ood['latent_mahalanobis']['mean']:.3f}).")  # fmt: skip
         if "auroc" in ood:
             lines.append(f"AUROC ({ood['auroc']['n_in']} in, {ood['auroc']['n_out']} out): "
-                         f"Mahalanobis {ood['auroc']['mahalanobis']:.3f}, latent z-norm "
-                         f"{ood['auroc']['latent_znorm']:.3f}.")  # fmt: skip
+                         f"Mahalanobis {ood['auroc']['mahalanobis']:.3f}, latent Mahalanobis "
+                         f"{ood['auroc']['latent_mahalanobis']:.3f}.")  # fmt: skip
         if "scored" in ood:
             lines.append(f"Scored {ood['scored']} images; flagged {ood['flagged']['mahalanobis']} "
-                         f"(Mahalanobis), {ood['flagged']['latent_znorm']} (latent z-norm): "
+                         f"(Mahalanobis), {ood['flagged']['latent_mahalanobis']} (latent Mahalanobis): "
                          f"[scores]({ood['scores_csv']}).")  # fmt: skip
     return "\n".join(lines)

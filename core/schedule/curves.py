@@ -13,6 +13,7 @@ from what the diffusers scheduler actually holds:
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,7 +64,11 @@ def build_scheduler(config: dict[str, Any], class_name: str | None = None) -> An
     """Instantiate the config's own class (``_class_name``) or ``class_name`` from it."""
     name = class_name or config.get("_class_name") or "DDPMScheduler"
     cls = scheduler_class(name)
-    clean = {k: v for k, v in config.items() if not k.startswith("_")}
+    parameters = inspect.signature(cls.__init__).parameters
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    # Keys of other families (PNDM's skip_prk_steps on DDIM, ...) would only log "not expected".
+    clean = {k: v for k, v in config.items()
+             if not k.startswith("_") and (takes_any or k in parameters)}  # fmt: skip
     try:
         return cls.from_config(clean)
     except (ValueError, NotImplementedError, TypeError, AssertionError) as error:
