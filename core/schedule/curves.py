@@ -64,11 +64,10 @@ def build_scheduler(config: dict[str, Any], class_name: str | None = None) -> An
     """Instantiate the config's own class (``_class_name``) or ``class_name`` from it."""
     name = class_name or config.get("_class_name") or "DDPMScheduler"
     cls = scheduler_class(name)
-    parameters = inspect.signature(cls.__init__).parameters
-    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
-    # Keys of other families (PNDM's skip_prk_steps on DDIM, ...) would only log "not expected".
-    clean = {k: v for k, v in config.items()
-             if not k.startswith("_") and (takes_any or k in parameters)}  # fmt: skip
+    # Only the class's named settings: keys of other families (Euler's interpolation_type on
+    # DDIM, ...) would be ignored anyway, after a "not expected" line on the console.
+    accepted = inspect.signature(cls.__init__).parameters
+    clean = {k: v for k, v in config.items() if k in accepted and not k.startswith("_")}
     try:
         return cls.from_config(clean)
     except (ValueError, NotImplementedError, TypeError, AssertionError) as error:
