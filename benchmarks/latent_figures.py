@@ -20,7 +20,13 @@ from core.latent.paths import path, smoothness
 from core.loading import load_pipeline
 from core.zoo import DIGITS_LDM
 from core.zoo.features import load_digits_features
-from core.zoo.prompts import COLORS, ink_fraction, ink_mask, make_prompt, random_samples
+from core.zoo.prompts import (
+    ink_fraction,
+    ink_mask,
+    letters_and_shapes,
+    make_prompt,
+    random_samples,
+)
 
 PAIRS = [(i, i + 1) for i in range(0, 24, 2)]
 
@@ -96,32 +102,12 @@ def directions(pipeline) -> None:
               f"{monotone}/{len(prompts)} prompts over strengths {strengths}")  # fmt: skip
 
 
-def _letters_and_shapes(count: int) -> np.ndarray:
-    from PIL import Image, ImageDraw
-
-    rng = np.random.default_rng(3)
-    images = []
-    for index in range(count):
-        picture = Image.new("RGB", (32, 32), "black" if index % 5 == 0 else "white")
-        draw = ImageDraw.Draw(picture)
-        color = tuple(int(v) for v in list(COLORS.values())[index % len(COLORS)])
-        if index % 2:
-            draw.text((8 + rng.integers(0, 6), 4 + rng.integers(0, 6)), "ABEKMRWX"[index % 8],
-                      fill=color, font_size=22)  # fmt: skip
-        else:
-            box = [int(v) for v in (rng.integers(2, 10), rng.integers(2, 10),
-                                    rng.integers(20, 30), rng.integers(20, 30))]  # fmt: skip
-            (draw.ellipse if index % 4 == 0 else draw.rectangle)(box, outline=color, width=3)
-        images.append(np.asarray(picture))
-    return np.stack(images)
-
-
 def ood(pipeline, net) -> None:
     reference = np.stack([s.image for s in random_samples(500, seed=31)])
     inside = np.stack([s.image for s in random_samples(200, seed=32)])
     outsides = {"uniform noise": np.random.default_rng(0).integers(0, 256, (200, 32, 32, 3),
                                                                    dtype=np.uint8),
-                "letters and shapes": _letters_and_shapes(200)}  # fmt: skip
+                "letters and shapes": letters_and_shapes(200)}  # fmt: skip
     mahalanobis = fit_mahalanobis(_features(net, reference))
     latent = fit_mahalanobis(explore.encode_images(pipeline, reference).numpy())
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from core.cli import main
 from core.errors import InputError
@@ -21,7 +21,7 @@ from core.latent.paths import lerp, path, slerp, smoothness
 from core.metrics.features import get_extractor
 from core.metrics.reference import extract
 from core.zoo import DIGITS_REFERENCE
-from core.zoo.prompts import COLORS, ink_fraction, make_prompt, random_samples
+from core.zoo.prompts import ink_fraction, letters_and_shapes, make_prompt, random_samples
 
 SETTINGS = GenerationSettings(steps=15, guidance_scale=5.0)
 
@@ -174,31 +174,11 @@ def test_thick_thin_direction_is_monotone_for_most_prompts(digits_pipeline) -> N
     assert monotone / len(prompts) > 0.5
 
 
-def _letters_and_shapes(count: int) -> np.ndarray:
-    """Coloured letters and outlined shapes on the digits' backgrounds: never seen in training."""
-    rng = np.random.default_rng(3)
-    images = []
-    for index in range(count):
-        background = "black" if index % 5 == 0 else "white"
-        picture = Image.new("RGB", (32, 32), background)
-        draw = ImageDraw.Draw(picture)
-        color = tuple(int(v) for v in list(COLORS.values())[index % len(COLORS)])
-        if index % 2:
-            draw.text((8 + rng.integers(0, 6), 4 + rng.integers(0, 6)), "ABEKMRWX"[index % 8],
-                      fill=color, font_size=22)  # fmt: skip
-        else:
-            box = [int(v) for v in (rng.integers(2, 10), rng.integers(2, 10),
-                                    rng.integers(20, 30), rng.integers(20, 30))]  # fmt: skip
-            (draw.ellipse if index % 4 == 0 else draw.rectangle)(box, outline=color, width=3)
-        images.append(np.asarray(picture))
-    return np.stack(images)
-
-
 def test_ood_auroc_on_noise_and_on_letters(digits_pipeline, digits_classifier) -> None:
     reference = np.stack([s.image for s in random_samples(300, seed=31)])
     inside = np.stack([s.image for s in random_samples(100, seed=32)])
     noise = np.random.default_rng(0).integers(0, 256, size=(60, 32, 32, 3), dtype=np.uint8)
-    shapes = _letters_and_shapes(60)
+    shapes = letters_and_shapes(60)
     mahalanobis = fit_mahalanobis(_features(digits_classifier, reference))
     latent = fit_mahalanobis(explore.encode_images(digits_pipeline, reference).numpy())
     scores = {}
@@ -221,7 +201,7 @@ def test_cli_writes_strips_and_results(tmp_path: Path) -> None:
     ood_out.mkdir()
     for index, sample in enumerate(random_samples(20, seed=41)):
         Image.fromarray(sample.image).save(ood_in / f"{index}.png")
-    for index, image in enumerate(_letters_and_shapes(20)):
+    for index, image in enumerate(letters_and_shapes(20)):
         Image.fromarray(image).save(ood_out / f"{index}.png")
     (ood_out / "broken.png").write_bytes(b"not an image")
     pngs = sorted(DIGITS_REFERENCE.glob("*.png"))

@@ -121,3 +121,25 @@ def ink_color_name(image: np.ndarray) -> str:
 def ink_fraction(image: np.ndarray) -> float:
     """Share of pixels that are ink: a thickness measure."""
     return float(ink_mask(image).mean())
+
+
+def letters_and_shapes(count: int, seed: int = 3) -> np.ndarray:
+    """Coloured letters and outlined shapes on the digits' backgrounds: pictures in the digits'
+    palette that no training image resembles, for out-of-distribution checks."""
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    images = []
+    for index in range(count):
+        picture = Image.new("RGB", (IMAGE_SIZE, IMAGE_SIZE), "black" if index % 5 == 0 else "white")
+        draw = ImageDraw.Draw(picture)
+        color = tuple(int(v) for v in list(COLORS.values())[index % len(COLORS)])
+        if index % 2:
+            draw.text((8 + rng.integers(0, 6), 4 + rng.integers(0, 6)), "ABEKMRWX"[index % 8],
+                      fill=color, font_size=22)  # fmt: skip
+        else:
+            box = [int(v) for v in (rng.integers(2, 10), rng.integers(2, 10),
+                                    rng.integers(20, 30), rng.integers(20, 30))]  # fmt: skip
+            (draw.ellipse if index % 4 == 0 else draw.rectangle)(box, outline=color, width=3)
+        images.append(np.asarray(picture))
+    return np.stack(images)
