@@ -206,19 +206,32 @@ def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
                                                               rel=1e-6)  # fmt: skip
 
 
-def test_two_processes_give_the_one_process_fid(tmp_path: Path) -> None:
+LAUNCHERS = {
+    "torchrun": ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"],
+    # Without GPUs, accelerate starts several processes only through its multi-GPU launcher
+    # (torchrun underneath; Accelerator() then picks gloo on the CPU): `--cpu` starts one.
+    "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+                   "--main_process_port", "29534"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
+def test_two_processes_give_the_one_process_fid(tmp_path: Path, launcher: str) -> None:
     # Both runs use one thread per process: oneDNN's results depend on the thread count, and a
     # pixel that rounds the other way moves FID by ~1e-5, which is not what is tested here.
     options = ["--modes", "metrics", "--device", "cpu", "--metrics", "fid", "--quiet", *SMALL]
     one_root, two_root = tmp_path / "one", tmp_path / "two"
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-               "--master_port", "29533", "-m", "core.cli", "run", *options,
+    command = [sys.executable, *LAUNCHERS[launcher], "-m", "core.cli", "run", *options,
                "--runs-root", str(two_root)]  # fmt: skip
     result = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True,
                             timeout=900)  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert _run_cli([*options, "--runs-root", str(one_root)]).wait(timeout=600) == 0
     [run_dir] = list(two_root.iterdir())  # rank 0 alone wrote a run directory
+    generated = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+    steps = [e["done"] for e in generated if e.get("phase") == "generate"]
+    assert steps[0] == 16  # one global step: 8 samples on each of the two processes
     two = json.loads((run_dir / "results.json").read_text())["metrics"]
     one = json.loads(next(one_root.iterdir()).joinpath("results.json").read_text())["metrics"]
     assert two["n_generated"] == one["n_generated"] == 24
