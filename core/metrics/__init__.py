@@ -26,7 +26,8 @@ Examples::
     diffusionscope run --modes metrics --model MODEL --prompts-file prompts.txt \
         --reference real/ -n 10000 --inception-weights pt_inception-2015-12-05.pth
     diffusionscope run --modes metrics --generated samples/ --reference fid_stats.npz
-    accelerate launch -m core.cli run --modes metrics ...   # or torchrun --nproc_per_node K
+    accelerate launch --multi_gpu --num_processes K -m core.cli run --modes metrics ...
+    torchrun --nproc_per_node K -m core.cli run --modes metrics ...   # same results as one process
     diffusionscope fid real/ samples/ --features inception
 """
 
