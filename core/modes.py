@@ -117,8 +117,8 @@ class RunContext:
     def series(self, series: str, x: float, y: float, x_label: str = "", y_label: str = "") -> None:
         self.writer.series(series, x, y, mode=self.mode, x_label=x_label, y_label=y_label)
 
-    def save_figure(self, figure: Any, name: str, caption: str = "") -> Any:
-        return self.writer.save_figure(figure, name, caption, mode=self.mode)
+    def save_figure(self, figure: Any, name: str, caption: str = "", trim: bool = True) -> Any:
+        return self.writer.save_figure(figure, name, caption, mode=self.mode, trim=trim)
 
     def save_image(self, image: Any, name: str, caption: str = "") -> Any:
         return self.writer.save_image(image, name, caption, mode=self.mode)

@@ -259,12 +259,18 @@ class RunWriter:
         relative = Path(path).resolve().relative_to(self.path.resolve())
         self.emit(ArtifactEvent(path=relative.as_posix(), kind=kind, caption=caption, mode=mode))
 
-    def save_figure(self, figure: Any, name: str, caption: str = "", mode: str = "") -> Path:
-        """Save a matplotlib figure as ``artifacts/<name>`` (PNG at 150 dpi) and announce it."""
+    def save_figure(self, figure: Any, name: str, caption: str = "", mode: str = "",
+                    trim: bool = True) -> Path:  # fmt: skip
+        """Save a matplotlib figure as ``artifacts/<name>`` (PNG at 150 dpi) and announce it.
+
+        ``trim`` crops the page to what is drawn, at the price of drawing it twice; figures that
+        set their own margins pass ``False``.
+        """
         target = self.artifact_path(name)
         if self.enabled:
             with atomic_path(target) as tmp:
-                figure.savefig(tmp, dpi=150, bbox_inches="tight", format=target.suffix.lstrip("."))
+                figure.savefig(tmp, dpi=150, bbox_inches="tight" if trim else None,
+                               format=target.suffix.lstrip("."))  # fmt: skip
             self.announce_artifact(target, "figure", caption, mode)
         return target
 

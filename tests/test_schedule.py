@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +179,21 @@ def test_cli_non_monotone_trained_betas(runs_root: Path, tmp_path: Path, capsys)
     code, run_dir = _run(runs_root, "--model", str(config), "--sampler-steps", "2")
     assert code == 2 and run_dir is None
     assert "trained_betas is not monotone" in capsys.readouterr().err
+
+
+def test_diffusers_import_skips_dynamo_and_leaves_it_importable() -> None:
+    """The schedule mode's cheap diffusers import must not break torch.compile afterwards."""
+    code = (
+        "import sys\n"
+        "from core.schedule.imports import import_diffusers\n"
+        "diffusers = import_diffusers()\n"
+        "assert 'torch._dynamo' not in sys.modules, 'dynamo was imported'\n"
+        "scheduler = diffusers.EulerDiscreteScheduler()\n"
+        "import torch._dynamo\n"
+        "import torch\n"
+        "assert torch.compile(lambda x: x + 1, backend='eager')(torch.ones(1)).item() == 2.0\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]

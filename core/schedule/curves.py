@@ -12,7 +12,6 @@ from what the diffusers scheduler actually holds:
 
 from __future__ import annotations
 
-import importlib
 import inspect
 from dataclasses import dataclass
 from typing import Any
@@ -51,10 +50,10 @@ EDM_CLASSES = (
 
 
 def scheduler_class(name: str) -> type:
-    """A diffusers scheduler class by name, imported from its own module (fast start-up)."""
-    import diffusers
+    """A diffusers scheduler class by name; diffusers' lazy module imports only its module."""
+    from core.schedule.imports import import_diffusers
 
-    cls = getattr(diffusers, name, None)
+    cls = getattr(import_diffusers(), name, None)
     if cls is None or not name.endswith("Scheduler"):
         raise InputError(f"scheduler class {name!r}: not a diffusers scheduler")
     return cls
@@ -195,5 +194,4 @@ def validate_config(config: dict[str, Any], source: str) -> None:
                 "so alphas_cumprod would not describe a forward noising process"
             )
     if "_class_name" in config:
-        importlib.import_module("diffusers")
         scheduler_class(str(config["_class_name"]))

@@ -96,8 +96,6 @@ def _emit_numbers(ctx: RunContext, curves: list[NoiseCurve], visited: list[Visit
 
 def _write_artifacts(ctx: RunContext, curves: list[NoiseCurve], model_curve: NoiseCurve,
                      visited: list[VisitedSteps]) -> None:  # fmt: skip
-    import matplotlib.pyplot as plt
-
     from core.schedule.plots import comparison_figure, noise_schedule_figure, sampler_figure
 
     for name, figure, caption in (
@@ -105,8 +103,7 @@ def _write_artifacts(ctx: RunContext, curves: list[NoiseCurve], model_curve: Noi
         ("schedule_comparison.png", comparison_figure(curves), "log-SNR overlay"),
         ("sampler_timesteps.png", sampler_figure(model_curve, visited), "visited steps"),
     ):
-        ctx.save_figure(figure, name, caption)
-        plt.close(figure)
+        ctx.save_figure(figure, name, caption, trim=False)  # margins set in plots.py
     rows = []
     for curve in curves:
         betas = curve.betas if curve.betas is not None else np.full(len(curve.timesteps), np.nan)
