@@ -1,5 +1,5 @@
-"""Attention mode on the digits model: maps land on the ink, words differ, capture changes
-nothing, maps sharpen over the run, and bad input is one line."""
+"""Attention mode on the digits model: the digit word's map lies mostly on the ink, words
+differ, capture changes nothing, maps sharpen over the run, and bad input is one line."""
 
 from __future__ import annotations
 
@@ -43,19 +43,19 @@ def _load(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
     return results, arrays
 
 
-def test_digit_word_mass_leans_on_the_ink(runs: list[Path]) -> None:
-    """Measured on the shipped model: 1.11x the ink's area share on average (1.04 to 1.22 per
-    prompt; about 39% of the map's mass on 35% of the pixels). This small model reads the digit
-    word nearly everywhere, as a class label, so the maps lean on the ink rather than sit on it."""
+def test_digit_word_mass_falls_mostly_on_the_ink(runs: list[Path]) -> None:
+    """Measured on the shipped model: 82% of the digit word's aggregate map lies on the ink
+    (76% to 89% per prompt), which covers about 35% of the picture: 2.3x its area share. Maps
+    from a forward hook on ``attn2``'s output put 1.03x the area share there, the same for
+    every word."""
     shares = []
     for run_dir, prompt in zip(runs, PROMPTS, strict=True):
         results, arrays = _load(run_dir)
         digit = prompt.split()[2]
         mask = ink_mask(arrays["image"])
-        index = results["words"].index(digit)
-        shares.append(mass_inside(arrays["aggregate"][index], mask) / max(mask.mean(), 1e-6))
-    # Mass on the ink relative to the ink's share of the image: 1 would be uniform attention.
-    assert np.mean(shares) >= 1.05 and min(shares) > 1.0, shares
+        assert 0.2 < mask.mean() < 0.5  # a digit was drawn, and it is not the whole picture
+        shares.append(mass_inside(arrays["aggregate"][results["words"].index(digit)], mask))
+    assert min(shares) > 0.6 and np.mean(shares) > 0.7, shares
 
 
 def test_background_map_differs_from_digit_map(runs: list[Path]) -> None:

@@ -126,6 +126,10 @@ def test_seed_slerp_strips_are_smoother_than_lerp(digits_pipeline, digits_classi
     assert np.mean(ratios["slerp"]) < np.mean(ratios["lerp"]), ratios
 
 
+def _levels_apart(first: np.ndarray, second: np.ndarray) -> int:
+    return int(np.abs(first.astype(np.int16) - second.astype(np.int16)).max())
+
+
 def test_seed_strip_ends_are_the_seeds_own_images_and_equal_seeds_stand_still(
     digits_pipeline, digits_classifier
 ) -> None:
@@ -135,9 +139,12 @@ def test_seed_strip_ends_are_the_seeds_own_images_and_equal_seeds_stand_still(
     prompt = make_prompt(2, "blue")
     strip = explore.seed_strip(digits_pipeline, settings, prompt, (5, 6), 3, "slerp", (32, 32))
     own = generate(digits_pipeline, [5, 6], settings, [prompt, prompt])
-    assert np.array_equal(strip[0], own[0]) and np.array_equal(strip[-1], own[1])
+    # Batches of 3 and of 2 round differently on a CPU: one level at most, on a pixel or two.
+    # Another seed's image differs by tens of levels over much of the picture.
+    assert _levels_apart(strip[0], own[0]) <= 1 and _levels_apart(strip[-1], own[1]) <= 1
+    assert _levels_apart(own[0], own[1]) > 50
     still = explore.seed_strip(digits_pipeline, settings, prompt, (5, 5), 3, "slerp", (32, 32))
-    assert np.array_equal(still[0], still[-1]) and np.array_equal(still[0], own[0])
+    assert np.array_equal(still[0], still[-1]) and _levels_apart(still[0], own[0]) <= 1
     assert smoothness(_features(digits_classifier, still))["max_mean_ratio"] == pytest.approx(1.0)
 
 

@@ -68,14 +68,39 @@ class CaptureBuffers:
             self.selected[key][self.selected_steps.index(self.step)] += maps
 
 
-class CapturingProcessor:
-    """Wraps one layer's processor: its output is the original's; probabilities go to buffers."""
+def attention_probabilities(attn: Any, hidden_states: torch.Tensor, context: torch.Tensor,
+                            attention_mask: torch.Tensor | None = None,
+                            temb: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+    """Head-averaged softmax(QKᵀ·scale), ``[batch, pixels, tokens]``, with the same
+    pre-processing the default processors apply before their projections.
 
-    def __init__(self, original: Any, buffers: CaptureBuffers, layer: str, guided: bool) -> None:
+    Gradients flow through it, so the zoo build can train on the same maps that are captured.
+    """
+    x = hidden_states
+    if getattr(attn, "spatial_norm", None) is not None:
+        x = attn.spatial_norm(x, temb)
+    if x.ndim == 4:
+        batch, channels, height, width = x.shape
+        x = x.view(batch, channels, height * width).transpose(1, 2)
+    if getattr(attn, "group_norm", None) is not None:
+        x = attn.group_norm(x.transpose(1, 2)).transpose(1, 2)
+    if getattr(attn, "norm_cross", None):
+        context = attn.norm_encoder_hidden_states(context)
+    query = attn.head_to_batch_dim(attn.to_q(x)).float()
+    key = attn.head_to_batch_dim(attn.to_k(context)).float()
+    if attention_mask is not None:
+        attention_mask = attn.prepare_attention_mask(attention_mask, context.shape[1],
+                                                     x.shape[0]).float()  # fmt: skip
+    probabilities = attn.get_attention_scores(query, key, attention_mask)  # [b*heads, n, T]
+    return probabilities.view(-1, attn.heads, *probabilities.shape[1:]).mean(dim=1)
+
+
+class ProbabilityTap:
+    """Wraps one layer's processor: the layer's output is the original's, untouched, and
+    :meth:`record` sees the inputs of every cross-attention call."""
+
+    def __init__(self, original: Any) -> None:
         self.original = original
-        self.buffers = buffers
-        self.layer = layer
-        self.guided = guided
 
     def __call__(self, attn: Any, hidden_states: torch.Tensor,
                  encoder_hidden_states: torch.Tensor | None = None,
@@ -84,39 +109,33 @@ class CapturingProcessor:
         output = self.original(attn, hidden_states, encoder_hidden_states, attention_mask, temb,
                                *args, **kwargs)  # fmt: skip
         if encoder_hidden_states is not None:
-            with torch.no_grad():
-                self.buffers.add(self.layer, self._probabilities(
-                    attn, hidden_states, encoder_hidden_states, attention_mask, temb))  # fmt: skip
+            self.record(attn, hidden_states, encoder_hidden_states, attention_mask, temb)
         return output
 
-    def _probabilities(self, attn: Any, hidden_states: torch.Tensor, context: torch.Tensor,
-                       attention_mask: torch.Tensor | None, temb: Any) -> torch.Tensor:  # fmt: skip
-        """Head-averaged softmax(QKᵀ·scale) of the conditional images, with the same
-        pre-processing the default processors apply before their projections."""
+    def record(self, attn: Any, hidden_states: torch.Tensor, context: torch.Tensor,
+               attention_mask: torch.Tensor | None, temb: Any) -> None:  # fmt: skip
+        raise NotImplementedError
+
+
+class CapturingProcessor(ProbabilityTap):
+    """Adds the first conditional image's probabilities to the capture buffers."""
+
+    def __init__(self, original: Any, buffers: CaptureBuffers, layer: str, guided: bool) -> None:
+        super().__init__(original)
+        self.buffers = buffers
+        self.layer = layer
+        self.guided = guided
+
+    @torch.no_grad()
+    def record(self, attn: Any, hidden_states: torch.Tensor, context: torch.Tensor,
+               attention_mask: torch.Tensor | None, temb: Any) -> None:  # fmt: skip
         if self.guided:  # diffusers orders a guided batch [unconditional, conditional]
             half = hidden_states.shape[0] // 2
             hidden_states, context = hidden_states[half:], context[half:]
             if attention_mask is not None and attention_mask.shape[0] == 2 * half:
                 attention_mask = attention_mask[half:]
-        x = hidden_states
-        if getattr(attn, "spatial_norm", None) is not None:
-            x = attn.spatial_norm(x, temb)
-        if x.ndim == 4:
-            batch, channels, height, width = x.shape
-            x = x.view(batch, channels, height * width).transpose(1, 2)
-        if getattr(attn, "group_norm", None) is not None:
-            x = attn.group_norm(x.transpose(1, 2)).transpose(1, 2)
-        if getattr(attn, "norm_cross", None):
-            context = attn.norm_encoder_hidden_states(context)
-        query = attn.head_to_batch_dim(attn.to_q(x)).float()
-        key = attn.head_to_batch_dim(attn.to_k(context)).float()
-        if attention_mask is not None:
-            attention_mask = attn.prepare_attention_mask(attention_mask, context.shape[1],
-                                                         x.shape[0]).float()  # fmt: skip
-        probabilities = attn.get_attention_scores(query, key, attention_mask)  # [b*h, n, T]
-        heads = attn.heads
-        averaged = probabilities.view(-1, heads, *probabilities.shape[1:]).mean(dim=1)
-        return averaged[0]  # one image per generation call
+        probabilities = attention_probabilities(attn, hidden_states, context, attention_mask, temb)
+        self.buffers.add(self.layer, probabilities[0])  # one image per generation call
 
 
 @contextlib.contextmanager

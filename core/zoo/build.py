@@ -1,11 +1,13 @@
 """Rebuild the shipped zoo from scratch on a CPU: ``python -m core.zoo.build``.
 
 Stages (``--only`` picks some): ``features`` (digit classifier), ``vae``, ``ldm`` (text encoder
-and UNet, trained together on the VAE's latents), ``clip`` (tiny contrastive dual encoder) and
-``reference`` (real digits as PNGs plus the prompt list). Everything is seeded and written as
-safetensors with the standard ``save_pretrained`` layouts, so the results load through the same
-code as any hub model. Model sizes are chosen so the whole build fits in under an hour on two
-CPU cores (the LDM's 8000 steps take about 30 minutes) and the weights stay well under 20 MB.
+and UNet, trained together on the VAE's latents), ``ground`` (the LDM fine-tuned with a token
+grounding loss on its cross-attention maps, :mod:`core.zoo.grounding`), ``clip`` (tiny
+contrastive dual encoder) and ``reference`` (real digits as PNGs plus the prompt list).
+Everything is seeded and written as safetensors with the standard ``save_pretrained`` layouts,
+so the results load through the same code as any hub model. Model sizes are chosen so the whole
+build fits in about an hour on two CPU cores (the LDM's 8000 steps take about 30 minutes, the
+2000 grounding steps about 10) and the weights stay well under 20 MB.
 """
 
 from __future__ import annotations
@@ -38,6 +40,8 @@ SEED = 1234
 MAX_TOKENS = 16
 TRAIN_POOL = 24000
 REFERENCE_COUNT = 1000
+GROUNDING_WEIGHT = 1.0
+GROUNDING_LR = 3e-4
 
 
 def log(message: str) -> None:
@@ -185,13 +189,114 @@ def sd_scheduler():  # -> EulerDiscreteScheduler
     return scheduler
 
 
+def training_scheduler():  # -> DDPMScheduler
+    from diffusers import DDPMScheduler
+
+    return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                         beta_schedule="scaled_linear")  # fmt: skip
+
+
+def encode_pool(vae, pool: Pool) -> torch.Tensor:
+    """Scaled VAE latents of every pool image (the means: the pool is fixed)."""
+    log("ldm: encoding the training pool")
+    with torch.no_grad():
+        images = to_tensor(pool.images)
+        latents = [vae.encode(images[i : i + 512]).latent_dist.mode()
+                   for i in range(0, len(images), 512)]  # fmt: skip
+    return torch.cat(latents) * vae.config.scaling_factor
+
+
+class DenoisingLoss:
+    """SD's training objective on the pool, with 10% of the prompts dropped for guidance, and
+    optionally the grounding loss of :mod:`core.zoo.grounding` on the kept prompts."""
+
+    def __init__(self, unet, text_encoder, tokenizer, latents: torch.Tensor, pool: Pool,
+                 grounding_weight: float = 0.0) -> None:  # fmt: skip
+        self.unet, self.text_encoder, self.latents, self.pool = unet, text_encoder, latents, pool
+        self.ids = tokenizer(pool.prompts, padding="max_length", max_length=MAX_TOKENS,
+                             truncation=True, return_tensors="pt").input_ids  # fmt: skip
+        self.empty = tokenizer([""], padding="max_length", max_length=MAX_TOKENS,
+                               return_tensors="pt").input_ids[0]  # fmt: skip
+        self.noise_scheduler = training_scheduler()
+        self.alphas_cumprod = self.noise_scheduler.alphas_cumprod
+        self.generator = torch.Generator().manual_seed(SEED)
+        self.grounding_weight = grounding_weight
+        self.recorded: list[torch.Tensor] | None = None
+        if grounding_weight:
+            from core.zoo.grounding import ink_masks, word_targets
+
+            self.ink = ink_masks(pool.images)
+            self.targets = word_targets(pool.prompts, MAX_TOKENS)
+
+    def __call__(self, _step: int) -> torch.Tensor:
+        index = torch.from_numpy(self.pool.batch(64))
+        x0 = self.latents[index]
+        tokens = self.ids[index].clone()
+        drop = torch.rand(len(index), generator=self.generator) < 0.1
+        tokens[drop] = self.empty
+        noise = torch.randn(x0.shape, generator=self.generator)
+        t = torch.randint(0, 1000, (len(index),), generator=self.generator)
+        noisy = self.noise_scheduler.add_noise(x0, noise, t)
+        context = self.text_encoder(tokens)[0]
+        if self.recorded is not None:
+            self.recorded.clear()
+        # Min-SNR-γ weighting (Hang et al. 2023): converges several times faster on small budgets.
+        snr = self.alphas_cumprod[t] / (1 - self.alphas_cumprod[t])
+        weight = snr.clamp(max=5.0) / snr
+        per_sample = F.mse_loss(self.unet(noisy, t, context).sample, noise, reduction="none")
+        loss = (per_sample.mean(dim=(1, 2, 3)) * weight).mean()
+        if self.recorded:
+            from core.zoo.grounding import grounding_loss
+
+            kept = ~drop
+            maps = [probabilities[kept] for probabilities in self.recorded]
+            grounding = grounding_loss(maps, self.ink[index][kept], self.targets[index][kept],
+                                       self.alphas_cumprod[t][kept] ** 2)  # fmt: skip
+            loss = loss + self.grounding_weight * grounding
+        return loss
+
+
+class ExponentialAverage:
+    """EMA copies of the UNet and text encoder; the saved pipeline uses them."""
+
+    def __init__(self, unet, text_encoder, decay: float = 0.999) -> None:
+        self.pairs = [(copy.deepcopy(m).requires_grad_(False), m) for m in (unet, text_encoder)]
+        self.decay = decay
+
+    def __call__(self) -> None:
+        with torch.no_grad():
+            for ema, model in self.pairs:
+                for averaged, current in zip(ema.parameters(), model.parameters(), strict=True):
+                    averaged.lerp_(current, 1 - self.decay)
+
+    def models(self) -> tuple:
+        return tuple(ema.eval() for ema, _ in self.pairs)
+
+
+def save_pipeline(vae, text_encoder, tokenizer, unet, target: Path) -> None:
+    """Write next to ``target`` first, then swap: a rebuild may read from ``target`` itself."""
+    from diffusers import StableDiffusionPipeline
+
+    for name, model in (("vae", vae), ("unet", unet)):  # a fine-tune's source, not this machine's
+        model.register_to_config(_name_or_path=f"{target.name}/{name}")
+    pipeline = StableDiffusionPipeline(
+        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+        scheduler=sd_scheduler(), safety_checker=None, feature_extractor=None,
+        requires_safety_checker=False,
+    )  # fmt: skip
+    staging = target.with_name(target.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    pipeline.save_pretrained(staging, safe_serialization=True)
+    write_word_vocabulary(staging / "tokenizer", VOCABULARY)  # for slow-tokenizer transformers
+    if target.exists():
+        shutil.rmtree(target)
+    staging.rename(target)
+    log(f"ldm: saved {target}")
+
+
 def build_ldm(pool: Pool, steps: int, work: Path, target: Path) -> None:
-    from diffusers import (
-        AutoencoderKL,
-        DDPMScheduler,
-        StableDiffusionPipeline,
-        UNet2DConditionModel,
-    )
+    from diffusers import AutoencoderKL, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
     torch.manual_seed(SEED)
@@ -227,66 +332,39 @@ def build_ldm(pool: Pool, steps: int, work: Path, target: Path) -> None:
         attention_head_dim=4,
         norm_num_groups=16,
     )
-    noise_scheduler = DDPMScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-        beta_schedule="scaled_linear",
-    )  # fmt: skip
-    log("ldm: encoding the training pool")
-    with torch.no_grad():
-        images = to_tensor(pool.images)
-        latents = torch.cat([vae.encode(images[i : i + 512]).latent_dist.mode()
-                             for i in range(0, len(images), 512)]) * vae.config.scaling_factor  # fmt: skip
-    ids = tokenizer(pool.prompts, padding="max_length", max_length=MAX_TOKENS,
-                    truncation=True, return_tensors="pt").input_ids  # fmt: skip
-    empty = tokenizer([""], padding="max_length", max_length=MAX_TOKENS,
-                      return_tensors="pt").input_ids  # fmt: skip
-    alphas_cumprod = noise_scheduler.alphas_cumprod
-    ema_unet = copy.deepcopy(unet).requires_grad_(False)
-    ema_text = copy.deepcopy(text_encoder).requires_grad_(False)
-    generator = torch.Generator().manual_seed(SEED)
-
-    def loss_fn(_step: int) -> torch.Tensor:
-        index = torch.from_numpy(pool.batch(64))
-        x0 = latents[index]
-        tokens = ids[index].clone()
-        drop = torch.rand(len(index), generator=generator) < 0.1
-        tokens[drop] = empty[0]
-        noise = torch.randn(x0.shape, generator=generator)
-        t = torch.randint(0, 1000, (len(index),), generator=generator)
-        noisy = noise_scheduler.add_noise(x0, noise, t)
-        context = text_encoder(tokens)[0]
-        # Min-SNR-γ weighting (Hang et al. 2023): converges several times faster on small budgets.
-        snr = alphas_cumprod[t] / (1 - alphas_cumprod[t])
-        weight = snr.clamp(max=5.0) / snr
-        per_sample = F.mse_loss(unet(noisy, t, context).sample, noise, reduction="none")
-        return (per_sample.mean(dim=(1, 2, 3)) * weight).mean()
-
-    def update_ema() -> None:
-        with torch.no_grad():
-            for ema, model in ((ema_unet, unet), (ema_text, text_encoder)):
-                for averaged, current in zip(ema.parameters(), model.parameters(), strict=True):
-                    averaged.lerp_(current, 1 - 0.999)
-
+    loss_fn = DenoisingLoss(unet, text_encoder, tokenizer, encode_pool(vae, pool), pool)
+    average = ExponentialAverage(unet, text_encoder)
     unet.train()
     text_encoder.train()
     parameters = list(unet.parameters()) + list(text_encoder.parameters())
-    train_loop(parameters, steps, 1e-3, loss_fn, "ldm", on_step=update_ema)
-    scheduler = sd_scheduler()
-    pipeline = StableDiffusionPipeline(
-        vae=vae,
-        text_encoder=ema_text.eval(),
-        tokenizer=tokenizer,
-        unet=ema_unet.eval(),
-        scheduler=scheduler,
-        safety_checker=None,
-        feature_extractor=None,
-        requires_safety_checker=False,
-    )
-    if target.exists():
-        shutil.rmtree(target)
-    pipeline.save_pretrained(target, safe_serialization=True)
-    write_word_vocabulary(target / "tokenizer", VOCABULARY)  # for slow-tokenizer transformers
-    log(f"ldm: saved {target}")
+    train_loop(parameters, steps, 1e-3, loss_fn, "ldm", on_step=average)
+    ema_unet, ema_text = average.models()
+    save_pipeline(vae, ema_text, tokenizer, ema_unet, target)
+
+
+def build_grounding(pool: Pool, steps: int, target: Path, weight: float = GROUNDING_WEIGHT
+                    ) -> None:  # fmt: skip
+    """Fine-tune the LDM at ``target`` (the shipped one if absent) with the grounding loss."""
+    from diffusers import StableDiffusionPipeline
+
+    from core.zoo.grounding import recording_cross_attention
+
+    torch.manual_seed(SEED + 1)
+    source = target if (target / "model_index.json").is_file() else DIGITS_LDM
+    log(f"ground: fine-tuning {source}")
+    pipeline = StableDiffusionPipeline.from_pretrained(source)
+    unet, text_encoder, tokenizer = pipeline.unet, pipeline.text_encoder, pipeline.tokenizer
+    loss_fn = DenoisingLoss(unet, text_encoder, tokenizer, encode_pool(pipeline.vae, pool), pool,
+                            grounding_weight=weight)  # fmt: skip
+    average = ExponentialAverage(unet, text_encoder)
+    unet.train()
+    text_encoder.train()
+    parameters = list(unet.parameters()) + list(text_encoder.parameters())
+    with recording_cross_attention(unet) as recorded:
+        loss_fn.recorded = recorded
+        train_loop(parameters, steps, GROUNDING_LR, loss_fn, "ground", on_step=average)
+    ema_unet, ema_text = average.models()
+    save_pipeline(pipeline.vae, ema_text, tokenizer, ema_unet, target)
 
 
 # --------------------------------------------------------------------------------------------
@@ -371,7 +449,7 @@ def build_reference(target: Path, prompts_file: Path) -> None:
     log(f"reference: {REFERENCE_COUNT} PNGs in {target}, {len(prompts)} prompts")
 
 
-STAGES = ("features", "vae", "ldm", "clip", "reference")
+STAGES = ("features", "vae", "ldm", "ground", "clip", "reference")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -398,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     started = time.time()
     pool = Pool(TRAIN_POOL, SEED) if set(stages) - {"reference"} else None
-    steps = {"features": 1000, "vae": 1500, "ldm": 8000, "clip": 1000}
+    steps = {"features": 1000, "vae": 1500, "ldm": 8000, "ground": 2000, "clip": 1000}
     steps = {k: max(2, int(v * args.scale)) for k, v in steps.items()}
     if "features" in stages:
         build_features(pool, steps["features"], under_root(DIGITS_FEATURES))
@@ -406,6 +484,8 @@ def main(argv: list[str] | None = None) -> int:
         build_vae(pool, steps["vae"], work)
     if "ldm" in stages:
         build_ldm(pool, steps["ldm"], work, under_root(DIGITS_LDM))
+    if "ground" in stages:
+        build_grounding(pool, steps["ground"], under_root(DIGITS_LDM))
     if "clip" in stages:
         build_clip(pool, steps["clip"], work, under_root(DIGITS_CLIP))
     if "reference" in stages:

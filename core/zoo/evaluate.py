@@ -134,12 +134,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance-scale", type=float, default=5.0)
     parser.add_argument("--root", type=Path, default=ZOO_DIR,
-                        help="a zoo folder (e.g. a trial build's --out)")  # fmt: skip
+                        help="a zoo folder (e.g. a trial build's --out); models it lacks "
+                        "come from the shipped zoo")  # fmt: skip
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
 
     def under_root(path: Path) -> Path:
-        return args.root / path.relative_to(ZOO_DIR)
+        """The trial build's model where it has one, else the shipped one (``--only ldm``)."""
+        candidate = args.root / path.relative_to(ZOO_DIR)
+        return candidate if candidate.exists() else path
 
     pipeline = load_ldm(under_root(DIGITS_LDM))
     classifier = load_digits_features(folder=under_root(DIGITS_FEATURES))
