@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,30 +139,41 @@ class CapturingProcessor(ProbabilityTap):
 
 
 @contextlib.contextmanager
+def tapped_cross_attention(model: Any, tap: Callable[[str, Any], ProbabilityTap]
+                           ) -> Iterator[None]:  # fmt: skip
+    """Wrap the ``attn2`` processors of ``model`` with ``tap(name, original)``, every other
+    processor kept as it was; restore all of them on the way out."""
+    layers = set(cross_attention_layers(model))
+    originals = dict(model.attn_processors)
+    model.set_attn_processor({name: tap(name, processor) if name in layers else processor
+                              for name, processor in originals.items()})  # fmt: skip
+    try:
+        yield
+    finally:
+        model.set_attn_processor(originals)
+
+
+@contextlib.contextmanager
 def capture_cross_attention(pipeline: Any, selected_steps: list[int], latent_size: tuple[int, int],
                             guided: bool) -> Iterator[CaptureBuffers]:  # fmt: skip
     """Install capturing processors on the ``attn2`` layers only; restore every processor."""
     _, model = denoiser(pipeline)
-    layers = cross_attention_layers(model)
-    if not layers:
+    if not cross_attention_layers(model):
         raise InputError(
             f"{type(pipeline).__name__}: no cross-attention (attn2) layers; joint-attention "
             "transformers (SD3, Flux) are not supported by the attention mode"
         )
     buffers = CaptureBuffers(selected_steps=list(selected_steps), latent_size=latent_size)
-    originals = dict(model.attn_processors)
-    wrapped = {
-        name: CapturingProcessor(processor, buffers, name, guided) if name in layers else processor
-        for name, processor in originals.items()
-    }
 
     def count_step(_module: Any, _args: Any) -> None:
         buffers.step += 1
 
+    def tap(name: str, original: Any) -> CapturingProcessor:
+        return CapturingProcessor(original, buffers, name, guided)
+
     handle = model.register_forward_pre_hook(count_step)
-    model.set_attn_processor(wrapped)
     try:
-        yield buffers
+        with tapped_cross_attention(model, tap):
+            yield buffers
     finally:
         handle.remove()
-        model.set_attn_processor(originals)

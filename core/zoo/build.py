@@ -211,7 +211,10 @@ class DenoisingLoss:
     optionally the grounding loss of :mod:`core.zoo.grounding` on the kept prompts."""
 
     def __init__(self, unet, text_encoder, tokenizer, latents: torch.Tensor, pool: Pool,
-                 grounding_weight: float = 0.0) -> None:  # fmt: skip
+                 recorded: list[torch.Tensor] | None = None,
+                 grounding_weight: float = GROUNDING_WEIGHT) -> None:  # fmt: skip
+        """``recorded``: the list :func:`core.zoo.grounding.recording_cross_attention` fills;
+        given, the grounding loss is added."""
         self.unet, self.text_encoder, self.latents, self.pool = unet, text_encoder, latents, pool
         self.ids = tokenizer(pool.prompts, padding="max_length", max_length=MAX_TOKENS,
                              truncation=True, return_tensors="pt").input_ids  # fmt: skip
@@ -220,9 +223,9 @@ class DenoisingLoss:
         self.noise_scheduler = training_scheduler()
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod
         self.generator = torch.Generator().manual_seed(SEED)
+        self.recorded = recorded
         self.grounding_weight = grounding_weight
-        self.recorded: list[torch.Tensor] | None = None
-        if grounding_weight:
+        if recorded is not None:
             from core.zoo.grounding import ink_masks, word_targets
 
             self.ink = ink_masks(pool.images)
@@ -245,13 +248,13 @@ class DenoisingLoss:
         weight = snr.clamp(max=5.0) / snr
         per_sample = F.mse_loss(self.unet(noisy, t, context).sample, noise, reduction="none")
         loss = (per_sample.mean(dim=(1, 2, 3)) * weight).mean()
-        if self.recorded:
+        if self.recorded is not None:
             from core.zoo.grounding import grounding_loss
 
             kept = ~drop
             maps = [probabilities[kept] for probabilities in self.recorded]
             grounding = grounding_loss(maps, self.ink[index][kept], self.targets[index][kept],
-                                       self.alphas_cumprod[t][kept] ** 2)  # fmt: skip
+                                       self.alphas_cumprod[t][kept])  # fmt: skip
             loss = loss + self.grounding_weight * grounding
         return loss
 
@@ -260,7 +263,8 @@ class ExponentialAverage:
     """EMA copies of the UNet and text encoder; the saved pipeline uses them."""
 
     def __init__(self, unet, text_encoder, decay: float = 0.999) -> None:
-        self.pairs = [(copy.deepcopy(m).requires_grad_(False), m) for m in (unet, text_encoder)]
+        self.trained = (unet, text_encoder)
+        self.pairs = [(copy.deepcopy(m).requires_grad_(False), m) for m in self.trained]
         self.decay = decay
 
     def __call__(self) -> None:
@@ -293,6 +297,19 @@ def save_pipeline(vae, text_encoder, tokenizer, unet, target: Path) -> None:
         shutil.rmtree(target)
     staging.rename(target)
     log(f"ldm: saved {target}")
+
+
+def train_and_save(vae, tokenizer, average: ExponentialAverage, loss_fn: DenoisingLoss,
+                   steps: int, lr: float, name: str, target: Path) -> None:  # fmt: skip
+    """Train the averaged UNet and text encoder together, then save the averages as the
+    pipeline. The averages are copied before any processor is tapped, so they hold none."""
+    unet, text_encoder = average.trained
+    unet.train()
+    text_encoder.train()
+    parameters = list(unet.parameters()) + list(text_encoder.parameters())
+    train_loop(parameters, steps, lr, loss_fn, name, on_step=average)
+    ema_unet, ema_text = average.models()
+    save_pipeline(vae, ema_text, tokenizer, ema_unet, target)
 
 
 def build_ldm(pool: Pool, steps: int, work: Path, target: Path) -> None:
@@ -334,12 +351,7 @@ def build_ldm(pool: Pool, steps: int, work: Path, target: Path) -> None:
     )
     loss_fn = DenoisingLoss(unet, text_encoder, tokenizer, encode_pool(vae, pool), pool)
     average = ExponentialAverage(unet, text_encoder)
-    unet.train()
-    text_encoder.train()
-    parameters = list(unet.parameters()) + list(text_encoder.parameters())
-    train_loop(parameters, steps, 1e-3, loss_fn, "ldm", on_step=average)
-    ema_unet, ema_text = average.models()
-    save_pipeline(vae, ema_text, tokenizer, ema_unet, target)
+    train_and_save(vae, tokenizer, average, loss_fn, steps, 1e-3, "ldm", target)
 
 
 def build_grounding(pool: Pool, steps: int, target: Path, weight: float = GROUNDING_WEIGHT
@@ -353,18 +365,14 @@ def build_grounding(pool: Pool, steps: int, target: Path, weight: float = GROUND
     source = target if (target / "model_index.json").is_file() else DIGITS_LDM
     log(f"ground: fine-tuning {source}")
     pipeline = StableDiffusionPipeline.from_pretrained(source)
-    unet, text_encoder, tokenizer = pipeline.unet, pipeline.text_encoder, pipeline.tokenizer
-    loss_fn = DenoisingLoss(unet, text_encoder, tokenizer, encode_pool(pipeline.vae, pool), pool,
-                            grounding_weight=weight)  # fmt: skip
+    vae, unet, text_encoder = pipeline.vae, pipeline.unet, pipeline.text_encoder
+    latents = encode_pool(vae, pool)
     average = ExponentialAverage(unet, text_encoder)
-    unet.train()
-    text_encoder.train()
-    parameters = list(unet.parameters()) + list(text_encoder.parameters())
     with recording_cross_attention(unet) as recorded:
-        loss_fn.recorded = recorded
-        train_loop(parameters, steps, GROUNDING_LR, loss_fn, "ground", on_step=average)
-    ema_unet, ema_text = average.models()
-    save_pipeline(pipeline.vae, ema_text, tokenizer, ema_unet, target)
+        loss_fn = DenoisingLoss(unet, text_encoder, pipeline.tokenizer, latents, pool, recorded,
+                                weight)  # fmt: skip
+        train_and_save(vae, pipeline.tokenizer, average, loss_fn, steps, GROUNDING_LR, "ground",
+                       target)  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ thickness words should attend to the ink, the paper words (background colour, "b
 the rest. The loss reads the same head-averaged probabilities the attention mode captures, so
 the maps users see are the ones that were trained.
 
-Each sample is weighted by ᾱ_t, the share of the picture's variance left in its noisy latent:
-from pure noise the layout is not decided yet, so early maps are left free to stay diffuse and
-only the late, low-noise maps are asked to sit on their region.
+Each sample is weighted by ᾱ_t², ᾱ_t being the share of the picture's variance left in its noisy
+latent: from pure noise the layout is not decided yet, so early maps are left free to stay
+diffuse and only the late, low-noise maps are asked to sit on their region. (Weighted by ᾱ_t
+alone, every word's map was already sharp at t=951: entropy fell only 0.017 over a run.)
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import torch.nn.functional as F
 from core.attention.capture import (
     ProbabilityTap,
     attention_probabilities,
-    cross_attention_layers,
+    tapped_cross_attention,
 )
 from core.zoo.prompts import BACKGROUNDS, COLORS, DIGIT_WORDS, THICKNESSES, ink_mask
 
@@ -53,14 +54,10 @@ class RecordingProcessor(ProbabilityTap):
 def recording_cross_attention(unet: Any) -> Iterator[list[torch.Tensor]]:
     """Record every ``attn2`` layer's ``[batch, pixels, tokens]`` maps while inside."""
     recorded: list[torch.Tensor] = []
-    layers = set(cross_attention_layers(unet))
-    originals = dict(unet.attn_processors)
-    unet.set_attn_processor({name: RecordingProcessor(processor, recorded) if name in layers
-                             else processor for name, processor in originals.items()})  # fmt: skip
-    try:
+    with tapped_cross_attention(
+        unet, lambda _name, original: RecordingProcessor(original, recorded)
+    ):
         yield recorded
-    finally:
-        unet.set_attn_processor(originals)
 
 
 def word_targets(prompts: Sequence[str], tokens: int) -> torch.Tensor:
@@ -84,14 +81,15 @@ def ink_masks(images: np.ndarray) -> torch.Tensor:
 
 
 def grounding_loss(recorded: list[torch.Tensor], ink: torch.Tensor, targets: torch.Tensor,
-                   weights: torch.Tensor) -> torch.Tensor:  # fmt: skip
-    """Weighted mean squared shortfall of each grounded word's mass on its region.
+                   alphas_cumprod: torch.Tensor) -> torch.Tensor:  # fmt: skip
+    """Mean squared shortfall of each grounded word's mass on its region, weighted by ᾱ_t².
 
     ``ink``: ``[B, 1, H, W]`` masks, pooled to each layer's grid as the ink share of a cell;
-    ``targets``: ``[B, tokens]`` from :func:`word_targets`; ``weights``: ``[B]``, how much each
-    sample's maps should follow its picture. A word's map is normalised over the pixels first,
-    as the attention mode normalises it.
+    ``targets``: ``[B, tokens]`` from :func:`word_targets`; ``alphas_cumprod``: ``[B]``, ᾱ at
+    each sample's timestep. A word's map is normalised over the pixels first, as the attention
+    mode normalises it.
     """
+    weights = alphas_cumprod**2
     inked, papered = targets > 0, targets < 0
     counts = (inked | papered).sum(dim=1).clamp_min(1)
     losses = []
