@@ -10,10 +10,10 @@ import sys
 CHILD = """
 import json, resource, sys, time, torch
 torch.set_num_threads(2)
-from core.attention.capture import capture_cross_attention
-from core.generation import GenerationSettings, generate
-from core.loading import load_pipeline
-from core.zoo import DIGITS_LDM
+from diffusionscope.core.attention.capture import capture_cross_attention
+from diffusionscope.core.generation import GenerationSettings, generate
+from diffusionscope.core.loading import load_pipeline
+from diffusionscope.core.zoo import DIGITS_LDM
 steps, capture = int(sys.argv[1]), sys.argv[2] == "1"
 pipeline = load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
 settings = GenerationSettings(steps=steps)

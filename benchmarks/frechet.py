@@ -11,7 +11,7 @@ import numpy as np
 import scipy.linalg
 import torch
 
-from core.metrics.frechet import frechet_distance, mean_and_covariance
+from diffusionscope.core.metrics.frechet import frechet_distance, mean_and_covariance
 
 DIM, SAMPLES, REPEATS = 2048, 4096, 3
 

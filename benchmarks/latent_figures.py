@@ -13,14 +13,14 @@ import time
 import numpy as np
 import torch
 
-from core.generation import GenerationSettings
-from core.latent import explore
-from core.latent.ood import auroc, fit_mahalanobis
-from core.latent.paths import path, smoothness
-from core.loading import load_pipeline
-from core.zoo import DIGITS_LDM
-from core.zoo.features import load_digits_features
-from core.zoo.prompts import (
+from diffusionscope.core.generation import GenerationSettings
+from diffusionscope.core.latent import explore
+from diffusionscope.core.latent.ood import auroc, fit_mahalanobis
+from diffusionscope.core.latent.paths import path, smoothness
+from diffusionscope.core.loading import load_pipeline
+from diffusionscope.core.zoo import DIGITS_LDM
+from diffusionscope.core.zoo.features import load_digits_features
+from diffusionscope.core.zoo.prompts import (
     ink_fraction,
     ink_mask,
     letters_and_shapes,
@@ -125,7 +125,7 @@ def ood(pipeline, net) -> None:
 def cli_wall_time() -> None:
     with tempfile.TemporaryDirectory() as root:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "core.cli", "run", "--modes", "latent",
+        subprocess.run([sys.executable, "-m", "diffusionscope", "run", "--modes", "latent",
                         "--runs-root", root, "--quiet"], check=True, capture_output=True)  # fmt: skip
         seconds = time.perf_counter() - started
     print(f"   default `run --modes latent` on the digits model: {seconds:.1f} s")

@@ -23,12 +23,12 @@ N, BATCH, STEPS, REPEATS = 256, 32, 10, 2
 def bare_loop() -> tuple[float, float]:
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    from core.generation import GenerationSettings, generate
-    from core.images import find_images, load_images, to_uint8_nchw
-    from core.loading import load_pipeline
-    from core.metrics.loop import read_prompts
-    from core.zoo import DIGITS_LDM, DIGITS_PROMPTS, DIGITS_REFERENCE
-    from core.zoo.features import load_digits_features
+    from diffusionscope.core.generation import GenerationSettings, generate
+    from diffusionscope.core.images import find_images, load_images, to_uint8_nchw
+    from diffusionscope.core.loading import load_pipeline
+    from diffusionscope.core.metrics.loop import read_prompts
+    from diffusionscope.core.zoo import DIGITS_LDM, DIGITS_PROMPTS, DIGITS_REFERENCE
+    from diffusionscope.core.zoo.features import load_digits_features
 
     started = time.perf_counter()
     pipeline = load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
@@ -47,7 +47,7 @@ def bare_loop() -> tuple[float, float]:
 
 
 def our_run(root: Path) -> tuple[float, float, str]:
-    from core.cli import main as cli
+    from diffusionscope.core.cli import main as cli
 
     options = ["run", "--modes", "metrics", "--metrics", "fid,kid", "--runs-root", str(root),
                "--quiet", "-n", str(N), "--batch-size", str(BATCH), "--steps", str(STEPS),
@@ -67,7 +67,7 @@ def main() -> None:
     torch.set_num_threads(2)
     with tempfile.TemporaryDirectory() as cache, tempfile.TemporaryDirectory() as root:
         os.environ["DIFFUSIONSCOPE_CACHE"] = cache
-        from core.cli import main as cli
+        from diffusionscope.core.cli import main as cli
 
         cli(["run", "--modes", "metrics", "--metrics", "fid", "--runs-root", root, "--quiet",
              "-n", "8", "--batch-size", "8", "--steps", "2", "--bootstrap", "0"])  # warm cache  # fmt: skip

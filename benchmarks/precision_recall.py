@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from core.metrics.prdc import density_coverage, precision_recall
+from diffusionscope.core.metrics.prdc import density_coverage, precision_recall
 
 N, DIM = 10_000, 2048
 

@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 
-from core.zoo import DIGITS_LDM
+from diffusionscope.core.zoo import DIGITS_LDM
 
 
 def _seconds(command: list[str]) -> float:
@@ -24,7 +24,7 @@ def main() -> None:
     config = str(DIGITS_LDM / "scheduler" / "scheduler_config.json")
     with tempfile.TemporaryDirectory() as root:
         for label, model in (("model folder", str(DIGITS_LDM)), ("scheduler_config.json", config)):
-            seconds = min(_seconds([sys.executable, "-m", "core.cli", "run", "--modes", "schedule",
+            seconds = min(_seconds([sys.executable, "-m", "diffusionscope", "run", "--modes", "schedule",
                                     "--model", model, "--runs-root", root, "--quiet"])
                           for _ in range(2))  # fmt: skip
             print(f"   {label:<22} {seconds:.2f} s (target < 5 s); plain import "

@@ -33,7 +33,7 @@ Hello().run(headless=True, size=(120, 40))
 
 WORKBENCH_APP = """
 import textual_image.widget  # as run_app does, before Textual owns the terminal
-from tui.app import WorkbenchApp
+from diffusionscope.tui.app import WorkbenchApp
 
 class FirstScreen(WorkbenchApp):
     def on_ready(self):

@@ -1,7 +1,7 @@
-"""The headless entry point: ``diffusionscope run|runs|show|fid``; no arguments opens the TUI.
+"""The headless commands: ``diffusionscope run|runs|show|fid``.
 
 Every option is validated before a run directory exists, so bad input costs one line on stderr,
-exit code 2 and leaves nothing behind. A run writes only through :class:`core.runs.RunWriter`,
+exit code 2 and leaves nothing behind. A run writes only through :class:`diffusionscope.core.runs.RunWriter`,
 so the TUI, this command and the tests all see the same files.
 """
 
@@ -16,17 +16,22 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from core.errors import InputError, RunInterrupted
-from core.modes import MODE_NAMES, ModeResult, RunContext, available_modes
-from core.runs import RESULTS, RunWriter, list_runs, read_json, run_info, runs_root
+from diffusionscope.core.errors import (
+    EXIT_USAGE,
+    PROG,
+    InputError,
+    RunInterrupted,
+    report_input_error,
+)
+from diffusionscope.core.modes import MODE_NAMES, ModeResult, RunContext, available_modes
+from diffusionscope.core.runs import RESULTS, RunWriter, list_runs, read_json, run_info, runs_root
 
-PROG = "diffusionscope"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 COMPLETED_MODES = "completed_modes.json"
 
 
 def default_model() -> str:
-    from core.zoo import DIGITS_LDM
+    from diffusionscope.core.zoo import DIGITS_LDM
 
     return str(DIGITS_LDM)
 
@@ -156,7 +161,7 @@ def validate_run_args(args: argparse.Namespace) -> None:
     if args.num_samples is not None and args.num_samples <= 0:
         raise InputError(f"--num-samples: must be positive, got {args.num_samples}")
     if args.model is not None:
-        from core.loading import classify_source
+        from diffusionscope.core.loading import classify_source
 
         kind = classify_source(args.model)
         needs_pipeline = any(available_modes()[m].NEEDS_PIPELINE for m in args.modes)
@@ -170,7 +175,7 @@ def validate_run_args(args: argparse.Namespace) -> None:
                 f"model {args.model!r}: {Path(args.model).suffix} files are pickles that can "
                 "run code when loaded; convert to .safetensors, or pass --allow-pickle"
             )
-    from core.loading import resolve_device, resolve_dtype
+    from diffusionscope.core.loading import resolve_device, resolve_dtype
 
     resolve_dtype(args.dtype, resolve_device(args.device))
     for mode in args.modes:
@@ -203,7 +208,7 @@ def _model_loader(args: argparse.Namespace, writer: RunWriter) -> Any:
 
     def load() -> Any:
         if "model" not in cache:
-            from core.loading import load_pipeline
+            from diffusionscope.core.loading import load_pipeline
 
             writer.log(f"loading {args.model}")
             cache["model"] = load_pipeline(
@@ -233,7 +238,7 @@ def _share_run_path(writer_path: Path | None, dist: Any) -> Path | None:
 
 
 def execute_run(args: argparse.Namespace) -> int:
-    from core.distributed import init_distributed
+    from diffusionscope.core.distributed import init_distributed
 
     resume = args.resume is not None
     if resume:
@@ -265,7 +270,7 @@ def execute_run(args: argparse.Namespace) -> int:
 
     display = None
     if dist.is_main and not args.quiet:
-        from core.progress import ProgressDisplay
+        from diffusionscope.core.progress import ProgressDisplay
 
         display = ProgressDisplay()
         writer.listeners.append(display.handle)
@@ -294,7 +299,7 @@ def execute_run(args: argparse.Namespace) -> int:
             result: ModeResult = module.run(ctx)
             completed[mode] = {"results": result.results, "report": result.report}
             if dist.is_main:
-                from core.atomic import atomic_write_json
+                from diffusionscope.core.atomic import atomic_write_json
 
                 atomic_write_json(writer.checkpoint_dir / COMPLETED_MODES, completed)
         results = _assemble_results(args, completed, load_model)
@@ -427,33 +432,33 @@ def _short(value: Any) -> str:
 
 def fid_command(args: argparse.Namespace) -> int:
     try:
-        from core.metrics import fid_command as run_fid
+        from diffusionscope.core.metrics import fid_command as run_fid
     except ModuleNotFoundError:
         raise InputError("fid: the metrics mode is not available in this build") from None
     return run_fid(args)
 
 
-def tui_command(args: argparse.Namespace) -> int:
-    from tui.app import run_app
+def parse_workbench_args(argv: Sequence[str]) -> argparse.Namespace:
+    """The workbench's own options (``diffusionscope tui --model M``), declared with the rest.
 
-    return run_app(model=getattr(args, "model", None), runs_root=getattr(args, "runs_root", None))
+    The entry point opens the workbench itself: the engine never imports it.
+    """
+    return build_parser().parse_args(["tui", *argv])
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The headless commands; ``tui`` and no arguments are the entry point's (the workbench)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        if not argv:
-            return tui_command(argparse.Namespace())
         args = build_parser().parse_args(argv)
         handler = {"run": execute_run, "runs": list_command, "show": show_command,
-                   "fid": fid_command, "tui": tui_command}.get(args.command)  # fmt: skip
+                   "fid": fid_command}.get(args.command)  # fmt: skip
         if handler is None:
-            build_parser().print_help()
+            build_parser().print_help(sys.stderr)
             return EXIT_USAGE
         return handler(args)
     except InputError as error:
-        print(f"{PROG}: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return report_input_error(error)
 
 
 if __name__ == "__main__":

@@ -6,6 +6,11 @@ exit code 2 and no traceback; the message names the offending input and what is 
 
 from __future__ import annotations
 
+import sys
+
+PROG = "diffusionscope"
+EXIT_USAGE = 2
+
 
 class InputError(Exception):
     """Bad user input: a path, an option value, a file's content, a model that does not fit."""
@@ -13,3 +18,9 @@ class InputError(Exception):
 
 class RunInterrupted(Exception):
     """The run was asked to stop (SIGTERM/SIGINT); the last checkpoint is kept for ``--resume``."""
+
+
+def report_input_error(error: InputError) -> int:
+    """Print ``error`` as the project's one line on stderr; the exit code for bad input."""
+    print(f"{PROG}: error: {error}", file=sys.stderr)
+    return EXIT_USAGE

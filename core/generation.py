@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from core.images import float_to_uint8
+from diffusionscope.core.images import float_to_uint8
 
 
 @dataclass(frozen=True)

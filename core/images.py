@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 
@@ -148,7 +148,7 @@ def make_grid(images: np.ndarray, columns: int | None = None, pad: int = 2,
 def save_png(image: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    from core.atomic import atomic_path
+    from diffusionscope.core.atomic import atomic_path
 
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 SourceKind = Literal["hub", "folder", "single_file", "scheduler_config"]
 

@@ -11,7 +11,7 @@ import at module level, so the CLI's ``--help`` and the TUI stay fast) and defin
     the options only this mode uses; names are unique across modes. Options several modes
     share (``--prompt``, ``--steps``, ``--reference`` ...) are defined by the CLI itself.
 ``validate(args: argparse.Namespace) -> None``
-    cheap checks of the options; raise :class:`core.errors.InputError` with one line naming the
+    cheap checks of the options; raise :class:`diffusionscope.core.errors.InputError` with one line naming the
     input. Runs before the run directory exists, so bad input leaves nothing behind.
 ``run(ctx: RunContext) -> ModeResult``
     does the work, reporting through ``ctx`` and writing files through ``ctx.writer``.
@@ -26,20 +26,20 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from core.runs import RunWriter
+from diffusionscope.core.runs import RunWriter
 
 if TYPE_CHECKING:
-    from core.distributed import DistInfo
-    from core.loading import LoadedModel
+    from diffusionscope.core.distributed import DistInfo
+    from diffusionscope.core.loading import LoadedModel
 
 MODE_NAMES: tuple[str, ...] = ("metrics", "schedule", "attention", "latent")
 
 
 def mode_module(name: str) -> ModuleType:
-    """Import ``core.<name>``, the package implementing one mode."""
+    """Import ``diffusionscope.core.<name>``, the package implementing one mode."""
     if name not in MODE_NAMES:
         raise KeyError(name)
-    return importlib.import_module(f"core.{name}")
+    return importlib.import_module(f"{__package__}.{name}")
 
 
 def available_modes() -> dict[str, ModuleType]:
@@ -49,7 +49,7 @@ def available_modes() -> dict[str, ModuleType]:
         try:
             found[name] = mode_module(name)
         except ModuleNotFoundError as error:
-            if error.name != f"core.{name}":
+            if error.name != f"{__package__}.{name}":
                 raise
     return found
 

@@ -18,7 +18,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from core.events import Event, LogEvent, MetricEvent, ProgressEvent, SeriesEvent
+from diffusionscope.core.events import Event, LogEvent, MetricEvent, ProgressEvent, SeriesEvent
 
 SERIES_PRINT_SECONDS = 1.0
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}

@@ -31,9 +31,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from core.atomic import atomic_path, atomic_write_json, atomic_write_text
-from core.errors import InputError
-from core.events import (
+from diffusionscope.core.atomic import atomic_path, atomic_write_json, atomic_write_text
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.events import (
     ArtifactEvent,
     Event,
     LogEvent,

@@ -50,8 +50,8 @@ def runs_root(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def digits_pipeline():
     """The shipped demo model, loaded once through the project's own loader."""
-    from core.loading import load_pipeline
-    from core.zoo import DIGITS_LDM
+    from diffusionscope.core.loading import load_pipeline
+    from diffusionscope.core.zoo import DIGITS_LDM
 
     loaded = load_pipeline(str(DIGITS_LDM), "cpu", "fp32").pipeline
     loaded.set_progress_bar_config(disable=True)
@@ -61,6 +61,6 @@ def digits_pipeline():
 @pytest.fixture(scope="session")
 def digits_classifier():
     """The shipped digit classifier (features for FID, labels for recognisability)."""
-    from core.zoo.features import load_digits_features
+    from diffusionscope.core.zoo.features import load_digits_features
 
     return load_digits_features("cpu")

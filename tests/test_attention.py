@@ -10,14 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from core.attention.capture import capture_cross_attention, cross_attention_layers
-from core.attention.maps import mass_inside
-from core.attention.words import prompt_words
-from core.cli import main
-from core.errors import InputError
-from core.generation import GenerationSettings, generate
-from core.loading import load_pipeline
-from core.zoo.prompts import ink_mask
+from diffusionscope.core.attention.capture import capture_cross_attention, cross_attention_layers
+from diffusionscope.core.attention.maps import mass_inside
+from diffusionscope.core.attention.words import prompt_words
+from diffusionscope.core.cli import main
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.generation import GenerationSettings, generate
+from diffusionscope.core.loading import load_pipeline
+from diffusionscope.core.zoo.prompts import ink_mask
 
 PROMPTS = [f"a {color} {digit} on a white background"
            for color, digit in (("red", "seven"), ("blue", "two"), ("green", "four"),
@@ -138,8 +138,8 @@ def test_bad_inputs(tmp_path: Path, capsys, options: list[str], expected: str) -
 
 
 def test_unsupported_pipeline_refused(tiny_pipeline_dir: Path) -> None:
-    from core.attention.report import SUPPORTED
-    from core.loading import require_pipeline
+    from diffusionscope.core.attention.report import SUPPORTED
+    from diffusionscope.core.loading import require_pipeline
 
     model = load_pipeline(str(tiny_pipeline_dir), "cpu")
     require_pipeline(model, "attention", SUPPORTED)

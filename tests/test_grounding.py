@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import torch
 
-from core.zoo import DIGITS_LDM
-from core.zoo.grounding import grounding_loss, recording_cross_attention, word_targets
+from diffusionscope.core.zoo import DIGITS_LDM
+from diffusionscope.core.zoo.grounding import (
+    grounding_loss,
+    recording_cross_attention,
+    word_targets,
+)
 
 
 def test_word_targets_ground_ink_words_on_ink_and_paper_words_on_paper() -> None:

@@ -12,16 +12,21 @@ import pytest
 import torch
 from PIL import Image
 
-from core.cli import main
-from core.errors import InputError
-from core.generation import GenerationSettings
-from core.latent import explore
-from core.latent.ood import MIN_REFERENCE, auroc, fit_mahalanobis
-from core.latent.paths import lerp, path, slerp, smoothness
-from core.metrics.features import get_extractor
-from core.metrics.reference import extract
-from core.zoo import DIGITS_REFERENCE
-from core.zoo.prompts import ink_fraction, letters_and_shapes, make_prompt, random_samples
+from diffusionscope.core.cli import main
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.generation import GenerationSettings
+from diffusionscope.core.latent import explore
+from diffusionscope.core.latent.ood import MIN_REFERENCE, auroc, fit_mahalanobis
+from diffusionscope.core.latent.paths import lerp, path, slerp, smoothness
+from diffusionscope.core.metrics.features import get_extractor
+from diffusionscope.core.metrics.reference import extract
+from diffusionscope.core.zoo import DIGITS_REFERENCE
+from diffusionscope.core.zoo.prompts import (
+    ink_fraction,
+    letters_and_shapes,
+    make_prompt,
+    random_samples,
+)
 
 SETTINGS = GenerationSettings(steps=15, guidance_scale=5.0)
 
@@ -133,7 +138,7 @@ def _levels_apart(first: np.ndarray, second: np.ndarray) -> int:
 def test_seed_strip_ends_are_the_seeds_own_images_and_equal_seeds_stand_still(
     digits_pipeline, digits_classifier
 ) -> None:
-    from core.generation import generate
+    from diffusionscope.core.generation import generate
 
     settings = GenerationSettings(steps=3, guidance_scale=1.0)
     prompt = make_prompt(2, "blue")

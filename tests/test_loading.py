@@ -1,4 +1,4 @@
-"""core.loading: every source kind loads through one function; every bad input is one line."""
+"""diffusionscope.core.loading: every source kind loads through one function; every bad input is one line."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from core.errors import InputError
-from core.loading import (
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.loading import (
     classify_source,
     load_pipeline,
     load_scheduler_config,

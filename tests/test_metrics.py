@@ -17,11 +17,11 @@ import pytest
 import scipy.linalg
 import torch
 
-from core.cli import main
-from core.metrics.frechet import frechet_distance, mean_and_covariance
-from core.metrics.prdc import density_coverage, precision_recall
-from core.runs import read_events, run_state
-from core.zoo import DIGITS_REFERENCE
+from diffusionscope.core.cli import main
+from diffusionscope.core.metrics.frechet import frechet_distance, mean_and_covariance
+from diffusionscope.core.metrics.prdc import density_coverage, precision_recall
+from diffusionscope.core.runs import read_events, run_state
+from diffusionscope.core.zoo import DIGITS_REFERENCE
 
 REPO = Path(__file__).resolve().parent.parent
 SMALL = ["--steps", "8", "--batch-size", "8", "-n", "24", "--bootstrap", "5"]
@@ -71,7 +71,7 @@ def _brute_prdc(real: np.ndarray, fake: np.ndarray) -> tuple[float, float, float
 
 
 def test_precision_recall_density_coverage_match_definitions(monkeypatch) -> None:
-    import core.metrics.prdc as prdc
+    import diffusionscope.core.metrics.prdc as prdc
 
     monkeypatch.setattr(prdc, "BLOCK_ROWS", 17)  # force several blocks
     rng = np.random.default_rng(1)
@@ -163,7 +163,7 @@ def test_npz_reference_gives_the_folder_fid(digits_run: Path, tmp_path: Path) ->
 
 
 def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "core.cli", "run", *args], cwd=REPO,
+    return subprocess.Popen([sys.executable, "-m", "diffusionscope", "run", *args], cwd=REPO,
                             env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             **kwargs)  # fmt: skip
 
@@ -186,7 +186,7 @@ def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
     child.wait(timeout=60)
     run_dir = next(killed_root.iterdir())
     assert run_state(run_dir) == "interrupted" and not (run_dir / "results.json").exists()
-    resumed = subprocess.run([sys.executable, "-m", "core.cli", "run", "--resume", str(run_dir),
+    resumed = subprocess.run([sys.executable, "-m", "diffusionscope", "run", "--resume", str(run_dir),
                               "--quiet"], cwd=REPO, env=_env(), capture_output=True, text=True,
                              timeout=600)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
@@ -222,7 +222,7 @@ def test_two_processes_give_the_one_process_fid(tmp_path: Path, launcher: str) -
     # pixel that rounds the other way moves FID by ~1e-5, which is not what is tested here.
     options = ["--modes", "metrics", "--device", "cpu", "--metrics", "fid", "--quiet", *SMALL]
     one_root, two_root = tmp_path / "one", tmp_path / "two"
-    command = [sys.executable, *LAUNCHERS[launcher], "-m", "core.cli", "run", *options,
+    command = [sys.executable, *LAUNCHERS[launcher], "-m", "diffusionscope", "run", *options,
                "--runs-root", str(two_root)]  # fmt: skip
     result = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True,
                             timeout=900)  # fmt: skip
@@ -317,8 +317,8 @@ def test_bad_inputs_one_line_no_results(bad_inputs: dict[str, Path], runs_root: 
 
 
 def test_cached_statistics_with_other_dims_are_refused(tmp_path: Path, monkeypatch, capsys) -> None:
-    from core.images import content_hash, find_images
-    from core.metrics import reference
+    from diffusionscope.core.images import content_hash, find_images
+    from diffusionscope.core.metrics import reference
 
     monkeypatch.setenv("DIFFUSIONSCOPE_CACHE", str(tmp_path / "cache"))
     folder = tmp_path / "ref"

@@ -1,4 +1,4 @@
-"""core.runs: the run directory, the event log and its readers, and dead-run detection."""
+"""diffusionscope.core.runs: the run directory, the event log and its readers, and dead-run detection."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from core.events import (
+from diffusionscope.core.events import (
     ArtifactEvent,
     LogEvent,
     MetricEvent,
@@ -21,7 +21,14 @@ from core.events import (
     StatusEvent,
     parse_event,
 )
-from core.runs import EventTail, RunWriter, list_runs, read_events, run_info, run_state
+from diffusionscope.core.runs import (
+    EventTail,
+    RunWriter,
+    list_runs,
+    read_events,
+    run_info,
+    run_state,
+)
 
 
 def _wait_for(condition, timeout: float = 60.0) -> None:
@@ -103,7 +110,7 @@ def test_disabled_writer_writes_nothing(tmp_path: Path) -> None:
 CHILD = """
 import sys, time
 from pathlib import Path
-from core.runs import RunWriter
+from diffusionscope.core.runs import RunWriter
 writer = RunWriter.create(Path(sys.argv[1]), "victim", {"modes": ["schedule"], "model": "m"})
 writer.start()
 writer.status("running")
@@ -138,7 +145,7 @@ def test_reopen_refuses_a_live_run(runs_root: Path) -> None:
     writer = RunWriter.create(runs_root, "live", {})
     writer.start()
     writer.status("running")
-    from core.errors import InputError
+    from diffusionscope.core.errors import InputError
 
     with pytest.raises(InputError, match="still running"):
         RunWriter.reopen(writer.path)

@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.cli import main
-from core.errors import InputError
-from core.schedule.checks import sampler_checks, schedule_checks
-from core.schedule.curves import build_scheduler, curve_from_scheduler, named_curve
-from core.schedule.sampler import visited_steps
-from core.zoo import DIGITS_LDM
+from diffusionscope.core.cli import main
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.schedule.checks import sampler_checks, schedule_checks
+from diffusionscope.core.schedule.curves import build_scheduler, curve_from_scheduler, named_curve
+from diffusionscope.core.schedule.sampler import visited_steps
+from diffusionscope.core.zoo import DIGITS_LDM
 
 SD_CONFIG = {
     "_class_name": "PNDMScheduler",
@@ -185,7 +185,7 @@ def test_diffusers_import_skips_dynamo_and_leaves_it_importable() -> None:
     """The schedule mode's cheap diffusers import must not break torch.compile afterwards."""
     code = (
         "import sys\n"
-        "from core.schedule.imports import import_diffusers\n"
+        "from diffusionscope.core.schedule.imports import import_diffusers\n"
         "diffusers = import_diffusers()\n"
         "assert 'torch._dynamo' not in sys.modules, 'dynamo was imported'\n"
         "scheduler = diffusers.EulerDiscreteScheduler()\n"

@@ -1,6 +1,6 @@
 """Helpers for the TUI tests (no tests here): fake run directories and a pilot wait.
 
-Fake runs are written with the real :class:`core.runs.RunWriter` and real event classes, with
+Fake runs are written with the real :class:`diffusionscope.core.runs.RunWriter` and real event classes, with
 fixed event times, so the screens that read them render the same on every machine.
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from core.atomic import atomic_write_json
-from core.events import (
+from diffusionscope.core.atomic import atomic_write_json
+from diffusionscope.core.events import (
     ArtifactEvent,
     LogEvent,
     MetricEvent,
@@ -29,7 +29,7 @@ from core.events import (
     SeriesEvent,
     StatusEvent,
 )
-from core.runs import RunWriter
+from diffusionscope.core.runs import RunWriter
 
 REPO = Path(__file__).resolve().parent.parent
 T0 = 1_700_000_000.0
@@ -45,10 +45,10 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def make_app(runs_root: Path, model: str | None = None):
-    from tui.app import WorkbenchApp
+    from diffusionscope.tui.app import WorkbenchApp
 
     return WorkbenchApp(model=model, runs_root=runs_root, image_renderer="halfcell",
-                        theme="textual-dark")  # fmt: skip
+                        theme="textual-dark", cursor_blink=False)  # fmt: skip
 
 
 async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -177,9 +177,9 @@ def kill_group(process: subprocess.Popen | int) -> None:
 
 
 def cli_run(runs_root: Path, *options: str) -> subprocess.Popen:
-    """``python -m core.cli run`` in its own session, as a user would start it from a shell."""
+    """``python -m diffusionscope run`` in its own session, as a user would start it from a shell."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "core.cli", "run", "--runs-root", str(runs_root),
+    return subprocess.Popen([sys.executable, "-m", "diffusionscope", "run", "--runs-root", str(runs_root),
                              "--quiet", *options], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             start_new_session=True)  # fmt: skip
@@ -201,7 +201,7 @@ def async_test(function):
 #: the headless CLI does.
 FAKE_RUN_SCRIPT = r"""
 import pathlib, signal, sys, time
-from core.runs import RunWriter
+from diffusionscope.core.runs import RunWriter
 root, name, gate = pathlib.Path(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3])
 writer = RunWriter.create(root, name, {"modes": ["metrics"], "model": "fake-model",
                                        "num_samples": 32})
@@ -240,8 +240,8 @@ def start_fake_run(runs_root: Path, name: str, gate: Path) -> subprocess.Popen:
 
 def wait_for_run_dir(runs_root: Path, token: str, timeout: float = 60.0) -> Path:
     """Block until the child has created its run directory and claimed it (running)."""
-    from core.runs import run_state
-    from tui.launcher import find_run_dir
+    from diffusionscope.core.runs import run_state
+    from diffusionscope.tui.launcher import find_run_dir
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -22,8 +22,8 @@ from test_tui_fakes import (
     wait_for_run_dir,
 )
 
-from core.modes import available_modes
-from core.runs import list_runs, run_state
+from diffusionscope.core.modes import available_modes
+from diffusionscope.core.runs import list_runs, run_state
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
@@ -32,14 +32,14 @@ N = 16
 
 
 def digits_model() -> str:
-    from core.zoo import DIGITS_LDM
+    from diffusionscope.core.zoo import DIGITS_LDM
 
     return str(DIGITS_LDM)
 
 
 def metrics_options() -> dict[str, str]:
     """Small and quick: N samples of a few sampler steps, the digits feature network."""
-    from core.zoo import DIGITS_REFERENCE
+    from diffusionscope.core.zoo import DIGITS_REFERENCE
 
     return {"num_samples": str(N), "steps": "2", "batch_size": "8", "features": "digits",
             "reference": str(DIGITS_REFERENCE)}  # fmt: skip

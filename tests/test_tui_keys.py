@@ -22,8 +22,8 @@ from test_tui_fakes import (
     wait_for,
 )
 
-from core.atomic import atomic_write_json
-from tui.screens.help import binding_sections, key_label
+from diffusionscope.core.atomic import atomic_write_json
+from diffusionscope.tui.screens.help import binding_sections, key_label
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
@@ -75,7 +75,7 @@ async def _theme(app, pilot, root, key) -> None:
     before = app.theme
     await pilot.press(key)
     assert app.theme != before
-    from tui.settings import load_settings
+    from diffusionscope.tui.settings import load_settings
 
     assert load_settings()["theme"] == app.theme  # the next start opens with it
 
@@ -116,7 +116,7 @@ async def _live(app, pilot, root, key) -> None:
     assert screen_name(app) == "MainScreen"
     writer = live_metrics_run(root)
     try:
-        from tui.launcher import LaunchedRun
+        from diffusionscope.tui.launcher import LaunchedRun
 
         app.launched.append(LaunchedRun(process=_Finished(), token="live", runs_root=root,
                                         log_path=root / "log", run_dir=writer.path))  # fmt: skip
@@ -301,7 +301,7 @@ async def _runs_refresh(app, pilot, root, key) -> None:
 
 
 async def _compare_screen(app, pilot, root):
-    from tui.screens.compare import CompareScreen
+    from diffusionscope.tui.screens.compare import CompareScreen
 
     runs = [finished_schedule_run(root, f"20240101-00010{i}-s") for i in range(2)]
     app.push_screen(CompareScreen(runs))
@@ -365,7 +365,7 @@ async def _picker_folder(app, pilot, root, key) -> None:
 
 
 async def _confirm(app, pilot):
-    from tui.screens.dialogs import ConfirmScreen
+    from diffusionscope.tui.screens.dialogs import ConfirmScreen
 
     answers: list[bool | None] = []
     app.push_screen(ConfirmScreen("sure?"), answers.append)
@@ -382,7 +382,7 @@ async def _confirm_keys(app, pilot, root, key) -> None:
 
 @exercises("quit dialog", "enter", "s", "escape")
 async def _quit_keys(app, pilot, root, key) -> None:
-    from tui.screens.dialogs import QuitScreen
+    from diffusionscope.tui.screens.dialogs import QuitScreen
 
     answers: list[str | None] = []
     app.push_screen(QuitScreen(["some-run"]), answers.append)

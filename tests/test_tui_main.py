@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from test_tui_fakes import SIZE, async_test, isolated_config, make_app, wait_for  # noqa: F401
 
-from core.errors import InputError
-from tui.settings import config_dir
+from diffusionscope.core.errors import InputError
+from diffusionscope.tui.settings import config_dir
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
@@ -76,13 +76,13 @@ def _fake_mode(name: str) -> SimpleNamespace:
 @pytest.fixture
 def stand_in_modes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict:
     """Two stand-in modes registered with the CLI, so the form is tested apart from real modes."""
-    import core.cli
-    import core.modes
-    from tui import options
+    import diffusionscope.core.cli
+    import diffusionscope.core.modes
+    from diffusionscope.tui import options
 
     modes = {"metrics": _fake_mode("metrics"), "schedule": _fake_mode("schedule")}
-    monkeypatch.setattr(core.modes, "available_modes", lambda: modes)
-    monkeypatch.setattr(core.cli, "available_modes", lambda: modes)
+    monkeypatch.setattr(diffusionscope.core.modes, "available_modes", lambda: modes)
+    monkeypatch.setattr(diffusionscope.core.cli, "available_modes", lambda: modes)
     options._run_groups.cache_clear()
     yield modes
     options._run_groups.cache_clear()

@@ -18,8 +18,8 @@ from test_tui_fakes import (
     wait_for_run_dir,
 )
 
-from core.runs import run_state
-from tui.launcher import LaunchedRun, _alive
+from diffusionscope.core.runs import run_state
+from diffusionscope.tui.launcher import LaunchedRun, _alive
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
@@ -70,7 +70,7 @@ def _launched(app, runs_root: Path, tmp_path: Path, token: str) -> LaunchedRun:
     """A child the app itself started (as Start does), registered as one of its runs."""
     from test_tui_fakes import fake_run_argv
 
-    from tui.launcher import _spawn
+    from diffusionscope.tui.launcher import _spawn
 
     argv = fake_run_argv(runs_root, f"fid-{token}", tmp_path / "go")
     launched = _spawn(argv, runs_root, token)

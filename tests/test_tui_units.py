@@ -20,12 +20,18 @@ from test_tui_fakes import (
     wait_for,
 )
 
-from core.events import ArtifactEvent, LogEvent, MetricEvent, ProgressEvent, SeriesEvent
-from tui.curves import finite, group_series, metric_rows, schedule_curves
-from tui.launcher import _alive, find_run_dir, stop_process
-from tui.run_model import RunModel, format_duration
-from tui.screens.run import RunUpdated
-from tui.widgets.images import image_axes
+from diffusionscope.core.events import (
+    ArtifactEvent,
+    LogEvent,
+    MetricEvent,
+    ProgressEvent,
+    SeriesEvent,
+)
+from diffusionscope.tui.curves import finite, group_series, metric_rows, schedule_curves
+from diffusionscope.tui.launcher import _alive, find_run_dir, stop_process
+from diffusionscope.tui.run_model import RunModel, format_duration
+from diffusionscope.tui.screens.run import RunUpdated
+from diffusionscope.tui.widgets.images import image_axes
 
 
 def test_progress_rate_and_eta_come_from_event_times() -> None:

@@ -9,9 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from core.generation import GenerationSettings, generate
-from core.zoo import DIGITS_CLIP, DIGITS_FEATURES, DIGITS_LDM, DIGITS_REFERENCE, ZOO_DIR
-from core.zoo.evaluate import (
+from diffusionscope.core.generation import GenerationSettings, generate
+from diffusionscope.core.zoo import (
+    DIGITS_CLIP,
+    DIGITS_FEATURES,
+    DIGITS_LDM,
+    DIGITS_REFERENCE,
+    ZOO_DIR,
+)
+from diffusionscope.core.zoo.evaluate import (
     clip_match_rates,
     colour_accuracy,
     digit_accuracy,
@@ -19,7 +25,7 @@ from core.zoo.evaluate import (
     nchw,
     prompt_grid,
 )
-from core.zoo.prompts import (
+from diffusionscope.core.zoo.prompts import (
     COLORS,
     DIGIT_WORDS,
     VOCABULARY,
@@ -155,7 +161,7 @@ def test_clip_prefers_matching_prompts() -> None:
 def test_clip_score_runs_through_torchmetrics() -> None:
     from torchmetrics.multimodal.clip_score import CLIPScore
 
-    from core.zoo.clip import load_digits_clip
+    from diffusionscope.core.zoo.clip import load_digits_clip
 
     samples = random_samples(8, seed=4)
     images = nchw(np.stack([s.image for s in samples]))

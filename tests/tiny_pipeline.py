@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from core.zoo.tokenizer import word_tokenizer
+from diffusionscope.core.zoo.tokenizer import word_tokenizer
 
 TOKENS = ["a", "red", "blue", "seven", "two", "on", "white", "background"]
 

@@ -10,20 +10,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from core.runs import runs_root as resolve_runs_root
-from tui import settings
-from tui.launcher import LaunchedRun, launch_resume, launch_run, stop_process
+from diffusionscope.core.runs import runs_root as resolve_runs_root
+from diffusionscope.tui import settings
+from diffusionscope.tui.launcher import LaunchedRun, launch_resume, launch_run, stop_process
 
-CSS_FILE = Path(__file__).resolve().parent.parent / "screens.tcss"
+#: The stylesheet ships inside the package (``tui/screens.tcss`` links to the top-level file).
+CSS_FILE = Path(__file__).resolve().parent / "screens.tcss"
 THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light")
 
 
 def mode_descriptions() -> dict[str, str]:
-    from core.modes import available_modes
+    from diffusionscope.core.modes import available_modes
 
     return {
         name: str(getattr(module, "DESCRIPTION", "")) for name, module in available_modes().items()
@@ -50,8 +52,10 @@ class WorkbenchApp(App[int]):
         *,
         image_renderer: str = "auto",
         theme: str | None = None,
+        cursor_blink: bool = True,
     ) -> None:
         super().__init__()
+        self.cursor_blink = cursor_blink
         self.initial_model = model
         self.runs_root = Path(resolve_runs_root(runs_root)).resolve()
         self.image_renderer = image_renderer
@@ -64,21 +68,26 @@ class WorkbenchApp(App[int]):
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._remember_theme)
 
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """Steady cursors when asked (snapshot tests: a blink phase must not decide a picture)."""
+        if not self.cursor_blink and hasattr(event.widget, "cursor_blink"):
+            event.widget.cursor_blink = False
+
     def _remember_theme(self, theme: object) -> None:
         saved = settings.load_settings()
         saved["theme"] = getattr(theme, "name", str(theme))
         settings.save_settings(saved)
 
     def get_default_screen(self) -> Screen:
-        from tui.screens.main import MainScreen
+        from diffusionscope.tui.screens.main import MainScreen
 
         return MainScreen(self.initial_model, mode_descriptions())
 
     # ---- runs ---------------------------------------------------------------------------
 
     def start_run(self, options: list[str], name: str) -> LaunchedRun:
-        """Launch ``core.cli run OPTIONS`` as a detached child and show its live view."""
-        from tui.screens.run import RunScreen
+        """Launch ``diffusionscope run OPTIONS`` as a detached child and show its live view."""
+        from diffusionscope.tui.screens.run import RunScreen
 
         launched = launch_run(options, self.runs_root, name)
         self.launched.append(launched)
@@ -86,7 +95,7 @@ class WorkbenchApp(App[int]):
         return launched
 
     def resume_run(self, run_dir: Path) -> LaunchedRun:
-        from tui.screens.run import RunScreen
+        from diffusionscope.tui.screens.run import RunScreen
 
         launched = launch_resume(run_dir, self.runs_root)
         self.launched.append(launched)
@@ -95,7 +104,7 @@ class WorkbenchApp(App[int]):
 
     def open_run(self, run_dir: Path) -> None:
         """Attach to a running run or open a finished one; the same view serves both."""
-        from tui.screens.run import RunScreen
+        from diffusionscope.tui.screens.run import RunScreen
 
         self.push_screen(RunScreen(run_dir))
 
@@ -103,7 +112,7 @@ class WorkbenchApp(App[int]):
         if not self.launched:
             self.notify("no run started in this session yet (F2 lists every run)", timeout=3)
             return
-        from tui.screens.run import RunScreen
+        from diffusionscope.tui.screens.run import RunScreen
 
         last = self.launched[-1]
         self.push_screen(RunScreen(last.find_run_dir(), last))
@@ -114,19 +123,19 @@ class WorkbenchApp(App[int]):
     # ---- actions ------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from diffusionscope.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
     def action_runs(self) -> None:
-        from tui.screens.runs import RunsScreen
+        from diffusionscope.tui.screens.runs import RunsScreen
 
         if not isinstance(self.screen, RunsScreen):
             self.push_screen(RunsScreen(self.runs_root))
 
     def action_compare(self) -> None:
-        from tui.screens.runs import RunsScreen
+        from diffusionscope.tui.screens.runs import RunsScreen
 
         if isinstance(self.screen, RunsScreen):
             self.screen.action_compare()
@@ -143,7 +152,7 @@ class WorkbenchApp(App[int]):
         if not live:
             self.exit(0)
             return
-        from tui.screens.dialogs import QuitScreen
+        from diffusionscope.tui.screens.dialogs import QuitScreen
 
         def answered(answer: str | None) -> None:
             if answer is None:
@@ -160,7 +169,7 @@ class WorkbenchApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        from tui.screens.main import MainScreen
+        from diffusionscope.tui.screens.main import MainScreen
 
         main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
         if main is not None:

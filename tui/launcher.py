@@ -1,6 +1,6 @@
 """Starting, finding and stopping run processes; no Textual here so tests can use it directly.
 
-A run is a child of ``python -m core.cli run`` in its own session (``start_new_session``), so
+A run is a child of ``python -m diffusionscope run`` in its own session (``start_new_session``), so
 a dropped SSH connection or a closed TUI does not take it down; its stdout and stderr go to a
 log file under the runs root, because the TUI's terminal may be gone long before it ends.
 """
@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.runs import CONFIG, PROCESS, pid_alive, read_json
+from diffusionscope.core.runs import CONFIG, PROCESS, pid_alive, read_json
 
 #: Where the launcher's per-child stdout/stderr logs go, inside the runs root.
 LAUNCH_LOG_DIR = ".launch-logs"
@@ -57,8 +57,8 @@ class LaunchedRun:
 
 
 def core_command(*args: str) -> list[str]:
-    """``python -m core.cli ARGS`` with this interpreter, so the child sees the same packages."""
-    return [sys.executable, "-m", "core.cli", *args]
+    """``python -m diffusionscope ARGS`` with this interpreter, so the child sees the same packages."""
+    return [sys.executable, "-m", "diffusionscope", *args]
 
 
 def new_token() -> str:
@@ -83,7 +83,7 @@ def _spawn(argv: list[str], runs_root: Path, token: str) -> LaunchedRun:
 
 
 def launch_run(options: Sequence[str], runs_root: Path, name: str) -> LaunchedRun:
-    """Start ``core.cli run OPTIONS`` on a fresh run directory named ``<name>-<token>``."""
+    """Start ``diffusionscope run OPTIONS`` on a fresh run directory named ``<name>-<token>``."""
     token = new_token()
     argv = core_command(
         "run", *options, "--runs-root", str(runs_root), "--name", f"{name}-{token}", "--quiet"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 SHARED_GROUP = "generation (shared by modes)"
 
@@ -102,7 +102,7 @@ def _spec(action: argparse.Action) -> OptionSpec:
 
 @lru_cache(maxsize=1)
 def _run_groups() -> dict[str, list[OptionSpec]]:
-    from core.cli import build_parser
+    from diffusionscope.core.cli import build_parser
 
     parser = build_parser()
     subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
@@ -154,7 +154,7 @@ def validate_arguments(argv: list[str]) -> None:
     Raises :class:`InputError` exactly as ``diffusionscope run`` would. Slow the first time
     (device checks import torch): call it from a worker.
     """
-    from core.cli import build_parser, validate_run_args
+    from diffusionscope.core.cli import build_parser, validate_run_args
 
     args = build_parser().parse_args(["run", *argv])
     validate_run_args(args)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.events import (
+from diffusionscope.core.events import (
     ArtifactEvent,
     Event,
     LogEvent,
@@ -23,7 +23,7 @@ from core.events import (
     SeriesEvent,
     StatusEvent,
 )
-from core.runs import CONFIG, RESULTS, read_json
+from diffusionscope.core.runs import CONFIG, RESULTS, read_json
 
 LOG_LINES_KEPT = 2000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

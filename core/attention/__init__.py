@@ -24,10 +24,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 if TYPE_CHECKING:
-    from core.modes import ModeResult, RunContext
+    from diffusionscope.core.modes import ModeResult, RunContext
 
 DESCRIPTION = "cross-attention probability maps per prompt word, timestep and layer group"
 NEEDS_PIPELINE = True
@@ -46,7 +46,7 @@ def validate(args: argparse.Namespace) -> None:
     if args.prompt is None:
         from pathlib import Path
 
-        from core.zoo import DIGITS_LDM
+        from diffusionscope.core.zoo import DIGITS_LDM
 
         if args.model and Path(args.model).resolve() == DIGITS_LDM.resolve():
             args.prompt = DEFAULT_PROMPT
@@ -60,8 +60,8 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def run(ctx: RunContext) -> ModeResult:
-    from core.attention.report import analyse
-    from core.modes import ModeResult
+    from diffusionscope.core.attention.report import analyse
+    from diffusionscope.core.modes import ModeResult
 
     results, report = analyse(ctx)
     return ModeResult(results=results, report=report)

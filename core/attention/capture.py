@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 
 def denoiser(pipeline: Any) -> tuple[str, Any]:

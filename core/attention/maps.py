@@ -13,8 +13,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.attention.capture import CaptureBuffers
-from core.attention.words import Word
+from diffusionscope.core.attention.capture import CaptureBuffers
+from diffusionscope.core.attention.words import Word
 
 
 def _upsample(maps: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:

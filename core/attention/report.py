@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from core.attention.capture import capture_cross_attention, denoiser
-from core.attention.maps import entropy, overlap, top_mass, word_maps
-from core.attention.words import prompt_words
-from core.errors import InputError
-from core.generation import GenerationSettings, generate
-from core.modes import RunContext
+from diffusionscope.core.attention.capture import capture_cross_attention, denoiser
+from diffusionscope.core.attention.maps import entropy, overlap, top_mass, word_maps
+from diffusionscope.core.attention.words import prompt_words
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.generation import GenerationSettings, generate
+from diffusionscope.core.modes import RunContext
 
 SUPPORTED = ("StableDiffusion", "PixArt", "Kandinsky", "LatentConsistency", "AltDiffusion")
 
@@ -38,7 +38,7 @@ def _slug(text: str) -> str:
 
 
 def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
-    from core.loading import require_pipeline
+    from diffusionscope.core.loading import require_pipeline
 
     args = ctx.args
     model = ctx.model()
@@ -120,7 +120,7 @@ def _write(ctx: RunContext, image: np.ndarray, maps: Any, labels: list[str],
            results: dict[str, Any], buffers: Any, all_tokens: list[str]) -> None:  # fmt: skip
     import matplotlib.pyplot as plt
 
-    from core.attention.figures import grid_figure, overlay
+    from diffusionscope.core.attention.figures import grid_figure, overlay
 
     arrays: dict[str, Any] = {"image": image, "words": np.asarray(labels),
                               "per_step": maps.per_step.astype(np.float32),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 if TYPE_CHECKING:
-    from core.modes import ModeResult, RunContext
+    from diffusionscope.core.modes import ModeResult, RunContext
 
 DESCRIPTION = "slerp strips, image interpolation, semantic directions and OOD scores"
 NEEDS_PIPELINE = True
@@ -96,7 +96,7 @@ class LatentOptions:
 
 
 def _is_digits(args: argparse.Namespace) -> bool:
-    from core.zoo import DIGITS_LDM
+    from diffusionscope.core.zoo import DIGITS_LDM
 
     return args.model is not None and Path(args.model).resolve() == DIGITS_LDM.resolve()
 
@@ -147,7 +147,7 @@ def _tasks(text: str | None, available: dict[str, bool]) -> tuple[str, ...]:
 
 
 def resolve_options(args: argparse.Namespace) -> LatentOptions:
-    from core.zoo import DIGITS_REFERENCE
+    from diffusionscope.core.zoo import DIGITS_REFERENCE
 
     digits = _is_digits(args)
     defaults = DIGITS_DEFAULTS if digits else {}
@@ -191,8 +191,8 @@ def resolve_options(args: argparse.Namespace) -> LatentOptions:
 def validate(args: argparse.Namespace) -> None:
     """Everything checkable without the model: option syntax, files that exist and decode,
     folders with images, and a reference set large enough for OOD statistics."""
-    from core.images import find_images, read_image
-    from core.latent.ood import MIN_REFERENCE
+    from diffusionscope.core.images import find_images, read_image
+    from diffusionscope.core.latent.ood import MIN_REFERENCE
 
     options = resolve_options(args)
     for image in options.images or []:
@@ -213,9 +213,9 @@ def validate(args: argparse.Namespace) -> None:
 
 
 def run(ctx: RunContext) -> ModeResult:
-    from core.generation import GenerationSettings
-    from core.latent.report import analyse
-    from core.modes import ModeResult
+    from diffusionscope.core.generation import GenerationSettings
+    from diffusionscope.core.latent.report import analyse
+    from diffusionscope.core.modes import ModeResult
 
     options = resolve_options(ctx.args)
     options.settings = GenerationSettings.from_args(ctx.args, steps=20, guidance_scale=5.0)

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import InputError
-from core.generation import GenerationSettings, generate, generator_device
-from core.images import float_to_uint8
-from core.latent.paths import path
-from core.schedule.curves import build_scheduler
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.generation import GenerationSettings, generate, generator_device
+from diffusionscope.core.images import float_to_uint8
+from diffusionscope.core.latent.paths import path
+from diffusionscope.core.schedule.curves import build_scheduler
 
 
 def require_vae(pipeline: Any, task: str) -> Any:
@@ -44,7 +44,7 @@ def _denoiser(pipeline: Any) -> tuple[str, Any]:
 
 def seed_noise(pipeline: Any, seed: int, shape: tuple[int, ...]) -> torch.Tensor:
     """The initial N(0, I) latents the pipeline itself draws for ``seed`` (same generator
-    device and dtype as :func:`core.generation.generate`), so a strip's end frames are exactly
+    device and dtype as :func:`diffusionscope.core.generation.generate`), so a strip's end frames are exactly
     the images those seeds give elsewhere in the workbench."""
     from diffusers.utils.torch_utils import randn_tensor
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 MIN_REFERENCE = 100
 MAX_CLUSTERS = 10

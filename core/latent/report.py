@@ -8,19 +8,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import InputError
-from core.images import find_images, load_images, make_grid
-from core.latent import explore
-from core.latent.ood import MIN_REFERENCE, auroc, fit_mahalanobis
-from core.latent.paths import path, smoothness
-from core.modes import RunContext
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.images import find_images, load_images, make_grid
+from diffusionscope.core.latent import explore
+from diffusionscope.core.latent.ood import MIN_REFERENCE, auroc, fit_mahalanobis
+from diffusionscope.core.latent.paths import path, smoothness
+from diffusionscope.core.modes import RunContext
 
 
 def _features(ctx: RunContext, extractor: Any, images: np.ndarray, batch_size: int = 64,
               phase: str | None = None) -> np.ndarray:  # fmt: skip
     """Feature-space embeddings in batches (a 299 px Inception batch of a whole reference set
     would not fit in memory), reporting progress under ``phase`` when given."""
-    from core.metrics.reference import extract
+    from diffusionscope.core.metrics.reference import extract
 
     out = []
     for start in range(0, len(images), batch_size):
@@ -74,7 +74,7 @@ def _reconstruction(ctx: RunContext, extractor: Any, images: np.ndarray,
                     rebuilt: np.ndarray) -> dict[str, Any]:  # fmt: skip
     """How faithful DDIM inversion + regeneration is: pixel MSE and PSNR, the feature-space
     distance, and (extractors with a classifier) whether the predicted class survives."""
-    from core.metrics.reference import extract
+    from diffusionscope.core.metrics.reference import extract
 
     mse = float(np.mean((rebuilt.astype(np.float64) - images.astype(np.float64)) ** 2) / 255**2)
     psnr = float(10 * np.log10(1.0 / mse)) if mse > 0 else float("inf")
@@ -240,7 +240,7 @@ TASKS = {"seeds": seeds_task, "prompts": prompts_task, "images": images_task,
 
 
 def analyse(ctx: RunContext, options: Any) -> tuple[dict[str, Any], str]:
-    from core.metrics.features import get_extractor
+    from diffusionscope.core.metrics.features import get_extractor
 
     model = ctx.model()
     pipeline = model.pipeline

@@ -26,8 +26,8 @@ Examples::
     diffusionscope run --modes metrics --model MODEL --prompts-file prompts.txt \
         --reference real/ -n 10000 --inception-weights pt_inception-2015-12-05.pth
     diffusionscope run --modes metrics --generated samples/ --reference fid_stats.npz
-    accelerate launch --multi_gpu --num_processes K -m core.cli run --modes metrics ...
-    torchrun --nproc_per_node K -m core.cli run --modes metrics ...   # same results as one process
+    accelerate launch --multi_gpu --num_processes K -m diffusionscope run --modes metrics ...
+    torchrun --nproc_per_node K -m diffusionscope run --modes metrics ...   # same results as one process
     diffusionscope fid real/ samples/ --features inception
 """
 
@@ -38,10 +38,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 if TYPE_CHECKING:
-    from core.modes import ModeResult, RunContext
+    from diffusionscope.core.modes import ModeResult, RunContext
 
 DESCRIPTION = "FID, KID, IS, CLIP score, precision/recall, density/coverage against a reference"
 NEEDS_PIPELINE = True
@@ -84,15 +84,15 @@ class MetricsOptions:
 
 
 def _is_digits_model(args: argparse.Namespace) -> bool:
-    from core.zoo import DIGITS_LDM
+    from diffusionscope.core.zoo import DIGITS_LDM
 
     return args.model is not None and Path(args.model).resolve() == DIGITS_LDM.resolve()
 
 
 def resolve_options(args: argparse.Namespace) -> MetricsOptions:
     """Fill defaults (the shipped digits model gets its own extractor, CLIP and reference)."""
-    from core.metrics.features import EXTRACTORS, canonical_name
-    from core.zoo import DIGITS_CLIP, DIGITS_PROMPTS, DIGITS_REFERENCE
+    from diffusionscope.core.metrics.features import EXTRACTORS, canonical_name
+    from diffusionscope.core.zoo import DIGITS_CLIP, DIGITS_PROMPTS, DIGITS_REFERENCE
 
     digits = _is_digits_model(args) and not args.generated
     features = canonical_name(args.features or ("digits" if digits else "inception"))
@@ -123,7 +123,7 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
             ) from None
         if any(p <= 0 for p in points):
             raise InputError("--stream-at: sample counts must be positive")
-    from core.metrics.loop import read_prompts
+    from diffusionscope.core.metrics.loop import read_prompts
 
     prompts = read_prompts(args.prompts_file) if args.prompts_file and not args.generated else None
     clip_model = args.clip_model or (str(DIGITS_CLIP) if _is_digits_model(args) else DEFAULT_CLIP)
@@ -141,8 +141,8 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
 
 
 def validate(args: argparse.Namespace) -> None:
-    from core.images import find_images
-    from core.metrics.reference import validate_reference
+    from diffusionscope.core.images import find_images
+    from diffusionscope.core.metrics.reference import validate_reference
 
     options = resolve_options(args)
     if args.reference is None:
@@ -151,7 +151,7 @@ def validate(args: argparse.Namespace) -> None:
     if args.generated:
         find_images(args.generated, what="generated folder")
     if options.features == "inception" and args.inception_weights:
-        from core.metrics.features import check_weights_file
+        from diffusionscope.core.metrics.features import check_weights_file
 
         check_weights_file(args.inception_weights)
 
@@ -159,7 +159,7 @@ def validate(args: argparse.Namespace) -> None:
 def run(ctx: RunContext) -> ModeResult:
     import warnings
 
-    from core.metrics.loop import run_metrics
+    from diffusionscope.core.metrics.loop import run_metrics
 
     # Features are kept on purpose (PR/DC need them); these notices would only alarm users.
     warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
@@ -180,10 +180,14 @@ def fid_command(args: argparse.Namespace) -> int:
     """``diffusionscope fid A B``: FID between two image folders or ``.npz`` statistics."""
     import json
 
-    from core.loading import resolve_device
-    from core.metrics.features import get_extractor
-    from core.metrics.frechet import frechet_distance
-    from core.metrics.reference import load_npz_stats, reference_from_folder, validate_reference
+    from diffusionscope.core.loading import resolve_device
+    from diffusionscope.core.metrics.features import get_extractor
+    from diffusionscope.core.metrics.frechet import frechet_distance
+    from diffusionscope.core.metrics.reference import (
+        load_npz_stats,
+        reference_from_folder,
+        validate_reference,
+    )
 
     for path in (args.path_a, args.path_b):
         validate_reference(path)

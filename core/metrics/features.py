@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 EXTRACTORS = ("inception", "dinov2", "clip", "digits")
 ALIASES = {"digits-features": "digits"}  # the zoo folder's name
@@ -38,7 +38,7 @@ class DigitsExtractor(FeatureExtractor):
 
     def __init__(self, device: str) -> None:
         super().__init__()
-        from core.zoo.features import load_digits_features
+        from diffusionscope.core.zoo.features import load_digits_features
 
         self.net = load_digits_features(device)
         self.name = "digits"

@@ -21,14 +21,19 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from core.atomic import atomic_path
-from core.errors import InputError
-from core.generation import GenerationSettings, generate
-from core.images import find_images, make_grid, read_image, resize_square, save_png
-from core.metrics.features import FeatureExtractor, get_extractor
-from core.metrics.frechet import fid_from_features
-from core.metrics.reference import ReferenceStats, extract, load_npz_stats, reference_from_folder
-from core.modes import ModeResult, RunContext
+from diffusionscope.core.atomic import atomic_path
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.generation import GenerationSettings, generate
+from diffusionscope.core.images import find_images, make_grid, read_image, resize_square, save_png
+from diffusionscope.core.metrics.features import FeatureExtractor, get_extractor
+from diffusionscope.core.metrics.frechet import fid_from_features
+from diffusionscope.core.metrics.reference import (
+    ReferenceStats,
+    extract,
+    load_npz_stats,
+    reference_from_folder,
+)
+from diffusionscope.core.modes import ModeResult, RunContext
 
 CHUNK_GLOB = "metrics-chunk-*.npz"
 STREAM_CANDIDATES = (250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
@@ -258,8 +263,8 @@ def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceSta
 
 
 def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
-    from core.loading import resolve_device
-    from core.metrics.outputs import finish
+    from diffusionscope.core.loading import resolve_device
+    from diffusionscope.core.metrics.outputs import finish
 
     args = ctx.args
     device = resolve_device(args.device)
@@ -345,7 +350,7 @@ def _stream(
     ctx: RunContext, collected: Collected, reference: ReferenceStats, n: int, emit: bool = True
 ) -> list[float]:
     """FID (and KID) on the first ``n`` samples, emitted as points of the live curves."""
-    from core.metrics.scores import kid
+    from diffusionscope.core.metrics.scores import kid
 
     features = collected.array("features")
     order = np.argsort(np.concatenate(collected.indices))[:n]

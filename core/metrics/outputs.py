@@ -8,11 +8,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.metrics.frechet import fid_from_features, mean_and_covariance
-from core.metrics.prdc import density_coverage, precision_recall
-from core.metrics.reference import ReferenceStats, reference_from_folder
-from core.metrics.scores import cmmd, fid_infinity, fid_interval, inception_score, kid
-from core.modes import ModeResult, RunContext
+from diffusionscope.core.metrics.frechet import fid_from_features, mean_and_covariance
+from diffusionscope.core.metrics.prdc import density_coverage, precision_recall
+from diffusionscope.core.metrics.reference import ReferenceStats, reference_from_folder
+from diffusionscope.core.metrics.scores import (
+    cmmd,
+    fid_infinity,
+    fid_interval,
+    inception_score,
+    kid,
+)
+from diffusionscope.core.modes import ModeResult, RunContext
 
 
 def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceStats,
@@ -95,8 +101,8 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
 
 
 def _cmmd_extractor(ctx: RunContext, options: Any) -> Any:
-    from core.loading import resolve_device
-    from core.metrics.features import get_extractor
+    from diffusionscope.core.loading import resolve_device
+    from diffusionscope.core.metrics.features import get_extractor
 
     return get_extractor("clip", resolve_device(ctx.args.device), model=options.clip_model)
 

@@ -17,9 +17,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from core.errors import InputError
-from core.images import content_hash, find_images, iter_image_batches, read_image, to_uint8_nchw
-from core.metrics.frechet import mean_and_covariance
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.images import (
+    content_hash,
+    find_images,
+    iter_image_batches,
+    read_image,
+    to_uint8_nchw,
+)
+from diffusionscope.core.metrics.frechet import mean_and_covariance
 
 MIN_REFERENCE_IMAGES = 2
 
@@ -156,7 +162,7 @@ def reference_from_folder(folder: str, extractor: Any, batch_size: int,
 
 
 def _write_cache(path: Path, stats: ReferenceStats) -> None:
-    from core.atomic import atomic_path
+    from diffusionscope.core.atomic import atomic_path
 
     arrays = {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
               "features": stats.features, "skipped": np.asarray(stats.skipped)}  # fmt: skip

@@ -3,7 +3,7 @@ numbers are consistent and the extractor runs once per image (torchmetrics' KID 
 run their own Inception pass, with their own resize).
 
 KID and IS are torchmetrics' own implementations, fed the precomputed features through an
-identity ``feature`` module; FID uses :mod:`core.metrics.frechet`.
+identity ``feature`` module; FID uses :mod:`diffusionscope.core.metrics.frechet`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.metrics.frechet import fid_from_features, frechet_distance, mean_and_covariance
+from diffusionscope.core.metrics.frechet import (
+    fid_from_features,
+    frechet_distance,
+    mean_and_covariance,
+)
 
 
 class PrecomputedFeatures(nn.Module):

@@ -20,10 +20,10 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 if TYPE_CHECKING:
-    from core.modes import ModeResult, RunContext
+    from diffusionscope.core.modes import ModeResult, RunContext
 
 DESCRIPTION = "noise schedules, sampler timesteps and schedule checks (reads only the config)"
 NEEDS_PIPELINE = False
@@ -54,8 +54,8 @@ def sampler_steps(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> None:
-    from core.schedule.curves import NAMED_SCHEDULES
-    from core.schedule.sampler import SPACINGS
+    from diffusionscope.core.schedule.curves import NAMED_SCHEDULES
+    from diffusionscope.core.schedule.sampler import SPACINGS
 
     steps = sampler_steps(args)
     if steps <= 0:
@@ -68,7 +68,7 @@ def validate(args: argparse.Namespace) -> None:
         base = name.partition(":")[0]
         if base in NAMED_SCHEDULES:
             continue
-        from core.loading import classify_source
+        from diffusionscope.core.loading import classify_source
 
         try:
             classify_source(name)
@@ -78,8 +78,8 @@ def validate(args: argparse.Namespace) -> None:
                 "a scheduler_config.json, model folder or hub id)"
             ) from None
     if args.model is not None:
-        from core.loading import load_scheduler_config
-        from core.schedule.curves import validate_config
+        from diffusionscope.core.loading import load_scheduler_config
+        from diffusionscope.core.schedule.curves import validate_config
 
         config = load_scheduler_config(args.model)
         validate_config(config, f"scheduler config of {args.model}")
@@ -89,14 +89,14 @@ def validate(args: argparse.Namespace) -> None:
                 f"--sampler-steps: {steps} is more than the {train_steps} training timesteps"
             )
         if args.sampler:
-            from core.schedule.curves import scheduler_class
+            from diffusionscope.core.schedule.curves import scheduler_class
 
             scheduler_class(args.sampler)
 
 
 def run(ctx: RunContext) -> ModeResult:
-    from core.modes import ModeResult
-    from core.schedule.report import analyse
+    from diffusionscope.core.modes import ModeResult
+    from diffusionscope.core.schedule.report import analyse
 
     results, report = analyse(ctx)
     return ModeResult(results=results, report=report)

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.schedule.curves import NoiseCurve
-from core.schedule.sampler import VisitedSteps
+from diffusionscope.core.schedule.curves import NoiseCurve
+from diffusionscope.core.schedule.sampler import VisitedSteps
 
 Verdict = Literal["pass", "warn", "fail", "info"]
 

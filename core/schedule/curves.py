@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InputError
+from diffusionscope.core.errors import InputError
 
 #: Named alternatives: a scheduler class and the config it is built with.
 SD_BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
@@ -51,7 +51,7 @@ EDM_CLASSES = (
 
 def scheduler_class(name: str) -> type:
     """A diffusers scheduler class by name; diffusers' lazy module imports only its module."""
-    from core.schedule.imports import import_diffusers
+    from diffusionscope.core.schedule.imports import import_diffusers
 
     cls = getattr(import_diffusers(), name, None)
     if cls is None or not name.endswith("Scheduler"):

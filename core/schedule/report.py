@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from core.modes import RunContext
-from core.schedule import sampler_steps
-from core.schedule.checks import Check, sampler_checks, schedule_checks
-from core.schedule.curves import (
+from diffusionscope.core.modes import RunContext
+from diffusionscope.core.schedule import sampler_steps
+from diffusionscope.core.schedule.checks import Check, sampler_checks, schedule_checks
+from diffusionscope.core.schedule.curves import (
     NAMED_SCHEDULES,
     NoiseCurve,
     build_scheduler,
@@ -18,7 +18,7 @@ from core.schedule.curves import (
     named_curve,
     validate_config,
 )
-from core.schedule.sampler import SPACINGS, VisitedSteps, visited_steps
+from diffusionscope.core.schedule.sampler import SPACINGS, VisitedSteps, visited_steps
 
 JSON_STRIDE = 10  # results.json keeps every 10th timestep; the CSV keeps them all
 SERIES_STRIDE = 10
@@ -32,7 +32,7 @@ def _source_name(source: str) -> str:
 
 
 def load_curves(ctx: RunContext) -> tuple[dict[str, Any], list[NoiseCurve]]:
-    from core.loading import load_scheduler_config
+    from diffusionscope.core.loading import load_scheduler_config
 
     args = ctx.args
     config = load_scheduler_config(args.model)
@@ -96,7 +96,11 @@ def _emit_numbers(ctx: RunContext, curves: list[NoiseCurve], visited: list[Visit
 
 def _write_artifacts(ctx: RunContext, curves: list[NoiseCurve], model_curve: NoiseCurve,
                      visited: list[VisitedSteps]) -> None:  # fmt: skip
-    from core.schedule.plots import comparison_figure, noise_schedule_figure, sampler_figure
+    from diffusionscope.core.schedule.plots import (
+        comparison_figure,
+        noise_schedule_figure,
+        sampler_figure,
+    )
 
     for name, figure, caption in (
         ("noise_schedule.png", noise_schedule_figure(curves), "ᾱ, log-SNR and β per timestep"),

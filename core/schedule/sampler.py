@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InputError
-from core.schedule.curves import build_scheduler, family_of
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.schedule.curves import build_scheduler, family_of
 
 SPACINGS = ("leading", "trailing", "linspace")
 

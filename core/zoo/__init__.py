@@ -1,5 +1,5 @@
 """The shipped model zoo: a digits text-to-image latent diffusion pipeline, its feature network
-and a tiny CLIP model, trained on scikit-learn's bundled digits (``python -m core.zoo.build``).
+and a tiny CLIP model, trained on scikit-learn's bundled digits (``python -m diffusionscope.core.zoo.build``).
 
 They let every mode run offline on a CPU with results that mean something, through the same
 loading code as Stable Diffusion. This module only names paths: it imports nothing heavy.

@@ -1,8 +1,8 @@
-"""Rebuild the shipped zoo from scratch on a CPU: ``python -m core.zoo.build``.
+"""Rebuild the shipped zoo from scratch on a CPU: ``python -m diffusionscope.core.zoo.build``.
 
 Stages (``--only`` picks some): ``features`` (digit classifier), ``vae``, ``ldm`` (text encoder
 and UNet, trained together on the VAE's latents), ``ground`` (the LDM fine-tuned with a token
-grounding loss on its cross-attention maps, :mod:`core.zoo.grounding`), ``clip`` (tiny
+grounding loss on its cross-attention maps, :mod:`diffusionscope.core.zoo.grounding`), ``clip`` (tiny
 contrastive dual encoder) and ``reference`` (real digits as PNGs plus the prompt list).
 Everything is seeded and written as safetensors with the standard ``save_pretrained`` layouts,
 so the results load through the same code as any hub model. Model sizes are chosen so the whole
@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.zoo import (
+from diffusionscope.core.zoo import (
     DIGITS_CLIP,
     DIGITS_FEATURES,
     DIGITS_LDM,
@@ -33,8 +33,14 @@ from core.zoo import (
     DIGITS_REFERENCE,
     ZOO_DIR,
 )
-from core.zoo.prompts import COLORS, DIGIT_WORDS, VOCABULARY, make_prompt, random_samples
-from core.zoo.tokenizer import word_tokenizer, write_word_vocabulary
+from diffusionscope.core.zoo.prompts import (
+    COLORS,
+    DIGIT_WORDS,
+    VOCABULARY,
+    make_prompt,
+    random_samples,
+)
+from diffusionscope.core.zoo.tokenizer import word_tokenizer, write_word_vocabulary
 
 SEED = 1234
 MAX_TOKENS = 16
@@ -101,7 +107,7 @@ class Pool:
 
 
 def build_features(pool: Pool, steps: int, target: Path) -> None:
-    from core.zoo.features import DigitsFeatureNet
+    from diffusionscope.core.zoo.features import DigitsFeatureNet
 
     torch.manual_seed(SEED)
     net = DigitsFeatureNet()
@@ -208,12 +214,12 @@ def encode_pool(vae, pool: Pool) -> torch.Tensor:
 
 class DenoisingLoss:
     """SD's training objective on the pool, with 10% of the prompts dropped for guidance, and
-    optionally the grounding loss of :mod:`core.zoo.grounding` on the kept prompts."""
+    optionally the grounding loss of :mod:`diffusionscope.core.zoo.grounding` on the kept prompts."""
 
     def __init__(self, unet, text_encoder, tokenizer, latents: torch.Tensor, pool: Pool,
                  recorded: list[torch.Tensor] | None = None,
                  grounding_weight: float = GROUNDING_WEIGHT) -> None:  # fmt: skip
-        """``recorded``: the list :func:`core.zoo.grounding.recording_cross_attention` fills;
+        """``recorded``: the list :func:`diffusionscope.core.zoo.grounding.recording_cross_attention` fills;
         given, the grounding loss is added."""
         self.unet, self.text_encoder, self.latents, self.pool = unet, text_encoder, latents, pool
         self.ids = tokenizer(pool.prompts, padding="max_length", max_length=MAX_TOKENS,
@@ -226,7 +232,7 @@ class DenoisingLoss:
         self.recorded = recorded
         self.grounding_weight = grounding_weight
         if recorded is not None:
-            from core.zoo.grounding import ink_masks, word_targets
+            from diffusionscope.core.zoo.grounding import ink_masks, word_targets
 
             self.ink = ink_masks(pool.images)
             self.targets = word_targets(pool.prompts, MAX_TOKENS)
@@ -249,7 +255,7 @@ class DenoisingLoss:
         per_sample = F.mse_loss(self.unet(noisy, t, context).sample, noise, reduction="none")
         loss = (per_sample.mean(dim=(1, 2, 3)) * weight).mean()
         if self.recorded is not None:
-            from core.zoo.grounding import grounding_loss
+            from diffusionscope.core.zoo.grounding import grounding_loss
 
             kept = ~drop
             maps = [probabilities[kept] for probabilities in self.recorded]
@@ -359,7 +365,7 @@ def build_grounding(pool: Pool, steps: int, target: Path, weight: float = GROUND
     """Fine-tune the LDM at ``target`` (the shipped one if absent) with the grounding loss."""
     from diffusers import StableDiffusionPipeline
 
-    from core.zoo.grounding import recording_cross_attention
+    from diffusionscope.core.zoo.grounding import recording_cross_attention
 
     torch.manual_seed(SEED + 1)
     source = target if (target / "model_index.json").is_file() else DIGITS_LDM
@@ -461,7 +467,9 @@ STAGES = ("features", "vae", "ldm", "ground", "clip", "reference")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.zoo.build", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m diffusionscope.core.zoo.build", description=__doc__
+    )
     parser.add_argument("--only", default=",".join(STAGES), help="comma list of stages")
     parser.add_argument("--work", default="build/zoo", help="intermediate files")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count")

@@ -1,4 +1,4 @@
-"""Quality figures of the shipped zoo: ``python -m core.zoo.evaluate``.
+"""Quality figures of the shipped zoo: ``python -m diffusionscope.core.zoo.evaluate``.
 
 Prints what the zoo promises (and ``tests/test_zoo.py`` checks): generated digits are read as
 the prompted digit by ``digits-features``, the ink has the prompted colour, FID in the
@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.zoo import DIGITS_CLIP, DIGITS_FEATURES, DIGITS_LDM, ZOO_DIR
-from core.zoo.prompts import COLORS, ink_color_name, make_prompt, random_samples
+from diffusionscope.core.zoo import DIGITS_CLIP, DIGITS_FEATURES, DIGITS_LDM, ZOO_DIR
+from diffusionscope.core.zoo.prompts import COLORS, ink_color_name, make_prompt, random_samples
 
 
 def load_ldm(folder: Path = DIGITS_LDM):  # -> StableDiffusionPipeline
@@ -94,7 +94,7 @@ def clip_match_rates(count: int = 200, seed: int = 11, folder: Path = DIGITS_CLI
                      ) -> dict[str, float]:  # fmt: skip
     """Share of real images whose own prompt outscores one with another digit, another colour,
     or both (everything else equal)."""
-    from core.zoo.clip import load_digits_clip
+    from diffusionscope.core.zoo.clip import load_digits_clip
 
     model, processor = load_digits_clip(folder)
     rng = np.random.default_rng(seed)
@@ -127,9 +127,11 @@ def clip_match_rates(count: int = 200, seed: int = 11, folder: Path = DIGITS_CLI
 
 
 def main(argv: list[str] | None = None) -> int:
-    from core.zoo.features import load_digits_features
+    from diffusionscope.core.zoo.features import load_digits_features
 
-    parser = argparse.ArgumentParser(prog="python -m core.zoo.evaluate", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m diffusionscope.core.zoo.evaluate", description=__doc__
+    )
     parser.add_argument("--per-prompt", type=int, default=4)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance-scale", type=float, default=5.0)

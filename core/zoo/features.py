@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.zoo import DIGITS_FEATURES
+from diffusionscope.core.zoo import DIGITS_FEATURES
 
 INPUT_SIZE = 32
 

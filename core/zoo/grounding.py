@@ -25,12 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from core.attention.capture import (
+from diffusionscope.core.attention.capture import (
     ProbabilityTap,
     attention_probabilities,
     tapped_cross_attention,
 )
-from core.zoo.prompts import BACKGROUNDS, COLORS, DIGIT_WORDS, THICKNESSES, ink_mask
+from diffusionscope.core.zoo.prompts import BACKGROUNDS, COLORS, DIGIT_WORDS, THICKNESSES, ink_mask
 
 INK_WORDS = frozenset((*DIGIT_WORDS, *COLORS, *THICKNESSES))
 PAPER_WORDS = frozenset((*BACKGROUNDS, "background"))

@@ -9,11 +9,11 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from core.events import SeriesEvent
-from core.runs import read_events
-from tui.curves import SCHEDULE_TITLES, flatten_numbers, schedule_curves
-from tui.run_model import format_number, read_results
-from tui.widgets.chart import CurveChart
+from diffusionscope.core.events import SeriesEvent
+from diffusionscope.core.runs import read_events
+from diffusionscope.tui.curves import SCHEDULE_TITLES, flatten_numbers, schedule_curves
+from diffusionscope.tui.run_model import format_number, read_results
+from diffusionscope.tui.widgets.chart import CurveChart
 
 
 def compare_rows(results: list[dict]) -> list[tuple[str, list[float | None]]]:

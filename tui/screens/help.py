@@ -11,12 +11,12 @@ from textual.widgets import DataTable, Static
 
 def binding_sections() -> list[tuple[str, list[Binding]]]:
     """``(where, bindings)`` for the app and every screen and dialog."""
-    from tui.app import WorkbenchApp
-    from tui.screens.compare import CompareScreen
-    from tui.screens.dialogs import ConfirmScreen, FilePickerScreen, QuitScreen
-    from tui.screens.main import MainScreen
-    from tui.screens.run import RunScreen
-    from tui.screens.runs import RunsScreen
+    from diffusionscope.tui.app import WorkbenchApp
+    from diffusionscope.tui.screens.compare import CompareScreen
+    from diffusionscope.tui.screens.dialogs import ConfirmScreen, FilePickerScreen, QuitScreen
+    from diffusionscope.tui.screens.main import MainScreen
+    from diffusionscope.tui.screens.run import RunScreen
+    from diffusionscope.tui.screens.runs import RunsScreen
 
     places = [("everywhere", WorkbenchApp), ("main screen", MainScreen), ("run view", RunScreen),
               ("runs screen", RunsScreen), ("compare screen", CompareScreen),

@@ -24,9 +24,9 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
-from core.errors import InputError
-from tui import settings
-from tui.options import (
+from diffusionscope.core.errors import InputError
+from diffusionscope.tui import settings
+from diffusionscope.tui.options import (
     OptionSpec,
     build_arguments,
     field_for_error,
@@ -254,7 +254,7 @@ class MainScreen(Screen):
     @work(thread=True, exclusive=True, group="load-model", name="load-model")
     def load_worker(self, source: str, device: str, dtype: str) -> None:
         # torch and diffusers are imported here, never at start-up.
-        from core.loading import load_pipeline
+        from diffusionscope.core.loading import load_pipeline
 
         try:
             loaded = load_pipeline(source, device, dtype)
@@ -284,7 +284,7 @@ class MainScreen(Screen):
 
     @on(Button.Pressed, "#browse")
     def action_browse(self) -> None:
-        from tui.screens.dialogs import FilePickerScreen
+        from diffusionscope.tui.screens.dialogs import FilePickerScreen
 
         source = Path(self.model_pane.source or ".").expanduser()
         start = (

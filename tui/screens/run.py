@@ -1,6 +1,6 @@
 """One run, live or finished: progress, the FID curve, metrics, log, charts, images, files.
 
-A thread worker tails ``events.jsonl`` with :class:`core.runs.EventTail` and folds the events
+A thread worker tails ``events.jsonl`` with :class:`diffusionscope.core.runs.EventTail` and folds the events
 into a :class:`RunModel`; it posts :class:`RunUpdated`, which replaces any such message still
 queued, so however fast a run writes, the screen redraws at most a few times a second and keys
 never wait behind a backlog of updates.
@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
 
-from core.runs import REPORT, RESULTS, EventTail, run_state
-from tui.curves import (
+from diffusionscope.core.runs import REPORT, RESULTS, EventTail, run_state
+from diffusionscope.tui.curves import (
     LIVE_LEFT,
     LIVE_RIGHT,
     SCHEDULE_TITLES,
@@ -28,11 +28,11 @@ from tui.curves import (
     metric_rows,
     schedule_curves,
 )
-from tui.launcher import LaunchedRun, run_pid
-from tui.run_model import RunModel, RunSnapshot, read_config, read_results
-from tui.widgets.chart import CurveChart
-from tui.widgets.images import ImageBrowser
-from tui.widgets.run_parts import MetricsTable, PhaseBars
+from diffusionscope.tui.launcher import LaunchedRun, run_pid
+from diffusionscope.tui.run_model import RunModel, RunSnapshot, read_config, read_results
+from diffusionscope.tui.widgets.chart import CurveChart
+from diffusionscope.tui.widgets.images import ImageBrowser
+from diffusionscope.tui.widgets.run_parts import MetricsTable, PhaseBars
 
 POLL_SECONDS = 0.2
 LIVENESS_SECONDS = 1.0
@@ -279,7 +279,7 @@ class RunScreen(Screen):
             self.notify(f"no other {axis} for this image", timeout=2)
 
     def action_stop_run(self) -> None:
-        from tui.screens.dialogs import ConfirmScreen
+        from diffusionscope.tui.screens.dialogs import ConfirmScreen
 
         pid = (
             self.launched.pid
@@ -300,7 +300,7 @@ class RunScreen(Screen):
 
     @work(thread=True, group="stop")
     def stop_worker(self, pid: int) -> None:
-        from tui.launcher import stop_process
+        from diffusionscope.tui.launcher import stop_process
 
         stop_process(pid)
         self.app.call_from_thread(self.notify, f"run stopped (pid {pid})", timeout=3)

@@ -11,8 +11,8 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from core.runs import RunInfo, list_runs
-from tui.run_model import format_number
+from diffusionscope.core.runs import RunInfo, list_runs
+from diffusionscope.tui.run_model import format_number
 
 REFRESH_SECONDS = 2.0
 
@@ -114,7 +114,7 @@ class RunsScreen(Screen):
         self.app.resume_run(info.path)  # type: ignore[attr-defined]
 
     def action_delete_run(self) -> None:
-        from tui.screens.dialogs import ConfirmScreen
+        from diffusionscope.tui.screens.dialogs import ConfirmScreen
 
         info = self.selected
         if info is None:
@@ -147,7 +147,7 @@ class RunsScreen(Screen):
         )
 
     def action_compare(self) -> None:
-        from tui.screens.compare import CompareScreen
+        from diffusionscope.tui.screens.compare import CompareScreen
 
         finished = [self.runs[n].path for n in self.marked if self.runs[n].state == "finished"]
         if len(finished) < 2:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from textual_plotext import PlotextPlot
 
-from tui.curves import Curve, finite
+from diffusionscope.tui.curves import Curve, finite
 
 #: plotext colour names, cycled over the lines of one chart.
 LINE_COLORS = ("cyan", "orange", "green", "magenta", "red", "blue", "yellow", "white")

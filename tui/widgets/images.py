@@ -20,7 +20,7 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
-from tui.run_model import Artifact
+from diffusionscope.tui.run_model import Artifact
 
 AXES = {"word": ("word", "token", "w"), "timestep": ("t", "step", "timestep"),
         "layer": ("layer", "l", "block")}  # fmt: skip

@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar
 
-from tui.run_model import PhaseProgress, format_duration, format_number
+from diffusionscope.tui.run_model import PhaseProgress, format_duration, format_number
 
 
 def _phase_id(phase: PhaseProgress) -> str:
