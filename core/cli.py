@@ -58,6 +58,11 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _batch_size(text: str) -> int | str:
+    """A positive whole number, or ``auto`` (the metrics mode then finds its own on CUDA)."""
+    return "auto" if text.strip().lower() == "auto" else _positive_int(text)
+
+
 def _add_common_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model",
@@ -95,7 +100,12 @@ def _add_common_run_options(parser: argparse.ArgumentParser) -> None:
     shared.add_argument("--negative-prompt", default=None)
     shared.add_argument("--steps", type=_positive_int, default=None, help="sampler steps")
     shared.add_argument("--guidance-scale", type=float, default=None)
-    shared.add_argument("--batch-size", type=_positive_int, default=None)
+    shared.add_argument(
+        "--batch-size",
+        type=_batch_size,
+        default=None,
+        help="images per batch, or auto (metrics on CUDA: the largest that fits)",
+    )
     shared.add_argument("--height", type=_positive_int, default=None)
     shared.add_argument("--width", type=_positive_int, default=None)
     shared.add_argument("-n", "--num-samples", type=int, default=None, help="samples (metrics)")
@@ -178,6 +188,9 @@ def validate_run_args(args: argparse.Namespace) -> None:
     from diffusionscope.core.loading import resolve_device, resolve_dtype
 
     resolve_dtype(args.dtype, resolve_device(args.device))
+    if args.batch_size == "auto" and set(args.modes) - {"metrics"}:
+        raise InputError("--batch-size auto: only the metrics mode sizes its own batches; "
+                         "give a number")  # fmt: skip
     for mode in args.modes:
         available_modes()[mode].validate(args)
 

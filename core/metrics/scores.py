@@ -2,8 +2,10 @@
 numbers are consistent and the extractor runs once per image (torchmetrics' KID and IS would each
 run their own Inception pass, with their own resize).
 
-KID and IS are torchmetrics' own implementations, fed the precomputed features through an
-identity ``feature`` module; FID uses :mod:`diffusionscope.core.metrics.frechet`.
+KID is torchmetrics' own implementation, fed the precomputed features through an identity
+``feature`` module; IS is torch-fidelity's function on the logits; FID uses
+:mod:`diffusionscope.core.metrics.frechet`. Each takes a ``device``: the final statistics of a
+GPU run are computed there, in float64.
 """
 
 from __future__ import annotations
@@ -32,46 +34,85 @@ class PrecomputedFeatures(nn.Module):
         return features
 
 
-def kid(real: np.ndarray, fake: np.ndarray, subset_size: int = 1000, subsets: int = 100,
-        seed: int = 0) -> tuple[float, float, int]:  # fmt: skip
-    """KID mean and std over random subsets (torchmetrics, degree-3 polynomial kernel)."""
+def kid(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor,
+        subset_size: int = 1000, subsets: int = 100, seed: int = 0,
+        device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
+    """KID (torchmetrics, degree-3 polynomial kernel): the mean of the unbiased MMD² over
+    random subsets of ``subset_size`` real and generated samples, and what its spread means.
+
+    ``std`` is the standard deviation of one subset's estimate across the subsets (as
+    Bińkowski et al. report it; not a standard error of the mean). When every generated subset
+    is the whole generated set (N ≤ subset size) the subsets differ only in order, or only on
+    the reference side, and that spread says nothing about the model: ``std`` is None then,
+    and ``std_note`` says why.
+    """
     from torchmetrics.image.kid import KernelInceptionDistance
 
-    size = int(min(subset_size, len(real), len(fake)))
-    metric = KernelInceptionDistance(feature=PrecomputedFeatures(real.shape[1]),
-                                     subsets=subsets, subset_size=size)  # fmt: skip
-    metric.update(torch.from_numpy(real).double(), real=True)
-    metric.update(torch.from_numpy(fake).double(), real=False)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        mean, std = metric.compute()
-    return float(mean), float(std), size
+    real_t, fake_t = _float64(real, device), _float64(fake, device)
+    size = int(min(subset_size, len(real_t), len(fake_t)))
+    metric = KernelInceptionDistance(feature=PrecomputedFeatures(real_t.shape[1]),
+                                     subsets=subsets, subset_size=size).to(real_t.device)  # fmt: skip
+    metric.update(real_t, real=True)
+    metric.update(fake_t, real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        mean, spread = metric.compute()
+    result: dict[str, Any] = {"mean": float(mean), "subset_size": size, "subsets": subsets}
+    if size >= len(fake_t):
+        result["std"] = None
+        result["std_note"] = (f"none: every generated subset is all {len(fake_t)} samples, so "
+                              "subsets do not vary the generated side")  # fmt: skip
+    else:
+        result["std"] = float(spread)
+        result["std_note"] = (f"std of one subset's KID across {subsets} subsets of {size} "
+                              "(population std, as torchmetrics and Bińkowski et al.)")  # fmt: skip
+    return result
 
 
-def inception_score(logits: np.ndarray, splits: int = 10, seed: int = 0) -> tuple[float, float]:
-    from torchmetrics.image.inception import InceptionScore
+def inception_score(logits: np.ndarray | torch.Tensor, splits: int = 10, seed: int = 0,
+                    device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
+    """Inception Score with torch-fidelity's own function: the samples shuffled with ``seed``,
+    cut into ``splits`` parts, ``exp(E KL(p(y|x) || p(y)))`` per part; mean and the population
+    std (ddof=0) over the parts, as torch-fidelity and the original IS code report them. With a
+    single part there is no spread: ``std`` is None."""
+    from torch_fidelity.metric_isc import (
+        KEY_METRIC_ISC_MEAN,
+        KEY_METRIC_ISC_STD,
+        isc_features_to_metric,
+    )
 
-    metric = InceptionScore(feature=PrecomputedFeatures(logits.shape[1]),
-                            splits=min(splits, len(logits)))  # fmt: skip
-    metric.update(torch.from_numpy(logits).double())
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        mean, std = metric.compute()
-    return float(mean), float(std)
+    values = _float64(logits, device)
+    parts = int(min(splits, len(values)))
+    out = isc_features_to_metric(values, splits=parts, shuffle=True, rng_seed=seed)
+    result: dict[str, Any] = {"mean": out[KEY_METRIC_ISC_MEAN], "splits": parts}
+    if parts < 2:
+        result["std"], result["std_note"] = None, "none: one split"
+    else:
+        result["std"] = out[KEY_METRIC_ISC_STD]
+        result["std_note"] = f"std of the IS of {parts} splits (ddof=0, as torch-fidelity)"
+    return result
 
 
-def fid_infinity(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, points: int = 15,
-                 seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def _float64(value: np.ndarray | torch.Tensor, device: str | torch.device | None) -> torch.Tensor:
+    tensor = torch.as_tensor(value)
+    return tensor.to(device if device is not None else tensor.device, torch.float64)
+
+
+def fid_infinity(fake: np.ndarray | torch.Tensor, mu_ref: np.ndarray | torch.Tensor,
+                 sigma_ref: np.ndarray | torch.Tensor, points: int = 15, seed: int = 0,
+                 device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
     """Chong & Forsyth (2020): FID at ~15 sample counts, each a subset drawn *without*
     replacement, fitted linearly against 1/N; the intercept is FID at infinite N."""
-    total = len(fake)
+    fake_t = _float64(fake, device)
+    mu_t, sigma_t = _float64(mu_ref, fake_t.device), _float64(sigma_ref, fake_t.device)
+    total = len(fake_t)
     low = max(total // 5, min(total, 10))
     counts = np.unique(np.linspace(low, total, points).astype(int))
     rng = np.random.default_rng(seed)
     fids = []
     for count in counts:
-        subset = fake if count == total else fake[rng.choice(total, count, replace=False)]
-        fids.append(fid_from_features(subset, mu_ref, sigma_ref))
+        subset = fake_t if count == total else fake_t[_index(rng, total, count, fake_t.device)]
+        fids.append(fid_from_features(subset, mu_t, sigma_t))
     if len(counts) < 2:
         return {"value": fids[-1], "slope": 0.0, "n": counts.tolist(), "fid": fids}
     slope, intercept = np.polyfit(1.0 / counts, fids, 1)
@@ -79,8 +120,14 @@ def fid_infinity(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, po
             "fid": [float(f) for f in fids]}  # fmt: skip
 
 
-def fid_interval(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, value: float,
-                 resamples: int = 50, level: float = 0.95, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def _index(rng: np.random.Generator, total: int, count: int, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(rng.choice(total, count, replace=False)).to(device)
+
+
+def fid_interval(fake: np.ndarray | torch.Tensor, mu_ref: np.ndarray | torch.Tensor,
+                 sigma_ref: np.ndarray | torch.Tensor, value: float, resamples: int = 50,
+                 level: float = 0.95, seed: int = 0,
+                 device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
     """A sampling interval for FID without duplicating samples.
 
     The classic bootstrap resamples *with* replacement; duplicates shrink the sample covariance
@@ -89,12 +136,14 @@ def fid_interval(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, va
     """
     from scipy.stats import norm
 
-    total = len(fake)
+    fake_t = _float64(fake, device)
+    total = len(fake_t)
     if total < 4 or resamples < 2:
         return {"low": value, "high": value, "level": level, "method": "none (too few samples)"}
+    mu_t, sigma_t = _float64(mu_ref, fake_t.device), _float64(sigma_ref, fake_t.device)
     rng = np.random.default_rng(seed)
     half = total // 2
-    values = [fid_from_features(fake[rng.choice(total, half, replace=False)], mu_ref, sigma_ref)
+    values = [fid_from_features(fake_t[_index(rng, total, half, fake_t.device)], mu_t, sigma_t)
               for _ in range(resamples)]  # fmt: skip
     stderr = float(np.std(values, ddof=1))
     z = float(norm.ppf(0.5 + level / 2))
@@ -103,12 +152,13 @@ def fid_interval(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, va
             "method": "half-samples without replacement (delete-half jackknife)"}  # fmt: skip
 
 
-def cmmd(real: np.ndarray, fake: np.ndarray, sigma: float = 10.0, scale: float = 1000.0,
-         block: int = 2048) -> float:  # fmt: skip
+def cmmd(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, sigma: float = 10.0,
+         scale: float = 1000.0, block: int = 2048,
+         device: str | torch.device | None = None) -> float:  # fmt: skip
     """CMMD (Jayasumana et al. 2024): MMD² with a Gaussian kernel on L2-normalised CLIP
     embeddings, σ=10, scaled by 1000 as in the paper; summed in blocks to bound memory."""
-    x = torch.nn.functional.normalize(torch.from_numpy(real).double(), dim=1)
-    y = torch.nn.functional.normalize(torch.from_numpy(fake).double(), dim=1)
+    x = torch.nn.functional.normalize(_float64(real, device), dim=1)
+    y = torch.nn.functional.normalize(_float64(fake, x.device), dim=1)
     gamma = 1.0 / (2 * sigma**2)
 
     def mean_kernel(a: torch.Tensor, b: torch.Tensor) -> float:
