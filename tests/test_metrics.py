@@ -101,6 +101,29 @@ def test_a_set_against_itself_gives_exactly_one(monkeypatch, n: int, dim: int, b
     assert (found.precision, found.recall, found.density, found.coverage) == (1.0, 1.0, 1.0, 1.0)
 
 
+@pytest.mark.parametrize(("n_real", "n_fake", "subset"),
+                         [(400, 300, 1000), (300, 400, 1000), (200, 200, 1000), (400, 500, 100)])  # fmt: skip
+def test_kid_equals_torchmetrics(n_real: int, n_fake: int, subset: int) -> None:
+    """Same subsets (the same randperm calls from the same seed), same estimator."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from diffusionscope.core.metrics.scores import PrecomputedFeatures, kid
+
+    rng = np.random.default_rng(n_real + n_fake)
+    real, fake = rng.normal(size=(n_real, 24)), rng.normal(size=(n_fake, 24)) * 1.2 + 0.1
+    size = min(subset, n_real, n_fake)
+    metric = KernelInceptionDistance(feature=PrecomputedFeatures(24), subsets=7, subset_size=size)
+    metric.update(torch.from_numpy(real), real=True)
+    metric.update(torch.from_numpy(fake), real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        mean, std = metric.compute()
+    ours = kid(real, fake, subset_size=subset, subsets=7, seed=5)
+    assert ours["mean"] == pytest.approx(float(mean), rel=1e-9)
+    if ours["std"] is not None:
+        assert ours["std"] == pytest.approx(float(std), rel=1e-6)
+
+
 def test_kid_std_is_none_when_every_subset_is_the_whole_set() -> None:
     from diffusionscope.core.metrics.scores import kid
 
