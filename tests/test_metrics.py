@@ -102,7 +102,8 @@ def test_a_set_against_itself_gives_exactly_one(monkeypatch, n: int, dim: int, b
 
 
 @pytest.mark.parametrize(("n_real", "n_fake", "subset"),
-                         [(400, 300, 1000), (300, 400, 1000), (200, 200, 1000), (400, 500, 100)])  # fmt: skip
+                         [(400, 300, 1000), (300, 400, 1000), (200, 200, 1000), (400, 500, 100),
+                          (300, 420, 260), (1100, 1024, 1000)])  # fmt: skip
 def test_kid_equals_torchmetrics(n_real: int, n_fake: int, subset: int) -> None:
     """Same subsets (the same randperm calls from the same seed), same estimator."""
     from torchmetrics.image.kid import KernelInceptionDistance

@@ -67,8 +67,8 @@ class StepRows(Metric):
 
     full_state_update = False
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.add_state("rows", default=[], dist_reduce_fx="cat")
 
     def update(self, rows: torch.Tensor) -> None:

@@ -1,6 +1,7 @@
 """Reference sets: an image folder (features extracted and cached) or precomputed statistics.
 
-A folder's features are cached per (content hash, extractor, resize policy), so a second run
+A folder's features are cached per (content hash, extractor, resize policy, numerics: device
+type, memory layout and PyTorch version), so a second run
 against the same reference -- even a copied folder -- skips the extraction. A ``.npz`` with
 ``mu`` and ``sigma`` (as pytorch-fid and clean-fid write them) gives FID only, unless it also
 holds ``features`` (as ``--save-features`` writes them).
@@ -40,7 +41,7 @@ from diffusionscope.core.metrics.features import extract
 from diffusionscope.core.metrics.frechet import mean_and_covariance
 
 MIN_REFERENCE_IMAGES = 2
-FOLDER_BATCH = 64  # images read per step from folders, on both sides of a comparison
+FOLDER_BATCH = 256  # images read per step from folders, on both sides of a comparison
 
 
 @dataclass
@@ -149,7 +150,8 @@ def reference_from_folder(folder: str, extractor: Any, batch_size: int,
     root = Path(folder).expanduser()
     paths = find_images(root, what="reference folder")
     digest = folder_content_hash(root, paths)
-    policy = hashlib.sha256(extractor.resize_policy.encode()).hexdigest()[:8]
+    recipe = f"{extractor.resize_policy}|{getattr(extractor, 'numerics', '')}"
+    policy = hashlib.sha256(recipe.encode()).hexdigest()[:8]
     cache_file = cache_dir() / f"{digest[:20]}-{extractor.name}-{policy}.npz"
     if cache_file.is_file():
         cached = load_npz_stats(cache_file)
