@@ -282,3 +282,38 @@ def test_auto_batch_collectives_use_the_process_device(monkeypatch) -> None:
         with pytest.raises(Reached):
             call()
     assert devices == [META, META]
+
+
+# ---- one forward pass per batch ---------------------------------------------------------------
+
+
+def test_features_and_logits_come_from_one_forward_pass(monkeypatch) -> None:
+    """The Inception Score's logits and the features are one pass over each batch (each group
+    of same-size images), for the reference and the generated side alike."""
+    from diffusionscope.core.metrics.features import get_extractor
+    from diffusionscope.core.metrics.reference import extract
+
+    images = [*_images(), _images()[0]]  # two of 40x30, one of 32x32
+    digits = get_extractor("digits")
+    calls: list[int] = []
+    handle = digits.net.body[0][0].register_forward_pre_hook(
+        lambda module, args: calls.append(len(args[0]))
+    )
+    try:
+        features, logits = extract(digits, images, with_logits=True)
+    finally:
+        handle.remove()
+    assert sorted(calls) == [1, 2]
+    assert features.shape == (3, 64) and logits.shape == (3, 10)
+    np.testing.assert_array_equal(features[0], features[2])  # the same picture, the same numbers
+
+    inception = random_inception()  # its full forward costs seconds on a CPU: count the calls
+    passes: list[int] = []
+
+    def forward(batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        passes.append(len(batch))
+        return torch.zeros(len(batch), 2048), torch.zeros(len(batch), 1008)
+
+    monkeypatch.setattr(inception.net, "_torch_fidelity_forward", forward)
+    features, logits = extract(inception, images, with_logits=True)
+    assert sorted(passes) == [1, 2] and logits.shape == (3, 1008)
