@@ -21,6 +21,13 @@ class RunInterrupted(Exception):
 
 
 def report_input_error(error: InputError) -> int:
-    """Print ``error`` as the project's one line on stderr; the exit code for bad input."""
-    print(f"{PROG}: error: {error}", file=sys.stderr)
+    """Print ``error`` as the project's one line on stderr; the exit code for bad input.
+
+    The message often quotes user input (a path, a prompt, a library's text): line breaks fold
+    into spaces and terminal escapes are dropped, so it stays one line and cannot restyle the
+    terminal.
+    """
+    from diffusionscope.core.text import one_line
+
+    print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
     return EXIT_USAGE

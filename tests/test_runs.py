@@ -147,6 +147,7 @@ def test_reopen_refuses_a_live_run(runs_root: Path) -> None:
     writer.status("running")
     from diffusionscope.core.errors import InputError
 
-    with pytest.raises(InputError, match="still running"):
+    with pytest.raises(InputError, match="in use by another process"):
         RunWriter.reopen(writer.path)
     writer.close()
+    RunWriter.reopen(writer.path).close()  # the lock went with the writer
