@@ -197,7 +197,6 @@ def validate_run_args(args: argparse.Namespace) -> None:
     if args.model is None and not getattr(args, "generated", None):
         args.model = default_model()
     check_run_inputs(args)
-    check_runs_root(runs_root(args.runs_root))
 
 
 def check_run_inputs(args: argparse.Namespace) -> None:
@@ -376,9 +375,11 @@ def _option_value_problem(action: argparse.Action, value: Any) -> str | None:
 
 
 def _install_stop_signals() -> None:
-    """SIGTERM and SIGHUP (a dropped SSH session) stop the run as interrupted and resumable."""
+    """SIGTERM and SIGHUP (a dropped SSH session) stop the run as interrupted and resumable;
+    a second one ends the process at once, as it would have without these handlers."""
 
     def stop(signum: int, _frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)
         raise RunInterrupted(f"stopped by {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, stop)
@@ -444,6 +445,7 @@ def execute_run(args: argparse.Namespace, given: Collection[str] = ()) -> int:
         args, changes = restore_run_config(args, given)
     else:
         validate_run_args(args)
+        check_runs_root(runs_root(args.runs_root))
     dist = init_distributed(args.device)
     writer = open_run_directory(args, dist, changes)
     return run_modes(args, writer, dist, changes)
@@ -480,15 +482,15 @@ def run_modes(
 
         display = ProgressDisplay()
         writer.listeners.append(display.handle)
-    writer.start()
-    _install_stop_signals()
-    writer.status("running", "resumed" if resume else "started")
-    for name, (old, new) in changes.items():
-        writer.log(f"--{name.replace('_', '-')} {new} given with --resume (was {old})")
-    if dist.is_main:
-        print(f"run directory: {printable(writer.path)}", file=sys.stderr)
     load_model = _model_loader(args, writer)
+    _install_stop_signals()
     try:
+        writer.start()
+        writer.status("running", "resumed" if resume else "started")
+        for name, (old, new) in changes.items():
+            writer.log(f"--{name.replace('_', '-')} {new} given with --resume (was {old})")
+        if dist.is_main:
+            print(f"run directory: {printable(writer.path)}", file=sys.stderr)
         completed = _run_each_mode(args, writer, dist, load_model)
         results = _assemble_results(args, completed, load_model)
         writer.write_report(_assemble_report(args, completed, writer.path))

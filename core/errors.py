@@ -16,8 +16,13 @@ class InputError(Exception):
     """Bad user input: a path, an option value, a file's content, a model that does not fit."""
 
 
-class RunInterrupted(Exception):
-    """The run was asked to stop (SIGTERM/SIGINT); the last checkpoint is kept for ``--resume``."""
+class RunInterrupted(BaseException):
+    """The run was asked to stop (SIGTERM/SIGHUP); the last checkpoint is kept for ``--resume``.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: raised from a signal handler at any line,
+    it must pass through the ``except Exception`` of whatever code it lands in (a loader that
+    turns every failure into one line would report a stop as a broken model).
+    """
 
 
 def report_input_error(error: InputError) -> int:

@@ -119,10 +119,13 @@ def test_resume_takes_device_quiet_and_json_and_records_the_device(
     runs_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_dir = _interrupted_schedule_run(runs_root, device="auto")
+    # Stopped after its one mode completed: the resume only finishes the run.
+    completed = {"schedule": {"results": {"kept": True}, "report": ""}}
+    (run_dir / "checkpoint" / "completed_modes.json").write_text(json.dumps(completed))
     code = main(["run", "--resume", str(run_dir), "--device", "cpu", "--quiet", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert "schedules" in json.loads(captured.out)["schedule"]  # --json took effect
+    assert json.loads(captured.out)["schedule"] == {"kept": True}  # --json took effect
     assert "schedule: starting" not in captured.err  # --quiet took effect
     config = json.loads((run_dir / "config.json").read_text())
     assert config["device"] == "cpu"
