@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -248,39 +249,53 @@ def read_model_index(folder: Path) -> dict[str, Any]:
     return _read_json_object(Path(folder) / "model_index.json", "model")
 
 
-def _configs_in(folder: Path) -> dict[str, Any]:
-    index = read_model_index(folder)
+def _configs_in(locate: Callable[[str], Path | None], where: str) -> dict[str, Any]:
+    """``model_index.json`` and each component's config, found by ``locate(relative path)``."""
+    index_path = locate("model_index.json")
+    if index_path is None:
+        raise InputError(f"model {where!r}: no model_index.json (not a diffusers pipeline)")
+    index = _read_json_object(index_path, "model")
     configs: dict[str, Any] = {"model_index": index}
     for name, value in index.items():
         if name.startswith("_") or not _is_component(value):
             continue
         for file_name in ("config.json", "scheduler_config.json"):
-            candidate = folder / name / file_name
-            if candidate.is_file():
-                configs[name] = _read_json_object(candidate, f"{name} config")
+            found = locate(f"{name}/{file_name}")
+            if found is not None:
+                configs[name] = _read_json_object(found, f"{name} config")
                 break
     return configs
 
 
+def _in_folder(folder: Path) -> Callable[[str], Path | None]:
+    return lambda relative: path if (path := folder / relative).is_file() else None
+
+
 def read_model_configs(source: str, single_file_config: str | None = None) -> dict[str, Any] | None:
     """``{"model_index": ..., "<component>": its config}`` for what ``source`` names, read
-    without loading any weights; None where that needs the network (a hub model not in the
-    local cache) or where there are no configs (a single file without ``single_file_config``).
+    without loading any weights (for a hub model: from the local cache, or downloaded now if
+    the hub is on -- small JSON files only). None where there are none to read: a hub model
+    not in an offline cache, a single file without ``single_file_config``.
 
     A scheduler config alone gives ``{"scheduler": config}``.
     """
     kind = classify_source(source)
     path = Path(source).expanduser()
     if kind == "folder":
-        return _configs_in(path)
+        return _configs_in(_in_folder(path), source)
     if kind == "scheduler_config":
         return {"scheduler": _read_config_json(path)}
     if kind == "single_file":
-        if single_file_config and Path(single_file_config).is_dir():
-            return _configs_in(Path(single_file_config))
+        if not single_file_config:
+            return None
+        if Path(single_file_config).expanduser().is_dir():
+            return _configs_in(
+                _in_folder(Path(single_file_config).expanduser()), single_file_config
+            )
+        source = single_file_config
+    if _hub_file(source, "model_index.json") is None:
         return None
-    cached = _cached_hub_file(source, "model_index.json")
-    return None if cached is None else _configs_in(cached.parent)
+    return _configs_in(lambda relative: _hub_file(source, relative), source)
 
 
 def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
@@ -294,18 +309,41 @@ def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
     return Path(found) if isinstance(found, str) else None
 
 
+def _hub_file(repo_id: str, filename: str) -> Path | None:
+    """A small hub file's local copy: from the cache, else (hub on) downloaded now; None when
+    the repository has no such file or the hub is off. A hub that cannot be reached is one
+    line, given before anything is written rather than by the loader inside the run."""
+    cached = _cached_hub_file(repo_id, filename)
+    if cached is not None or hub_offline():
+        return cached
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, filename))
+    except Exception as error:  # noqa: BLE001 -- every hub failure must become one line
+        # The hub answered "no such file" (the local variant means it could not be asked).
+        if isinstance(error, EntryNotFoundError) and not isinstance(error, LocalEntryNotFoundError):
+            return None
+        raise (_hub_error(repo_id, error) or InputError(f"model {repo_id!r}: {error}")) from None
+
+
 def check_hub_files(repo_id: str, filenames: tuple[str, ...], what: str) -> None:
-    """Refuse, before anything is written, a hub model whose files are not in the local cache
-    when the hub is off (``HF_HUB_OFFLINE``): loading it would fail only after the run began,
-    with the hub library's messages first. Local folders and online hosts pass."""
-    if Path(repo_id).expanduser().exists() or not _looks_like_hub_id(repo_id) or not hub_offline():
+    """Refuse, before anything is written, a hub model whose files cannot be had: not in the
+    local cache with the hub off (``HF_HUB_OFFLINE``), or with the hub on but unreachable (the
+    small files are fetched now). Loading would otherwise fail only inside the run, with the hub
+    library's messages first. Local folders pass."""
+    if Path(repo_id).expanduser().exists() or not _looks_like_hub_id(repo_id):
         return
-    missing = [name for name in filenames if _cached_hub_file(repo_id, name) is None]
-    if missing:
-        raise InputError(
-            f"{what} {repo_id!r}: not in the local Hugging Face cache (no {missing[0]}) and "
-            f"HF_HUB_OFFLINE is set; {OFFLINE_HINT}"
-        )
+    for name in filenames:
+        if _hub_file(repo_id, name) is not None:
+            continue
+        if hub_offline():
+            raise InputError(
+                f"{what} {repo_id!r}: not in the local Hugging Face cache (no {name}) and "
+                f"HF_HUB_OFFLINE is set; {OFFLINE_HINT}"
+            )
+        raise InputError(f"{what} {repo_id!r}: the repository has no {name}")
 
 
 # --------------------------------------------------------------------------------------------
