@@ -23,6 +23,7 @@ from safetensors.torch import save_file
 
 from diffusionscope.core.cli import build_parser, config_from_args, main, validate_run_args
 from diffusionscope.core.runs import RunWriter
+from diffusionscope.core.zoo import DIGITS_REFERENCE
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -71,6 +72,8 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_pipeline_dir: Path)
         (tiny_pipeline_dir / "scheduler" / "scheduler_config.json").read_text()
     )
     (ws / "broken_scheduler.json").write_text("{not json")
+    (ws / "prompts.txt").write_text("a red seven on a white background\n")
+    (ws / "tiny-sd").symlink_to(tiny_pipeline_dir, target_is_directory=True)
     (ws / "bad-index").mkdir()
     (ws / "bad-index" / "model_index.json").write_text("{oops")
     (ws / "empty.safetensors").write_bytes(b"")
@@ -215,6 +218,21 @@ CASES = [
         "--model",
         "{ws}/truncated-unet",
         expected="diffusion_pytorch_model.safetensors: truncated",
+    ),  # fmt: skip
+    case(
+        "default-clip-not-cached",
+        *METRICS,
+        "--model",
+        "{ws}/tiny-sd",
+        "--features",
+        "digits",
+        "--reference",
+        str(DIGITS_REFERENCE),
+        "--prompts-file",
+        "{ws}/prompts.txt",
+        "-n",
+        "4",
+        expected="openai/clip-vit-large-patch14",
     ),  # fmt: skip
     # ---- run: input files and the runs root --------------------------------------------------
     case(
@@ -362,9 +380,10 @@ CASES = [
     ),  # fmt: skip
 ]
 
-# Rows that pass only with work outside this area: "run-without-modes" and "guidance-nan" need
-# the typed option declarations (core/options.py), "fid-broken-npz" needs the reference loader
-# to report a damaged zip (core/metrics/reference.py).
+# Rows that pass only with work outside this area: "guidance-nan" needs the typed option
+# declarations (core/options.py) to refuse non-finite numbers; "default-clip-not-cached" needs
+# the metrics mode's check_model hook to check its CLIP model with loading.check_hub_files;
+# "fid-broken-npz" needs the reference loader to report a damaged zip (core/metrics/reference.py).
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
@@ -373,9 +392,15 @@ def _snapshot(root: Path) -> dict[str, tuple[int, int]]:
 
 @pytest.fixture
 def isolated(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Runs go to the workspace's runs root by default, and the working folder is in it too."""
+    """Runs go to the workspace's runs root by default, and the working folder is in it too;
+    the Hugging Face cache is an empty one, whatever this machine has cached."""
+    import huggingface_hub.constants
+
     monkeypatch.setenv("DIFFUSIONSCOPE_RUNS", str(workspace / "runs"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    empty_cache = workspace / "plain-folder"
+    monkeypatch.setenv("HF_HUB_CACHE", str(empty_cache))
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(empty_cache))
     monkeypatch.chdir(workspace / "plain-folder")
     return workspace
 
