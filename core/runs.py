@@ -66,10 +66,10 @@ PROCESS = "process.json"
 HEARTBEAT = "heartbeat"
 LOCK = "lock"
 CHECKPOINT_DIR = "checkpoint"
+ARTIFACTS_DIR = "artifacts"
 #: The key of ``config.json`` that lists changes made after the run started (see
 #: :meth:`RunWriter.note_config_change`); not an option.
 CONFIG_NOTES = "changes"
-ARTIFACTS_DIR = "artifacts"
 
 HEARTBEAT_SECONDS = 5.0
 #: A run on another host whose heartbeat is older than this is taken to be dead.
@@ -152,10 +152,6 @@ class RunLock:
     def __init__(self, run_dir: Path) -> None:
         self.path = Path(run_dir) / LOCK
         self._fd: int | None = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
 
     def acquire(self, wait: float = LOCK_WAIT_SECONDS) -> bool:
         """Take the lock; False if another process holds it after ``wait`` seconds."""
