@@ -12,10 +12,12 @@ import json
 import logging
 import math
 import os
+import re
 import signal
 import sys
 import traceback
 from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +30,18 @@ from diffusionscope.core.errors import (
     report_input_error,
 )
 from diffusionscope.core.modes import MODE_NAMES, ModeResult, RunContext, available_modes
+from diffusionscope.core.options import (
+    GENERATION_OPTIONS,
+    GENERATION_TITLE,
+    HOW_OPTIONS,
+    JSON,
+    MODEL,
+    MODES,
+    RUN_OPTIONS,
+    RUNS_ROOT,
+    Option,
+    add_options,
+)
 from diffusionscope.core.runs import (
     CONFIG,
     CONFIG_NOTES,
@@ -44,16 +58,15 @@ from diffusionscope.core.text import one_line, printable, read_text_file
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 COMPLETED_MODES = "completed_modes.json"
 
-#: Options that change only where or how a run's work is done, never what it measures: the
-#: only options ``--resume`` accepts, and they override the saved ones. (The one declaration
-#: of this list until the option declarations move to ``core/options.py``.)
-HOW_OPTIONS: tuple[str, ...] = ("device", "quiet", "json")
-#: What ``run --resume DIR`` may be given: the "how" options and ``--resume`` itself.
+#: What ``run --resume DIR`` may be given: the "how" options (``core.options.HOW_OPTIONS``,
+#: which override the saved ones) and ``--resume`` itself.
 RESUME_OPTIONS = frozenset({*HOW_OPTIONS, "resume"})
 #: Options that are not part of a run's configuration: ``config.json`` leaves them out.
 NOT_SAVED = frozenset({"command", "resume", "json", "quiet"})
 #: Keys every run's ``config.json`` has; a saved configuration without them is refused.
 REQUIRED_CONFIG_KEYS = ("modes", "model", "seed", "device", "dtype")
+#: Of those, the ones that always hold a value (``model`` is null for ``--generated``).
+REQUIRED_VALUES = ("modes", "seed", "device", "dtype")
 #: The loggers of the libraries that load models, and the variable each reads its level from.
 LIBRARY_VERBOSITY = {
     "diffusers": "DIFFUSERS_VERBOSITY",
@@ -69,10 +82,11 @@ def default_model() -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but errors are the project's one-line form with exit code 2."""
+    """argparse, but errors are the project's one-line form with exit code 2, worded as the
+    declarations word them (``--steps: must be positive, got 0``)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise InputError(message)
+        raise InputError(re.sub(r"^argument (-\w/)?", "", message))
 
 
 # --------------------------------------------------------------------------------------------
@@ -80,93 +94,37 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _add_common_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="hub id, local diffusers folder, single .safetensors file, or (schedule mode) a "
-        "scheduler_config.json (default: the shipped digits-ldm model)",
-    )
-    parser.add_argument(
-        "--modes",
-        default=None,
-        help=f"comma-separated analysis modes: {', '.join(MODE_NAMES)}",
-    )
-    parser.add_argument("--runs-root", default=None, help="where run directories go (./runs)")
-    parser.add_argument("--name", default=None, help="a name for the run directory")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    parser.add_argument("--dtype", default="auto", help="auto | fp32 | fp16 | bf16")
-    parser.add_argument("--seed", type=int, default=0, help="sample i uses seed SEED+i (0)")
-    parser.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="allow .ckpt/.bin/.pt weights (pickles; read with weights_only=True)",
-    )
-    parser.add_argument(
-        "--single-file-config",
-        default=None,
-        help="diffusers folder or hub id whose configs a single-file checkpoint is read with",
-    )
-    parser.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run")
-    parser.add_argument("--json", action="store_true", help="print final results as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
-
-    shared = parser.add_argument_group("generation (shared by modes)")
-    shared.add_argument("--prompt", default=None, help="the prompt (attention, latent)")
-    shared.add_argument("--prompts-file", default=None, help="one prompt a line (metrics)")
-    shared.add_argument("--negative-prompt", default=None)
-    shared.add_argument("--steps", type=_positive_int, default=None, help="sampler steps")
-    shared.add_argument("--guidance-scale", type=float, default=None)
-    shared.add_argument("--batch-size", type=_positive_int, default=None)
-    shared.add_argument("--height", type=_positive_int, default=None)
-    shared.add_argument("--width", type=_positive_int, default=None)
-    shared.add_argument("-n", "--num-samples", type=int, default=None, help="samples (metrics)")
-    shared.add_argument("--reference", default=None, help="reference image folder or .npz stats")
-    shared.add_argument(
-        "--features", default=None, help="feature extractor: inception | dinov2 | clip | digits"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI, rendered from the declarations in :mod:`diffusionscope.core.options` and each
+    mode's ``OPTIONS`` (the workbench's form is rendered from the same declarations)."""
     parser = _Parser(prog=PROG, description="Analyse pretrained diffusion models.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run analysis modes headless, writing a run directory")
-    _add_common_run_options(run)
-    for name, module in available_modes().items():
+    modes = available_modes()
+    add_options(run, [replace(MODES, help=f"{MODES.help}: {', '.join(MODE_NAMES)}")])
+    add_options(run, [option for option in RUN_OPTIONS if option is not MODES])
+    add_options(run.add_argument_group(GENERATION_TITLE), GENERATION_OPTIONS)
+    for name, module in modes.items():
         group = run.add_argument_group(f"{name} mode", getattr(module, "DESCRIPTION", None))
-        module.add_arguments(group)
+        add_options(group, module.OPTIONS)
 
     runs = sub.add_parser("runs", help="list runs and their status")
-    runs.add_argument("--runs-root", default=None)
-    runs.add_argument("--json", action="store_true")
+    add_options(runs, [RUNS_ROOT, JSON])
 
     show = sub.add_parser("show", help="print a run's results")
     show.add_argument("run_dir")
-    show.add_argument("--json", action="store_true")
+    add_options(show, [JSON])
 
-    fid = sub.add_parser("fid", help="FID between two image folders or .npz statistics files")
-    fid.add_argument("path_a")
-    fid.add_argument("path_b")
-    fid.add_argument("--features", default="inception")
-    fid.add_argument("--inception-weights", default=None)
-    fid.add_argument("--batch-size", type=_positive_int, default=50)
-    fid.add_argument("--device", default="auto")
-    fid.add_argument("--json", action="store_true")
+    fid_options = getattr(modes.get("metrics"), "FID_OPTIONS", None)
+    if fid_options is not None:
+        fid = sub.add_parser("fid", help="FID between two image folders or .npz statistics files")
+        fid.add_argument("path_a")
+        fid.add_argument("path_b")
+        add_options(fid, fid_options)
 
     tui = sub.add_parser("tui", help="open the workbench (the default with no arguments)")
-    tui.add_argument("--model", default=None)
-    tui.add_argument("--runs-root", default=None)
+    add_options(tui, [MODEL, RUNS_ROOT])
     return parser
 
 
@@ -206,8 +164,6 @@ def check_run_inputs(args: argparse.Namespace) -> None:
     from diffusionscope.core.loading import resolve_device, resolve_dtype
 
     modules = [available_modes()[mode] for mode in args.modes]
-    if args.num_samples is not None and args.num_samples <= 0:
-        raise InputError(f"--num-samples: must be positive, got {args.num_samples}")
     if args.model is not None:
         _check_model_source(args, needs_pipeline=any(m.NEEDS_PIPELINE for m in modules))
     resolve_dtype(args.dtype, resolve_device(args.device))
@@ -243,17 +199,18 @@ def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> No
 
 
 def _check_model_fits(args: argparse.Namespace, modules: list[Any]) -> None:
-    """Each mode's ``check_model(args, model_configs)`` hook, given the model's configs
-    (``model_index.json`` and component configs, read without weights; None when unknown):
-    a mode refuses a model it cannot analyse here, before the run directory exists."""
+    """Each mode's ``check_model(args, model_configs)`` hook, given what the model's configs
+    say (:class:`diffusionscope.core.families.ModelConfigs`, read without weights; None when
+    no model is named): a mode refuses a model it cannot analyse before the run directory
+    exists."""
     hooks = [m.check_model for m in modules if callable(getattr(m, "check_model", None))]
     if not hooks:
         return
-    from diffusionscope.core.loading import read_model_configs
+    from diffusionscope.core.families import read_model_configs
 
-    configs = (
-        read_model_configs(args.model, args.single_file_config) if args.model is not None else None
-    )
+    configs = None
+    if args.model is not None:
+        configs = read_model_configs(args.model, args.single_file_config)
     for hook in hooks:
         hook(args, configs)
 
@@ -267,22 +224,18 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-def _run_options(parser: argparse.ArgumentParser | None = None) -> dict[str, argparse.Action]:
-    """The ``run`` command's options by destination, as ``parser`` (a new one) declares them."""
-    parser = parser or build_parser()
-    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return {a.dest: a for a in subcommands.choices["run"]._actions if a.dest != "help"}
-
-
-def _flag(action: argparse.Action) -> str:
-    return max(action.option_strings, key=len) if action.option_strings else action.dest
+def _declared_run_options() -> dict[str, Option]:
+    """Every option of ``run`` by destination, from the declarations the parser renders."""
+    own = [option for module in available_modes().values() for option in module.OPTIONS]
+    return {option.dest: option for option in (*RUN_OPTIONS, *GENERATION_OPTIONS, *own)}
 
 
 def given_options(argv: Sequence[str]) -> set[str]:
     """The destinations of the ``run`` options written on the command line, whatever their
     value (one given equal to its default counts: ``--seed 0`` with ``--resume`` is refused)."""
     parser = build_parser()
-    for action in _run_options(parser).values():
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in subcommands.choices["run"]._actions:
         action.default = argparse.SUPPRESS
     return set(vars(parser.parse_args(list(argv)))) - {"command"}
 
@@ -291,9 +244,9 @@ def restore_run_config(
     args: argparse.Namespace, given: Collection[str]
 ) -> tuple[argparse.Namespace, dict[str, tuple[Any, Any]]]:
     """The configuration of the run ``--resume`` names, checked as a new run's is, with the
-    "how" options given now (:data:`HOW_OPTIONS`) in place of the saved ones; and the saved
-    values those change, as ``{name: (old, new)}``. Any other option given is refused: a
-    resumed run measures what it started measuring."""
+    "how" options given now (``HOW_OPTIONS``) in place of the saved ones; and the saved values
+    those change, as ``{name: (old, new)}``. Any other option given is refused: a resumed run
+    measures what it started measuring."""
     run_dir = Path(args.resume)
     if not run_dir.is_dir():
         raise InputError(f"--resume {run_dir}: no such run directory")
@@ -301,14 +254,14 @@ def restore_run_config(
         raise InputError(f"--resume {run_dir}: not a run directory (no {CONFIG})")
     if (run_dir / RESULTS).is_file():
         raise InputError(f"--resume {run_dir}: run already finished")
-    options = _run_options()
-    refused = [options[name] for name in options if name in given and name not in RESUME_OPTIONS]
+    options = _declared_run_options()
+    refused = [option.flag for dest, option in options.items()
+               if dest in given and dest not in RESUME_OPTIONS]  # fmt: skip
     if refused:
-        flags = ", ".join(_flag(action) for action in refused)
-        allowed = ", ".join(_flag(options[name]) for name in HOW_OPTIONS)
+        allowed = ", ".join(options[name].flag for name in HOW_OPTIONS)
         raise InputError(
-            f"--resume {run_dir}: {flags} cannot be given with --resume (a resumed run keeps "
-            f"its configuration; only {allowed} may change); start a new run to change it"
+            f"--resume {run_dir}: {', '.join(refused)} cannot be given with --resume (a resumed "
+            f"run keeps its configuration; only {allowed} may change); start a new run to change it"
         )
     config = _saved_config(run_dir, options)
     restored = argparse.Namespace(**{**vars(args), **config})
@@ -324,10 +277,10 @@ def restore_run_config(
     return restored, changes
 
 
-def _saved_config(run_dir: Path, options: dict[str, argparse.Action]) -> dict[str, Any]:
+def _saved_config(run_dir: Path, options: dict[str, Option]) -> dict[str, Any]:
     """``config.json`` of ``run_dir`` if it describes a run: an object with the keys every run
-    has, each option's value of the type its option takes (checked by the option's own type,
-    so a saved value passes exactly the checks a typed one does)."""
+    has, each option's value of its declared kind and passing its declared checks (the same
+    ones a value typed on the command line passes)."""
     config = read_json(run_dir / CONFIG)
     where = f"--resume {run_dir}: {CONFIG}"
     if not isinstance(config, dict):
@@ -339,33 +292,33 @@ def _saved_config(run_dir: Path, options: dict[str, argparse.Action]) -> dict[st
     if not isinstance(modes, list) or not modes or not all(isinstance(m, str) for m in modes):
         raise InputError(f"{where}: 'modes' must be a list of mode names, not {modes!r}")
     for key, value in config.items():
-        action = options.get(key)
-        if action is None or key == "modes" or (value is None and key not in ("seed",)):
+        option = options.get(key)
+        if option is None or key == "modes" or (value is None and key not in REQUIRED_VALUES):
             continue
-        problem = _option_value_problem(action, value)
+        problem = _saved_value_problem(option, value)
         if problem:
             raise InputError(f"{where}: {key!r} is {value!r}, {problem}")
     return {key: value for key, value in config.items() if key != CONFIG_NOTES}
 
 
-def _option_value_problem(action: argparse.Action, value: Any) -> str | None:
-    """Why ``value`` is no value of the option ``action`` declares, or None."""
-    if action.nargs == 0:  # a flag
+def _saved_value_problem(option: Option, value: Any) -> str | None:
+    """Why ``value`` cannot be a value of ``option``, or None."""
+    if option.kind == "bool":
         return None if isinstance(value, bool) else "not true or false"
-    if action.type is None:
-        return None if isinstance(value, str) else "not text"
-    if isinstance(value, bool | dict | list) or value is None:
-        return f"not a valid {_flag(action)} value"
-    try:
-        parsed = action.type(str(value))
-    except (argparse.ArgumentTypeError, TypeError, ValueError) as error:
-        return f"not a valid {_flag(action)} value ({error})"
-    if isinstance(parsed, float) and not math.isfinite(parsed):
+    if option.kind in ("text", "choice") and not isinstance(value, str):
+        return "not text"
+    if option.kind in ("int", "float") and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        return "not a number"
+    if option.kind == "int" and not isinstance(value, int):
+        return "not a whole number"
+    if option.kind == "float" and not math.isfinite(value):
         return "not a finite number"
-    if parsed != value:
-        return f"not a valid {_flag(action)} value"
-    if action.choices is not None and value not in action.choices:
-        return f"not one of {', '.join(map(str, action.choices))}"
+    try:
+        option.convert(str(value))
+    except InputError as error:
+        return str(error)
     return None
 
 

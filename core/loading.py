@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -227,7 +226,7 @@ def check_model_weights(source: str) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# Configs: what can be known about a model before its weights are read
+# What can be checked before weights are read (what a model *is* is core.families' job)
 # --------------------------------------------------------------------------------------------
 
 
@@ -247,55 +246,6 @@ def _read_json_object(path: Path, what: str) -> dict[str, Any]:
 
 def read_model_index(folder: Path) -> dict[str, Any]:
     return _read_json_object(Path(folder) / "model_index.json", "model")
-
-
-def _configs_in(locate: Callable[[str], Path | None], where: str) -> dict[str, Any]:
-    """``model_index.json`` and each component's config, found by ``locate(relative path)``."""
-    index_path = locate("model_index.json")
-    if index_path is None:
-        raise InputError(f"model {where!r}: no model_index.json (not a diffusers pipeline)")
-    index = _read_json_object(index_path, "model")
-    configs: dict[str, Any] = {"model_index": index}
-    for name, value in index.items():
-        if name.startswith("_") or not _is_component(value):
-            continue
-        for file_name in ("config.json", "scheduler_config.json"):
-            found = locate(f"{name}/{file_name}")
-            if found is not None:
-                configs[name] = _read_json_object(found, f"{name} config")
-                break
-    return configs
-
-
-def _in_folder(folder: Path) -> Callable[[str], Path | None]:
-    return lambda relative: path if (path := folder / relative).is_file() else None
-
-
-def read_model_configs(source: str, single_file_config: str | None = None) -> dict[str, Any] | None:
-    """``{"model_index": ..., "<component>": its config}`` for what ``source`` names, read
-    without loading any weights (for a hub model: from the local cache, or downloaded now if
-    the hub is on -- small JSON files only). None where there are none to read: a hub model
-    not in an offline cache, a single file without ``single_file_config``.
-
-    A scheduler config alone gives ``{"scheduler": config}``.
-    """
-    kind = classify_source(source)
-    path = Path(source).expanduser()
-    if kind == "folder":
-        return _configs_in(_in_folder(path), source)
-    if kind == "scheduler_config":
-        return {"scheduler": _read_config_json(path)}
-    if kind == "single_file":
-        if not single_file_config:
-            return None
-        if Path(single_file_config).expanduser().is_dir():
-            return _configs_in(
-                _in_folder(Path(single_file_config).expanduser()), single_file_config
-            )
-        source = single_file_config
-    if _hub_file(source, "model_index.json") is None:
-        return None
-    return _configs_in(lambda relative: _hub_file(source, relative), source)
 
 
 def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
@@ -325,7 +275,7 @@ def _hub_file(repo_id: str, filename: str) -> Path | None:
         # The hub answered "no such file" (the local variant means it could not be asked).
         if isinstance(error, EntryNotFoundError) and not isinstance(error, LocalEntryNotFoundError):
             return None
-        raise (_hub_error(repo_id, error) or InputError(f"model {repo_id!r}: {error}")) from None
+        raise hub_error_line(repo_id, error) from None
 
 
 def check_hub_files(repo_id: str, filenames: tuple[str, ...], what: str) -> None:
@@ -481,6 +431,11 @@ def _hub_error(source: str, error: Exception) -> InputError | None:
             f"model {source!r}: not in the local cache and the hub cannot be reached; {OFFLINE_HINT}"
         )
     return None
+
+
+def hub_error_line(source: str, error: Exception) -> InputError:
+    """Any failure to fetch ``source`` from the hub, as one line."""
+    return _hub_error(source, error) or InputError(f"model {source!r}: {error}")
 
 
 def _error_chain(error: BaseException) -> list[BaseException]:
@@ -652,7 +607,7 @@ def load_scheduler_config(source: str) -> dict[str, Any]:
 
         local = hf_hub_download(source, "scheduler_config.json", subfolder="scheduler")
     except Exception as error:  # noqa: BLE001
-        raise (_hub_error(source, error) or InputError(f"model {source!r}: {error}")) from None
+        raise hub_error_line(source, error) from None
     return _read_config_json(Path(local))
 
 

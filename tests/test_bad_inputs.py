@@ -145,7 +145,7 @@ CASES = [
     case("steps-text", *SCHEDULE, "--steps", "abc", expected="--steps"),
     case("seed-text", *SCHEDULE, "--seed", "x", expected="--seed"),
     case("device-unknown", *SCHEDULE, "--device", "tpu", expected="--device tpu"),
-    case("dtype-unknown", *SCHEDULE, "--dtype", "fp8", expected="--dtype fp8"),
+    case("dtype-unknown", *SCHEDULE, "--dtype", "fp8", expected="--dtype: choose one of"),
     case("guidance-nan", *SCHEDULE, "--guidance-scale", "nan", expected="--guidance-scale"),
     case("sampler-steps-zero", *SCHEDULE, "--sampler-steps", "0", expected="--sampler-steps"),
     case("spacing-unknown", *SCHEDULE, "--timestep-spacing", "x", expected="--timestep-spacing"),
@@ -322,7 +322,7 @@ CASES = [
         "5",
         "--steps",
         "2",
-        expected="--steps, --num-samples cannot be given",
+        expected="--num-samples, --steps cannot be given",
     ),  # fmt: skip
     case(
         "resume-with-runs-root",
@@ -380,10 +380,9 @@ CASES = [
     ),  # fmt: skip
 ]
 
-# Rows that pass only with work outside this area: "guidance-nan" needs the typed option
-# declarations (core/options.py) to refuse non-finite numbers; "default-clip-not-cached" needs
-# the metrics mode's check_model hook to check its CLIP model with loading.check_hub_files;
-# "fid-broken-npz" needs the reference loader to report a damaged zip (core/metrics/reference.py).
+# Rows that pass only with work outside this area: "default-clip-not-cached" needs the metrics
+# mode's check_model hook to check its CLIP model with loading.check_hub_files; "fid-broken-npz"
+# needs the reference loader to report a damaged zip (core/metrics/reference.py).
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, int]]:

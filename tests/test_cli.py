@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
         (["--modes", "schedule", "--num-samples", "0"], "--num-samples: must be positive"),
         (["--modes", "schedule", "--steps", "-3"], "must be positive"),
         (["--modes", "schedule", "--device", "tpu"], "--device tpu"),
-        (["--modes", "schedule", "--dtype", "fp8"], "--dtype fp8"),
+        (["--modes", "schedule", "--dtype", "fp8"], "--dtype: choose one of"),
         (["--modes", "schedule", "--model", "/no/such/folder"], "no such folder"),
         (["--modes", "schedule", "--model", "x.ckpt"], "no such file"),
     ],
@@ -212,8 +212,9 @@ def test_a_modes_check_model_hook_runs_before_the_run_directory(
     assert capsys.readouterr().err.strip().endswith("the schedule mode refuses it (a test)")
     assert list(runs_root.iterdir()) == []
     [configs] = seen
-    assert configs["model_index"]["_class_name"] and "num_train_timesteps" in configs["scheduler"]  # type: ignore[index]
-    assert "sample_size" in configs["unet"]  # type: ignore[index]
+    assert configs.pipeline_class == "StableDiffusionPipeline"  # type: ignore[attr-defined]
+    assert "num_train_timesteps" in configs.scheduler  # type: ignore[attr-defined]
+    assert "sample_size" in configs.denoiser_config  # type: ignore[attr-defined]
 
 
 def test_runs_and_show_print_user_strings_literally(
