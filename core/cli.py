@@ -428,18 +428,12 @@ def run_modes(
     changes: dict[str, tuple[Any, Any]],
 ) -> int:
     """Run each mode not already complete, then write the results; report how it ended."""
-    resume = args.resume is not None
-    display = None
-    if dist.is_main and not args.quiet:
-        from diffusionscope.core.progress import ProgressDisplay
-
-        display = ProgressDisplay()
-        writer.listeners.append(display.handle)
+    display = _attach_display(writer) if dist.is_main and not args.quiet else None
     load_model = _model_loader(args, writer)
     _install_stop_signals()
     try:
         writer.start()
-        writer.status("running", "resumed" if resume else "started")
+        writer.status("running", "started" if args.resume is None else "resumed")
         for name, (old, new) in changes.items():
             writer.log(f"--{name.replace('_', '-')} {new} given with --resume (was {old})")
         if dist.is_main:
@@ -468,12 +462,20 @@ def run_modes(
         if display is not None:
             display.stop()
         writer.close()
-    if dist.is_main:
-        if args.json:
-            print(json.dumps(results, indent=2, default=str))
-        else:
-            print(f"finished: {printable(writer.path)}", file=sys.stderr)
+    if dist.is_main and args.json:
+        print(json.dumps(results, indent=2, default=str))
+    elif dist.is_main:
+        print(f"finished: {printable(writer.path)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _attach_display(writer: RunWriter) -> Any:
+    """Progress bars and messages on stderr, fed by the same events the run directory gets."""
+    from diffusionscope.core.progress import ProgressDisplay
+
+    display = ProgressDisplay()
+    writer.listeners.append(display.handle)
+    return display
 
 
 def _run_each_mode(
