@@ -86,8 +86,8 @@ def test_grey_with_alpha_is_grey(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("cmyk", "rgb"),
-    [((255, 0, 0, 0), (0, 255, 255)), ((0, 255, 255, 0), (255, 0, 0)), ((0, 0, 0, 128), (127, 127, 127)),
-     ((0, 0, 0, 0), (255, 255, 255))],
+    [((255, 0, 0, 0), (0, 255, 255)), ((0, 255, 255, 0), (255, 0, 0)),
+     ((0, 0, 0, 128), (127, 127, 127)), ((0, 0, 0, 0), (255, 255, 255))],
 )  # fmt: skip
 def test_cmyk_jpeg_colours(tmp_path: Path, cmyk: tuple, rgb: tuple) -> None:
     path = tmp_path / "cmyk.jpg"

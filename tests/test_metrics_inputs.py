@@ -71,7 +71,8 @@ def test_a_folder_against_itself(folder: Path, tmp_path: Path, capsys) -> None:
 
 def test_generated_folder_refuses_a_resize(tmp_path: Path, runs_root: Path, capsys) -> None:
     code = main(["run", "--modes", "metrics", "--runs-root", str(runs_root), "--generated",
-                 str(DIGITS_REFERENCE), "--reference", str(DIGITS_REFERENCE), "--height", "64"])  # fmt: skip
+                 str(DIGITS_REFERENCE), "--reference", str(DIGITS_REFERENCE),
+                 "--height", "64"])  # fmt: skip
     assert code == 2
     assert "used at their own size" in capsys.readouterr().err
     assert not list(runs_root.iterdir())

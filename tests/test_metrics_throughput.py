@@ -169,7 +169,8 @@ def test_compile_wraps_the_denoiser_and_restores_it(tmp_path: Path, monkeypatch,
     ("options", "expected"),
     [
         (["--modes", "metrics,latent", "--batch-size", "auto"], "only the metrics mode"),
-        (["--modes", "metrics", "--generated", "{ref}", "--compile"], "--generated samples nothing"),
+        (["--modes", "metrics", "--generated", "{ref}", "--compile"],
+         "--generated samples nothing"),
         (["--modes", "metrics", "--batch-size", "-3"], "must be positive"),
     ],
 )  # fmt: skip

@@ -25,10 +25,10 @@ Live curves are ``series`` events named ``fid`` and ``kid`` (x = N samples); fin
 
 Defaults: the shipped digits model gets ``--features digits``, its own reference folder, prompts
 and CLIP, and N=500; any other model gets ``inception`` (torch-fidelity's network, resized as
-TF-FID does) and N=10000, and needs ``--reference``. Batch 16 (``--batch-size auto`` on CUDA: the largest that
-fits), 25 steps, guidance 5. Every step (one batch per process) is checkpointed, so a kill loses
-at most the steps in flight. Images of any size, from the model or from folders on either side,
-reach the extractor at their own size: its resize is the only one.
+TF-FID does) and N=10000, and needs ``--reference``. Batch 16 (``--batch-size auto`` on CUDA:
+the largest that fits), 25 steps, guidance 5. Every step (one batch per process) is
+checkpointed, so a kill loses at most the steps in flight. Images of any size, from the model or
+from folders on either side, reach the extractor at their own size: its resize is the only one.
 
 Examples::
 
@@ -43,11 +43,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import BATCH_SIZE, DEVICE, FEATURES, JSON, Option
 
 if TYPE_CHECKING:
     from diffusionscope.core.modes import ModeResult, RunContext
@@ -59,27 +60,49 @@ DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--generated", default=None, metavar="DIR",
-                       help="evaluate this folder of images instead of sampling the model")  # fmt: skip
-    group.add_argument("--metrics", default=None,
-                       help=f"which metrics (default: {','.join(DEFAULT_METRICS)}; add cmmd)")  # fmt: skip
-    group.add_argument("--inception-weights", default=None, metavar="PATH",
-                       help="local pt_inception-2015-12-05 weights for offline hosts")  # fmt: skip
-    group.add_argument("--feature-model", default=None,
-                       help="hub id or folder for the dinov2/clip extractors")  # fmt: skip
-    group.add_argument("--clip-model", default=None,
-                       help=f"CLIP model for CLIP score and CMMD (default {DEFAULT_CLIP})")  # fmt: skip
-    group.add_argument("--stream-at", default=None,
-                       help="sample counts at which to report FID/KID (default 250,500,1k,2k,5k...)")  # fmt: skip
-    group.add_argument("--bootstrap", type=int, default=50,
-                       help="half-samples for the FID interval (default 50)")  # fmt: skip
-    group.add_argument("--save-images", action="store_true", help="save every generated PNG")
-    group.add_argument("--save-features", action="store_true",
-                       help="write artifacts/features_real.npz and features_generated.npz")  # fmt: skip
-    group.add_argument("--compile", action="store_true",
-                       help="torch.compile the denoiser (UNet/transformer); the first steps "
-                            "compile it, reported as warm-up")  # fmt: skip
+INCEPTION_WEIGHTS = Option("inception_weights", "local pt_inception-2015-12-05 weights for "
+                           "offline hosts", metavar="PATH")  # fmt: skip
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "generated", "evaluate this folder of images instead of sampling the model", metavar="DIR"
+    ),  # fmt: skip
+    Option(
+        "metrics",
+        "which metrics, comma-separated (add cmmd)",
+        default_text=f"default {','.join(DEFAULT_METRICS)}",
+    ),  # fmt: skip
+    INCEPTION_WEIGHTS,
+    Option("feature_model", "hub id or folder for the dinov2/clip extractors"),
+    Option(
+        "clip_model", "CLIP model for CLIP score and CMMD", default_text=f"default {DEFAULT_CLIP}"
+    ),  # fmt: skip
+    Option(
+        "stream_at",
+        "sample counts at which to report FID/KID",
+        default_text="default 250,500,1k,2k,5k...",
+    ),  # fmt: skip
+    Option("bootstrap", "half-samples for the FID interval (0: none)", kind="int", default=50),
+    Option("save_images", "save every generated PNG", kind="bool"),
+    Option(
+        "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
+    ),  # fmt: skip
+    Option(
+        "compile",
+        "torch.compile the denoiser (UNet or transformer); its first steps "
+        "compile it, timed apart as warm-up",
+        kind="bool",
+    ),  # fmt: skip
+)
+
+#: ``diffusionscope fid A B``: the same declarations, with the defaults of a plain comparison.
+FID_OPTIONS: tuple[Option, ...] = (
+    replace(FEATURES, default="inception", default_text=""),
+    INCEPTION_WEIGHTS,
+    replace(BATCH_SIZE, help="images per batch", default=50, default_text="", words=()),
+    DEVICE,
+    JSON,
+)
 
 
 @dataclass
@@ -166,8 +189,8 @@ def validate(args: argparse.Namespace) -> None:
         find_images(args.generated, what="generated folder")
         for flag, value in (("--height", args.height), ("--width", args.width)):
             if value is not None:
-                raise InputError(f"{flag}: sets the size of sampled images; images of "
-                                 "--generated are used at their own size, as the reference's")  # fmt: skip
+                raise InputError(f"{flag}: sets the size of sampled images; images of --generated "
+                                 "are used at their own size, as the reference's are")  # fmt: skip
         if options.compile:
             raise InputError("--compile: compiles the denoiser, and --generated samples nothing")
     if options.features == "inception" and args.inception_weights:

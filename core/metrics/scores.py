@@ -3,8 +3,8 @@ numbers are consistent and the extractor runs once per image (torchmetrics' KID 
 run their own Inception pass, with their own resize).
 
 KID gives torchmetrics' numbers (see :func:`kid` for why it is computed here); IS is
-torch-fidelity's function on the logits; FID uses :mod:`diffusionscope.core.metrics.frechet`. Each takes a ``device``: the final statistics of a
-GPU run are computed there, in float64.
+torch-fidelity's function on the logits; FID uses :mod:`diffusionscope.core.metrics.frechet`.
+Each takes a ``device``: the final statistics of a GPU run are computed there, in float64.
 """
 
 from __future__ import annotations
