@@ -197,6 +197,21 @@ def validate(args: argparse.Namespace) -> None:
         from diffusionscope.core.metrics.features import check_weights_file
 
         check_weights_file(args.inception_weights)
+    _check_hub_models(args, options)
+
+
+def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
+    """The CLIP model (CLIP score, CMMD) and a hub feature model must be at hand before the
+    run directory exists: in the local cache on an offline host, else reachable."""
+    from diffusionscope.core.loading import check_hub_files
+    from diffusionscope.core.metrics.features import DEFAULT_DINOV2
+
+    if ("clip" in options.metrics and options.prompts is not None) or "cmmd" in options.metrics:
+        check_hub_files(options.clip_model, ("config.json",), "--clip-model")
+    if options.features in ("dinov2", "clip"):
+        model = args.feature_model or (DEFAULT_DINOV2 if options.features == "dinov2"
+                                       else DEFAULT_CLIP)  # fmt: skip
+        check_hub_files(model, ("config.json",), f"--features {options.features}")
 
 
 def run(ctx: RunContext) -> ModeResult:
