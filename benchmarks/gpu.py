@@ -215,11 +215,11 @@ def prompts_file(work: Path) -> Path:
     return path
 
 
-def build_families(work: Path) -> dict[str, Path]:
+def build_families(work: Path, names: list[str]) -> dict[str, Path]:
     sys.path.insert(0, str(REPO / "tests"))
     from family_pipelines import build_family
 
-    return {name: build_family(name, work / "families" / name) for name in FAMILIES}
+    return {name: build_family(name, work / "families" / name) for name in names}
 
 
 def mode_options(mode: str, model: str, work: Path) -> list[str]:
@@ -421,6 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=330.0, help="start no case after this")
     parser.add_argument("-n", type=int, default=1024, help="samples of the throughput runs")
     parser.add_argument("--steps", type=int, default=20, help="steps of the throughput runs")
+    parser.add_argument("--models", default=",".join(("digits-ldm", *FAMILIES)),
+                        help="models of the per-mode cases (default: all)")  # fmt: skip
     parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
                         help="cpu rehearses every case without a GPU (fp32 only; checks this "
                              "script, measures nothing)")  # fmt: skip
@@ -460,15 +462,17 @@ def main(argv: list[str] | None = None) -> int:
             bench.cases.append(Case("same folder, CPU vs CUDA, inception features", "skipped",
                                     "no local Inception weights (--inception-weights, "
                                     "DIFFUSIONSCOPE_INCEPTION_WEIGHTS or the torch hub cache)"))  # fmt: skip
+        wanted = [name.strip() for name in args.models.split(",") if name.strip()]
         models = {"digits-ldm": str(REPO / "core" / "zoo" / "digits-ldm")}
         built: dict[str, Path] = {}
 
         def build(case: Case) -> None:
-            built.update(build_families(work))
+            built.update(build_families(work, [name for name in wanted if name in FAMILIES]))
             case.summary = ", ".join(built)
 
         bench.case("build tiny family pipelines", build)
         models.update({name: str(path) for name, path in built.items()})
+        models = {name: path for name, path in models.items() if name in wanted}
         modes_cases(bench, models, DTYPES if DEVICE == "cuda" else ("fp32",))
         if args.compile:
             throughput_case(bench, "fp16", args.n, args.steps, use_compile=True)
