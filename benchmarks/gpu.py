@@ -138,7 +138,8 @@ def run_cli(args: list[str], root: Path) -> tuple[int, dict[str, Any] | None, st
     results = None
     if runs and (runs[-1] / "results.json").is_file():
         results = json.loads((runs[-1] / "results.json").read_text())
-    return code, results, "\n".join(err.getvalue().strip().splitlines()[-3:])
+    lines = [line for line in err.getvalue().splitlines() if line.strip()]
+    return code, results, " | ".join(reversed(lines[-2:]))  # the last line first
 
 
 def flatten(value: Any, prefix: str = "") -> dict[str, float]:
@@ -223,19 +224,25 @@ def build_families(work: Path, names: list[str]) -> dict[str, Path]:
 
 
 def mode_options(mode: str, model: str, work: Path) -> list[str]:
+    """One small run of ``mode``; tiny family pipelines at 64 px (Flux's default is 256)."""
     from diffusionscope.core.zoo import DIGITS_CLIP
 
+    size = [] if "digits" in model else ["--height", "64", "--width", "64"]
+    if mode == "schedule":
+        return ["--modes", "schedule", "--model", model]
+    return [*_mode_options(mode, model, work, DIGITS_CLIP), *size]
+
+
+def _mode_options(mode: str, model: str, work: Path, clip: Path) -> list[str]:
     if mode == "metrics":
         return ["--modes", "metrics", "--model", model, "-n", "16", "--batch-size", "8",
                 "--steps", "4", "--features", "digits", "--reference", str(small_reference(work)),
-                "--prompts-file", str(prompts_file(work)), "--clip-model", str(DIGITS_CLIP),
+                "--prompts-file", str(prompts_file(work)), "--clip-model", str(clip),
                 "--metrics", "fid,kid,is,clip,pr,dc", "--bootstrap", "10"]  # fmt: skip
     if mode == "attention":
         return ["--modes", "attention", "--model", model, "--prompt", PROMPT, "--steps", "4"]
-    if mode == "latent":
-        return ["--modes", "latent", "--model", model, "--prompt", PROMPT, "--latent-tasks",
-                "seeds", "--frames", "4", "--steps", "4", "--features", "digits"]  # fmt: skip
-    return ["--modes", "schedule", "--model", model]
+    return ["--modes", "latent", "--model", model, "--prompt", PROMPT, "--latent-tasks",
+            "seeds", "--frames", "4", "--steps", "4", "--features", "digits"]  # fmt: skip
 
 
 # ---- the cases --------------------------------------------------------------------------------
