@@ -358,7 +358,7 @@ def _mode_on_cpu(bench: Bench, model_name: str, model: str, mode: str, store: di
     code, results, err = run_cli([*options, "--device", "cpu", "--dtype", "fp32"],
                                  bench.work / "modes" / f"{model_name}-{mode}-cpu")  # fmt: skip
     if code == 2:
-        case.status, case.summary = "skipped", f"refused: {err.splitlines()[-1][:140]}"
+        case.status, case.summary = "skipped", f"refused: {err.split(' | ')[0][:140]}"
         return
     if code != 0 or results is None:
         raise RuntimeError(f"exited {code}: {err}")
