@@ -1,8 +1,10 @@
 """Image folders and image arrays: the one place images enter and leave the engine.
 
 Images travel as uint8 arrays shaped ``[N, H, W, 3]`` (NumPy, the layout PIL and diffusers'
-``output_type="np"`` use); :func:`to_uint8_nchw` gives the ``[N, 3, H, W]`` uint8 tensor that
-torchmetrics' image metrics expect.
+``output_type="np"`` use), or as lists of ``[H, W, 3]`` arrays when they come from folders and
+may differ in size (each then keeps its own; :func:`same_size_groups` batches them);
+:func:`to_uint8_nchw` gives the ``[N, 3, H, W]`` uint8 tensor torchmetrics' image metrics
+expect. Files are decoded as they are shown (:func:`to_rgb`), on threads.
 """
 
 from __future__ import annotations

@@ -105,10 +105,9 @@ def statistics_device(device: str) -> torch.device:
 
 def process_device(device: str) -> torch.device:
     """This process's device, as collectives need it (``cuda`` is the current GPU)."""
-    if str(device).startswith("cuda"):
-        return torch.device("cuda", torch.cuda.current_device()) if device == "cuda" else \
-            torch.device(device)  # fmt: skip
-    return torch.device("cpu")
+    if device == "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(device if str(device).startswith("cuda") else "cpu")
 
 
 # --------------------------------------------------------------------------------------------
