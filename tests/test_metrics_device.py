@@ -1,64 +1,23 @@
 """Device placement, proven without a GPU: every network the metrics mode runs is moved to the
 ``meta`` device, fed exactly what the mode feeds it, and a forward pre-hook checks that its
-input arrived on ``meta`` too (an input left on the CPU raises). Tensors handed to a
-cross-process sync and to the auto-batch collectives are checked the same way.
-
-``meta`` tensors hold no data, so a run cannot finish there: a hook that has seen what it needs
-raises :class:`Reached` to stop the forward early.
+input arrived on ``meta`` too (an input left on the CPU raises; see ``device_checks.py``).
+Tensors handed to a cross-process sync and to the auto-batch collectives are checked the same
+way. One forward pass serves features and logits.
 """
 
 from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import Iterator
 from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import pytest
 import torch
-from torch import nn
+from device_checks import META, Reached, input_on, leaf_layers
 
 from diffusionscope.core.zoo import DIGITS_CLIP, DIGITS_LDM
-
-META = torch.device("meta")
-
-
-class Reached(Exception):  # noqa: N818 -- a signal, not an error
-    """The checked layer ran with its input on the right device; nothing after it must run."""
-
-
-def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
-    for value in (*args, *kwargs.values()):
-        if isinstance(value, torch.Tensor):
-            return value
-    raise AssertionError("the layer was called without a tensor")
-
-
-@contextlib.contextmanager
-def input_on(layer: nn.Module, device: torch.device = META, stop: bool = True,
-             seen: list | None = None) -> Iterator[list]:  # fmt: skip
-    """Check, before ``layer`` runs, that its input is on ``device``; ``stop`` ends the
-    forward there by raising :class:`Reached`."""
-    calls = seen if seen is not None else []
-
-    def hook(module: nn.Module, args: tuple, kwargs: dict) -> None:
-        tensor = _first_tensor(args, kwargs)
-        if tensor.device.type != device.type:
-            raise AssertionError(
-                f"{type(module).__name__} got its input on {tensor.device}, its weights are "
-                f"on {device}"
-            )
-        calls.append(tensor.device)
-        if stop:
-            raise Reached
-
-    handle = layer.register_forward_pre_hook(hook, with_kwargs=True)
-    try:
-        yield calls
-    finally:
-        handle.remove()
 
 
 def _images() -> list[np.ndarray]:
@@ -191,13 +150,6 @@ def family_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: build_family(name, base / name) for name in ("sdxl", "sd3", "flux_schnell")}
 
 
-def _leaf_layers(module: nn.Module) -> list[nn.Module]:
-    """Every module that holds its own weights (parameter-free helpers such as rotary
-    embeddings or timestep projections take their inputs wherever they are built)."""
-    return [m for m in module.modules()
-            if not list(m.children()) and list(m.parameters(recurse=False))]  # fmt: skip
-
-
 @pytest.mark.parametrize("family", ["digits", "sdxl", "sd3", "flux_schnell"])
 def test_pipeline_networks_get_their_inputs_on_their_device(family: str, family_dirs, monkeypatch
                                                             ) -> None:  # fmt: skip
@@ -234,7 +186,7 @@ def test_pipeline_networks_get_their_inputs_on_their_device(family: str, family_
     calls: dict[str, list] = {name: [] for name in networks}
     with contextlib.ExitStack() as stack:
         for name, network in networks.items():
-            for layer in _leaf_layers(network):
+            for layer in leaf_layers(network):
                 stack.enter_context(input_on(layer, stop=False, seen=calls[name]))
         stack.enter_context(input_on(networks["vae"].conv_in))  # the last network: stop there
         with pytest.raises(Reached):
