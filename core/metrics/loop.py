@@ -338,8 +338,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     reference = load_reference(ctx, extractor)
     ctx.log(f"reference: {reference.n} images from {reference.source}"
             + (" (cached statistics)" if reference.cached else ""))  # fmt: skip
-    reference_stats = (torch.as_tensor(reference.mu, device=stats_device),
-                       torch.as_tensor(reference.sigma, device=stats_device))  # fmt: skip
+    reference_stats = ReferenceTensors.of(reference, stats_device)
 
     pipeline = None
     if args.generated:
@@ -365,7 +364,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     world, rank = ctx.dist.world_size, ctx.dist.rank
     all_points = stream_points(total, options.stream_at)
     # A resumed run recomputes the points it had already passed (their events are in the log).
-    curve = [_stream(ctx, collected, reference, reference_stats, p, emit=False)
+    curve = [_stream(ctx, collected, reference_stats, p, emit=False)
              for p in all_points if p <= next_index]  # fmt: skip
     points = [p for p in all_points if p > next_index]
     batcher, any_failed = _batcher(ctx, device, sync_device, total)
@@ -434,7 +433,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
                 ctx.progress("generate" if not args.generated else "features", step_end, total,
                              "img")  # fmt: skip
                 while points and step_end >= points[0]:
-                    curve.append(_stream(ctx, collected, reference, reference_stats,
+                    curve.append(_stream(ctx, collected, reference_stats,
                                          points.pop(0)))  # fmt: skip
                 step_start = step_end
     finally:
@@ -452,13 +451,30 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
                   device=stats_device, throughput=throughput)  # fmt: skip
 
 
-def _stream(ctx: RunContext, collected: Collected, reference: ReferenceStats,
-            reference_stats: tuple[torch.Tensor, torch.Tensor], n: int,
+@dataclass(frozen=True)
+class ReferenceTensors:
+    """The reference statistics (and features) on the statistics device, in float64, made once
+    for every point of the live curves."""
+
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    features: torch.Tensor | None
+
+    @classmethod
+    def of(cls, reference: ReferenceStats, device: torch.device) -> ReferenceTensors:
+        features = reference.features
+        return cls(torch.as_tensor(reference.mu, dtype=torch.float64, device=device),
+                   torch.as_tensor(reference.sigma, dtype=torch.float64, device=device),
+                   None if features is None else
+                   torch.as_tensor(features, device=device).to(torch.float64))  # fmt: skip
+
+
+def _stream(ctx: RunContext, collected: Collected, reference_stats: ReferenceTensors, n: int,
             emit: bool = True) -> list[float]:  # fmt: skip
     """FID (and KID) on the first ``n`` samples, emitted as points of the live curves."""
     from diffusionscope.core.metrics.scores import kid
 
-    mu, sigma = reference_stats
+    mu, sigma = reference_stats.mu, reference_stats.sigma
     features = collected.array("features")
     order = np.argsort(np.concatenate(collected.indices))[:n]
     subset = torch.from_numpy(features[order]).to(mu.device)
@@ -466,8 +482,8 @@ def _stream(ctx: RunContext, collected: Collected, reference: ReferenceStats,
     if emit:
         ctx.series("fid", n, value, x_label="N samples", y_label="FID")
     point = [float(n), value, math.nan]
-    if reference.features is not None and n >= 4:
-        kid_mean = kid(reference.features, subset, subset_size=min(1000, n), subsets=20,
+    if reference_stats.features is not None and n >= 4:
+        kid_mean = kid(reference_stats.features, subset, subset_size=min(1000, n), subsets=20,
                        device=mu.device)["mean"]  # fmt: skip
         if emit:
             ctx.series("kid", n, kid_mean, x_label="N samples", y_label="KID")
