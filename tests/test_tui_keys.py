@@ -289,6 +289,42 @@ async def _runs_mark_compare(app, pilot, root, key) -> None:
     assert screen_name(app) == "CompareScreen"
 
 
+def _table_order(screen) -> list[str]:
+    return [str(key.value) for key in screen.query_one("#runs-table").rows]
+
+
+@exercises("runs screen", "s")
+async def _runs_sort(app, pilot, root, key) -> None:
+    done = finished_schedule_run(root, "20240101-000100-schedule-done")
+    live = live_metrics_run(root, "20240101-000200-metrics-live")
+    try:
+        screen = await _runs_screen(app, pilot, 2)
+        assert _table_order(screen) == [live.path.name, done.name]  # newest first
+        await pilot.press(key)  # by state: finished before running
+        assert screen.sort_key == "state"
+        assert _table_order(screen) == [done.name, live.path.name]
+        assert "sorted by state" in str(screen.query_one("#runs-title").render())
+    finally:
+        live.close()
+
+
+@exercises("runs screen", "/")
+async def _runs_filter(app, pilot, root, key) -> None:
+    finished_schedule_run(root, "20240101-000100-schedule-done")
+    live = live_metrics_run(root, "20240101-000200-metrics-live")
+    try:
+        screen = await _runs_screen(app, pilot, 2)
+        await pilot.press(key)
+        assert screen.query_one("#runs-filter").has_focus
+        await pilot.press(*"state:run")
+        assert _table_order(screen) == [live.path.name]
+        assert "1 of 2 runs" in str(screen.query_one("#runs-title").render())
+        await pilot.press("enter")  # back to the table, filter kept
+        assert screen.query_one("#runs-table").has_focus and len(_table_order(screen)) == 1
+    finally:
+        live.close()
+
+
 @exercises("runs screen", "f5")
 async def _runs_refresh(app, pilot, root, key) -> None:
     screen = await _runs_screen(app, pilot, 0)
@@ -420,4 +456,4 @@ async def test_every_listed_key(where: str, key: str, runs_root: Path) -> None:
 
 
 def _press_name(label: str) -> str:
-    return {"]": "right_square_bracket", "[": "left_square_bracket"}.get(label, label)
+    return {"]": "right_square_bracket", "[": "left_square_bracket", "/": "slash"}.get(label, label)

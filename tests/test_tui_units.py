@@ -27,7 +27,7 @@ from diffusionscope.core.events import (
     ProgressEvent,
     SeriesEvent,
 )
-from diffusionscope.tui.curves import finite, group_series, metric_rows, schedule_curves
+from diffusionscope.tui.curves import finite, group_series, schedule_curves
 from diffusionscope.tui.launcher import _alive, find_run_dir, stop_process
 from diffusionscope.tui.run_model import RunModel, format_duration
 from diffusionscope.tui.screens.run import RunUpdated
@@ -64,8 +64,9 @@ def test_run_model_folds_every_event_type() -> None:
     assert snap.series["fid"] == [(8, 90.0), (16, 70.0)]
     assert snap.metrics["metrics.fid"].value == 65.0
     assert [a.caption for a in snap.artifacts] == ["again"] and snap.artifacts[0].is_image
-    # Log times count from the first logged event (the artifact at T0 + 4).
-    assert snap.log[-2:] == ["+01:01 WARNING metrics: two", "+01:01 WARNING metrics: lines"]
+    # Log times count from the run's first event (the series point at T0), as elapsed does.
+    assert snap.log[-2:] == ["+01:05 WARNING metrics: two", "+01:05 WARNING metrics: lines"]
+    assert snap.started == T0
     assert snap.versions["series"] == 2 and snap.versions["metrics"] == 2
 
 
@@ -87,10 +88,6 @@ def test_series_grouping_numbers_and_finite_points() -> None:
     groups = group_series({"fid": [(1, 2)], "logsnr:a": [(0, 1)], "logsnr:b": [(0, 2)]})
     assert groups == {"fid": {"fid": [(1, 2)]}, "logsnr": {"a": [(0, 1)], "b": [(0, 2)]}}
     assert finite([(0, math.inf), (1, math.nan), (2, 3.0)]) == [(2, 3.0)]
-    rows = metric_rows(
-        {}, {"run": {"seed": 0}, "metrics": {"fid": 12.5, "ok": True, "kid": {"mean": 0.01}}}
-    )
-    assert rows == [("metrics.fid", 12.5, "", ""), ("metrics.kid.mean", 0.01, "", "")]
     assert format_duration(3725) == "1:02:05" and format_duration(None) == "--:--"
 
 

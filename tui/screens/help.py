@@ -26,7 +26,8 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
 
 
 def key_label(binding: Binding) -> str:
-    names = {"right_square_bracket": "]", "left_square_bracket": "[", "space": "space"}
+    names = {"right_square_bracket": "]", "left_square_bracket": "[", "space": "space",
+             "slash": "/"}  # fmt: skip
     return names.get(binding.key, binding.key)
 
 

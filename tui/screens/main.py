@@ -9,7 +9,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widgets import (
     Button,
     Checkbox,
@@ -25,14 +27,16 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.printable import printable
 from diffusionscope.tui import settings
 from diffusionscope.tui.options import (
     OptionSpec,
     build_arguments,
     field_for_error,
     form_options,
-    validate_arguments,
 )
+from diffusionscope.tui.start_checks import error_field, is_model_error, quick_check
+from diffusionscope.tui.text import literal, styled
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 DTYPES = ("auto", "fp32", "fp16", "bf16")
@@ -48,18 +52,23 @@ class ModelPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Label("Model", classes="pane-title")
         yield Input(self.initial, placeholder="hub id, diffusers folder or .safetensors file",
-                    id="model-source")  # fmt: skip
+                    id="model-source", compact=True)  # fmt: skip
+        yield Static("", id="model-error")
         with Horizontal(classes="button-row"):
-            yield Button("Browse (ctrl+o)", id="browse")
-            yield Button("Load (ctrl+l)", id="load", variant="primary")
+            yield Button("Browse ^o", id="browse", compact=True)
+            yield Button("Load ^l", id="load", variant="primary", compact=True)
         with Horizontal(classes="select-row"):
-            yield Label("device", classes="field-label")
-            yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="device")
-            yield Label("dtype", classes="field-label")
-            yield Select([(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype")
+            yield Label("device", classes="select-label")
+            yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="device",
+                         compact=True)  # fmt: skip
+            yield Label("dtype", classes="select-label")
+            yield Select([(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype",
+                         compact=True)  # fmt: skip
         yield Label("Recent models", classes="section-title")
-        yield OptionList(*settings.recent_models(), id="recent")
-        yield Static("not loaded: press Load to inspect the model", id="model-summary")
+        yield OptionList(*(literal(m, one_line=True) for m in settings.recent_models()),
+                         id="recent")  # fmt: skip
+        yield Static("not loaded: press Load (ctrl+l) to read the model's configs",
+                     id="model-summary")  # fmt: skip
 
     @property
     def source(self) -> str:
@@ -76,6 +85,30 @@ class ModelPane(Vertical):
     @on(OptionList.OptionSelected, "#recent")
     def _use_recent(self, event: OptionList.OptionSelected) -> None:
         self.query_one("#model-source", Input).value = str(event.option.prompt)
+
+
+class ModeList(SelectionList[str]):
+    """The mode list, with a tick in a selected mode's box and an empty box otherwise:
+    selection must not be told by colour alone."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except Exception:  # noqa: BLE001 -- past the last option: the line as drawn
+            return strip
+        if len(segments) < 3:
+            return strip
+        mark = "✓" if selection.value in self.selected else " "
+        text, style, control = segments[1]
+        segments[1] = type(segments[1])(mark, style, control)
+        return Strip(segments, strip.cell_length)
+
+
+class FormScroll(VerticalScroll, can_focus=False):
+    """The options form: its fields take focus (and scroll into view), the container does not,
+    so an empty form is no Tab stop."""
 
 
 class OptionField(Vertical):
@@ -117,7 +150,7 @@ class OptionField(Vertical):
         return widget.value  # type: ignore[attr-defined]
 
     def show_error(self, message: str | None) -> None:
-        self.query_one(".field-error", Static).update(message or "")
+        self.query_one(".field-error", Static).update(literal(message or ""))
         self.set_class(bool(message), "-invalid")
 
     def check(self) -> str | None:
@@ -136,16 +169,14 @@ class ModePane(Vertical):
         self.values: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        yield Label("Modes", classes="pane-title")
-        yield SelectionList[str](
+        yield Label("Modes  (space ticks ✓)", classes="pane-title", id="modes-title")
+        yield ModeList(
             *(Selection(f"{name:<10} {desc}", name) for name, desc in self.modes.items()),
             id="modes",
         )
-        yield VerticalScroll(
-            Static("select one or more modes above", classes="hint"), id="mode-form"
-        )
+        yield FormScroll(Static("select one or more modes above", classes="hint"), id="mode-form")
         yield Static("", id="form-error")
-        yield Button("Start run (ctrl+s)", id="start", variant="success")
+        yield Button("Start run ^s", id="start", variant="success", compact=True)
 
     @property
     def selected(self) -> list[str]:
@@ -166,6 +197,10 @@ class ModePane(Vertical):
 
     @on(SelectionList.SelectedChanged, "#modes")
     async def rebuild_form(self) -> None:
+        chosen = self.selected
+        self.query_one("#modes-title", Label).update(
+            f"Modes  ✓ {', '.join(chosen)}" if chosen else "Modes  (space ticks ✓)"
+        )
         self.remember_values()
         form = self.query_one("#mode-form", VerticalScroll)
         await form.remove_children()
@@ -203,10 +238,10 @@ class ModePane(Vertical):
 
     def show_error(self, message: str) -> None:
         """Put a validation message under its field when it names one, else under the form."""
-        dest = field_for_error(message, self.specs)
+        dest = field_for_error(message, self.specs) or error_field(message, self.specs)
         if dest is not None:
             self.query_one(f"#field-{dest}", OptionField).show_error(message)
-        self.query_one("#form-error", Static).update(message)
+        self.query_one("#form-error", Static).update(literal(message))
 
 
 class MainScreen(Screen):
@@ -215,8 +250,8 @@ class MainScreen(Screen):
     BINDINGS = [
         Binding("ctrl+l", "load_model", "Load"),
         Binding("ctrl+o", "browse", "Browse"),
-        Binding("ctrl+s", "start_run", "Start run"),
-        Binding("f4", "live_run", "Live run"),
+        Binding("ctrl+s", "start_run", "Start"),
+        Binding("f4", "live_run", "Live"),
     ]
 
     def __init__(self, model: str | None, modes: dict[str, str]) -> None:
@@ -230,7 +265,7 @@ class MainScreen(Screen):
         with Horizontal(id="main-columns"):
             yield ModelPane(self.initial_model)
             yield ModePane(self.mode_descriptions)
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def model_pane(self) -> ModelPane:
@@ -246,40 +281,38 @@ class MainScreen(Screen):
     def action_load_model(self) -> None:
         pane = self.model_pane
         if not pane.source:
-            self._summary("[b $error]model: enter a hub id, folder or .safetensors file[/]")
+            self._summary(styled(("model: enter a hub id, folder or .safetensors file",
+                                  "bold $error")))  # fmt: skip
             return
-        self._summary(f"loading {pane.source} ...")
+        self._summary(literal(f"reading {pane.source} ..."))
         self.load_worker(pane.source, pane.device, pane.dtype)
 
     @work(thread=True, exclusive=True, group="load-model", name="load-model")
     def load_worker(self, source: str, device: str, dtype: str) -> None:
-        # torch and diffusers are imported here, never at start-up.
-        from diffusionscope.core.loading import load_pipeline
+        """The summary from configs and safetensors headers: torch is never imported here
+        (the run process loads the weights; this process only shows what they are)."""
+        from diffusionscope.core.model_info import inspect_model
 
         try:
-            loaded = load_pipeline(source, device, dtype)
+            info = inspect_model(source, device, dtype)
         except InputError as error:
-            self.app.call_from_thread(self._summary, f"[b $error]{_escape(str(error))}[/]")
+            self.app.call_from_thread(self._summary, styled((str(error), "bold $error")))
             return
         except Exception as error:  # noqa: BLE001 -- any failure is shown, never crashes the UI
             text = f"{type(error).__name__}: {error}"
-            self.app.call_from_thread(self._summary, f"[b $error]{_escape(text)}[/]")
+            self.app.call_from_thread(self._summary, styled((text, "bold $error")))
             return
-        lines = loaded.summary.lines()
-        total = loaded.summary.total_parameters
-        lines.append(f"total      {total / 1e6:.2f}M parameters")
-        del loaded  # the run loads its own copy in its own process
-        self.app.call_from_thread(self._loaded, source, lines)
+        self.app.call_from_thread(self._loaded, source, info.lines())
 
     def _loaded(self, source: str, lines: list[str]) -> None:
         self.loaded_summary = lines
-        self._summary("\n".join(_escape(line) for line in lines))
+        self._summary(literal("\n".join(lines)))
         recent = settings.remember_model(source)
         options = self.query_one("#recent", OptionList)
         options.clear_options()
-        options.add_options(recent)
+        options.add_options([literal(m, one_line=True) for m in recent])
 
-    def _summary(self, text: str) -> None:
+    def _summary(self, text: Content) -> None:
         self.query_one("#model-summary", Static).update(text)
 
     @on(Button.Pressed, "#browse")
@@ -313,35 +346,36 @@ class MainScreen(Screen):
 
     @on(Button.Pressed, "#start")
     def action_start_run(self) -> None:
-        self.query_one("#form-error", Static).update("")
-        for field in self.mode_pane.fields:
-            field.show_error(None)
+        """Check what can be checked without torch, then start the run process, which checks
+        the rest (devices, reference folders, ...) and refuses in one line if it must: that
+        line comes back here, under its field (:meth:`show_refusal`)."""
+        self.clear_errors()
         try:
             argv = self.run_arguments()
+            quick_check(argv)
         except InputError as error:
-            self.mode_pane.show_error(str(error))
+            self.show_refusal(str(error))
             return
-        self.query_one("#form-error", Static).update("checking ...")
-        self.validate_and_start(argv)
-
-    @work(thread=True, exclusive=True, group="start-run", name="start-run")
-    def validate_and_start(self, argv: list[str]) -> None:
-        try:
-            validate_arguments(argv)
-        except InputError as error:
-            self.app.call_from_thread(self.mode_pane.show_error, str(error))
-            return
-        self.app.call_from_thread(self._launch, argv)
-
-    def _launch(self, argv: list[str]) -> None:
-        self.query_one("#form-error", Static).update("")
         self.app.start_run(argv, "-".join(self.mode_pane.selected))  # type: ignore[attr-defined]
+
+    def clear_errors(self) -> None:
+        self.query_one("#form-error", Static).update("")
+        self.query_one("#model-error", Static).display = False
+        self.query_one("#model-source", Input).remove_class("-invalid")
+        for field in self.mode_pane.fields:
+            field.show_error(None)
+
+    def show_refusal(self, message: str) -> None:
+        """A one-line refusal (ours or the run process's) under the field it is about."""
+        self.clear_errors()
+        if is_model_error(message):
+            error = self.query_one("#model-error", Static)
+            error.update(literal(message))
+            error.display = True
+            self.query_one("#model-source", Input).add_class("-invalid")
+        self.mode_pane.show_error(message)
+        self.notify(printable(message, one_line=True), title="run refused", severity="error",
+                    timeout=6, markup=False)  # fmt: skip
 
     def action_live_run(self) -> None:
         self.app.open_last_run()  # type: ignore[attr-defined]
-
-
-def _escape(text: str) -> str:
-    from textual.markup import escape
-
-    return escape(text)

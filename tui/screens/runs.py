@@ -1,24 +1,44 @@
-"""Every run under the runs root: attach, open, resume, delete, and pick runs to compare."""
+"""Every run under the runs root: sort, filter, attach, open, resume, delete, pick to compare."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from diffusionscope.core.runs import RunInfo, list_runs
-from diffusionscope.tui.run_model import format_number
+from diffusionscope.core.runs import RunInfo
+from diffusionscope.tui.run_index import SORT_KEYS, ListedRun, RunIndex, matches, sort_runs
+from diffusionscope.tui.text import cell, styled
 
 REFRESH_SECONDS = 2.0
+COLUMNS = (("mark", " "), ("state", "status"), ("name", "run"), ("started", "started"),
+           ("modes", "modes"), ("model", "model"), ("n", "N"), ("numbers", "results"))  # fmt: skip
 
 
-def key_numbers(info: RunInfo, limit: int = 3) -> str:
-    return "  ".join(f"{k}={format_number(v)}" for k, v in list(info.key_numbers.items())[:limit])
+def started_text(info: RunInfo) -> str:
+    if info.started is None:
+        return ""
+    return datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M")
+
+
+def row_cells(run: ListedRun, marked: bool) -> tuple:
+    info = run.info
+    return (
+        "*" if marked else " ",
+        cell(info.state),
+        cell(info.name),
+        cell(started_text(info)),
+        cell(",".join(info.modes)),
+        cell(Path(info.model).name or info.model),
+        cell("" if info.num_samples is None else str(info.num_samples)),
+        cell(run.headline),
+    )
 
 
 class RunsScreen(Screen):
@@ -31,6 +51,8 @@ class RunsScreen(Screen):
         Binding("d", "delete_run", "Delete"),
         Binding("space", "mark_run", "Mark"),
         Binding("c", "compare", "Compare marked"),
+        Binding("s", "next_sort", "Sort"),
+        Binding("slash", "filter", "Filter"),
         Binding("f5", "refresh", "Refresh"),
     ]
 
@@ -38,49 +60,72 @@ class RunsScreen(Screen):
         super().__init__()
         self.root = root
         self.runs: dict[str, RunInfo] = {}
+        self.listed: list[ListedRun] = []
         self.marked: list[str] = []
+        self.sort_key = "date"
+        self.query_text = ""
+        self._shown: list[tuple] | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"runs under {self.root}", id="runs-title")
+        yield Static("", id="runs-title")
+        yield Input(placeholder="filter: state:running model:digits mode:metrics date:2024-06 "
+                    "or any word  (/)", id="runs-filter", compact=True)  # fmt: skip
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("mark", " "), ("name", "run"), ("state", "status"), ("model", "model"),
-                           ("modes", "modes"), ("n", "N"), ("numbers", "key numbers")):  # fmt: skip
+        for key, label in COLUMNS:
             table.add_column(label, key=key)
+        table.focus()
         self.action_refresh()
         self.set_interval(REFRESH_SECONDS, self.action_refresh)
 
+    def index(self) -> RunIndex:
+        """The app keeps one index per runs root, so reopening this screen is instant."""
+        indexes = self.app.__dict__.setdefault("_run_indexes", {})
+        if self.root not in indexes:
+            indexes[self.root] = RunIndex(self.root)
+        return indexes[self.root]
+
     @work(thread=True, exclusive=True, group="list-runs", name="list-runs")
     def action_refresh(self) -> None:
-        runs = list_runs(self.root)
-        self.app.call_from_thread(self._show, runs)
+        listed = self.index().refresh()
+        self.app.call_from_thread(self._show, listed)
 
-    def _show(self, runs: list[RunInfo]) -> None:
-        table = self.query_one(DataTable)
-        cursor = self.selected_name
-        self.runs = {info.name: info for info in runs}
+    def _show(self, listed: list[ListedRun]) -> None:
+        self.listed = listed
+        self.runs = {run.info.name: run.info for run in listed}
         self.marked = [name for name in self.marked if name in self.runs]
-        table.clear()
-        for info in runs:
-            table.add_row(
-                "*" if info.name in self.marked else " ",
-                info.name,
-                info.state,
-                Path(info.model).name or info.model,
-                ",".join(info.modes),
-                "" if info.num_samples is None else str(info.num_samples),
-                key_numbers(info),
-                key=info.name,
-            )
-        if cursor in self.runs:
-            table.move_cursor(row=table.get_row_index(cursor))
-        count = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+        self._render_table()
+
+    def _render_table(self) -> None:
+        table = self.query_one(DataTable)
+        visible = [run for run in sort_runs(self.listed, self.sort_key)
+                   if matches(run, self.query_text)]  # fmt: skip
+        rows = [row_cells(run, run.info.name in self.marked) for run in visible]
+        shown = [tuple(str(c) for c in row) for row in rows]
+        if shown != self._shown:
+            cursor = self.selected_name
+            self._shown = shown
+            table.clear()
+            for run, row in zip(visible, rows, strict=True):
+                table.add_row(*row, key=run.info.name)
+            if cursor is not None and cursor in {run.info.name for run in visible}:
+                table.move_cursor(row=table.get_row_index(cursor))
+        self._title(len(visible))
+
+    def _title(self, visible: int | None = None) -> None:
+        total = len(self.listed)
+        shown = total if visible is None else visible
+        count = f"{shown} of {total} runs" if shown != total else f"{total} run{'s' * (total != 1)}"
         marks = f", {len(self.marked)} marked for compare" if self.marked else ""
-        self.query_one("#runs-title", Static).update(f"{count} under {self.root}{marks}")
+        self.query_one("#runs-title", Static).update(
+            styled(
+                f"{count} under {self.root}{marks}  ·  sorted by ", (self.sort_key, "bold"), " (s)"
+            )  # fmt: skip
+        )
 
     @property
     def selected_name(self) -> str | None:
@@ -95,10 +140,36 @@ class RunsScreen(Screen):
         name = self.selected_name
         return self.runs.get(name) if name else None
 
+    # ---- sort and filter ----------------------------------------------------------------
+
+    def action_next_sort(self) -> None:
+        self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
+        self._render_table()
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self._render_table()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    # ---- actions ------------------------------------------------------------------------
+
     def action_back(self) -> None:
+        if self.query_one("#runs-filter", Input).has_focus:
+            self.query_one(DataTable).focus()
+            return
         self.app.pop_screen()
 
     def action_open_run(self) -> None:
+        if self.query_one("#runs-filter", Input).has_focus:
+            self.query_one(DataTable).focus()
+            return
         info = self.selected
         if info is not None:
             self.app.open_run(info.path)  # type: ignore[attr-defined]
@@ -109,7 +180,7 @@ class RunsScreen(Screen):
             return
         if info.state != "interrupted":
             self.notify(f"only an interrupted run can be resumed ({info.name} is {info.state})",
-                        severity="warning", timeout=3)  # fmt: skip
+                        severity="warning", timeout=3, markup=False)  # fmt: skip
             return
         self.app.resume_run(info.path)  # type: ignore[attr-defined]
 
@@ -126,10 +197,11 @@ class RunsScreen(Screen):
         def confirmed(yes: bool | None) -> None:
             if yes:
                 shutil.rmtree(info.path, ignore_errors=True)
-                self.notify(f"deleted {info.name}", timeout=3)
+                self.notify(f"deleted {info.name}", timeout=3, markup=False)
                 self.action_refresh()
 
-        self.app.push_screen(ConfirmScreen(f"Delete run {info.name} and all its files?"), confirmed)
+        self.app.push_screen(ConfirmScreen(styled("Delete run ", (info.name, "bold"),
+                                                  " and all its files?")), confirmed)  # fmt: skip
 
     def action_mark_run(self) -> None:
         name = self.selected_name
@@ -141,10 +213,11 @@ class RunsScreen(Screen):
             self.marked.append(name)
         table = self.query_one(DataTable)
         table.update_cell(name, "mark", "*" if name in self.marked else " ")
+        if self._shown is not None:
+            index = table.get_row_index(name)
+            self._shown[index] = ("*" if name in self.marked else " ",) + self._shown[index][1:]
         table.action_cursor_down()
-        self.query_one("#runs-title", Static).update(
-            f"{len(self.runs)} runs under {self.root}, {len(self.marked)} marked for compare"
-        )
+        self._title(table.row_count)
 
     def action_compare(self) -> None:
         from diffusionscope.tui.screens.compare import CompareScreen

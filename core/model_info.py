@@ -1,0 +1,260 @@
+"""A model's summary read from its configs and safetensors headers, without importing torch.
+
+The workbench shows this when a model is loaded: the pipeline and component classes, the
+scheduler, the native resolution, the text encoders and each component's parameter count.
+Everything comes from ``model_index.json``, the component ``config.json`` files and the
+tensor shapes in the safetensors headers (read with ``safetensors.safe_open`` in its numpy
+mode, which parses the header and maps no tensor), so it takes milliseconds and leaves torch,
+diffusers and transformers out of the process: the run process is the one that loads weights.
+
+What cannot be known this way (a single-file checkpoint's pipeline class, which diffusers
+infers from the tensors) is said so, and left to the run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from diffusionscope.core.errors import InputError
+from diffusionscope.core.loading import classify_source
+
+#: Weight file names diffusers and transformers load, in the order they prefer them.
+WEIGHT_STEMS = ("diffusion_pytorch_model", "model")
+#: FluxPipeline fixes its default latent size whatever the transformer's config says.
+FIXED_SAMPLE_SIZES = {"Flux": 128}
+
+
+@dataclass
+class ComponentInfo:
+    library: str
+    class_name: str
+    parameters: int | None = None
+    weight_dtype: str = ""
+    weight_files: int = 0
+
+
+@dataclass
+class ModelInfo:
+    """What the configs and headers say about a model (the same facts a loaded summary has)."""
+
+    source: str
+    source_kind: str
+    pipeline_class: str
+    components: dict[str, ComponentInfo] = field(default_factory=dict)
+    scheduler_class: str = ""
+    native_resolution: int | None = None
+    text_encoders: list[str] = field(default_factory=list)
+    device: str = ""
+    dtype: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def total_parameters(self) -> int:
+        return sum(c.parameters or 0 for c in self.components.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def lines(self) -> list[str]:
+        """One fact a line, as the workbench shows them."""
+        out = [
+            f"pipeline   {self.pipeline_class}",
+            f"source     {self.source_kind}: {self.source}",
+            f"run on     {self.device}  {self.dtype}",
+            f"resolution {self.native_resolution or '?'} px",
+            f"scheduler  {self.scheduler_class or '?'}",
+            f"text       {', '.join(self.text_encoders) or 'none'}",
+        ]
+        for name, info in self.components.items():
+            count = f"{info.parameters / 1e6:.2f}M params" if info.parameters else ""
+            dtype = info.weight_dtype.lower() if info.parameters else ""
+            out.append(f"  {name:<15} {info.class_name} {count} {dtype}".rstrip())
+        if self.total_parameters:
+            out.append(f"total      {self.total_parameters / 1e6:.2f}M parameters")
+        out += self.notes
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Headers and configs
+# --------------------------------------------------------------------------------------------
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise InputError(f"{what} {path}: cannot read ({error.strerror or error})") from None
+    except ValueError:
+        raise InputError(f"{what} {path}: not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{what} {path}: expected a JSON object")
+    return data
+
+
+def safetensors_parameters(path: Path) -> tuple[int, str]:
+    """``(element count, dtype)`` of every tensor in a safetensors file, from its header only."""
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as handle:
+            count, dtypes = 0, set()
+            for key in handle.keys():  # noqa: SIM118 -- safe_open is not a dict
+                tensor = handle.get_slice(key)
+                count += math.prod(tensor.get_shape())
+                dtypes.add(str(tensor.get_dtype()))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InputError(f"weights {path}: corrupt safetensors file ({error})") from None
+    return count, "/".join(sorted(dtypes))
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """The safetensors files a component is loaded from: the plain ones (sharded or not), else
+    one variant (``.fp16``), never two copies of the same weights."""
+    files = sorted(folder.glob("*.safetensors"))
+    for stem in WEIGHT_STEMS:
+        plain = [f for f in files if f.name == f"{stem}.safetensors"
+                 or (f.name.startswith(f"{stem}-") and "-of-" in f.name)]  # fmt: skip
+        if plain:
+            return plain
+    for stem in WEIGHT_STEMS:
+        variants = [f for f in files if f.name.startswith(f"{stem}.")]
+        if variants:
+            first_variant = variants[0].name.split(".")[1]
+            return [f for f in variants if f.name.split(".")[1] == first_variant]
+    return files[:1]
+
+
+def _component(folder: Path, library: str, class_name: str) -> ComponentInfo:
+    info = ComponentInfo(library=library, class_name=class_name)
+    files = weight_files(folder) if folder.is_dir() else []
+    dtypes = set()
+    for path in files:
+        count, dtype = safetensors_parameters(path)
+        info.parameters = (info.parameters or 0) + count
+        dtypes.add(dtype)
+    info.weight_dtype = "/".join(sorted(dtypes))
+    info.weight_files = len(files)
+    return info
+
+
+def _vae_scale_factor(folder: Path) -> int:
+    config_path = folder / "vae" / "config.json"
+    if not config_path.is_file():
+        return 8
+    config = _read_json(config_path, "vae config")
+    channels = config.get("block_out_channels") or config.get("encoder_block_out_channels")
+    return 2 ** (len(channels) - 1) if isinstance(channels, list) and channels else 8
+
+
+def native_resolution(folder: Path, pipeline_class: str) -> int | None:
+    """The pipeline's default image size: the denoiser's latent size times the VAE's factor,
+    as the pipelines compute it (``default_sample_size * vae_scale_factor``)."""
+    scale = _vae_scale_factor(folder)
+    for prefix, size in FIXED_SAMPLE_SIZES.items():
+        if pipeline_class.startswith(prefix):
+            return size * scale
+    for name in ("unet", "transformer"):
+        config_path = folder / name / "config.json"
+        if config_path.is_file():
+            size = _read_json(config_path, f"{name} config").get("sample_size")
+            if isinstance(size, list | tuple) and size:
+                size = size[0]
+            if isinstance(size, int):
+                return size * scale
+    return None
+
+
+def run_device(device: str = "auto", dtype: str = "auto") -> tuple[str, str]:
+    """What ``--device``/``--dtype`` will most likely resolve to in the run process, guessed
+    without torch: an NVIDIA driver with a GPU means CUDA (fp16), Apple silicon means MPS."""
+    device = (device or "auto").lower()
+    if device == "auto":
+        from diffusionscope.core.health import gpu_count
+
+        if gpu_count():
+            device = "cuda"
+        elif platform.system() == "Darwin" and platform.machine() == "arm64":
+            device = "mps"
+        else:
+            device = "cpu"
+        device += " (auto)"
+    dtype = (dtype or "auto").lower()
+    if dtype == "auto":
+        dtype = ("fp16" if device.startswith("cuda") else "fp32") + " (auto)"
+    return device, dtype
+
+
+# --------------------------------------------------------------------------------------------
+# Sources
+# --------------------------------------------------------------------------------------------
+
+
+def inspect_folder(folder: Path, source: str, kind: str = "folder") -> ModelInfo:
+    index = _read_json(folder / "model_index.json", "model_index.json of")
+    pipeline_class = str(index.get("_class_name") or "?")
+    info = ModelInfo(source=source, source_kind=kind, pipeline_class=pipeline_class)
+    for name, spec in index.items():
+        if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2:
+            continue
+        library, class_name = spec
+        if not class_name:
+            continue
+        if name == "scheduler":
+            info.scheduler_class = str(class_name)
+            continue
+        info.components[name] = _component(folder / name, str(library or ""), str(class_name))
+        if name.startswith("text_encoder"):
+            info.text_encoders.append(name)
+    info.native_resolution = native_resolution(folder, pipeline_class)
+    return info
+
+
+def _hub_folder(repo_id: str) -> Path | None:
+    """The hub model's snapshot in the local cache, or None when it is not there."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 -- any miss (not cached, bad id) means "not here"
+        return None
+
+
+def inspect_model(source: str, device: str = "auto", dtype: str = "auto") -> ModelInfo:
+    """Summarise ``source`` (hub id, diffusers folder, single file or scheduler config).
+
+    Raises :class:`InputError` with one line for what cannot be a model at all.
+    """
+    kind = classify_source(source)
+    path = Path(source).expanduser()
+    if kind == "folder":
+        info = inspect_folder(path, source)
+    elif kind == "hub":
+        cached = _hub_folder(source)
+        if cached is not None and (cached / "model_index.json").is_file():
+            info = inspect_folder(cached, source, "hub (cached)")
+        else:
+            info = ModelInfo(source=source, source_kind="hub", pipeline_class="?")
+            info.notes.append("not in the local hub cache: the run downloads it (or, offline, "
+                              "refuses in one line)")  # fmt: skip
+    elif kind == "single_file":
+        info = ModelInfo(source=source, source_kind="single file", pipeline_class="?")
+        if path.suffix.lower() == ".safetensors":
+            count, dtype_name = safetensors_parameters(path)
+            info.components["checkpoint"] = ComponentInfo("", "single-file checkpoint", count,
+                                                          dtype_name, 1)  # fmt: skip
+            info.notes.append("the pipeline class is inferred from the tensors by the run")
+        else:
+            info.notes.append(f"{path.suffix} is a pickle: the run needs --allow-pickle")
+    else:
+        config = _read_json(path, "scheduler config")
+        info = ModelInfo(source=source, source_kind="scheduler config", pipeline_class="-",
+                         scheduler_class=str(config.get("_class_name") or "?"))  # fmt: skip
+        info.notes.append("a scheduler config alone: the schedule mode only")
+    info.device, info.dtype = run_device(device, dtype)
+    return info
