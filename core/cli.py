@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 import traceback
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,16 @@ from diffusionscope.core.errors import (
     report_input_error,
 )
 from diffusionscope.core.modes import MODE_NAMES, ModeResult, RunContext, available_modes
+from diffusionscope.core.options import (
+    GENERATION_OPTIONS,
+    GENERATION_TITLE,
+    JSON,
+    MODEL,
+    MODES,
+    RUN_OPTIONS,
+    RUNS_ROOT,
+    add_options,
+)
 from diffusionscope.core.runs import RESULTS, RunWriter, list_runs, read_json, run_info, runs_root
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
@@ -37,10 +49,11 @@ def default_model() -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but errors are the project's one-line form with exit code 2."""
+    """argparse, but errors are the project's one-line form with exit code 2, worded as the
+    declarations word them (``--steps: must be positive, got 0``)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise InputError(message)
+        raise InputError(re.sub(r"^argument (-\w/)?", "", message))
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,93 +61,37 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _add_common_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="hub id, local diffusers folder, single .safetensors file, or (schedule mode) a "
-        "scheduler_config.json (default: the shipped digits-ldm model)",
-    )
-    parser.add_argument(
-        "--modes",
-        default=None,
-        help=f"comma-separated analysis modes: {', '.join(MODE_NAMES)}",
-    )
-    parser.add_argument("--runs-root", default=None, help="where run directories go (./runs)")
-    parser.add_argument("--name", default=None, help="a name for the run directory")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    parser.add_argument("--dtype", default="auto", help="auto | fp32 | fp16 | bf16")
-    parser.add_argument("--seed", type=int, default=0, help="sample i uses seed SEED+i (0)")
-    parser.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="allow .ckpt/.bin/.pt weights (pickles; read with weights_only=True)",
-    )
-    parser.add_argument(
-        "--single-file-config",
-        default=None,
-        help="diffusers folder or hub id whose configs a single-file checkpoint is read with",
-    )
-    parser.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run")
-    parser.add_argument("--json", action="store_true", help="print final results as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
-
-    shared = parser.add_argument_group("generation (shared by modes)")
-    shared.add_argument("--prompt", default=None, help="the prompt (attention, latent)")
-    shared.add_argument("--prompts-file", default=None, help="one prompt a line (metrics)")
-    shared.add_argument("--negative-prompt", default=None)
-    shared.add_argument("--steps", type=_positive_int, default=None, help="sampler steps")
-    shared.add_argument("--guidance-scale", type=float, default=None)
-    shared.add_argument("--batch-size", type=_positive_int, default=None)
-    shared.add_argument("--height", type=_positive_int, default=None)
-    shared.add_argument("--width", type=_positive_int, default=None)
-    shared.add_argument("-n", "--num-samples", type=int, default=None, help="samples (metrics)")
-    shared.add_argument("--reference", default=None, help="reference image folder or .npz stats")
-    shared.add_argument(
-        "--features", default=None, help="feature extractor: inception | dinov2 | clip | digits"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI, rendered from the declarations in :mod:`diffusionscope.core.options` and each
+    mode's ``OPTIONS`` (the workbench's form is rendered from the same declarations)."""
     parser = _Parser(prog=PROG, description="Analyse pretrained diffusion models.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run analysis modes headless, writing a run directory")
-    _add_common_run_options(run)
-    for name, module in available_modes().items():
+    modes = available_modes()
+    add_options(run, [replace(MODES, help=f"{MODES.help}: {', '.join(MODE_NAMES)}")])
+    add_options(run, [option for option in RUN_OPTIONS if option is not MODES])
+    add_options(run.add_argument_group(GENERATION_TITLE), GENERATION_OPTIONS)
+    for name, module in modes.items():
         group = run.add_argument_group(f"{name} mode", getattr(module, "DESCRIPTION", None))
-        module.add_arguments(group)
+        add_options(group, module.OPTIONS)
 
     runs = sub.add_parser("runs", help="list runs and their status")
-    runs.add_argument("--runs-root", default=None)
-    runs.add_argument("--json", action="store_true")
+    add_options(runs, [RUNS_ROOT, JSON])
 
     show = sub.add_parser("show", help="print a run's results")
     show.add_argument("run_dir")
-    show.add_argument("--json", action="store_true")
+    add_options(show, [JSON])
 
-    fid = sub.add_parser("fid", help="FID between two image folders or .npz statistics files")
-    fid.add_argument("path_a")
-    fid.add_argument("path_b")
-    fid.add_argument("--features", default="inception")
-    fid.add_argument("--inception-weights", default=None)
-    fid.add_argument("--batch-size", type=_positive_int, default=50)
-    fid.add_argument("--device", default="auto")
-    fid.add_argument("--json", action="store_true")
+    fid_options = getattr(modes.get("metrics"), "FID_OPTIONS", None)
+    if fid_options is not None:
+        fid = sub.add_parser("fid", help="FID between two image folders or .npz statistics files")
+        fid.add_argument("path_a")
+        fid.add_argument("path_b")
+        add_options(fid, fid_options)
 
     tui = sub.add_parser("tui", help="open the workbench (the default with no arguments)")
-    tui.add_argument("--model", default=None)
-    tui.add_argument("--runs-root", default=None)
+    add_options(tui, [MODEL, RUNS_ROOT])
     return parser
 
 
@@ -155,11 +112,10 @@ def parse_modes(text: str | None) -> list[str]:
 
 def validate_run_args(args: argparse.Namespace) -> None:
     """Check everything cheap before anything is written."""
-    args.modes = parse_modes(args.modes if isinstance(args.modes, str) else ",".join(args.modes))
+    modes = args.modes
+    args.modes = parse_modes(",".join(modes) if isinstance(modes, list | tuple) else modes)
     if args.model is None and not getattr(args, "generated", None):
         args.model = default_model()
-    if args.num_samples is not None and args.num_samples <= 0:
-        raise InputError(f"--num-samples: must be positive, got {args.num_samples}")
     if args.model is not None:
         from diffusionscope.core.loading import classify_source
 

@@ -315,6 +315,11 @@ def _hub_error(source: str, error: Exception) -> InputError | None:
     return None
 
 
+def hub_error_line(source: str, error: Exception) -> InputError:
+    """Any failure to fetch ``source`` from the hub, as one line."""
+    return _hub_error(source, error) or InputError(f"model {source!r}: {error}")
+
+
 def _error_chain(error: BaseException) -> list[BaseException]:
     chain: list[BaseException] = []
     current: BaseException | None = error
@@ -484,7 +489,7 @@ def load_scheduler_config(source: str) -> dict[str, Any]:
 
         local = hf_hub_download(source, "scheduler_config.json", subfolder="scheduler")
     except Exception as error:  # noqa: BLE001
-        raise (_hub_error(source, error) or InputError(f"model {source!r}: {error}")) from None
+        raise hub_error_line(source, error) from None
     return _read_config_json(Path(local))
 
 

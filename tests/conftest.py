@@ -64,3 +64,18 @@ def digits_classifier():
     from diffusionscope.core.zoo.features import load_digits_features
 
     return load_digits_features("cpu")
+
+
+@pytest.fixture(scope="session")
+def family_dir(tmp_path_factory: pytest.TempPathFactory):
+    """``family_dir(name)``: that family's tiny random pipeline folder, built once per session."""
+    from family_pipelines import build_family
+
+    built: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in built:
+            built[name] = build_family(name, tmp_path_factory.mktemp("families") / name)
+        return built[name]
+
+    return get

@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parent.parent
         (["--modes", "schedule", "--num-samples", "0"], "--num-samples: must be positive"),
         (["--modes", "schedule", "--steps", "-3"], "must be positive"),
         (["--modes", "schedule", "--device", "tpu"], "--device tpu"),
-        (["--modes", "schedule", "--dtype", "fp8"], "--dtype fp8"),
+        (["--modes", "schedule", "--dtype", "fp8"], "--dtype: choose one of"),
         (["--modes", "schedule", "--model", "/no/such/folder"], "no such folder"),
         (["--modes", "schedule", "--model", "x.ckpt"], "no such file"),
     ],

@@ -21,6 +21,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import Option
 
 if TYPE_CHECKING:
     from diffusionscope.core.modes import ModeResult, RunContext
@@ -30,21 +31,33 @@ NEEDS_PIPELINE = False
 DEFAULT_SAMPLER_STEPS = 50
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--compare",
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "compare",
+        "schedules to compare, comma-separated: linear, scaled_linear, cosine, "
+        "sigmoid, zero_snr, karras, edm, flow[:SHIFT], or another model's "
+        "scheduler_config.json, folder or hub id",
         default="",
-        help="schedules to compare, comma-separated: linear, scaled_linear, cosine, sigmoid, "
-        "zero_snr, karras, edm, flow[:SHIFT], or another model's scheduler_config.json, folder "
-        "or hub id",
-    )
-    group.add_argument("--sampler", default=None, help="scheduler class for the sampler view "
-                       "(default: the model's own)")  # fmt: skip
-    group.add_argument("--sampler-steps", type=int, default=None,
-                       help=f"inference steps (default: --steps or {DEFAULT_SAMPLER_STEPS})")  # fmt: skip
-    group.add_argument("--timestep-spacing", default=None,
-                       help="leading | trailing | linspace (default: all three)")  # fmt: skip
-    group.add_argument("--flow-shift", type=float, default=None, help="shift for 'flow' schedules")
+    ),  # fmt: skip
+    Option(
+        "sampler", "scheduler class for the sampler view", default_text="default: the model's own"
+    ),  # fmt: skip
+    Option(
+        "sampler_steps",
+        "inference steps of the sampler view",
+        kind="int",
+        positive=True,
+        default_text=f"default: --steps or {DEFAULT_SAMPLER_STEPS}",
+    ),  # fmt: skip
+    Option(
+        "timestep_spacing",
+        "timestep spacing of the sampler view",
+        kind="choice",
+        choices=("leading", "trailing", "linspace"),
+        default_text="default: all three",
+    ),  # fmt: skip
+    Option("flow_shift", "shift for 'flow' schedules", kind="float", positive=True),
+)
 
 
 def sampler_steps(args: argparse.Namespace) -> int:
@@ -55,15 +68,8 @@ def sampler_steps(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> None:
     from diffusionscope.core.schedule.curves import NAMED_SCHEDULES
-    from diffusionscope.core.schedule.sampler import SPACINGS
 
     steps = sampler_steps(args)
-    if steps <= 0:
-        raise InputError(f"--sampler-steps: must be positive, got {steps}")
-    if args.timestep_spacing and args.timestep_spacing not in SPACINGS:
-        raise InputError(f"--timestep-spacing: expected one of {', '.join(SPACINGS)}")
-    if args.flow_shift is not None and args.flow_shift <= 0:
-        raise InputError(f"--flow-shift: must be positive, got {args.flow_shift}")
     for name in filter(None, (n.strip() for n in (args.compare or "").split(","))):
         base = name.partition(":")[0]
         if base in NAMED_SCHEDULES:

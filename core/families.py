@@ -1,0 +1,164 @@
+"""What a model is, read from its configuration files alone, before any weight is loaded.
+
+Every mode decides from this whether it can analyse a pipeline, so a refusal costs one line and
+no run directory (``check_model`` in each mode package). The facts come from what the configs
+say -- ``model_index.json``, the denoiser's and the scheduler's configs -- never from a list of
+model names: an SD3.5 is an SD3 whose transformer config has ``dual_attention_layers``, a Flux
+dev is a Flux whose scheduler config has ``use_dynamic_shifting``.
+
+Only small JSON files are read; for a hub id they are fetched one by one (and found in the cache
+when offline). Nothing here imports torch or diffusers.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from diffusionscope.core.errors import InputError
+
+#: diffusers pipeline class -> family name used throughout the modes.
+FAMILY_OF_PIPELINE: dict[str, str] = {
+    "StableDiffusionPipeline": "sd",
+    "StableDiffusionXLPipeline": "sdxl",
+    "LatentConsistencyModelPipeline": "lcm",
+    "StableDiffusion3Pipeline": "sd3",
+    "PixArtAlphaPipeline": "pixart",
+    "PixArtSigmaPipeline": "pixart",
+    "FluxPipeline": "flux",
+    "SanaPipeline": "sana",
+}
+
+#: Components whose config.json the modes consult.
+CONFIGURED_COMPONENTS = ("unet", "transformer", "vae", "text_encoder", "text_encoder_2",
+                         "text_encoder_3")  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ModelConfigs:
+    """A pipeline as its configuration files describe it.
+
+    ``components`` maps each component of ``model_index.json`` to its (library, class) pair;
+    ``configs`` holds the parsed ``config.json`` of the components in
+    :data:`CONFIGURED_COMPONENTS` that exist, and ``scheduler`` the scheduler config.
+    """
+
+    source: str
+    kind: str
+    pipeline_class: str = ""
+    components: dict[str, tuple[str, str]] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scheduler: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        """``sd``, ``sdxl``, ``lcm``, ``sd3``, ``pixart``, ``flux``, ``sana``, or ``other``."""
+        return FAMILY_OF_PIPELINE.get(self.pipeline_class, "other")
+
+    @property
+    def denoiser(self) -> str | None:
+        """``unet`` or ``transformer``: the component that predicts the noise or velocity."""
+        for name in ("unet", "transformer"):
+            if name in self.components:
+                return name
+        return None
+
+    @property
+    def denoiser_config(self) -> dict[str, Any]:
+        return self.configs.get(self.denoiser or "", {})
+
+    @property
+    def text_encoders(self) -> list[str]:
+        return sorted(name for name in self.components if name.startswith("text_encoder"))
+
+    @property
+    def scheduler_class(self) -> str:
+        return str(self.scheduler.get("_class_name", ""))
+
+
+def _read_json(path: Path, what: str) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InputError(f"{what} {path}: not readable JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{what} {path}: expected a JSON object")
+    return data
+
+
+def _components(index: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """The (library, class) pairs of ``model_index.json``; absent components are ``null``."""
+    found = {}
+    for name, value in index.items():
+        if name.startswith("_") or not isinstance(value, list | tuple) or len(value) != 2:
+            continue
+        if value[0] is None or value[1] is None:
+            continue
+        found[name] = (str(value[0]), str(value[1]))
+    return found
+
+
+def _folder_configs(folder: Path) -> ModelConfigs:
+    index = _read_json(folder / "model_index.json", "model index")
+    components = _components(index)
+    configs = {}
+    for name in CONFIGURED_COMPONENTS:
+        path = folder / name / "config.json"
+        if name in components and path.is_file():
+            configs[name] = _read_json(path, f"{name} config")
+    scheduler_path = folder / "scheduler" / "scheduler_config.json"
+    scheduler = _read_json(scheduler_path, "scheduler config") if scheduler_path.is_file() else {}
+    return ModelConfigs(str(folder), "folder", str(index.get("_class_name", "")), components,
+                        configs, scheduler)  # fmt: skip
+
+
+def _hub_configs(repo_id: str) -> ModelConfigs:
+    """Fetch only the small JSON files of a hub model (found in the local cache when offline)."""
+    from huggingface_hub import hf_hub_download
+
+    from diffusionscope.core.loading import hub_error_line
+
+    def fetch(filename: str, subfolder: str | None = None) -> Path | None:
+        try:
+            return Path(hf_hub_download(repo_id, filename, subfolder=subfolder))
+        except Exception as error:  # noqa: BLE001 -- huggingface_hub raises many kinds
+            if subfolder is not None and type(error).__name__ == "EntryNotFoundError":
+                return None
+            raise hub_error_line(repo_id, error) from None
+
+    index_path = fetch("model_index.json")
+    assert index_path is not None
+    index = _read_json(index_path, "model index")
+    components = _components(index)
+    configs = {}
+    for name in CONFIGURED_COMPONENTS:
+        if name in components and (path := fetch("config.json", name)) is not None:
+            configs[name] = _read_json(path, f"{name} config")
+    scheduler_path = (
+        fetch("scheduler_config.json", "scheduler") if "scheduler" in components else None
+    )
+    scheduler = _read_json(scheduler_path, "scheduler config") if scheduler_path else {}
+    return ModelConfigs(repo_id, "hub", str(index.get("_class_name", "")), components, configs,
+                        scheduler)  # fmt: skip
+
+
+def read_model_configs(source: str, single_file_config: str | None = None) -> ModelConfigs:
+    """Describe ``source`` (``--model``) from its configs; one :class:`InputError` line if not."""
+    from diffusionscope.core.loading import classify_source
+
+    kind = classify_source(source)
+    path = Path(source).expanduser()
+    if kind == "folder":
+        return _folder_configs(path)
+    if kind == "hub":
+        return _hub_configs(source)
+    if kind == "scheduler_config":
+        return ModelConfigs(source, kind, scheduler=_read_json(path, "scheduler config"))
+    # A single file carries no configs: they come from --single-file-config when given.
+    if single_file_config:
+        described = read_model_configs(single_file_config)
+        return ModelConfigs(source, kind, described.pipeline_class, described.components,
+                            described.configs, described.scheduler)  # fmt: skip
+    return ModelConfigs(source, kind)
