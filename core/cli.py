@@ -25,6 +25,7 @@ from diffusionscope.core.errors import (
     RunInterrupted,
     report_input_error,
 )
+from diffusionscope.core.events import MetricEvent
 from diffusionscope.core.modes import MODE_NAMES, ModeResult, RunContext, available_modes
 from diffusionscope.core.options import (
     GENERATION_OPTIONS,
@@ -36,7 +37,15 @@ from diffusionscope.core.options import (
     RUNS_ROOT,
     add_options,
 )
-from diffusionscope.core.runs import RESULTS, RunWriter, list_runs, read_json, run_info, runs_root
+from diffusionscope.core.runs import (
+    RESULTS,
+    RunWriter,
+    list_runs,
+    read_events,
+    read_json,
+    run_info,
+    runs_root,
+)
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 COMPLETED_MODES = "completed_modes.json"
@@ -348,10 +357,14 @@ def show_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"state": info.state, "results": results}, indent=2, default=str))
         return EXIT_OK
-    print(f"{run_dir}: {info.state}{' (' + info.message + ')' if info.message else ''}")
+    from diffusionscope.core.printable import printable
+    from diffusionscope.core.result_fields import result_rows, results_table
+
+    message = f" ({info.message})" if info.message else ""
+    print(printable(f"{run_dir}: {info.state}{message}", one_line=True))
+    metric_events = [e for e in read_events(run_dir) if isinstance(e, MetricEvent)]
+    print("\n".join(results_table(result_rows(results, metric_events))))
     if results is None:
-        for key, value in info.key_numbers.items():
-            print(f"  {key} = {value:.6g}")
         return EXIT_OK
     for section, content in results.items():
         print(f"[{section}]")

@@ -61,21 +61,20 @@ class ModelInfo:
         return asdict(self)
 
     def lines(self) -> list[str]:
-        """One fact a line, as the workbench shows them."""
+        """One short fact a line (they must read well in a 36-column pane), components by size."""
+        resolution = f"{self.native_resolution} px" if self.native_resolution else "? px"
         out = [
-            f"pipeline   {self.pipeline_class}",
-            f"source     {self.source_kind}: {self.source}",
-            f"run on     {self.device}  {self.dtype}",
-            f"resolution {self.native_resolution or '?'} px",
-            f"scheduler  {self.scheduler_class or '?'}",
-            f"text       {', '.join(self.text_encoders) or 'none'}",
+            self.pipeline_class,
+            f"{resolution} · scheduler {self.scheduler_class or '?'}",
+            f"run on {self.device}, {self.dtype}",
+            f"{self.source_kind} {self.source}",
         ]
-        for name, info in self.components.items():
-            count = f"{info.parameters / 1e6:.2f}M params" if info.parameters else ""
-            dtype = info.weight_dtype.lower() if info.parameters else ""
-            out.append(f"  {name:<15} {info.class_name} {count} {dtype}".rstrip())
         if self.total_parameters:
-            out.append(f"total      {self.total_parameters / 1e6:.2f}M parameters")
+            out.append(f"{self.total_parameters / 1e6:.2f}M params in all")
+        sized = sorted(self.components.items(), key=lambda item: -(item[1].parameters or 0))
+        for name, info in sized:
+            count = f"{info.parameters / 1e6:.2f}M" if info.parameters else ""
+            out.append(f"{count:>7} {name} {info.class_name}")
         out += self.notes
         return out
 

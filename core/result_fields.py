@@ -278,3 +278,21 @@ def headline_numbers(rows: Iterable[ResultRow], limit: int = 3) -> str:
         else:
             parts.append(f"{row.label} {row.value_text}{' ' + row.unit if row.unit else ''}")
     return "  ".join(parts)
+
+
+def results_table(rows: Iterable[ResultRow]) -> list[str]:
+    """The rows as aligned plain-text lines (``diffusionscope show``): the columns the workbench
+    shows -- metric, value, unit, interval or spread, N."""
+    rows = list(rows)
+    if not rows:
+        return ["  no results yet"]
+    cells = [("metric", "value", "unit", "interval", "N")] + [
+        (row.label, row.value_text, row.unit, row.detail_text, row.n_text) for row in rows
+    ]
+    widths = [max(len(line[i]) for line in cells) for i in range(5)]
+    lines = []
+    for line in cells:
+        padded = [line[0].ljust(widths[0]), line[1].rjust(widths[1]), line[2].ljust(widths[2]),
+                  line[3].ljust(widths[3]), line[4].rjust(widths[4])]  # fmt: skip
+        lines.append(("  " + "  ".join(padded)).rstrip())
+    return lines

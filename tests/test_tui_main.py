@@ -27,8 +27,8 @@ async def test_load_shows_the_summary_and_remembers_the_model(
         summary = app.screen.query_one("#model-summary")
         await wait_for(pilot, lambda: app.screen.loaded_summary is not None, timeout=120)
         text = str(summary.render())
-        assert "StableDiffusionPipeline" in text and "unet" in text and "M params" in text
-        assert "resolution 16 px" in text and "scheduler" in text
+        assert "StableDiffusionPipeline" in text and "M params in all" in text
+        assert "16 px · scheduler" in text and "M unet UNet2DConditionModel" in text
         recent = app.screen.query_one("#recent")
         assert recent.option_count == 1
         assert str(recent.get_option_at_index(0).prompt) == str(tiny_pipeline_dir)

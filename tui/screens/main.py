@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -27,6 +27,7 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import NAME, SEED
 from diffusionscope.core.printable import printable
 from diffusionscope.tui import settings
 from diffusionscope.tui.options import (
@@ -39,6 +40,9 @@ from diffusionscope.tui.start_checks import error_field, is_model_error, quick_c
 from diffusionscope.tui.text import literal, styled
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: Run-level options the form offers under every mode selection (model, device and dtype have
+#: their own widgets on the left).
+RUN_FORM_OPTIONS = (SEED, NAME)
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -111,8 +115,18 @@ class FormScroll(VerticalScroll, can_focus=False):
     so an empty form is no Tab stop."""
 
 
+class TickBox(Checkbox):
+    """A checkbox whose box holds a tick when on and nothing when off (not colour alone)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 -- the name ToggleButton reads
+        return "✓" if self.value else " "
+
+
 class OptionField(Vertical):
-    """A label, an input for one CLI option, and under them its inline validation message."""
+    """One option: its flag, an input whose empty state shows the default it stands for, and
+    under them its inline validation message. Its full help shows below the form when it has
+    focus (``#field-help``), never cut to fit a placeholder."""
 
     def __init__(self, spec: OptionSpec, value: Any) -> None:
         super().__init__(id=f"field-{spec.dest}", classes="option-field")
@@ -121,24 +135,31 @@ class OptionField(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
-            yield Label(self.spec.label, classes="field-label")
+            yield Label(literal(self.spec.label), classes="field-label")
             yield self._input()
         yield Static("", classes="field-error")
 
+    @property
+    def help_text(self) -> str:
+        default = f" ({self.spec.shown_default})" if self.spec.shown_default else ""
+        return f"{self.spec.flag}: {self.spec.help}{default}"
+
     def _input(self) -> Input | Select | Checkbox:
         spec = self.spec
-        default = "" if spec.default in (None, False) else f" [{spec.default}]"
+        widget: Input | Select | Checkbox
         if spec.kind == "bool":
-            return Checkbox(spec.help[:40], bool(self.initial), id=f"opt-{spec.dest}")
-        if spec.kind == "choice":
+            widget = TickBox("", bool(self.initial), id=f"opt-{spec.dest}", compact=True)
+        elif spec.kind == "choice":
             options = [(c, c) for c in spec.choices]
             value = self.initial if self.initial in spec.choices else Select.BLANK
-            return Select(options, value=value, prompt=f"default{default}", id=f"opt-{spec.dest}")
-        return Input(
-            "" if self.initial is None else str(self.initial),
-            placeholder=(spec.help + default).strip()[:70],
-            id=f"opt-{spec.dest}",
-        )
+            widget = Select(options, value=value, prompt=spec.shown_default or "default",
+                            id=f"opt-{spec.dest}", compact=True)  # fmt: skip
+        else:
+            widget = Input("" if self.initial is None else str(self.initial),
+                           placeholder=spec.shown_default or "optional", id=f"opt-{spec.dest}",
+                           compact=True)  # fmt: skip
+        widget.tooltip = self.help_text
+        return widget
 
     @property
     def value(self) -> Any:
@@ -175,6 +196,7 @@ class ModePane(Vertical):
             id="modes",
         )
         yield FormScroll(Static("select one or more modes above", classes="hint"), id="mode-form")
+        yield Static("", id="field-help")
         yield Static("", id="form-error")
         yield Button("Start run ^s", id="start", variant="success", compact=True)
 
@@ -209,12 +231,18 @@ class ModePane(Vertical):
             await form.mount(Static("select one or more modes above", classes="hint"))
             return
         widgets: list[Any] = []
-        for mode, specs in form_options(modes):
+        for mode, specs in [*form_options(modes), ("run", list(RUN_FORM_OPTIONS))]:
             widgets.append(Label(f"{mode} options", classes="section-title"))
             if not specs:
                 widgets.append(Static("no options", classes="hint"))
             widgets += [OptionField(spec, self.values.get(spec.dest)) for spec in specs]
         await form.mount_all(widgets)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The focused field's whole help, under the form."""
+        field = next((a for a in event.widget.ancestors_with_self if isinstance(a, OptionField)),
+                     None)  # fmt: skip
+        self.query_one("#field-help", Static).update(literal(field.help_text if field else ""))
 
     @on(Input.Changed)
     def _check_field(self, event: Input.Changed) -> None:
@@ -229,12 +257,20 @@ class ModePane(Vertical):
         widget.value = value  # type: ignore[attr-defined]
 
     def arguments(self) -> list[str]:
-        """The run's mode options as CLI arguments; raises InputError on a bad field."""
+        """The run's mode options as CLI arguments; raises InputError on a bad field.
+
+        The run name is not among them: the app adds ``--name`` itself (:attr:`run_name`)."""
         errors = [message for field in self.fields if (message := field.check())]
         if errors:
             raise InputError(errors[0])
         values = {field.spec.dest: field.value for field in self.fields}
-        return build_arguments(values, self.specs)
+        return build_arguments(values, [s for s in self.specs if s.dest != "name"])
+
+    @property
+    def run_name(self) -> str:
+        """The name field's text, else the selected modes joined (the CLI's own default)."""
+        named = [str(f.value).strip() for f in self.fields if f.spec.dest == "name"]
+        return (named[0] if named and named[0] else "") or "-".join(self.selected)
 
     def show_error(self, message: str) -> None:
         """Put a validation message under its field when it names one, else under the form."""
@@ -356,7 +392,7 @@ class MainScreen(Screen):
         except InputError as error:
             self.show_refusal(str(error))
             return
-        self.app.start_run(argv, "-".join(self.mode_pane.selected))  # type: ignore[attr-defined]
+        self.app.start_run(argv, self.mode_pane.run_name)  # type: ignore[attr-defined]
 
     def clear_errors(self) -> None:
         self.query_one("#form-error", Static).update("")
@@ -376,6 +412,15 @@ class MainScreen(Screen):
         self.mode_pane.show_error(message)
         self.notify(printable(message, one_line=True), title="run refused", severity="error",
                     timeout=6, markup=False)  # fmt: skip
+
+    def on_screen_resume(self) -> None:
+        self.refresh_bindings()  # F4 appears once a run has been started
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F4 is offered once this session has started a run."""
+        if action == "live_run":
+            return bool(getattr(self.app, "launched", None))
+        return True
 
     def action_live_run(self) -> None:
         self.app.open_last_run()  # type: ignore[attr-defined]

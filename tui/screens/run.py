@@ -407,8 +407,10 @@ class RunScreen(Screen):
         if action == "step_image":
             return len(entries) > 1
         if action == "stop_run":
-            return self.model is not None and self.model.state in ("running", "resuming") or (
-                self.model is None and self.launched is not None
+            return (
+                self.model is not None
+                and self.model.state in ("running", "resuming")
+                or (self.model is None and self.launched is not None)
             )
         return True
 
