@@ -167,9 +167,11 @@ class RunScreen(Screen):
         if self.launched is not None and self.launched.resumed:
             model.attempt_start = self.launched.started
             model.state = "resuming"
+        tail = EventTail(self.run_dir)
+        model.apply(tail.poll())  # the state read so far, before anyone looks at it
         self.model = model
         self.app.call_from_thread(self._show_chart_for_mode)
-        tail = EventTail(self.run_dir)
+        self.post_message(RunUpdated(id(self)))
         last_liveness = 0.0
         while not worker.is_cancelled:
             process_gone = False
@@ -216,13 +218,11 @@ class RunScreen(Screen):
                 time.sleep(0.1)
 
     def _run_pid(self) -> int | None:
-        """The run process to watch: ours, or the one recorded on this host; none when over."""
-        state = self.model.state if self.model is not None else "starting"
-        if state not in ("running", "starting", "resuming", "reading"):
-            return None
+        """The run process to watch: ours while it lives, else the one a running run recorded
+        on this host; none once the run is over."""
         if self.launched is not None:
             return self.launched.pid if self.launched.alive() else None
-        if self.run_dir is None:
+        if self.run_dir is None or self.model is None or self.model.state != "running":
             return None
         identity = read_json(self.run_dir / PROCESS) or {}
         if identity.get("host") != socket.gethostname():
@@ -238,7 +238,10 @@ class RunScreen(Screen):
 
     def on_health_updated(self, message: HealthUpdated) -> None:
         self.health = message.lines
-        pane = self.query_one("#run-health", Static)
+        panes = self.query("#run-health")
+        if not panes:  # the screen is going away
+            return
+        pane = panes.first(Static)
         pane.update(literal("\n".join(message.lines)))
         pane.display = bool(message.lines)
 
