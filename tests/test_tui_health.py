@@ -39,7 +39,10 @@ def fake_nvml(processes: dict[int, list[tuple[int, int | None]]], *, fail_init: 
         if fail_init:
             raise NVMLError("NVML Shared Library Not Found")
 
-    gpus = [("NVIDIA H100 80GB HBM3", 87, 30 * GIB, 80 * GIB), (b"NVIDIA A10", 3, 1 * GIB, 24 * GIB)]
+    gpus = [
+        ("NVIDIA H100 80GB HBM3", 87, 30 * GIB, 80 * GIB),
+        (b"NVIDIA A10", 3, 1 * GIB, 24 * GIB),
+    ]
     return SimpleNamespace(
         calls=calls,
         NVMLError=NVMLError,

@@ -35,3 +35,15 @@ def styled(*parts: str | tuple[str, str]) -> Content:
         else:
             pieces.append(printable(part))
     return Content.assemble(*pieces)
+
+
+def short_model(model: str, limit: int = 40) -> str:
+    """How a model is named in a crowded line: a local path by its last part, a hub id whole
+    (``org/name`` is its name), anything long by its end."""
+    from pathlib import Path
+
+    text = str(model)
+    path = Path(text).expanduser()
+    if text.startswith(("/", ".", "~")) or path.exists():
+        text = path.name or text
+    return text if len(text) <= limit else "…" + text[-(limit - 1) :]

@@ -16,7 +16,7 @@ from diffusionscope.core.result_fields import ResultRow, format_number, result_r
 from diffusionscope.core.runs import read_events
 from diffusionscope.tui.curves import SCHEDULE_TITLES, schedule_curves
 from diffusionscope.tui.run_model import read_config, read_results
-from diffusionscope.tui.text import cell, literal, styled
+from diffusionscope.tui.text import cell, literal, short_model, styled
 from diffusionscope.tui.widgets.chart import CurveChart
 
 #: Settings that change what a run measures, named as a reader knows them, in reading order.
@@ -148,7 +148,7 @@ class CompareScreen(Screen):
         for position, (name, values) in enumerate(diffs):
             if position:
                 parts.append("  │  ")
-            shown = " · ".join(f"{letter(i)} {Path(v).name if name == 'model' else v}"
+            shown = " · ".join(f"{letter(i)} {short_model(v) if name == 'model' else v}"
                                for i, v in enumerate(values))  # fmt: skip
             parts += [(name, "italic"), f" {shown}"]
         return styled(*parts)

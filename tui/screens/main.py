@@ -40,6 +40,9 @@ from diffusionscope.tui.start_checks import error_field, is_model_error, quick_c
 from diffusionscope.tui.text import literal, styled
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: A Select's "nothing chosen" value: ``Select.NULL`` since Textual 2 (``BLANK`` before, and
+#: ``BLANK`` is the ``allow_blank`` flag's default, False, since).
+NO_SELECTION = Select.NULL if hasattr(Select, "NULL") else Select.BLANK
 #: Run-level options the form offers under every mode selection (model, device and dtype have
 #: their own widgets on the left).
 RUN_FORM_OPTIONS = (SEED, NAME)
@@ -151,7 +154,7 @@ class OptionField(Vertical):
             widget = TickBox("", bool(self.initial), id=f"opt-{spec.dest}", compact=True)
         elif spec.kind == "choice":
             options = [(c, c) for c in spec.choices]
-            value = self.initial if self.initial in spec.choices else Select.BLANK
+            value = self.initial if self.initial in spec.choices else NO_SELECTION
             widget = Select(options, value=value, prompt=spec.shown_default or "default",
                             id=f"opt-{spec.dest}", compact=True)  # fmt: skip
         else:
@@ -167,7 +170,7 @@ class OptionField(Vertical):
         if isinstance(widget, Checkbox):
             return widget.value
         if isinstance(widget, Select):
-            return None if widget.value is Select.BLANK else widget.value
+            return None if widget.value == NO_SELECTION else widget.value
         return widget.value  # type: ignore[attr-defined]
 
     def show_error(self, message: str | None) -> None:

@@ -39,7 +39,7 @@ from diffusionscope.tui.run_model import (
     read_config,
     read_results,
 )
-from diffusionscope.tui.text import cell, literal, styled
+from diffusionscope.tui.text import cell, literal, short_model, styled
 from diffusionscope.tui.widgets.chart import CurveChart
 from diffusionscope.tui.widgets.images import ImageBrowser
 from diffusionscope.tui.widgets.run_parts import MetricsTable, PhaseBars
@@ -300,7 +300,7 @@ class RunScreen(Screen):
         name = self.run_dir.name if self.run_dir else "(new run)"
         config = self.config
         modes = ",".join(config.get("modes") or []) or "?"
-        model = Path(str(config.get("model") or config.get("generated") or "")).name or "?"
+        model = short_model(str(config.get("model") or config.get("generated") or "")) or "?"
         detail = f"  {message}" if message and state != "running" else ""
         facts = [f"model {model}", f"modes {modes}"]
         if config.get("num_samples"):

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 
 from diffusionscope.core.runs import RunInfo
 from diffusionscope.tui.run_index import SORT_KEYS, ListedRun, RunIndex, matches, sort_runs
-from diffusionscope.tui.text import cell, styled
+from diffusionscope.tui.text import cell, short_model, styled
 
 REFRESH_SECONDS = 2.0
 COLUMNS = (("mark", " "), ("state", "status"), ("name", "run"), ("started", "started"),
@@ -35,7 +35,7 @@ def row_cells(run: ListedRun, marked: bool) -> tuple:
         cell(info.name),
         cell(started_text(info)),
         cell(",".join(info.modes)),
-        cell(Path(info.model).name or info.model),
+        cell(short_model(info.model, 30)),
         cell("" if info.num_samples is None else str(info.num_samples)),
         cell(run.headline),
     )
