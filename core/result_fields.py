@@ -12,6 +12,7 @@ interval, KID's spread; its structure is documented in ``core/metrics/__init__.p
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections.abc import Iterable, Mapping
@@ -95,6 +96,7 @@ METRICS_SECTION = "metrics"
 NOT_MODES = ("run", "model")
 
 
+@functools.lru_cache(maxsize=4096)
 def field_for(name: str) -> tuple[ResultField, str]:
     """The description of ``name`` and the tag it carries (``cosine`` of
     ``terminal_snr:cosine``); an unknown name gets a plain description of its own."""

@@ -29,7 +29,8 @@ def _runs_table_rows(app) -> dict[str, dict[str, str]]:
     """``{run name: {column key: cell text}}`` of the runs table as shown."""
     table = app.screen.query_one("#runs-table")
     columns = [str(column.value) for column in table.columns]
-    return {str(key.value): dict(zip(columns, (str(c) for c in table.get_row(key)), strict=True))
+    return {str(key.value): dict(zip(columns, (str(c).strip() for c in table.get_row(key)),
+                                     strict=True))
             for key in table.rows}  # fmt: skip
 
 
@@ -194,7 +195,10 @@ async def test_compare_two_finished_runs(runs_root: Path) -> None:
         # The newer run (B in the list, marked first) is A here: numbers, then B's difference.
         assert rows["terminal SNR"][2:] == ["0.0123", "0.0047", "-0.0076"]
         differs = str(screen.query_one("#compare-differs").render())
-        assert "model A sd-model · B digits-ldm" in differs and "steps A 50 · B default" in differs
+        assert (
+            "model A other/sd-model · B digits-ldm" in differs
+            and "steps A 50 · B default" in differs
+        )
         legend = str(screen.query_one("#compare-title").render())
         assert f"A = {second.name}" in legend and f"B = {first.name}" in legend
         chart = screen.query_one("#compare-chart")

@@ -30,6 +30,7 @@ CSS_FILE = Path(__file__).resolve().parent / "screens.tcss"
 THEMES = ("textual-dark", "nord", "gruvbox", "tokyo-night", "textual-light")
 #: How often the runs this app started or shows are checked for their end (notifications).
 WATCH_SECONDS = 1.0
+RUN_INDEX_DELAY = 1.0
 
 
 @dataclass
@@ -91,6 +92,7 @@ class WorkbenchApp(App[int]):
         self.launched: list[LaunchedRun] = []
         self.watched: list[WatchedRun] = []
         self._health = None
+        self._run_index = None
         self._health_lock = threading.Lock()
         remembered = settings.load_settings().get("theme")
         chosen = theme or (remembered if remembered in self.available_themes else None)
@@ -100,6 +102,22 @@ class WorkbenchApp(App[int]):
     def on_mount(self) -> None:
         self.theme_changed_signal.subscribe(self, self._remember_theme)
         self.set_interval(WATCH_SECONDS, self._check_watched)
+        # The runs list is read once in the background, after the first screen is up, so F2
+        # shows even a thousand runs at once (later refreshes read only what changed).
+        self.set_timer(RUN_INDEX_DELAY, self._warm_run_index)
+
+    def run_index(self):  # noqa: ANN201 -- tui.run_index.RunIndex, imported lazily
+        """The runs root's index, shared by every runs screen of this app."""
+        from diffusionscope.tui.run_index import RunIndex
+
+        with self._health_lock:
+            if self._run_index is None:
+                self._run_index = RunIndex(self.runs_root)
+            return self._run_index
+
+    @work(thread=True, exclusive=True, group="list-runs", name="warm-run-index")
+    def _warm_run_index(self) -> None:
+        self.run_index().refresh()
 
     def health_monitor(self):  # noqa: ANN201 -- core.health.HealthMonitor, imported lazily
         """One NVML session for the whole app (initialising NVML takes a while on big hosts)."""
@@ -264,11 +282,22 @@ class WorkbenchApp(App[int]):
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
-    def action_runs(self) -> None:
+    def show_runs(self) -> None:
+        """The runs screen: made once and kept (its table of a thousand rows is not rebuilt on
+        every F2); when it is already open under other screens, back to it."""
         from diffusionscope.tui.screens.runs import RunsScreen
 
-        if not isinstance(self.screen, RunsScreen):
-            self.push_screen(RunsScreen(self.runs_root))
+        if not self.is_screen_installed("runs"):
+            self.install_screen(RunsScreen(self.runs_root), "runs")
+        runs = self.get_screen("runs")
+        if runs in self.screen_stack:
+            while self.screen is not runs:
+                self.pop_screen()
+        else:
+            self.push_screen(runs)
+
+    def action_runs(self) -> None:
+        self.show_runs()
 
     def action_compare(self) -> None:
         from diffusionscope.tui.screens.runs import RunsScreen
@@ -276,7 +305,7 @@ class WorkbenchApp(App[int]):
         if isinstance(self.screen, RunsScreen):
             self.screen.action_compare()
             return
-        self.push_screen(RunsScreen(self.runs_root))
+        self.show_runs()
         self.notify("mark two or more finished runs with space, then press c", timeout=4,
                     markup=False)  # fmt: skip
 

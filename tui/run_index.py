@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,13 +22,14 @@ from diffusionscope.core.events import MetricEvent, StatusEvent, parse_event
 from diffusionscope.core.result_fields import headline_numbers, result_rows
 from diffusionscope.core.runs import CONFIG, EVENTS, RESULTS, RunInfo, read_json, run_state
 
-#: Only these event lines are parsed when listing (the rest are skipped by a byte test).
-_WANTED = (b'"type": "status"', b'"type": "metric"', b'"type":"status"', b'"type":"metric"')
+#: Only these event lines are parsed when listing; the writer puts ``type`` first, so the rest
+#: (progress, series, log: nearly all of a long run) are skipped by a prefix test.
+_WANTED = (b'{"type": "status"', b'{"type": "metric"', b'{"type":"status"', b'{"type":"metric"')
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
+def _signature(path: str) -> tuple[int, int] | None:
     try:
-        stat = path.stat()
+        stat = os.stat(path)
     except OSError:
         return None
     return stat.st_size, stat.st_mtime_ns
@@ -53,9 +55,9 @@ class _Entry:
     def read_events(self) -> bool:
         """Fold in the event lines appended since the last read (all of them after a rewrite);
         True when there was anything new."""
-        events_path = self.path / EVENTS
+        events_path = os.path.join(self.path, EVENTS)
         try:
-            stat = events_path.stat()
+            stat = os.stat(events_path)
         except OSError:
             return False
         if stat.st_ino != self.events_inode or stat.st_size < self.events_offset:
@@ -71,7 +73,7 @@ class _Entry:
         for index, line in enumerate(lines):
             if self.first_time is None and index == 0 and line.strip():
                 self.first_time = _event_time(line)
-            if not any(marker in line for marker in _WANTED):
+            if not line.startswith(_WANTED):
                 continue
             try:
                 event = parse_event(json.loads(line))
@@ -130,29 +132,36 @@ class RunIndex:
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
         self._entries: dict[str, _Entry] = {}
+        self._lock = threading.Lock()  # the app warms it while a runs screen may refresh it
 
     def refresh(self) -> list[ListedRun]:
         """The runs, newest first."""
+        with self._lock:
+            return self._refresh()
+
+    def _refresh(self) -> list[ListedRun]:
         try:
             names = [entry.name for entry in os.scandir(self.root) if entry.is_dir()]
         except OSError:
             return []
         listed = []
+        root = str(self.root)
         for name in names:
-            path = self.root / name
-            config_sig = _signature(path / CONFIG)
+            folder = os.path.join(root, name)  # strings, not Paths: this loop runs 1 000 times
+            config_sig = _signature(os.path.join(folder, CONFIG))
             if config_sig is None:
                 self._entries.pop(name, None)
                 continue
             entry = self._entries.get(name)
             if entry is None:
-                entry = self._entries[name] = _Entry(path)
+                entry = self._entries[name] = _Entry(self.root / name)
+            path = entry.path
             changed = False
             if entry.config_sig != config_sig:
                 config = read_json(path / CONFIG)
                 entry.config = config if isinstance(config, dict) else {}
                 entry.config_sig, changed = config_sig, True
-            results_sig = _signature(path / RESULTS)
+            results_sig = _signature(os.path.join(folder, RESULTS))
             if results_sig != entry.results_sig:
                 results = read_json(path / RESULTS) if results_sig else None
                 entry.results = results if isinstance(results, dict) else None

@@ -17,8 +17,10 @@ from diffusionscope.tui.run_index import SORT_KEYS, ListedRun, RunIndex, matches
 from diffusionscope.tui.text import cell, short_model, styled
 
 REFRESH_SECONDS = 2.0
-COLUMNS = (("mark", " "), ("state", "status"), ("name", "run"), ("started", "started"),
-           ("modes", "modes"), ("model", "model"), ("n", "N"), ("numbers", "results"))  # fmt: skip
+#: Few columns on purpose: the table measures every cell of every row, and a thousand runs
+#: must list in well under half a second. The mark (space) is shown in the status cell.
+COLUMNS = (("state", "status"), ("name", "run"), ("started", "started"), ("what", "modes · model · N"),
+           ("numbers", "results"))  # fmt: skip
 
 
 def started_text(info: RunInfo) -> str:
@@ -27,18 +29,21 @@ def started_text(info: RunInfo) -> str:
     return datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M")
 
 
+def status_text(info: RunInfo, marked: bool) -> str:
+    return f"{'*' if marked else ' '} {info.state}"
+
+
+def what_text(info: RunInfo) -> str:
+    parts = [",".join(info.modes) or "?", short_model(info.model, 30) or "?"]
+    if info.num_samples is not None:
+        parts.append(f"N {info.num_samples}")
+    return " · ".join(parts)
+
+
 def row_cells(run: ListedRun, marked: bool) -> tuple:
     info = run.info
-    return (
-        "*" if marked else " ",
-        cell(info.state),
-        cell(info.name),
-        cell(started_text(info)),
-        cell(",".join(info.modes)),
-        cell(short_model(info.model, 30)),
-        cell("" if info.num_samples is None else str(info.num_samples)),
-        cell(run.headline),
-    )
+    return (cell(status_text(info, marked)), cell(info.name), cell(started_text(info)),
+            cell(what_text(info)), cell(run.headline))  # fmt: skip
 
 
 class RunsScreen(Screen):
@@ -65,6 +70,8 @@ class RunsScreen(Screen):
         self.sort_key = "date"
         self.query_text = ""
         self._shown: list[tuple] | None = None
+        self._own_index: RunIndex | None = None
+        self._rendered: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -79,15 +86,23 @@ class RunsScreen(Screen):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         table.focus()
+        self._timer = self.set_interval(REFRESH_SECONDS, self.action_refresh)
+
+    def on_screen_resume(self) -> None:
         self.action_refresh()
-        self.set_interval(REFRESH_SECONDS, self.action_refresh)
+        self._timer.resume()
+
+    def on_screen_suspend(self) -> None:
+        self._timer.pause()  # the screen is kept between visits: no reading while hidden
 
     def index(self) -> RunIndex:
-        """The app keeps one index per runs root, so reopening this screen is instant."""
-        indexes = self.app.__dict__.setdefault("_run_indexes", {})
-        if self.root not in indexes:
-            indexes[self.root] = RunIndex(self.root)
-        return indexes[self.root]
+        """The app's index when it lists this root (warm from start-up), else one of our own."""
+        app_index = getattr(self.app, "run_index", None)
+        if app_index is not None and Path(self.root) == Path(self.app.runs_root):  # type: ignore[attr-defined]
+            return app_index()
+        if self._own_index is None:
+            self._own_index = RunIndex(self.root)
+        return self._own_index
 
     @work(thread=True, exclusive=True, group="list-runs", name="list-runs")
     def action_refresh(self) -> None:
@@ -101,6 +116,12 @@ class RunsScreen(Screen):
         self._render_table()
 
     def _render_table(self) -> None:
+        # An unchanged index hands back the very same row objects: nothing to redraw then.
+        state = ([id(run) for run in self.listed], self.sort_key, self.query_text,
+                 tuple(self.marked))  # fmt: skip
+        if state == self._rendered:
+            return
+        self._rendered = state
         table = self.query_one(DataTable)
         visible = [run for run in sort_runs(self.listed, self.sort_key)
                    if matches(run, self.query_text)]  # fmt: skip
@@ -212,10 +233,11 @@ class RunsScreen(Screen):
         else:
             self.marked.append(name)
         table = self.query_one(DataTable)
-        table.update_cell(name, "mark", "*" if name in self.marked else " ")
+        status = status_text(self.runs[name], name in self.marked)
+        table.update_cell(name, "state", cell(status))
         if self._shown is not None:
             index = table.get_row_index(name)
-            self._shown[index] = ("*" if name in self.marked else " ",) + self._shown[index][1:]
+            self._shown[index] = (status,) + self._shown[index][1:]
         table.action_cursor_down()
         self._title(table.row_count)
 
