@@ -2,10 +2,13 @@
 
 The workbench shows this when a model is loaded: the pipeline and component classes, the
 scheduler, the native resolution, the text encoders and each component's parameter count.
-Everything comes from ``model_index.json``, the component ``config.json`` files and the
-tensor shapes in the safetensors headers (read with ``safetensors.safe_open`` in its numpy
-mode, which parses the header and maps no tensor), so it takes milliseconds and leaves torch,
-diffusers and transformers out of the process: the run process is the one that loads weights.
+The configs are read by :mod:`diffusionscope.core.families` (``model_index.json``, the
+component and scheduler configs), the sizes from the tensor shapes in the safetensors headers
+(read with ``safetensors.safe_open`` in its numpy mode, which parses the header and maps no
+tensor), so it takes milliseconds and leaves torch, diffusers and transformers out of the
+process: the run process is the one that loads weights. A count is of every tensor in the
+files, so persistent buffers stored with the weights (SD3's positional-embedding table) count
+too, where a loaded model's ``parameters()`` would leave them out.
 
 What cannot be known this way (a single-file checkpoint's pipeline class, which diffusers
 infers from the tensors) is said so, and left to the run.
@@ -13,7 +16,6 @@ infers from the tensors) is said so, and left to the run.
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 from dataclasses import asdict, dataclass, field
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.families import ModelConfigs, read_model_configs
 from diffusionscope.core.loading import classify_source
 
 #: Weight file names diffusers and transformers load, in the order they prefer them.
@@ -62,10 +65,10 @@ class ModelInfo:
 
     def lines(self) -> list[str]:
         """One short fact a line (they must read well in a 36-column pane), components by size."""
-        resolution = f"{self.native_resolution} px" if self.native_resolution else "? px"
+        resolution = f"{self.native_resolution} px · " if self.native_resolution else ""
         out = [
             self.pipeline_class,
-            f"{resolution} · scheduler {self.scheduler_class or '?'}",
+            f"{resolution}scheduler {self.scheduler_class or '?'}",
             f"run on {self.device}, {self.dtype}",
             f"{self.source_kind} {self.source}",
         ]
@@ -82,18 +85,6 @@ class ModelInfo:
 # --------------------------------------------------------------------------------------------
 # Headers and configs
 # --------------------------------------------------------------------------------------------
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise InputError(f"{what} {path}: cannot read ({error.strerror or error})") from None
-    except ValueError:
-        raise InputError(f"{what} {path}: not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InputError(f"{what} {path}: expected a JSON object")
-    return data
 
 
 def safetensors_parameters(path: Path) -> tuple[int, str]:
@@ -130,6 +121,7 @@ def weight_files(folder: Path) -> list[Path]:
 
 
 def _component(folder: Path, library: str, class_name: str) -> ComponentInfo:
+    """A component's class and, when its weights are in ``folder``, their size."""
     info = ComponentInfo(library=library, class_name=class_name)
     files = weight_files(folder) if folder.is_dir() else []
     dtypes = set()
@@ -142,31 +134,19 @@ def _component(folder: Path, library: str, class_name: str) -> ComponentInfo:
     return info
 
 
-def _vae_scale_factor(folder: Path) -> int:
-    config_path = folder / "vae" / "config.json"
-    if not config_path.is_file():
-        return 8
-    config = _read_json(config_path, "vae config")
-    channels = config.get("block_out_channels") or config.get("encoder_block_out_channels")
-    return 2 ** (len(channels) - 1) if isinstance(channels, list) and channels else 8
-
-
-def native_resolution(folder: Path, pipeline_class: str) -> int | None:
+def native_resolution(configs: ModelConfigs) -> int | None:
     """The pipeline's default image size: the denoiser's latent size times the VAE's factor,
     as the pipelines compute it (``default_sample_size * vae_scale_factor``)."""
-    scale = _vae_scale_factor(folder)
+    vae = configs.configs.get("vae", {})
+    channels = vae.get("block_out_channels") or vae.get("encoder_block_out_channels")
+    scale = 2 ** (len(channels) - 1) if isinstance(channels, list) and channels else 8
     for prefix, size in FIXED_SAMPLE_SIZES.items():
-        if pipeline_class.startswith(prefix):
+        if configs.pipeline_class.startswith(prefix):
             return size * scale
-    for name in ("unet", "transformer"):
-        config_path = folder / name / "config.json"
-        if config_path.is_file():
-            size = _read_json(config_path, f"{name} config").get("sample_size")
-            if isinstance(size, list | tuple) and size:
-                size = size[0]
-            if isinstance(size, int):
-                return size * scale
-    return None
+    size = configs.denoiser_config.get("sample_size")
+    if isinstance(size, list | tuple) and size:
+        size = size[0]
+    return size * scale if isinstance(size, int) else None
 
 
 def run_device(device: str = "auto", dtype: str = "auto") -> tuple[str, str]:
@@ -194,23 +174,22 @@ def run_device(device: str = "auto", dtype: str = "auto") -> tuple[str, str]:
 # --------------------------------------------------------------------------------------------
 
 
-def inspect_folder(folder: Path, source: str, kind: str = "folder") -> ModelInfo:
-    index = _read_json(folder / "model_index.json", "model_index.json of")
-    pipeline_class = str(index.get("_class_name") or "?")
-    info = ModelInfo(source=source, source_kind=kind, pipeline_class=pipeline_class)
-    for name, spec in index.items():
-        if name.startswith("_") or not isinstance(spec, list) or len(spec) != 2:
-            continue
-        library, class_name = spec
-        if not class_name:
-            continue
+def describe(configs: ModelConfigs, weights: Path | None, source: str, kind: str) -> ModelInfo:
+    """A summary from ``configs``, with parameter counts from the headers under ``weights``
+    (the pipeline folder; None when the weights are not here, e.g. a hub model not cached)."""
+    pipeline = configs.pipeline_class or "?"
+    if configs.family != "other":
+        pipeline += f" ({configs.family})"
+    info = ModelInfo(source=source, source_kind=kind, pipeline_class=pipeline,
+                     scheduler_class=configs.scheduler_class,
+                     native_resolution=native_resolution(configs),
+                     text_encoders=configs.text_encoders)  # fmt: skip
+    for name, (library, class_name) in configs.components.items():
         if name == "scheduler":
-            info.scheduler_class = str(class_name)
             continue
-        info.components[name] = _component(folder / name, str(library or ""), str(class_name))
-        if name.startswith("text_encoder"):
-            info.text_encoders.append(name)
-    info.native_resolution = native_resolution(folder, pipeline_class)
+        folder = weights / name if weights is not None else None
+        info.components[name] = (_component(folder, library, class_name) if folder is not None
+                                 else ComponentInfo(library, class_name))  # fmt: skip
     return info
 
 
@@ -232,15 +211,13 @@ def inspect_model(source: str, device: str = "auto", dtype: str = "auto") -> Mod
     kind = classify_source(source)
     path = Path(source).expanduser()
     if kind == "folder":
-        info = inspect_folder(path, source)
+        info = describe(read_model_configs(source), path, source, "folder")
     elif kind == "hub":
         cached = _hub_folder(source)
-        if cached is not None and (cached / "model_index.json").is_file():
-            info = inspect_folder(cached, source, "hub (cached)")
-        else:
-            info = ModelInfo(source=source, source_kind="hub", pipeline_class="?")
-            info.notes.append("not in the local hub cache: the run downloads it (or, offline, "
-                              "refuses in one line)")  # fmt: skip
+        info = describe(read_model_configs(source), cached, source,
+                        "hub (cached)" if cached is not None else "hub")  # fmt: skip
+        if cached is None:
+            info.notes.append("weights not in the local hub cache: the run downloads them")
     elif kind == "single_file":
         info = ModelInfo(source=source, source_kind="single file", pipeline_class="?")
         if path.suffix.lower() == ".safetensors":
@@ -251,9 +228,9 @@ def inspect_model(source: str, device: str = "auto", dtype: str = "auto") -> Mod
         else:
             info.notes.append(f"{path.suffix} is a pickle: the run needs --allow-pickle")
     else:
-        config = _read_json(path, "scheduler config")
+        scheduler = read_model_configs(source).scheduler_class or "?"
         info = ModelInfo(source=source, source_kind="scheduler config", pipeline_class="-",
-                         scheduler_class=str(config.get("_class_name") or "?"))  # fmt: skip
+                         scheduler_class=scheduler)  # fmt: skip
         info.notes.append("a scheduler config alone: the schedule mode only")
     info.device, info.dtype = run_device(device, dtype)
     return info
