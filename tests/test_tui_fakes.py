@@ -140,23 +140,27 @@ def finished_schedule_run(root: Path, name: str = "20240101-000100-schedule-done
     return writer.path
 
 
-def finished_attention_run(root: Path, name: str = "20240101-000200-attention-done") -> Path:
-    """A finished attention run: per-word, per-timestep overlays as PNG artifacts."""
+def finished_attention_run(root: Path, name: str = "20240101-000200-attention-done",
+                           layers: tuple[str, ...] = ()) -> Path:  # fmt: skip
+    """A finished attention run: per-word, per-timestep overlays as PNG artifacts (and per
+    layer group too when ``layers`` names some)."""
     from PIL import Image, ImageDraw
 
     writer = _writer(root, name, {"modes": ["attention"], "model": "core/zoo/digits-ldm"})
     writer.emit(StatusEvent(state="running", message="started", time=T0))
     for w, word in enumerate(("red", "seven")):
         for t in (10, 20):
-            image = Image.new("RGB", (32, 32), (20, 20, 40))
-            draw = ImageDraw.Draw(image)
-            draw.ellipse(
-                [4 + 6 * w, 4 + t // 5, 20 + 6 * w, 20 + t // 5], fill=(240, 90 + 60 * w, 30)
-            )
-            rel = f"artifacts/attention_word-{word}_t-{t:03d}.png"
-            image.save(writer.path / rel)
-            writer.emit(ArtifactEvent(path=rel, kind="image", caption=f"'{word}' at t={t}",
-                                      mode="attention", time=T0 + 1))  # fmt: skip
+            for layer in layers or ("",):
+                image = Image.new("RGB", (32, 32), (20, 20, 40))
+                draw = ImageDraw.Draw(image)
+                draw.ellipse(
+                    [4 + 6 * w, 4 + t // 5, 20 + 6 * w, 20 + t // 5], fill=(240, 90 + 60 * w, 30)
+                )
+                suffix = f"_layer-{layer}" if layer else ""
+                rel = f"artifacts/attention_word-{word}_t-{t:03d}{suffix}.png"
+                image.save(writer.path / rel)
+                writer.emit(ArtifactEvent(path=rel, kind="image", caption=f"'{word}' at t={t}",
+                                          mode="attention", time=T0 + 1))  # fmt: skip
     writer.write_results({"run": {"modes": ["attention"]}, "attention": {"sharpness": 0.42}})
     writer.emit(StatusEvent(state="finished", time=T0 + 2))
     writer.close()

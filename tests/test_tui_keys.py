@@ -200,16 +200,22 @@ async def _run_images(app, pilot, root, key) -> None:
 
 @exercises("run view", "w", "t", "l")
 async def _run_axes(app, pilot, root, key) -> None:
-    screen = await _open(app, pilot, finished_attention_run(root))
+    """Each key steps one axis and holds the others; ``l`` exists where layers do."""
+    axis = {"w": "word", "t": "timestep", "l": "layer"}[key]
+    plain = finished_attention_run(root)
+    if key == "l":  # overlays without a layer axis: the key is not offered, and does nothing
+        screen = await _open(app, pilot, plain)
+        await wait_for(pilot, lambda: len(screen.query_one("#image-browser").entries) == 4)
+        assert screen.check_action("step_axis", ("layer",)) is False
+        assert screen.check_action("step_axis", ("word",)) is True
+        await pilot.press("escape")
+    run_dir = finished_attention_run(root, "20240101-000300-attention-layers", ("down2", "up1"))
+    screen = await _open(app, pilot, run_dir)
     browser = screen.query_one("#image-browser")
-    await wait_for(pilot, lambda: len(browser.entries) == 4)
+    await wait_for(pilot, lambda: len(browser.entries) == 8)
     before = dict(browser.current.axes)
     await pilot.press(key)
     after = browser.current.axes
-    if key == "l":  # these overlays have no layer axis: the image stays, with a notice
-        assert after == before
-        return
-    axis = {"w": "word", "t": "timestep"}[key]
     assert after[axis] != before[axis]
     assert {k: v for k, v in after.items() if k != axis} == {
         k: v for k, v in before.items() if k != axis

@@ -153,3 +153,46 @@ def test_stop_process_ends_the_whole_session(tmp_path: Path) -> None:
         assert not _alive(child.pid)
     finally:
         kill_group(child)
+
+
+def test_a_resume_reads_resuming_until_its_process_speaks_and_rates_skip_the_gap() -> None:
+    from diffusionscope.core.events import StatusEvent
+    from diffusionscope.tui.widgets.run_parts import phase_stats
+
+    model = RunModel(Path("run"), modes=("metrics",))
+    model.attempt_start, model.state = T0 + 100, "resuming"
+    model.apply([StatusEvent(state="running", time=T0),
+                 ProgressEvent(phase="generate", done=0, total=100, mode="metrics", time=T0),
+                 ProgressEvent(phase="generate", done=40, total=100, mode="metrics", time=T0 + 10),
+                 StatusEvent(state="interrupted", message="stopped by SIGTERM", time=T0 + 11)])  # fmt: skip
+    snap = model.snapshot()
+    (phase,) = snap.phases
+    assert snap.state == "resuming" and snap.message == "was interrupted: stopped by SIGTERM"
+    assert not snap.current(phase) and phase_stats(phase, False) == "40/100 it  stopped"
+    assert snap.eta() == (None, True)  # no stale ETA while it is not running
+    model.apply([StatusEvent(state="running", message="resumed", time=T0 + 101),
+                 ProgressEvent(phase="generate", done=40, total=100, mode="metrics", time=T0 + 101),
+                 ProgressEvent(phase="generate", done=60, total=100, mode="metrics",
+                               time=T0 + 111)])  # fmt: skip
+    snap = model.snapshot()
+    (phase,) = snap.phases
+    assert snap.state == "running" and snap.current(phase)
+    assert phase.rate == pytest.approx(2.0)  # 20 images in 10 s, not 60 in 111 s
+    assert snap.eta() == (pytest.approx(20.0), True)
+
+
+def test_one_eta_for_the_whole_run() -> None:
+    model = RunModel(Path("run"), modes=("schedule", "metrics"))
+    model.apply([ProgressEvent(phase="reference", done=50, total=100, mode="metrics", time=T0),
+                 ProgressEvent(phase="reference", done=100, total=100, mode="metrics", time=T0 + 5),
+                 ProgressEvent(phase="generate", done=0, total=64, mode="metrics", time=T0 + 5),
+                 ProgressEvent(phase="generate", done=16, total=64, mode="metrics", time=T0 + 13)])  # fmt: skip
+    eta, complete = model.snapshot().eta()
+    assert eta == pytest.approx(24.0) and not complete  # the schedule mode has not reported yet
+    model.apply([ProgressEvent(phase="curves", done=1, total=1, mode="schedule", time=T0 + 14),
+                 ProgressEvent(phase="scores", done=0, total=2, mode="metrics", time=T0 + 14)])  # fmt: skip
+    eta, complete = model.snapshot().eta()
+    assert eta == pytest.approx(24.0) and not complete  # scores has no rate yet
+    model.apply([ProgressEvent(phase="scores", done=1, total=2, mode="metrics", time=T0 + 16)])
+    eta, complete = model.snapshot().eta()
+    assert eta == pytest.approx(24.0 + 2.0) and complete
