@@ -169,11 +169,12 @@ def health_lines(health: Health) -> list[str]:
     lines = []
     for gpu in health.gpus:
         own = f"  run {format_bytes(gpu.process_memory)}" if gpu.process_memory is not None else ""
-        lines.append(f"GPU{gpu.index} {gpu.name}  {gpu.utilization:3d}%  "
+        name = gpu.name.removeprefix("NVIDIA ")
+        lines.append(f"GPU{gpu.index} {name}  {gpu.utilization:3d}%  "
                      f"{format_bytes(gpu.memory_used)}/{format_bytes(gpu.memory_total)}{own}")  # fmt: skip
     if health.process is not None:
         process = health.process
-        workers = f" ({process.processes} processes)" if process.processes > 1 else ""
+        workers = f" +{process.processes - 1}" if process.processes > 1 else ""
         lines.append(f"run pid {process.pid}{workers}  CPU {process.cpu_percent:.0f}%  "
                      f"RAM {format_bytes(process.rss)}")  # fmt: skip
     return lines

@@ -59,6 +59,7 @@ async def _help(app, pilot, root, key) -> None:
 
 
 @exercises("everywhere", "f2")
+@exercises("main screen", "f2")
 async def _runs(app, pilot, root, key) -> None:
     await pilot.press(key)
     assert screen_name(app) == "RunsScreen"
@@ -81,6 +82,7 @@ async def _theme(app, pilot, root, key) -> None:
 
 
 @exercises("everywhere", "ctrl+q")
+@exercises("main screen", "ctrl+q")
 async def _quit(app, pilot, root, key) -> None:
     await pilot.press(key)  # nothing running: quits at once
     await wait_for(pilot, lambda: not app.is_running)

@@ -69,10 +69,11 @@ class WorkbenchApp(App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
     BINDINGS = [
         Binding("f1", "help", "Help"),
-        Binding("f2", "runs", "Runs"),
-        Binding("f3", "compare", "Compare"),
+        # Shown in the main screen's footer; elsewhere 80 columns are kept for the screen's keys.
+        Binding("f2", "runs", "Runs", show=False),
+        Binding("f3", "compare", "Compare", show=False),
         Binding("ctrl+t", "next_theme", "Theme", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
     ]
 
     def __init__(

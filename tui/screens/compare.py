@@ -92,8 +92,8 @@ class CompareScreen(Screen):
     """What differed, a table of numbers (each run and its difference to A), overlaid curves."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("g", "next_chart", "Next chart"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("g", "next_chart", "Chart", tooltip="next chart"),
     ]
 
     def __init__(self, run_dirs: list[Path]) -> None:

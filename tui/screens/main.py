@@ -290,7 +290,9 @@ class MainScreen(Screen):
         Binding("ctrl+l", "load_model", "Load"),
         Binding("ctrl+o", "browse", "Browse"),
         Binding("ctrl+s", "start_run", "Start"),
-        Binding("f4", "live_run", "Live"),
+        Binding("f4", "live_run", "Live", tooltip="back to the run started last"),
+        Binding("f2", "app.runs", "Runs", tooltip="every run: attach, open, resume, compare"),
+        Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
     def __init__(self, model: str | None, modes: dict[str, str]) -> None:

@@ -49,8 +49,10 @@ LIVENESS_SECONDS = 1.0
 HEALTH_SECONDS = 2.0
 STARTING_LOG_LINES = 3
 TABS = ("live", "charts", "images", "files")
-#: Keys that step through images along one axis, by the axis they step.
-AXIS_ACTIONS = {"word": "w", "timestep": "t", "layer": "l"}
+#: States in which the run's process is (or is about to be) at work.
+ACTIVE_STATES = ("running", "resuming", "starting", "reading")
+#: The clock elapsed times are read against (snapshot tests fix it).
+wall_clock = time.time
 
 
 class RunUpdated(Message):
@@ -74,18 +76,22 @@ class RunScreen(Screen):
     """Live view of a running run, and the result view of a finished one."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("x", "stop_run", "Stop run"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("x", "stop_run", "Stop", tooltip="stop the run (it can be resumed)"),
         Binding("1", "show_tab('live')", "Live", show=False),
         Binding("2", "show_tab('charts')", "Charts", show=False),
         Binding("3", "show_tab('images')", "Images", show=False),
         Binding("4", "show_tab('files')", "Files", show=False),
-        Binding("g", "next_chart", "Next chart"),
-        Binding("right_square_bracket", "step_image(1)", "Next image"),
-        Binding("left_square_bracket", "step_image(-1)", "Prev image"),
-        Binding("w", "step_axis('word')", "Next word"),
-        Binding("t", "step_axis('timestep')", "Next timestep"),
-        Binding("l", "step_axis('layer')", "Next layer"),
+        Binding("g", "next_chart", "Chart", tooltip="next chart"),
+        Binding("right_square_bracket", "step_image(1)", "Image", tooltip="next image"),
+        Binding(
+            "left_square_bracket", "step_image(-1)", "Prev", tooltip="previous image", show=False
+        ),  # fmt: skip
+        Binding("w", "step_axis('word')", "Word", tooltip="next word, same timestep and layer"),
+        Binding(
+            "t", "step_axis('timestep')", "Step", tooltip="next timestep, same word and layer"
+        ),  # fmt: skip
+        Binding("l", "step_axis('layer')", "Layer", tooltip="next layer, same word and timestep"),
     ]
 
     def __init__(self, run_dir: Path | None, launched: LaunchedRun | None = None) -> None:
@@ -123,6 +129,7 @@ class RunScreen(Screen):
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
+        # Hidden (stylesheet) until the run's config says it is a metrics run.
         self.query_one("#live-chart", CurveChart).placeholder = "waiting for the first FID point"
         self.query_one("#run-health", Static).display = False
         files = self.query_one("#files-table", DataTable)
@@ -273,28 +280,28 @@ class RunScreen(Screen):
             new = snap.versions["log"] - self._drawn.get("log-lines", 0)
             self._drawn["log-lines"] = snap.versions["log"]
             log.write_lines(snap.log[-new:] if new < len(snap.log) else snap.log)
+        self.query_one("#live-middle").set_class(snap.state not in ACTIVE_STATES, "-over")
         if self._changed(snap, "artifacts", "state") and self.run_dir is not None:
             self.query_one(ImageBrowser).set_images(self.run_dir, snap.artifacts)
             self._draw_files(snap)
-            self.refresh_bindings()
+        if self._changed(snap, "series", "artifacts", "state"):
+            self.refresh_bindings()  # keys offered depend on charts, images and state
 
     def _show_chart_for_mode(self) -> None:
         """Only a metrics run has a live FID/KID curve; other runs give its room to the table."""
         metrics = self.is_metrics_run
-        self.query_one("#live-chart", CurveChart).display = metrics
+        self.query_one("#live-middle").set_class(metrics, "-metrics")
         self.query_one("#live-middle").set_class(not metrics, "-table-only")
 
     def _draw_live_chart(self, snap: RunSnapshot) -> None:
         live = {name: pts for name, pts in snap.series.items() if name in LIVE_LEFT + LIVE_RIGHT}
-        labels = snap.series_labels.get("fid", ("", ""))
         fid = snap.series.get("fid")
-        title = "FID (left) / KID (right) over N"
+        title = "FID (left axis) and KID (right) over N samples"
         if fid:
             n, value = fid[-1]
-            title = f"FID {format_number(value)} at N={int(n)}   (KID on the right axis)"
-        self.query_one("#live-chart", CurveChart).show(
-            live, title=title, xlabel=labels[0] or "N samples", right=LIVE_RIGHT
-        )
+            title = f"FID {format_number(value)} at N={int(n)}  ·  FID and KID (right) over N"
+        # No x label: the title names the axis, and 24 rows need every line for the curve.
+        self.query_one("#live-chart", CurveChart).show(live, title=title, right=LIVE_RIGHT)
 
     def _set_header(self, state: str, message: str = "", snap: RunSnapshot | None = None) -> None:
         name = self.run_dir.name if self.run_dir else "(new run)"
@@ -306,7 +313,7 @@ class RunScreen(Screen):
         if config.get("num_samples"):
             facts.append(f"N {config['num_samples']}")
         if snap is not None and snap.started is not None:
-            end = time.time() if state in ("running", "resuming") else None
+            end = wall_clock() if state in ("running", "resuming") else None
             last = max((p.last_time for p in snap.phases), default=snap.started)
             facts.append(f"elapsed {format_duration((end or last) - snap.started)}")
             eta, complete = snap.eta()
@@ -325,7 +332,7 @@ class RunScreen(Screen):
         """While the run process has not made its directory: how long, and what it says."""
         if self.run_dir is not None or self.launched is None or self.refused is not None:
             return
-        seconds = time.time() - self.launched.started
+        seconds = wall_clock() - self.launched.started
         self.query_one("#run-header", Static).update(
             styled(
                 ("(new run)", "bold"),
@@ -409,6 +416,8 @@ class RunScreen(Screen):
             return bool(browser) and browser.first().has_axis(str(parameters[0]))
         if action == "step_image":
             return len(entries) > 1
+        if action == "next_chart":
+            return self.model is not None and len(self.chart_list(self.model.snapshot())) > 1
         if action == "stop_run":
             return (
                 self.model is not None

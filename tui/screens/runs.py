@@ -23,6 +23,14 @@ COLUMNS = (("state", "status"), ("name", "run"), ("started", "started"), ("what"
            ("numbers", "results"))  # fmt: skip
 
 
+def shown_path(path: Path) -> str:
+    """A folder as a user would type it: relative to the working directory when under it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
 def started_text(info: RunInfo) -> str:
     if info.started is None:
         return ""
@@ -40,9 +48,15 @@ def what_text(info: RunInfo) -> str:
     return " · ".join(parts)
 
 
+def name_text(info: RunInfo) -> str:
+    """The run's name without the start time it begins with (the started column has it)."""
+    name = info.name
+    return name[16:] if len(name) > 16 and name[:8].isdigit() and name[8] == "-" else name
+
+
 def row_cells(run: ListedRun, marked: bool) -> tuple:
     info = run.info
-    return (cell(status_text(info, marked)), cell(info.name), cell(started_text(info)),
+    return (cell(status_text(info, marked)), cell(name_text(info)), cell(started_text(info)),
             cell(what_text(info)), cell(run.headline))  # fmt: skip
 
 
@@ -50,15 +64,15 @@ class RunsScreen(Screen):
     """A table of runs, refreshed every few seconds from the run directories."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("enter", "open_run", "Open/attach", priority=True),
-        Binding("r", "resume_run", "Resume"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("enter", "open_run", "Open", priority=True, tooltip="open a run, or attach to it"),
+        Binding("r", "resume_run", "Resume", tooltip="resume an interrupted run"),
         Binding("d", "delete_run", "Delete"),
-        Binding("space", "mark_run", "Mark"),
-        Binding("c", "compare", "Compare marked"),
-        Binding("s", "next_sort", "Sort"),
-        Binding("slash", "filter", "Filter"),
-        Binding("f5", "refresh", "Refresh"),
+        Binding("space", "mark_run", "Mark", key_display="␣", tooltip="mark for compare"),
+        Binding("c", "compare", "Compare", tooltip="compare the marked runs"),
+        Binding("s", "next_sort", "Sort", tooltip="sort by date, state, model, mode"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("f5", "refresh", "Refresh", show=False),
     ]
 
     def __init__(self, root: Path) -> None:
@@ -144,7 +158,7 @@ class RunsScreen(Screen):
         marks = f", {len(self.marked)} marked for compare" if self.marked else ""
         self.query_one("#runs-title", Static).update(
             styled(
-                f"{count} under {self.root}{marks}  ·  sorted by ", (self.sort_key, "bold"), " (s)"
+                f"{count} in {shown_path(self.root)}{marks} · sorted by ", (self.sort_key, "bold")
             )  # fmt: skip
         )
 
