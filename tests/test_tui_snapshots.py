@@ -41,8 +41,10 @@ class FixedHealth:
 
 
 @pytest.fixture
-def fixed_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_config) -> Path:
-    """A runs root at ``./runs``, UTC, a clock 40 s after the fake runs began, no real GPU."""
+def fixed_world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request) -> Path:
+    """A runs root at ``./runs``, UTC, a clock 40 s after the fake runs began, no real GPU;
+    settings in a temporary folder (``isolated_config``)."""
+    request.getfixturevalue("isolated_config")
     import diffusionscope.core.health as health
     import diffusionscope.tui.screens.run as run_screen
     from diffusionscope.tui.app import WorkbenchApp
