@@ -196,3 +196,16 @@ def test_one_eta_for_the_whole_run() -> None:
     model.apply([ProgressEvent(phase="scores", done=1, total=2, mode="metrics", time=T0 + 16)])
     eta, complete = model.snapshot().eta()
     assert eta == pytest.approx(24.0 + 2.0) and complete
+
+
+def test_a_phase_first_heard_of_part_way_has_a_rate_from_its_first_event() -> None:
+    """One progress event per batch: the first says 16 done; the phase began when the mode's
+    previous phase ended, so there is a rate at once; from the second event on, the rate is
+    measured between events (the time before the first batch no longer counts)."""
+    model = RunModel(Path("run"))
+    model.apply([ProgressEvent(phase="reference", done=1, total=1, mode="metrics", time=T0),
+                 ProgressEvent(phase="generate", done=16, total=64, mode="metrics", time=T0 + 8)])  # fmt: skip
+    generate = model.snapshot().phases[1]
+    assert generate.rate == pytest.approx(2.0) and generate.eta == pytest.approx(24.0)
+    model.apply([ProgressEvent(phase="generate", done=32, total=64, mode="metrics", time=T0 + 12)])
+    assert model.snapshot().phases[1].rate == pytest.approx(4.0)

@@ -42,10 +42,15 @@ class PhaseProgress:
     first_time: float
     first_done: int
     last_time: float
+    seen_time: float | None = None  # its first event, when first_time is an estimate before it
+    seen_done: int = 0
 
     @property
     def rate(self) -> float | None:
-        """Units per second since the phase was first seen."""
+        """Units per second: between its events once it has two, else since it began."""
+        seen = self.seen_time
+        if seen is not None and self.last_time > seen and self.done > self.seen_done:
+            return (self.done - self.seen_done) / (self.last_time - seen)
         elapsed = self.last_time - self.first_time
         if elapsed <= 0 or self.done <= self.first_done:
             return None
@@ -146,6 +151,7 @@ class RunModel:
     attempt_start: float | None = None
     modes: tuple[str, ...] = ()
     _attempt_time: float = float("-inf")
+    _mode_times: dict[str, float] = field(default_factory=dict)  # last progress time per mode
 
     def apply(self, events: Iterable[Event]) -> bool:
         """Fold events in; True when anything changed."""
@@ -186,9 +192,24 @@ class RunModel:
             # A phase measures its rate afresh when it starts over, and in each new attempt
             # of a resumed run (the time the run was stopped is not work done).
             if phase is None or event.done < phase.done or phase.first_time < self._attempt_time:
+                # A phase first heard of part-way (one event per batch) began, as far as can be
+                # told, when its mode's previous progress event was written: measuring from
+                # there gives a rate from its first event on, not from its second.
+                began = self._mode_times.get(event.mode)
+                if (
+                    phase is None
+                    and event.done > 0
+                    and began is not None
+                    and (self._attempt_time <= began < event.time)
+                ):
+                    start, start_done = began, 0
+                else:
+                    start, start_done = event.time, event.done
                 phase = PhaseProgress(event.phase, event.mode, event.done, event.total,
-                                      event.unit, event.time, event.done, event.time)  # fmt: skip
+                                      event.unit, start, start_done, event.time,
+                                      event.time, event.done)  # fmt: skip
                 self.phases[key] = phase
+            self._mode_times[event.mode] = event.time
             phase.done, phase.total, phase.last_time = event.done, event.total, event.time
             self.versions["progress"] += 1
         elif isinstance(event, SeriesEvent):
@@ -221,18 +242,20 @@ class RunModel:
         self.log.append(f"+{format_duration(when - self._t0)} {text}")
         self.versions["log"] += 1
 
-    def snapshot(self) -> RunSnapshot:
+    def snapshot(self, *, light: bool = False) -> RunSnapshot:
+        """A copy for one redraw; ``light`` leaves out the curves, numbers, files and log
+        (the header's once-a-second clock needs none of them)."""
         with self._lock:
             return RunSnapshot(
                 run_dir=self.run_dir,
                 state=self.state,
                 message=self.message,
                 phases=[PhaseProgress(**vars(p)) for p in self.phases.values()],
-                series={name: list(points) for name, points in self.series.items()},
-                series_labels=dict(self.series_labels),
-                metrics=dict(self.metrics),
-                artifacts=list(self.artifacts),
-                log=list(self.log),
+                series={} if light else {n: list(p) for n, p in self.series.items()},
+                series_labels={} if light else dict(self.series_labels),
+                metrics={} if light else dict(self.metrics),
+                artifacts=[] if light else list(self.artifacts),
+                log=[] if light else list(self.log),
                 versions=dict(self.versions),
                 started=self._t0,
                 attempt_start=self.attempt_start,

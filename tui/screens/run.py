@@ -141,6 +141,13 @@ class RunScreen(Screen):
         self.watch_health()
         if self.run_dir is None:
             self.set_interval(1.0, self._starting_tick)
+        self.set_interval(1.0, self._clock_tick)
+
+    def _clock_tick(self) -> None:
+        """Elapsed time and ETA move on between events (a long batch writes none)."""
+        if self.model is not None and self.model.state in ("running", "resuming"):
+            snap = self.model.snapshot(light=True)
+            self._set_header(snap.state, snap.message, snap)
 
     @property
     def config(self) -> dict:
@@ -295,6 +302,8 @@ class RunScreen(Screen):
 
     def _draw_live_chart(self, snap: RunSnapshot) -> None:
         live = {name: pts for name, pts in snap.series.items() if name in LIVE_LEFT + LIVE_RIGHT}
+        # The curve takes its room once it has a point; until then the table and log have it.
+        self.query_one("#live-middle").set_class(bool(live), "-curve")
         fid = snap.series.get("fid")
         title = "FID (left axis) and KID (right) over N samples"
         if fid:
@@ -317,8 +326,10 @@ class RunScreen(Screen):
             last = max((p.last_time for p in snap.phases), default=snap.started)
             facts.append(f"elapsed {format_duration((end or last) - snap.started)}")
             eta, complete = snap.eta()
-            if eta is not None:
+            if eta:  # a lower bound while some phase has no rate yet
                 facts.append(f"ETA {'≥ ' if not complete else ''}{format_duration(eta)}")
+            elif eta is not None:
+                facts.append("ETA --:--" if not complete else "ETA 00:00")
         self.query_one("#run-header", Static).update(
             styled(
                 (name, "bold"), "  ", (state, _state_style(state)), detail, "\n", "  ".join(facts)

@@ -92,7 +92,7 @@ class MetricsTable(DataTable):
             return
         for row in rows:
             for column, value in zip(self.COLUMNS, self._cells(row), strict=True):
-                self.update_cell(row.key, column, value)
+                self.update_cell(row.key, column, value, update_width=True)
 
     @staticmethod
     def _cells(row: ResultRow) -> tuple:
