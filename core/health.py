@@ -36,7 +36,8 @@ class GpuHealth:
 @dataclass(frozen=True)
 class ProcessHealth:
     pid: int
-    cpu_percent: float  # summed over the process and its children (100 = one core)
+    cpu_percent: float | None  # over the process and its children (100 = one core); None
+    # on the first reading of a process (psutil measures CPU between two readings)
     rss: int  # bytes
     processes: int
 
@@ -127,7 +128,7 @@ class HealthMonitor:
 
         if not pids:
             return None
-        cpu, rss = 0.0, 0
+        cpu, rss, measured = 0.0, 0, pid in self._processes
         for each in pids:
             process = self._processes.get(each)
             try:
@@ -139,7 +140,7 @@ class HealthMonitor:
                 self._processes.pop(each, None)
         for gone in set(self._processes) - set(pids):
             del self._processes[gone]
-        return ProcessHealth(pid, cpu, rss, len(pids))
+        return ProcessHealth(pid, cpu if measured else None, rss, len(pids))
 
 
 def gpu_count(nvml: Any = None) -> int:
@@ -175,6 +176,6 @@ def health_lines(health: Health) -> list[str]:
     if health.process is not None:
         process = health.process
         workers = f" +{process.processes - 1}" if process.processes > 1 else ""
-        lines.append(f"run pid {process.pid}{workers}  CPU {process.cpu_percent:.0f}%  "
-                     f"RAM {format_bytes(process.rss)}")  # fmt: skip
+        cpu = "--" if process.cpu_percent is None else f"{process.cpu_percent:.0f}"
+        lines.append(f"run pid {process.pid}{workers}  CPU {cpu}%  RAM {format_bytes(process.rss)}")
     return lines

@@ -90,9 +90,11 @@ def test_gpus_and_the_run_process_tree(worker_process) -> None:
     assert second.name == "NVIDIA A10" and second.process_memory == 0
     assert reading.process.pid == process.pid and reading.process.processes == 2
     assert reading.process.rss > 0
+    assert reading.process.cpu_percent is None  # psutil measures between two readings
+    assert monitor.read(process.pid).process.cpu_percent is not None
     lines = health_lines(reading)
     assert lines[0] == "GPU0 H100 80GB HBM3   87%  30.0 GiB/80.0 GiB  run 5.0 GiB"
-    assert lines[-1].startswith(f"run pid {process.pid} +1  CPU ")  # and one worker
+    assert lines[-1].startswith(f"run pid {process.pid} +1  CPU --%  RAM ")  # and one worker
     monitor.close()
     assert nvml.calls == ["init", "shutdown"]
 

@@ -216,3 +216,22 @@ def test_the_workbench_never_imports_torch(runs_root: Path, tmp_path: Path) -> N
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert any("UNet2DConditionModel" in line for line in report["summary"])
     assert report["after_load"] == [] and report["after_start"] == []
+
+
+@async_test
+async def test_tab_skips_an_empty_form_and_ticks_mark_the_chosen_modes(runs_root: Path) -> None:
+    app = make_app(runs_root, model="core/zoo/digits-ldm")
+    async with app.run_test(size=SIZE) as pilot:
+        main = app.screen
+        modes = main.query_one("#modes")
+        modes.focus()
+        await pilot.press("tab")
+        assert app.focused.id == "start"  # no Tab stop on the empty form in between
+        modes.select("schedule")
+        await wait_for(pilot, lambda: main.query("#opt-compare"))
+        modes.focus()
+        await pilot.press("tab")
+        assert app.focused.id == "opt-compare"
+        lines = [modes.render_line(y).text for y in range(len(main.mode_descriptions))]
+        assert [line[1] for line in lines] == [" ", "✓", " ", " "]  # not by colour alone
+        assert "✓ schedule" in str(main.query_one("#modes-title").render())
