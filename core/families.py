@@ -117,6 +117,7 @@ def _folder_configs(folder: Path) -> ModelConfigs:
 def _hub_configs(repo_id: str) -> ModelConfigs:
     """Fetch only the small JSON files of a hub model (found in the local cache when offline)."""
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     from diffusionscope.core.loading import hub_error_line
 
@@ -124,7 +125,12 @@ def _hub_configs(repo_id: str) -> ModelConfigs:
         try:
             return Path(hf_hub_download(repo_id, filename, subfolder=subfolder))
         except Exception as error:  # noqa: BLE001 -- huggingface_hub raises many kinds
-            if subfolder is not None and type(error).__name__ == "EntryNotFoundError":
+            # The hub says the file does not exist (not: it cannot be reached, which is
+            # LocalEntryNotFoundError, another EntryNotFoundError): an optional config.
+            absent = isinstance(error, EntryNotFoundError) and not isinstance(
+                error, LocalEntryNotFoundError
+            )
+            if subfolder is not None and absent:
                 return None
             raise hub_error_line(repo_id, error) from None
 

@@ -19,7 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from diffusionscope.core.events import StatusEvent
-from diffusionscope.core.runs import EventTail, run_state
+from diffusionscope.core.runs import EventTail, process_running, run_state
 from diffusionscope.core.runs import runs_root as resolve_runs_root
 from diffusionscope.tui import settings
 from diffusionscope.tui.launcher import LaunchedRun, launch_resume, launch_run, stop_process
@@ -223,8 +223,9 @@ class WorkbenchApp(App[int]):
                     return None
                 return "failed", launched.failure_message() or "the run process ended at once"
         assert watched.run_dir is not None
-        process_gone = (not launched.alive()) if launched is not None else (
-            run_state(watched.run_dir, []) != "running")  # fmt: skip
+        process_gone = (
+            not launched.alive() if launched is not None else not process_running(watched.run_dir)
+        )
         if watched.tail is None:
             watched.tail = EventTail(watched.run_dir)
         finals = [e for e in watched.tail.poll() if isinstance(e, StatusEvent)
@@ -239,7 +240,7 @@ class WorkbenchApp(App[int]):
 
     def announce_run_end(self, watched: WatchedRun, state: str, message: str) -> None:
         """A toast, the terminal bell and a desktop notification (OSC 9 / OSC 777)."""
-        from diffusionscope.core.printable import printable
+        from diffusionscope.core.text import printable
 
         detail = message
         if state == "finished" and watched.run_dir is not None:

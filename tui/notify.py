@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from diffusionscope.core.printable import printable
+from diffusionscope.core.text import one_line
 
 BELL = "\a"
 #: Long bodies are cut: notification centres show a line or two.
@@ -21,7 +21,7 @@ MAX_BODY = 200
 
 def _field(text: str, limit: int) -> str:
     """One line of plain text that cannot end the escape early or split OSC 777's fields."""
-    cleaned = printable(text, one_line=True).replace(";", ",")
+    cleaned = one_line(text).replace(";", ",")
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 

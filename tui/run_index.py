@@ -86,8 +86,12 @@ class _Entry:
         return True
 
     def build(self) -> ListedRun:
-        # Without a final status, whether the run's process still lives decides the state.
-        state = self.final.state if self.final is not None else run_state(self.path, [])
+        # As core.runs.run_state decides: results.json (written last) means finished whatever
+        # the log's tail says; else the final status; else whether its process still runs.
+        if self.final is not None:
+            state = "finished" if self.results_sig is not None else self.final.state
+        else:
+            state = run_state(self.path, [])
         rows = result_rows(self.results, self.metrics.values())
         info = RunInfo(
             path=self.path,

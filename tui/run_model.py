@@ -23,8 +23,8 @@ from diffusionscope.core.events import (
     SeriesEvent,
     StatusEvent,
 )
-from diffusionscope.core.printable import printable
 from diffusionscope.core.runs import CONFIG, RESULTS, read_json
+from diffusionscope.core.text import printable
 
 LOG_LINES_KEPT = 2000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

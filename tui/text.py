@@ -5,7 +5,7 @@ A run name, model path, prompt or status message may contain ``[/b]``, ``[/INST]
 screen, or raising ``MarkupError`` on a stray closing tag), so such strings are wrapped here:
 :func:`literal` for Textual widgets (``Static``, ``Label``, options), :func:`cell` for
 ``DataTable`` cells, :func:`styled` to combine literal parts with the app's own styles.
-Terminal escape sequences are stripped on the way (:func:`diffusionscope.core.printable.printable`).
+Terminal escape sequences are stripped on the way (:func:`diffusionscope.core.text.printable`).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ from rich.measure import Measurement
 from rich.text import Text
 from textual.content import Content
 
-from diffusionscope.core.printable import printable
+from diffusionscope.core.text import one_line as folded
+from diffusionscope.core.text import printable
 
 
 def literal(text: object, *, one_line: bool = False) -> Content:
-    """Content showing ``text`` exactly (less any escape sequences)."""
-    return Content(printable(text, one_line=one_line))
+    """Content showing ``text`` exactly (less any escape sequences; line breaks folded into
+    spaces with ``one_line``)."""
+    return Content(folded(text) if one_line else printable(text))
 
 
 class Cell(Text):
@@ -40,7 +42,7 @@ class Cell(Text):
 
 def cell(text: object) -> Text:
     """A ``DataTable`` cell showing ``text`` exactly."""
-    return Cell(printable(text, one_line=True), no_wrap=True)
+    return Cell(folded(text), no_wrap=True)
 
 
 def styled(*parts: str | tuple[str, str]) -> Content:

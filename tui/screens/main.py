@@ -28,7 +28,7 @@ from textual.widgets.selection_list import Selection
 
 from diffusionscope.core.errors import InputError
 from diffusionscope.core.options import NAME, SEED
-from diffusionscope.core.printable import printable
+from diffusionscope.core.text import one_line
 from diffusionscope.tui import settings
 from diffusionscope.tui.options import (
     OptionSpec,
@@ -415,7 +415,7 @@ class MainScreen(Screen):
             error.display = True
             self.query_one("#model-source", Input).add_class("-invalid")
         self.mode_pane.show_error(message)
-        self.notify(printable(message, one_line=True), title="run refused", severity="error",
+        self.notify(one_line(message), title="run refused", severity="error",
                     timeout=6, markup=False)  # fmt: skip
 
     def on_screen_resume(self) -> None:

@@ -23,7 +23,14 @@ from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedConten
 
 from diffusionscope.core.health import health_lines
 from diffusionscope.core.result_fields import format_number, result_rows
-from diffusionscope.core.runs import PROCESS, REPORT, RESULTS, EventTail, read_json, run_state
+from diffusionscope.core.runs import (
+    PROCESS,
+    REPORT,
+    RESULTS,
+    EventTail,
+    process_running,
+    read_json,
+)
 from diffusionscope.tui.curves import (
     LIVE_LEFT,
     LIVE_RIGHT,
@@ -194,7 +201,7 @@ class RunScreen(Screen):
                 last_liveness = now
                 # Checked before reading events, so a final status written just before the
                 # process exited is still read below and wins over "interrupted".
-                process_gone = run_state(self.run_dir, []) != "running"
+                process_gone = not process_running(self.run_dir)
             changed = model.apply(tail.poll())
             if process_gone and model.state == "running":
                 changed |= model.set_state(
