@@ -82,7 +82,7 @@ async def open_run(pilot, run_dir: Path, *, finished: bool = True) -> None:
     await wait_for(pilot, lambda: getattr(pilot.app.screen, "updates_drawn", 0) > 0)
     screen = pilot.app.screen
     if finished:
-        await wait_for(pilot, lambda: screen.results is not None)
+        await wait_for(pilot, lambda: screen.results_drawn)
     else:
         await wait_for(pilot, lambda: screen.health)  # the (fixed) GPU reading is drawn
     await pilot.pause(0.3)

@@ -17,8 +17,12 @@ from rich.measure import Measurement
 from rich.text import Text
 from textual.content import Content
 
-from diffusionscope.core.text import one_line as folded
 from diffusionscope.core.text import printable
+
+
+def folded(text: object) -> str:
+    """:func:`printable`, its lines joined by spaces (spacing within a line kept as it is)."""
+    return " ".join(printable(text).splitlines())
 
 
 def literal(text: object, *, one_line: bool = False) -> Content:

@@ -112,6 +112,7 @@ class RunScreen(Screen):
         self.updates_drawn = 0
         self.health: list[str] = []
         self.refused: str | None = None
+        self.results_drawn = False  # the last redraw had results.json (tests wait for it)
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -276,6 +277,7 @@ class RunScreen(Screen):
 
     def redraw(self, snap: RunSnapshot) -> None:
         self.updates_drawn += 1
+        self.results_drawn = self.results is not None
         self._set_header(snap.state, snap.message, snap)
         if self._changed(snap, "progress", "state"):
             self.query_one("#phases", PhaseBars).update_phases(

@@ -79,20 +79,22 @@ class MetricsTable(DataTable):
         self.cursor_type = "row"
         for column in self.COLUMNS:
             self.add_column(column, key=column)
-        self.keys: list[str] = []
+        self.shown: list[tuple[str, tuple[str, ...]]] = []
 
     def update_rows(self, rows: Iterable[ResultRow]) -> None:
-        rows = list(rows)
-        keys = [row.key for row in rows]
-        if keys != self.keys:
-            self.clear()
-            self.keys = keys
-            for row in rows:
-                self.add_row(*self._cells(row), key=row.key)
+        """Redraw every row (there are a few dozen at most), keeping the cursor's row: rows
+        change order and width as final numbers replace live ones."""
+        cells = [(row.key, self._cells(row)) for row in rows]
+        shown = [(key, tuple(str(c) for c in row)) for key, row in cells]
+        if shown == self.shown:
             return
-        for row in rows:
-            for column, value in zip(self.COLUMNS, self._cells(row), strict=True):
-                self.update_cell(row.key, column, value, update_width=True)
+        cursor = self.cursor_row
+        self.shown = shown
+        self.clear()
+        for key, row in cells:
+            self.add_row(*row, key=key)
+        if cells:
+            self.move_cursor(row=min(cursor, len(cells) - 1))
 
     @staticmethod
     def _cells(row: ResultRow) -> tuple:
