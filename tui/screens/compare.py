@@ -18,6 +18,7 @@ from diffusionscope.tui.curves import SCHEDULE_TITLES, schedule_curves
 from diffusionscope.tui.run_model import read_config, read_results
 from diffusionscope.tui.text import cell, literal, short_model, styled
 from diffusionscope.tui.widgets.chart import CurveChart
+from diffusionscope.tui.widgets.tables import fill_table
 
 #: Settings that change what a run measures, named as a reader knows them, in reading order.
 SETTINGS = (("model", "model"), ("modes", "modes"), ("num_samples", "N"), ("steps", "steps"),
@@ -118,13 +119,12 @@ class CompareScreen(Screen):
             result_rows(result, [e for e in run_events if isinstance(e, MetricEvent)])
             for result, run_events in zip(results, events, strict=True)
         ]
-        table = self.query_one(DataTable)
-        table.add_column("metric", key="number")
-        table.add_column("unit", key="unit")
+        columns = [("number", "metric"), ("unit", "unit")]
         for index in range(len(names)):
-            table.add_column(letter(index), key=f"run{index}")
+            columns.append((f"run{index}", letter(index)))
             if index:
-                table.add_column(f"{letter(index)}−A", key=f"diff{index}")
+                columns.append((f"diff{index}", f"{letter(index)}−A"))
+        table_rows = []
         for row, per_run in compare_rows(rows_per_run):
             arrow = f" {row.description.direction}" if row.description.direction else ""
             cells = [cell(row.label + arrow), cell(row.unit)]
@@ -133,7 +133,8 @@ class CompareScreen(Screen):
                 cells.append(cell(other.value_text if other is not None else "-"))
                 if index:
                     cells.append(cell(difference_text(row, base, other)))
-            table.add_row(*cells, key=row.key)
+            table_rows.append((row.key, cells))
+        fill_table(self.query_one(DataTable), columns, table_rows)
         self.charts = self._charts(results)
         legend = "\n".join(f"{letter(i)} = {name}" for i, name in enumerate(names))
         self.query_one("#compare-title", Static).update(literal(legend))

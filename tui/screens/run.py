@@ -50,12 +50,14 @@ from diffusionscope.tui.text import cell, literal, short_model, styled
 from diffusionscope.tui.widgets.chart import CurveChart
 from diffusionscope.tui.widgets.images import ImageBrowser
 from diffusionscope.tui.widgets.run_parts import MetricsTable, PhaseBars
+from diffusionscope.tui.widgets.tables import fill_table
 
 POLL_SECONDS = 0.2
 LIVENESS_SECONDS = 1.0
 HEALTH_SECONDS = 2.0
 STARTING_LOG_LINES = 3
 TABS = ("live", "charts", "images", "files")
+FILE_COLUMNS = (("kind", "kind"), ("path", "path"), ("caption", "caption"))
 #: States in which the run's process is (or is about to be) at work.
 ACTIVE_STATES = ("running", "resuming", "starting", "reading")
 #: The clock elapsed times are read against (snapshot tests fix it).
@@ -140,10 +142,6 @@ class RunScreen(Screen):
         # Hidden (stylesheet) until the run's config says it is a metrics run.
         self.query_one("#live-chart", CurveChart).placeholder = "waiting for the first FID point"
         self.query_one("#run-health", Static).display = False
-        files = self.query_one("#files-table", DataTable)
-        files.add_column("kind", key="kind")
-        files.add_column("path", key="path")
-        files.add_column("caption", key="caption")
         self._set_header("starting" if self.run_dir is None else "reading")
         self.tail_run()
         self.watch_health()
@@ -191,6 +189,8 @@ class RunScreen(Screen):
             model.state = "resuming"
         tail = EventTail(self.run_dir)
         model.apply(tail.poll())  # the state read so far, before anyone looks at it
+        if model.state not in ACTIVE_STATES and not (self.launched and self.launched.alive()):
+            self.results = read_results(self.run_dir)  # a run already over: one drawing of it
         self.model = model
         self.app.call_from_thread(self._show_chart_for_mode)
         self.post_message(RunUpdated(id(self)))
@@ -415,15 +415,13 @@ class RunScreen(Screen):
         title.update(styled(*parts))
 
     def _draw_files(self, snap: RunSnapshot) -> None:
-        table = self.query_one("#files-table", DataTable)
-        table.clear()
         assert self.run_dir is not None
-        for artifact in snap.artifacts:
-            table.add_row(cell(artifact.kind), cell(f"{self.run_dir.name}/{artifact.path}"),
-                          cell(artifact.caption))  # fmt: skip
+        rows = [(None, [cell(a.kind), cell(f"{self.run_dir.name}/{a.path}"), cell(a.caption)])
+                for a in snap.artifacts]  # fmt: skip
         for name, kind in ((RESULTS, "results"), (REPORT, "report")):
             if (self.run_dir / name).is_file():
-                table.add_row(cell(kind), cell(f"{self.run_dir.name}/{name}"), cell(""))
+                rows.append((None, [cell(kind), cell(f"{self.run_dir.name}/{name}"), cell("")]))
+        fill_table(self.query_one("#files-table", DataTable), FILE_COLUMNS, rows)
 
     # ---- actions ------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static
 from diffusionscope.core.runs import RunInfo
 from diffusionscope.tui.run_index import SORT_KEYS, ListedRun, RunIndex, matches, sort_runs
 from diffusionscope.tui.text import cell, short_model, styled
+from diffusionscope.tui.widgets.tables import fill_table
 
 REFRESH_SECONDS = 2.0
 #: Few columns on purpose: the table measures every cell of every row, and a thousand runs
@@ -97,8 +98,7 @@ class RunsScreen(Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
+        fill_table(table, COLUMNS, [])
         table.focus()
         self._timer = self.set_interval(REFRESH_SECONDS, self.action_refresh)
 
@@ -144,9 +144,8 @@ class RunsScreen(Screen):
         if shown != self._shown:
             cursor = self.selected_name
             self._shown = shown
-            table.clear()
-            for run, row in zip(visible, rows, strict=True):
-                table.add_row(*row, key=run.info.name)
+            fill_table(table, COLUMNS, [(run.info.name, row) for run, row in zip(visible, rows,
+                                                                                strict=True)])  # fmt: skip
             if cursor is not None and cursor in {run.info.name for run in visible}:
                 table.move_cursor(row=table.get_row_index(cursor))
         self._title(len(visible))

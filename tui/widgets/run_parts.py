@@ -11,6 +11,7 @@ from textual.widgets import DataTable, Label, ProgressBar
 from diffusionscope.core.result_fields import ResultRow
 from diffusionscope.tui.run_model import PhaseProgress, format_duration
 from diffusionscope.tui.text import cell, literal
+from diffusionscope.tui.widgets.tables import fill_table
 
 
 def _phase_id(phase: PhaseProgress) -> str:
@@ -77,22 +78,20 @@ class MetricsTable(DataTable):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        for column in self.COLUMNS:
-            self.add_column(column, key=column)
         self.shown: list[tuple[str, tuple[str, ...]]] = []
+        fill_table(self, [(c, c) for c in self.COLUMNS], [])
 
     def update_rows(self, rows: Iterable[ResultRow]) -> None:
         """Redraw every row (there are a few dozen at most), keeping the cursor's row: rows
-        change order and width as final numbers replace live ones."""
+        change order and width as final numbers replace live ones. Column widths are given,
+        not measured later, so the header is never drawn at the widths of the rows before."""
         cells = [(row.key, self._cells(row)) for row in rows]
         shown = [(key, tuple(str(c) for c in row)) for key, row in cells]
         if shown == self.shown:
             return
         cursor = self.cursor_row
         self.shown = shown
-        self.clear()
-        for key, row in cells:
-            self.add_row(*row, key=key)
+        fill_table(self, [(c, c) for c in self.COLUMNS], cells)
         if cells:
             self.move_cursor(row=min(cursor, len(cells) - 1))
 
