@@ -229,6 +229,8 @@ async def test_tab_skips_an_empty_form_and_ticks_mark_the_chosen_modes(runs_root
         assert app.focused.id == "start"  # no Tab stop on the empty form in between
         modes.select("schedule")
         await wait_for(pilot, lambda: main.query("#opt-compare"))
+        await wait_for(pilot, lambda: main.query_one("#opt-compare").region.height > 0)
+        await pilot.pause()
         modes.focus()
         await pilot.press("tab")
         assert app.focused.id == "opt-compare"
