@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from diffusionscope.core.errors import InputError
 
 if TYPE_CHECKING:
+    from diffusionscope.core.families import ModelConfigs
     from diffusionscope.core.modes import ModeResult, RunContext
 
 DESCRIPTION = "noise schedules, sampler timesteps and schedule checks (reads only the config)"
@@ -77,21 +78,28 @@ def validate(args: argparse.Namespace) -> None:
                 f"--compare: unknown schedule {name!r} (known: {', '.join(NAMED_SCHEDULES)}, or "
                 "a scheduler_config.json, model folder or hub id)"
             ) from None
+    if args.sampler:
+        from diffusionscope.core.schedule.curves import scheduler_class
+
+        scheduler_class(args.sampler)
     if args.model is not None:
-        from diffusionscope.core.loading import load_scheduler_config
-        from diffusionscope.core.schedule.curves import validate_config
+        from diffusionscope.core.loading import classify_source
 
-        config = load_scheduler_config(args.model)
-        validate_config(config, f"scheduler config of {args.model}")
-        train_steps = int(config.get("num_train_timesteps", 1000))
-        if steps > train_steps:
-            raise InputError(
-                f"--sampler-steps: {steps} is more than the {train_steps} training timesteps"
+        if classify_source(args.model) not in ("folder", "hub"):
+            # A pipeline is checked by check_model, called by the CLI with its configs.
+            from diffusionscope.core.families import read_model_configs
+
+            check_model(
+                args, read_model_configs(args.model, getattr(args, "single_file_config", None))
             )
-        if args.sampler:
-            from diffusionscope.core.schedule.curves import scheduler_class
 
-            scheduler_class(args.sampler)
+
+def check_model(args: argparse.Namespace, model: ModelConfigs) -> None:
+    """Refuse, in one line, a scheduler this mode cannot analyse: it computes the whole plan
+    (schedulers built from the configs, μ, the sampler's steps) without writing anything."""
+    from diffusionscope.core.schedule.plan import plan_schedule
+
+    plan_schedule(args, model)
 
 
 def run(ctx: RunContext) -> ModeResult:
