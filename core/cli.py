@@ -180,6 +180,23 @@ def validate_run_args(args: argparse.Namespace) -> None:
     resolve_dtype(args.dtype, resolve_device(args.device))
     for mode in args.modes:
         available_modes()[mode].validate(args)
+    check_model_support(args)
+
+
+def check_model_support(args: argparse.Namespace) -> None:
+    """Each mode's ``check_model(args, model)``: whether it can analyse the pipeline --model
+    names, decided from its configs (read once) before any weight or run directory."""
+    from diffusionscope.core.loading import classify_source
+
+    if args.model is None or classify_source(args.model) not in ("folder", "hub"):
+        return
+    from diffusionscope.core.families import read_model_configs
+
+    model = read_model_configs(args.model)
+    for mode in args.modes:
+        check = getattr(available_modes()[mode], "check_model", None)
+        if check is not None:
+            check(args, model)
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:

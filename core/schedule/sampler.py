@@ -68,25 +68,40 @@ class VisitedSteps:
         }
 
 
+def _input_sigmas(scheduler: Any) -> np.ndarray:
+    """σ of each evaluation as the model receives it: the pipeline's own loop is replayed
+    (``scale_model_input``, then ``step`` with a zero prediction) and σ is read off the input
+    scaling 1/√(σ²+1) of these variance-exploding samplers."""
+    import torch
+
+    sample = torch.ones(1, dtype=torch.float64)
+    generator = torch.Generator().manual_seed(0)
+    takes_generator = "generator" in inspect.signature(scheduler.step).parameters
+    sigmas = []
+    for t in scheduler.timesteps:
+        scale = float(scheduler.scale_model_input(torch.ones(1, dtype=torch.float64), t)[0])
+        sigmas.append(np.sqrt(max(1.0 / scale**2 - 1.0, 0.0)))
+        extra = {"generator": generator} if takes_generator else {}
+        sample = scheduler.step(torch.zeros_like(sample), t, sample, **extra).prev_sample
+    return np.asarray(sigmas)
+
+
 def _evaluation_sigmas(scheduler: Any, evaluations: int) -> tuple[np.ndarray, float] | None:
     """The σ each model evaluation runs at, and the σ after the last step, from the
     scheduler's own ``sigmas``; ``None`` when it holds no per-step σ's.
 
-    ``sigmas[k]`` belongs to ``timesteps[k]`` for every class but KDPM2-style ones, which
-    interleave a midpoint evaluation at ``sigmas_interpol[k]`` (odd k) between steps at
-    ``sigmas[k]`` (even k); their ``sigmas`` array repeats each σ, so pairing by index alone
-    would give each midpoint the next step's σ.
+    ``sigmas[k]`` belongs to ``timesteps[k]`` for every class but the KDPM2 ones, which
+    interleave midpoint evaluations at σ's of ``sigmas_interpol`` (at an offset that differs
+    between KDPM2 and its ancestral variant); their ``sigmas`` array repeats each σ, so pairing
+    by index would give each midpoint the next step's σ. For them the σ's are read as the model
+    receives them (:func:`_input_sigmas`).
     """
     raw = getattr(scheduler, "sigmas", None)
     if raw is None or len(raw) < evaluations:
         return None
     table = np.asarray(raw, dtype=np.float64)
-    interpolated = getattr(scheduler, "sigmas_interpol", None)
-    if interpolated is not None and len(interpolated) >= evaluations:
-        midpoints = np.asarray(interpolated, dtype=np.float64)
-        own = np.where(np.arange(evaluations) % 2 == 0, table[:evaluations],
-                       midpoints[:evaluations])  # fmt: skip
-        return own, float(table[-1])
+    if getattr(scheduler, "sigmas_interpol", None) is not None:
+        return _input_sigmas(scheduler), float(table[-1])
     if len(table) > evaluations + 1:
         return None  # a table of another length (ScoreSdeVe's training σ's) is not per-step
     final = float(table[-1]) if len(table) == evaluations + 1 else float("nan")
