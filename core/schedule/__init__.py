@@ -1,18 +1,31 @@
 """Schedule mode: noise schedules of the model and of alternatives, the steps a sampler visits,
-and checks for known flaws. It reads only the scheduler config -- never the UNet.
+and checks for known flaws. It reads only the configs -- never the weights.
+
+The sampler's timesteps are set as the model's pipeline sets them (μ for dynamic shifting from
+the image size, Flux's own σ grid); what cannot be analysed is refused by :func:`check_model`
+in one line before anything is written.
 
 ``results["schedule"]``::
 
     {"source": str,                          # what --model named
+     "pipeline_class": str | None,
+     "mu": float | None,                     # dynamic shift's μ (Flux.1-dev), else None
+     "set_timesteps": {"pipeline_class", "mu", "image_seq_len", "height", "width",
+                       "custom_sigmas"},     # what the pipeline passes besides the step count
      "schedules": {name: {"family": "ddpm|sigma|flow", "scheduler_class": str,
+                          "mu", "shift",     # flow only: μ and the static-equivalent shift
                           "timesteps": [...], "alphas_cumprod": [...], "log_snr": [...],
                           "sigmas": [...], "betas": [...] | None}},   # every 10th timestep
-     "sampler": [{"scheduler_class", "steps", "timestep_spacing", "timesteps", "sigmas",
-                  "log_snr", "first_timestep", "first_sigma", "first_log_snr", "final_sigma"}],
+     "sampler": [{"scheduler_class", "steps", "timestep_spacing", "family",
+                  "pipeline_default",        # the model's own class and spacing: pipe()'s steps
+                  "evaluations",             # model calls; second-order samplers call twice
+                  "timesteps", "sigmas", "log_snr", "first_timestep", "first_sigma",
+                  "first_log_snr", "final_sigma", "mu", "set_timesteps"}],
      "checks": [{"name", "verdict": "pass|warn|fail|info", "value", "detail", "fields"}]}
 
-Full-resolution curves are in ``artifacts/schedule_curves.csv``; ``series`` events named
-``logsnr:<schedule>`` (x = training timestep) carry the log-SNR curves for live plots.
+Non-finite numbers (σ of an out-of-range step, log-SNR of pure noise) are ``null``. Full-resolution
+curves are in ``artifacts/schedule_curves.csv``; ``series`` events named ``logsnr:<schedule>``
+(x = training timestep) carry the log-SNR curves for live plots.
 """
 
 from __future__ import annotations
