@@ -482,6 +482,8 @@ def test_leading_spacing_with_1000_steps_visits_an_out_of_range_step() -> None:
         (SD_CONFIG, ["--sampler", "FlowMatchEulerDiscreteScheduler"], "a flow sampler"),
         (SD_CONFIG, ["--sampler", "IPNDMScheduler"], "defines no noise schedule"),
         ({"_class_name": "IPNDMScheduler"}, [], "defines no noise schedule"),
+        ({"_class_name": "KarrasVeScheduler"}, [], "holds neither per-step sigmas"),
+        ({"_class_name": "ScoreSdeVeScheduler"}, [], "holds neither per-step sigmas"),
         (
             {"_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": True},
             [],
