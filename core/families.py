@@ -154,6 +154,7 @@ def _folder_configs(folder: Path) -> ModelConfigs:
 def _hub_configs(repo_id: str) -> ModelConfigs:
     """Fetch only the small JSON files of a hub model (found in the local cache when offline)."""
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     from diffusionscope.core.loading import hub_error_line
 
@@ -161,7 +162,12 @@ def _hub_configs(repo_id: str) -> ModelConfigs:
         try:
             return Path(hf_hub_download(repo_id, filename, subfolder=subfolder))
         except Exception as error:  # noqa: BLE001 -- huggingface_hub raises many kinds
-            if subfolder is not None and type(error).__name__ == "EntryNotFoundError":
+            # The hub says the file does not exist (not: it cannot be reached, which is
+            # LocalEntryNotFoundError, another EntryNotFoundError): an optional config.
+            absent = isinstance(error, EntryNotFoundError) and not isinstance(
+                error, LocalEntryNotFoundError
+            )
+            if subfolder is not None and absent:
                 return None
             raise hub_error_line(repo_id, error) from None
 
@@ -192,7 +198,9 @@ def read_model_configs(source: str, single_file_config: str | None = None) -> Mo
     if kind == "hub":
         return _hub_configs(source)
     if kind == "scheduler_config":
-        return ModelConfigs(source, kind, scheduler=_read_json(path, "scheduler config"))
+        from diffusionscope.core.loading import load_scheduler_config
+
+        return ModelConfigs(source, kind, scheduler=load_scheduler_config(source))
     # A single file carries no configs: they come from --single-file-config when given.
     if single_file_config:
         described = read_model_configs(single_file_config)

@@ -34,6 +34,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import Option
 
 if TYPE_CHECKING:
     from diffusionscope.core.families import ModelConfigs
@@ -44,21 +45,33 @@ NEEDS_PIPELINE = False
 DEFAULT_SAMPLER_STEPS = 50
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--compare",
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "compare",
+        "schedules to compare, comma-separated: linear, scaled_linear, cosine, "
+        "sigmoid, zero_snr, karras, edm, flow[:SHIFT], or another model's "
+        "scheduler_config.json, folder or hub id",
         default="",
-        help="schedules to compare, comma-separated: linear, scaled_linear, cosine, sigmoid, "
-        "zero_snr, karras, edm, flow[:SHIFT], or another model's scheduler_config.json, folder "
-        "or hub id",
-    )
-    group.add_argument("--sampler", default=None, help="scheduler class for the sampler view "
-                       "(default: the model's own)")  # fmt: skip
-    group.add_argument("--sampler-steps", type=int, default=None,
-                       help=f"inference steps (default: --steps or {DEFAULT_SAMPLER_STEPS})")  # fmt: skip
-    group.add_argument("--timestep-spacing", default=None,
-                       help="leading | trailing | linspace (default: all three)")  # fmt: skip
-    group.add_argument("--flow-shift", type=float, default=None, help="shift for 'flow' schedules")
+    ),  # fmt: skip
+    Option(
+        "sampler", "scheduler class for the sampler view", default_text="default: the model's own"
+    ),  # fmt: skip
+    Option(
+        "sampler_steps",
+        "inference steps of the sampler view",
+        kind="int",
+        positive=True,
+        default_text=f"default: --steps or {DEFAULT_SAMPLER_STEPS}",
+    ),  # fmt: skip
+    Option(
+        "timestep_spacing",
+        "timestep spacing of the sampler view",
+        kind="choice",
+        choices=("leading", "trailing", "linspace"),
+        default_text="default: all three",
+    ),  # fmt: skip
+    Option("flow_shift", "shift for 'flow' schedules", kind="float", positive=True),
+)
 
 
 def sampler_steps(args: argparse.Namespace) -> int:
@@ -69,15 +82,7 @@ def sampler_steps(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> None:
     from diffusionscope.core.schedule.curves import NAMED_SCHEDULES
-    from diffusionscope.core.schedule.sampler import SPACINGS
 
-    steps = sampler_steps(args)
-    if steps <= 0:
-        raise InputError(f"--sampler-steps: must be positive, got {steps}")
-    if args.timestep_spacing and args.timestep_spacing not in SPACINGS:
-        raise InputError(f"--timestep-spacing: expected one of {', '.join(SPACINGS)}")
-    if args.flow_shift is not None and args.flow_shift <= 0:
-        raise InputError(f"--flow-shift: must be positive, got {args.flow_shift}")
     for name in filter(None, (n.strip() for n in (args.compare or "").split(","))):
         base = name.partition(":")[0]
         if base in NAMED_SCHEDULES:
@@ -95,21 +100,15 @@ def validate(args: argparse.Namespace) -> None:
         from diffusionscope.core.schedule.curves import scheduler_class
 
         scheduler_class(args.sampler)
-    if args.model is not None:
-        from diffusionscope.core.loading import classify_source
-
-        if classify_source(args.model) not in ("folder", "hub"):
-            # A pipeline is checked by check_model, called by the CLI with its configs.
-            from diffusionscope.core.families import read_model_configs
-
-            check_model(
-                args, read_model_configs(args.model, getattr(args, "single_file_config", None))
-            )
 
 
-def check_model(args: argparse.Namespace, model: ModelConfigs) -> None:
+def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     """Refuse, in one line, a scheduler this mode cannot analyse: it computes the whole plan
-    (schedulers built from the configs, μ, the sampler's steps) without writing anything."""
+    (schedulers built from the configs, μ, the sampler's steps) without writing anything.
+    Called by the CLI with the configs of whatever ``--model`` names (a pipeline folder, hub
+    id, single file or bare scheduler config)."""
+    if model is None:
+        return
     from diffusionscope.core.schedule.plan import plan_schedule
 
     plan_schedule(args, model)
