@@ -22,7 +22,7 @@ and their variants) and transformer pipelines whose blocks have ``attn2`` cross-
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from diffusionscope.core.errors import InputError
 from diffusionscope.core.options import Option
@@ -68,3 +68,19 @@ def run(ctx: RunContext) -> ModeResult:
 
     results, report = analyse(ctx)
     return ModeResult(results=results, report=report)
+
+
+def check_model(args: argparse.Namespace, model: Any) -> None:
+    """Refuse from the configs (``core.families.ModelConfigs``) the pipelines the run would
+    refuse after loading (``report.SUPPORTED``)."""
+    from diffusionscope.core.attention.report import SUPPORTED
+
+    if (
+        model is not None
+        and model.pipeline_class
+        and not any(name in model.pipeline_class for name in SUPPORTED)
+    ):
+        raise InputError(
+            f"model {model.source!r}: {model.pipeline_class} is not supported by the attention "
+            f"mode (supported: {', '.join(SUPPORTED)})"
+        )

@@ -223,3 +223,17 @@ def run(ctx: RunContext) -> ModeResult:
     options.settings = GenerationSettings.from_args(ctx.args, steps=20, guidance_scale=5.0)
     results, report = analyse(ctx, options)
     return ModeResult(results=results, report=report)
+
+
+def check_model(args: argparse.Namespace, model: Any) -> None:
+    """Refuse from the configs (``core.families.ModelConfigs``) what the run would refuse
+    after loading: a pipeline without a prompt, and DDIM inversion (``images``) without a
+    UNet."""
+    if model is None:
+        return
+    if model.pipeline_class and not model.text_conditioned:
+        raise InputError(f"{model.pipeline_class}: the latent mode needs a text-to-image pipeline")
+    tasks = resolve_options(args).tasks
+    if "images" in tasks and model.denoiser == "transformer":
+        raise InputError(f"{model.pipeline_class}: DDIM inversion needs a UNet denoiser "
+                         "(noise-prediction schedules); use --latent-tasks without images")  # fmt: skip

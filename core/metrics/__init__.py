@@ -274,3 +274,14 @@ def fid_command(args: argparse.Namespace) -> int:
     else:
         print(f"FID:  {value}")
     return 0
+
+
+def check_model(args: argparse.Namespace, model: Any) -> None:
+    """Refuse from the configs (``core.families.ModelConfigs``) what the run would refuse
+    after loading: a text-conditioned pipeline needs prompts to generate from."""
+    if model is None or args.generated or args.prompts_file or not model.text_conditioned:
+        return
+    raise InputError(
+        f"--prompts-file: {model.pipeline_class} is text-conditioned; give a prompts file (one "
+        "prompt a line, cycled to reach N)"
+    )
