@@ -10,7 +10,8 @@ Sana's linear attention) have no text keys and are named as not captured.
 
 ``results["attention"]``::
 
-    {"prompt", "pipeline", "words": [labels], "dropped_words", "tokens": [every text position],
+    {"prompt", "pipeline", "words": [labels], "word_positions": {label: [text positions]},
+     "dropped_words", "tokens": [every text position],
      "text_sources": [{"encoders", "tokenizer", "start", "length", "given"}], "shown",
      "steps", "selected_steps": [denoiser-call indices], "timesteps": [scheduler timesteps],
      "groups": ["8x8", "4x4"], "layers": {group: [layer names]}, "layer_kinds": {kind: count},

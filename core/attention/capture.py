@@ -94,8 +94,10 @@ class CaptureBuffers:
     layers: dict[tuple[int, int], set[str]] = field(default_factory=dict)
     kinds: dict[str, str] = field(default_factory=dict)
     skipped: dict[str, str] = field(default_factory=dict)
-    _step_sums: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)  # [2, T, P]
-    _totals: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)  # [2, T, P]
+    # On the device, pixel-major [2, P, T] (share, renormalised) so each layer adds in place
+    # without a transpose; turned token-major once, on the host.
+    _step_sums: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
+    _totals: dict[tuple[int, int], torch.Tensor] = field(default_factory=dict)
     _pending: int | None = None  # slot of the selected step whose sums are still on the device
 
     @property
@@ -118,7 +120,8 @@ class CaptureBuffers:
         elif isinstance(hidden_states, torch.Tensor) and hidden_states.ndim == 3:
             self.image_tokens = int(hidden_states.shape[1])
             self.grid = None
-            if isinstance(image_ids, torch.Tensor) and image_ids.shape[-1] >= 3:
+            if (isinstance(image_ids, torch.Tensor) and not image_ids.is_meta
+                    and image_ids.shape[-1] >= 3):  # fmt: skip
                 # Packed latents (Flux) carry their (frame, row, column) ids.
                 ids = image_ids.reshape(-1, image_ids.shape[-1])
                 rows, cols = int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1
@@ -133,16 +136,15 @@ class CaptureBuffers:
         pixels, tokens = probabilities.shape
         key = self.group(pixels)
         if key not in self._totals:
-            self._totals[key] = probabilities.new_zeros(2, tokens, pixels)
-            self._step_sums[key] = probabilities.new_zeros(2, tokens, pixels)
+            self._totals[key] = probabilities.new_zeros(2, pixels, tokens)
+            self._step_sums[key] = probabilities.new_zeros(2, pixels, tokens)
             self.layers[key] = set()
         self.layers[key].add(layer)
         self.kinds[layer] = kind
         target = self._step_sums[key] if self._pending is not None else self._totals[key]
-        share = probabilities.T
-        target[0].add_(share)
-        total = share.sum(dim=0, keepdim=True)
-        target[1].add_(share / torch.where(total > 0, total, torch.ones_like(total)))
+        target[0].add_(probabilities)
+        total = probabilities.sum(dim=1, keepdim=True)
+        target[1].add_(probabilities / total.clamp_min(torch.finfo(total.dtype).tiny))
 
     @torch.inference_mode()
     def flush(self) -> None:
@@ -155,9 +157,9 @@ class CaptureBuffers:
         slot, count = self._pending, len(self.selected_steps)
         self._pending = None
         for key, sums in self._step_sums.items():
-            host = sums.to("cpu", torch.float32)
+            host = sums.to("cpu", torch.float32).transpose(1, 2)
             if key not in self.selected:
-                tokens, pixels = sums.shape[1:]
+                tokens, pixels = host.shape[1:]
                 self.selected_share[key] = torch.zeros(count, tokens, pixels)
                 self.selected[key] = torch.zeros(count, tokens, pixels)
             self.selected_share[key][slot] = host[0]
@@ -170,10 +172,10 @@ class CaptureBuffers:
         """After the last call: the last step and the totals to the host."""
         self.flush()
         for key, sums in self._totals.items():
-            host = sums.to("cpu", torch.float32)
+            host = sums.to("cpu", torch.float32).transpose(1, 2).contiguous()
             self.total_share[key], self.total[key] = host[0], host[1]
             if key not in self.selected:
-                count, (tokens, pixels) = len(self.selected_steps), sums.shape[1:]
+                count, (tokens, pixels) = len(self.selected_steps), host.shape[1:]
                 self.selected_share[key] = torch.zeros(count, tokens, pixels)
                 self.selected[key] = torch.zeros(count, tokens, pixels)
 
@@ -214,6 +216,13 @@ class ProbabilityTap:
         raise NotImplementedError
 
 
+def innermost(processor: Any) -> Any:
+    """The processor that really computes, under any taps wrapped around it."""
+    while isinstance(processor, ProbabilityTap):
+        processor = processor.original
+    return processor
+
+
 @lru_cache(maxsize=128)
 def _mirrored(tap_class: type, processor_class: type) -> type:
     """A subclass of ``tap_class`` whose ``__call__`` shows ``processor_class``'s signature.
@@ -238,9 +247,7 @@ def attention_probabilities(attn: Any, hidden_states: torch.Tensor, context: tor
     the same maps that are captured)."""
     from diffusionscope.core.attention.layers import CROSS, AttentionCall
 
-    processor = attn.processor
-    while isinstance(processor, ProbabilityTap):  # called from inside a tap: the original
-        processor = processor.original
+    processor = innermost(attn.processor)  # called from inside a tap: the original
     call = AttentionCall(attn, hidden_states, context, attention_mask, temb)
     return full_probabilities(image_queries(processor, call, CROSS)).mean(dim=1)
 
@@ -281,13 +288,14 @@ class CapturingProcessor(ProbabilityTap):
     @torch.no_grad()
     def observe(self, attn: Any, args: tuple, kwargs: dict) -> None:
         buffers = self.buffers
-        call = bind_call(self.original, attn, args, kwargs)
+        processor = innermost(self.original)
+        call = bind_call(processor, attn, args, kwargs)
         kind = call_kind(call, buffers.text_tokens, buffers.image_tokens)
         if kind == SELF:
             buffers.skipped.setdefault(self.layer, "self-attention: no text keys")
             return
         try:
-            prepared = image_queries(self.original, call.row(call.batch - 1), kind,
+            prepared = image_queries(processor, call.row(call.batch - 1), kind,
                                      buffers.text_tokens)  # fmt: skip
         except UnsupportedLayer as error:
             buffers.skipped[self.layer] = str(error)

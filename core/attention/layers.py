@@ -300,33 +300,33 @@ def full_probabilities(prepared: ImageQueries) -> torch.Tensor:
     return scores.softmax(dim=-1)
 
 
-#: Scores computed at once, at most (float32 elements): 64 MB of scores per chunk.
-CHUNK_ELEMENTS = 1 << 24
-
-
 @torch.no_grad()
 def text_probabilities(prepared: ImageQueries) -> torch.Tensor:
     """Head-averaged probabilities of the text keys from the full softmax over every key,
     ``[image tokens, text tokens]`` for the first batch row. Rows sum to each image token's
     share of attention on the text (1 for cross-attention).
 
-    Computed in chunks of image tokens, through the log-sum-exp over all keys, so only the
-    text columns are ever exponentiated into memory and the scores never exceed
-    :data:`CHUNK_ELEMENTS`, whatever the resolution.
+    Why not softmax over the full score matrix: at Flux's 4096 image tokens that matrix is
+    written, read and exponentiated in memory, ten times slower than the processor's own fused
+    attention. Per head, a text key's probability is the row's mass on the text times the
+    softmax over the text keys alone (the same scores, renormalised). The mass is one fused
+    ``scaled_dot_product_attention`` whose values are the text keys' indicator, padded to the
+    head width so the fused kernel runs; the softmax over text keys is small (queries × text).
     """
-    query = prepared.query[0].float() * prepared.scale  # [heads, N, d]
-    key_t = prepared.key[0].float().transpose(-1, -2)  # [heads, d, S]
-    bias = prepared.bias[0].float() if prepared.bias is not None else None
-    heads, tokens = query.shape[0], query.shape[1]
-    keys = key_t.shape[-1]
-    rows = max(1, CHUNK_ELEMENTS // max(1, heads * keys))
+    import torch.nn.functional as F
+
+    query = prepared.query[:1].float()  # [1, heads, N, d]
+    key = prepared.key[:1].float()  # [1, heads, S, d]
+    bias = prepared.bias[:1].float() if prepared.bias is not None else None
     text = prepared.text
-    out = torch.empty(tokens, text.stop - text.start, device=query.device)
-    for start in range(0, tokens, rows):
-        stop = min(tokens, start + rows)
-        scores = query[:, start:stop] @ key_t  # [heads, n, S]
-        if bias is not None:
-            scores = scores + (bias[:, start:stop] if bias.shape[-2] == tokens else bias)
-        log_total = scores.logsumexp(dim=-1, keepdim=True)
-        out[start:stop] = (scores[..., text] - log_total).exp_().mean(dim=0)
-    return out
+    text_scores = query @ key[:, :, text].transpose(-1, -2) * prepared.scale
+    if bias is not None:
+        text_scores = text_scores + bias[..., text]
+    within = text_scores.softmax(dim=-1)[0]  # [heads, N, T]
+    if text.start == 0 and text.stop == key.shape[2]:
+        return within.mean(dim=0)  # cross-attention: every key is text
+    indicator = torch.zeros_like(key)
+    indicator[:, :, text, 0] = 1.0
+    mass = F.scaled_dot_product_attention(query, key, indicator, attn_mask=bias,
+                                          scale=prepared.scale)[0, :, :, :1]  # fmt: skip
+    return within.mul_(mass).mean(dim=0)

@@ -136,6 +136,9 @@ def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
         "prompt": args.prompt,
         "pipeline": model.summary.pipeline_class,
         "words": labels,
+        "word_positions": {
+            label: list(word.positions) for label, word in zip(labels, chosen, strict=True)
+        },
         "dropped_words": tokens.dropped,
         "tokens": tokens.tokens,
         "text_sources": [source.to_json() for source in tokens.sources],
