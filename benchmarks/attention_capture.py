@@ -54,8 +54,10 @@ RELEASED = {
     "SD3-Medium": {
         "pipeline": "StableDiffusion3Pipeline",
         "components": ["transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"],
-        "transformer": ("SD3Transformer2DModel", {"sample_size": 128, "patch_size": 2,
-                                                  "in_channels": 16}),
+        "transformer": (
+            "SD3Transformer2DModel",
+            {"sample_size": 128, "patch_size": 2, "in_channels": 16},
+        ),
         "vae": {"block_out_channels": [128, 256, 512, 512], "latent_channels": 16},
         "text_encoder": {"max_position_embeddings": 77},
     },  # fmt: skip

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pytest
 import torch
 
@@ -202,3 +203,120 @@ def test_captured_probabilities_equal_a_by_hand_softmax(pipelines, name: str) ->
     expected = {"sd3": {"joint"}, "sd35m": {"joint"}, "flux_dev": {"joint", "single"},
                 "pixart_alpha": {"cross"}, "pixart_sigma": {"cross"}}[name]  # fmt: skip
     assert set(buffers.kinds.values()) == expected
+
+
+@pytest.mark.parametrize("name", list(SIZES))
+def test_capture_on_and_off_gives_identical_images(pipelines, name: str) -> None:
+    pipeline = pipelines(name)
+    before = dict(pipeline.transformer.attn_processors)
+    plain = generate(pipeline, [5], _settings(name, 2), [PROMPT])
+    with capture_text_attention(pipeline, [0, 1], (64, 64)) as buffers:
+        captured = generate(pipeline, [5], _settings(name, 2), [PROMPT])
+    assert buffers.layers and np.array_equal(plain, captured)
+    after = pipeline.transformer.attn_processors
+    assert all(after[layer] is processor for layer, processor in before.items())
+
+
+# --------------------------------------------------------------------------------------------
+# The mode, end to end
+# --------------------------------------------------------------------------------------------
+
+RUNS = {  # family: (extra options, image side, text positions)
+    "sd3": ([], 64, 16 + 256),
+    "sd35m": ([], 64, 16 + 256),
+    "flux_dev": (["--height", "64", "--width", "64"], 64, 512),
+    "pixart_sigma": ([], 256, 300),
+    "sd15": ([], 64, 16),
+}
+
+
+@pytest.fixture(scope="module")
+def runs(family_dir, tmp_path_factory) -> dict[str, tuple[dict, str]]:
+    import json
+
+    from diffusionscope.core.cli import main
+
+    out = {}
+    for name, (options, _, _) in RUNS.items():
+        root = tmp_path_factory.mktemp(f"attention-{name}")
+        code = main(["run", "--modes", "attention", "--model", str(family_dir(name)), "--prompt",
+                     PROMPT, "--steps", "2", "--runs-root", str(root), "--quiet", *options])  # fmt: skip
+        assert code == 0
+        run_dir = next(root.iterdir())
+        results = json.loads((run_dir / "results.json").read_text())["attention"]
+        out[name] = (results, (run_dir / "report.md").read_text())
+    return out
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_run_maps_every_word_with_numbers(runs, name: str) -> None:
+    results, report = runs[name]
+    _, _, text_tokens = RUNS[name]
+    assert len(results["tokens"]) == text_tokens
+    assert results["words"] == ["red", "seven", "white", "background"]
+    for word, positions in results["word_positions"].items():
+        for source in results["text_sources"]:
+            inside = [p for p in positions if source["start"] <= p < source["start"] +
+                      source["length"]]  # fmt: skip
+            spelled = "".join(results["tokens"][p] for p in inside)
+            assert spelled.replace("</w>", "").replace("▁", "") == word
+    for measures in results["measures"].values():
+        assert all(v is not None and 0 <= v <= 1 for v in measures["entropy"])
+    assert "renormalised over the text tokens" in report
+    for source in results["text_sources"]:
+        assert " + ".join(source["encoders"]) + " tokens" in report
+
+
+def test_run_names_what_each_family_captured(runs) -> None:
+    assert runs["sd3"][0]["layer_kinds"] == {"joint": 2}
+    assert runs["sd35m"][0]["layer_kinds"] == {"joint": 2}
+    assert runs["sd35m"][0]["not_captured"] == {
+        "transformer_blocks.0.attn2.processor": "self-attention: no text keys"
+    }
+    assert runs["flux_dev"][0]["layer_kinds"] == {"joint": 1, "single": 1}
+    assert runs["pixart_sigma"][0]["layer_kinds"] == {"cross": 1}
+    assert [s["encoders"] for s in runs["sd3"][0]["text_sources"]] == [
+        ["text_encoder", "text_encoder_2"], ["text_encoder_3"]]  # fmt: skip
+    assert [s["encoders"] for s in runs["flux_dev"][0]["text_sources"]] == [["text_encoder_2"]]
+    for name in ("sd3", "sd35m", "flux_dev"):  # joint: part of the attention goes to the image
+        share = runs[name][0]["text_share"]["all_steps"]
+        assert 0 < share < 1
+    assert runs["pixart_sigma"][0]["text_share"]["all_steps"] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("name", list(RUNS))
+def test_memory_per_selected_step_follows_from_the_configs(family_dir, runs, name: str) -> None:
+    from diffusionscope.core.attention.support import capture_footprint
+    from diffusionscope.core.families import read_model_configs
+
+    _, side, _ = RUNS[name]
+    footprint = capture_footprint(read_model_configs(str(family_dir(name))), side, side)
+    assert footprint.bytes_per_selected_step == runs[name][0]["capture_bytes_per_selected_step"]
+    assert {f"{h}x{w}" for h, w in footprint.groups} == set(runs[name][0]["groups"])
+
+
+def test_run_that_captures_no_layer_fails_in_one_line(family_dir, tmp_path, capsys,
+                                                      monkeypatch) -> None:  # fmt: skip
+    from diffusionscope.core.attention import layers
+    from diffusionscope.core.cli import main
+
+    monkeypatch.setattr(layers, "RECOMPUTE", {})  # no processor known: nothing to capture
+    code = main(["run", "--modes", "attention", "--model", str(family_dir("sd15")), "--prompt",
+                 PROMPT, "--steps", "2", "--runs-root", str(tmp_path), "--quiet"])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert "no attention layer attended to the prompt's tokens" in err[-1]
+    assert "processor AttnProcessor2_0 is not known" in err[-1]
+    assert not list(tmp_path.glob("*/results.json"))
+
+
+def test_measures_of_an_all_zero_map_are_not_numbers() -> None:
+    from diffusionscope.core.attention.maps import entropy, overlap, top_mass
+    from diffusionscope.core.attention.report import _number
+
+    maps = np.zeros((2, 4, 4))
+    maps[1, 0, 0] = 1.0  # one sharp map, one empty
+    assert np.isnan(entropy(maps)[0]) and entropy(maps)[1] == 0.0
+    assert np.isnan(top_mass(maps)[0]) and top_mass(maps)[1] == 1.0
+    assert np.isnan(overlap(maps[0], maps[1])) and overlap(maps[1], maps[1]) == 1.0
+    assert _number(entropy(maps)[0]) is None
