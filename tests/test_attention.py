@@ -44,9 +44,9 @@ def _load(run_dir: Path) -> tuple[dict, dict[str, np.ndarray]]:
 
 def test_digit_word_mass_falls_mostly_on_the_ink(runs: list[Path]) -> None:
     """Measured on the shipped model: 82% of the digit word's aggregate map lies on the ink
-    (76% to 89% per prompt), which covers about 35% of the picture: 2.3x its area share. Maps
-    from a forward hook on ``attn2``'s output put 1.03x the area share there, the same for
-    every word."""
+    (0.76 to 0.89 per prompt: 0.844 0.848 0.886 0.815 0.764 0.787), which covers about 36% of
+    the picture: 2.3x its area share. Maps from a forward hook on ``attn2``'s output put 1.03x
+    the area share there, the same for every word."""
     shares = []
     for run_dir, prompt in zip(runs, PROMPTS, strict=True):
         results, arrays = _load(run_dir)
@@ -54,7 +54,7 @@ def test_digit_word_mass_falls_mostly_on_the_ink(runs: list[Path]) -> None:
         mask = ink_mask(arrays["image"])
         assert 0.2 < mask.mean() < 0.5  # a digit was drawn, and it is not the whole picture
         shares.append(mass_inside(arrays["aggregate"][results["words"].index(digit)], mask))
-    assert min(shares) > 0.6 and np.mean(shares) > 0.7, shares
+    assert min(shares) > 0.7 and np.mean(shares) >= 0.8, shares
 
 
 def test_background_map_differs_from_digit_map(runs: list[Path]) -> None:

@@ -320,3 +320,15 @@ def test_measures_of_an_all_zero_map_are_not_numbers() -> None:
     assert np.isnan(top_mass(maps)[0]) and top_mass(maps)[1] == 1.0
     assert np.isnan(overlap(maps[0], maps[1])) and overlap(maps[1], maps[1]) == 1.0
     assert _number(entropy(maps)[0]) is None
+
+
+def test_every_family_passes_the_config_check(family_dir) -> None:
+    import argparse
+
+    from family_pipelines import FAMILIES
+
+    from diffusionscope.core.attention import check_model
+    from diffusionscope.core.families import read_model_configs
+
+    for name in FAMILIES:
+        check_model(argparse.Namespace(prompt=PROMPT), read_model_configs(str(family_dir(name))))
