@@ -277,7 +277,8 @@ class CapturingProcessor(ProbabilityTap):
     """Adds the conditional image's text probabilities of every call to the buffers.
 
     A generation call makes one image; diffusers orders a guided batch [unconditional,
-    conditional], so the conditional image is the last batch row either way.
+    conditional], so the conditional image is the last batch row either way. A larger batch
+    (perturbed-attention guidance's third row) has no row that is known to be it: skipped.
     """
 
     def __init__(self, original: Any, buffers: CaptureBuffers, layer: str) -> None:
@@ -293,6 +294,9 @@ class CapturingProcessor(ProbabilityTap):
         kind = call_kind(call, buffers.text_tokens, buffers.image_tokens)
         if kind == SELF:
             buffers.skipped.setdefault(self.layer, "self-attention: no text keys")
+            return
+        if call.batch > 2:  # e.g. perturbed-attention guidance adds a third row
+            buffers.skipped[self.layer] = f"a batch of {call.batch}: no single conditional row"
             return
         try:
             prepared = image_queries(processor, call.row(call.batch - 1), kind,

@@ -319,14 +319,21 @@ def text_probabilities(prepared: ImageQueries) -> torch.Tensor:
     key = prepared.key[:1].float()  # [1, heads, S, d]
     bias = prepared.bias[:1].float() if prepared.bias is not None else None
     text = prepared.text
-    text_scores = query @ key[:, :, text].transpose(-1, -2) * prepared.scale
+    scores = (query[0] * prepared.scale) @ key[0, :, text].transpose(-1, -2)  # [heads, N, T]
     if bias is not None:
-        text_scores = text_scores + bias[..., text]
-    within = text_scores.softmax(dim=-1)[0]  # [heads, N, T]
+        scores += bias[0, ..., text]
+    within = scores.softmax(dim=-1)
+    heads = within.shape[0]
     if text.start == 0 and text.stop == key.shape[2]:
-        return within.mean(dim=0)  # cross-attention: every key is text
-    indicator = torch.zeros_like(key)
-    indicator[:, :, text, 0] = 1.0
-    mass = F.scaled_dot_product_attention(query, key, indicator, attn_mask=bias,
-                                          scale=prepared.scale)[0, :, :, :1]  # fmt: skip
-    return within.mul_(mass).mean(dim=0)
+        mass = torch.ones(heads, within.shape[1], 1, device=within.device)  # every key is text
+    else:
+        indicator = torch.zeros_like(key)
+        indicator[:, :, text, 0] = 1.0
+        mass = F.scaled_dot_product_attention(query, key, indicator, attn_mask=bias,
+                                              scale=prepared.scale)[0, :, :, :1]  # fmt: skip
+    # The head average, one head at a time: a reduction over the head dimension would read
+    # the whole [heads, N, T] block again.
+    out = within[0] * mass[0]
+    for head in range(1, heads):
+        out.addcmul_(within[head], mass[head])
+    return out.div_(heads)
