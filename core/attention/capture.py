@@ -304,6 +304,12 @@ class CapturingProcessor(ProbabilityTap):
         except UnsupportedLayer as error:
             buffers.skipped[self.layer] = str(error)
             return
+        keys = prepared.text.stop - prepared.text.start
+        if buffers.text_tokens is not None and keys != buffers.text_tokens:
+            # e.g. an IP-Adapter's image tokens appended to the text: not the prompt's positions
+            buffers.skipped[self.layer] = (f"attends to {keys} tokens, the denoiser was given "
+                                           f"{buffers.text_tokens} text tokens")  # fmt: skip
+            return
         buffers.add(self.layer, kind, text_probabilities(prepared))
 
 
