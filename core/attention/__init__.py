@@ -34,6 +34,7 @@ import argparse
 from typing import TYPE_CHECKING
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import Option
 
 if TYPE_CHECKING:
     from diffusionscope.core.families import ModelConfigs
@@ -44,12 +45,14 @@ NEEDS_PIPELINE = True
 DEFAULT_PROMPT = "a red seven on a white background"
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--words", default=None,
-                       help="comma-separated words to map (default: all but articles)")  # fmt: skip
-    group.add_argument("--attention-steps", default=None,
-                       help="how many timesteps to keep (default 4, spread over the run), or "
-                       "a comma list of step indices")  # fmt: skip
+OPTIONS: tuple[Option, ...] = (
+    Option("words", "comma-separated words to map", default_text="default: all but articles"),
+    Option(
+        "attention_steps",
+        "how many timesteps to keep, spread over the run, or a comma list of step indices",
+        default_text="default 4",
+    ),  # fmt: skip
+)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -79,9 +82,11 @@ def validate(args: argparse.Namespace) -> None:
         raise InputError(f"--attention-steps: must be positive, got {requested}")
 
 
-def check_model(args: argparse.Namespace, model: ModelConfigs) -> None:
+def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     """Refuse, in one line and from the configs alone, a model whose attention to the prompt
-    cannot be captured (see :mod:`.support`)."""
+    cannot be captured (see :mod:`.support`); None (no model named) is the CLI's to refuse."""
+    if model is None:
+        return
     from diffusionscope.core.attention.support import unsupported_reason
 
     reason = unsupported_reason(model)
@@ -95,3 +100,4 @@ def run(ctx: RunContext) -> ModeResult:
 
     results, report = analyse(ctx)
     return ModeResult(results=results, report=report)
+

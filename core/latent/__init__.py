@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import Option
 
 if TYPE_CHECKING:
     from diffusionscope.core.modes import ModeResult, RunContext
@@ -52,23 +53,24 @@ DIGITS_DEFAULTS = {
 }
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--latent-tasks", default=None,
-                       help=f"comma list of {', '.join(TASK_NAMES)}, or all (default: every "
-                       "task the given options allow)")  # fmt: skip
-    group.add_argument("--seeds", default=None, help="two seeds to interpolate, e.g. 3,8")
-    group.add_argument("--prompt-b", default=None, help="second prompt for prompt interpolation")
-    group.add_argument("--images", default=None, help="two image files to interpolate: A,B")
-    group.add_argument("--inversion-prompt", default="", help="prompt used for DDIM inversion")
-    group.add_argument("--frames", type=int, default=8, help="frames per strip (default 8)")
-    group.add_argument("--direction", default=None, help="prompt pair 'POSITIVE|NEGATIVE'")
-    group.add_argument("--direction-prompts", default=None,
-                       help="prompts the direction is applied to, separated by '|'")  # fmt: skip
-    group.add_argument("--strengths", default="0,0.5,1,1.5,2",
-                       help="direction strengths (default 0,0.5,1,1.5,2)")  # fmt: skip
-    group.add_argument("--ood-in", default=None, help="folder of in-distribution images (AUROC)")
-    group.add_argument("--ood-out", default=None, help="folder of out-of-distribution images")
-    group.add_argument("--ood-score", default=None, help="folder of images to score")
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "latent_tasks",
+        f"comma list of {', '.join(TASK_NAMES)}, or all",
+        default_text="default: every task the given options allow",
+    ),  # fmt: skip
+    Option("seeds", "two seeds to interpolate, e.g. 3,8"),
+    Option("prompt_b", "second prompt for prompt interpolation"),
+    Option("images", "two image files to interpolate: A,B"),
+    Option("inversion_prompt", "prompt used for DDIM inversion", default=""),
+    Option("frames", "frames per strip", kind="int", positive=True, default=8),
+    Option("direction", "prompt pair 'POSITIVE|NEGATIVE'"),
+    Option("direction_prompts", "prompts the direction is applied to, separated by '|'"),
+    Option("strengths", "direction strengths", default="0,0.5,1,1.5,2"),
+    Option("ood_in", "folder of in-distribution images (AUROC)"),
+    Option("ood_out", "folder of out-of-distribution images"),
+    Option("ood_score", "folder of images to score"),
+)
 
 
 @dataclass
@@ -221,3 +223,17 @@ def run(ctx: RunContext) -> ModeResult:
     options.settings = GenerationSettings.from_args(ctx.args, steps=20, guidance_scale=5.0)
     results, report = analyse(ctx, options)
     return ModeResult(results=results, report=report)
+
+
+def check_model(args: argparse.Namespace, model: Any) -> None:
+    """Refuse from the configs (``core.families.ModelConfigs``) what the run would refuse
+    after loading: a pipeline without a prompt, and DDIM inversion (``images``) without a
+    UNet."""
+    if model is None:
+        return
+    if model.pipeline_class and not model.text_conditioned:
+        raise InputError(f"{model.pipeline_class}: the latent mode needs a text-to-image pipeline")
+    tasks = resolve_options(args).tasks
+    if "images" in tasks and model.denoiser == "transformer":
+        raise InputError(f"{model.pipeline_class}: DDIM inversion needs a UNet denoiser "
+                         "(noise-prediction schedules); use --latent-tasks without images")  # fmt: skip
