@@ -100,4 +100,3 @@ def run(ctx: RunContext) -> ModeResult:
 
     results, report = analyse(ctx)
     return ModeResult(results=results, report=report)
-
