@@ -244,6 +244,15 @@ def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
                             **kwargs)  # fmt: skip
 
 
+def _chunk_seconds(run_dir: Path) -> dict[str, float]:
+    """Each checkpoint chunk's record of the run's seconds so far."""
+    seconds = {}
+    for path in (run_dir / "checkpoint").glob("metrics-chunk-*.npz"):
+        with np.load(path, allow_pickle=False) as data:
+            seconds[path.name] = float(data["seconds"])
+    return seconds
+
+
 def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
     options = ["--modes", "metrics", "--quiet", "--steps", "6", "--batch-size", "4", "-n", "32",
                "--metrics", "fid,kid,pr,dc,is", "--bootstrap", "3"]  # fmt: skip
@@ -262,11 +271,19 @@ def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
     child.wait(timeout=60)
     run_dir = next(killed_root.iterdir())
     assert run_state(run_dir) == "interrupted" and not (run_dir / "results.json").exists()
+    before_kill = _chunk_seconds(run_dir)
     resumed = subprocess.run([sys.executable, "-m", "diffusionscope", "run", "--resume", str(run_dir),
                               "--quiet"], cwd=REPO, env=_env(), capture_output=True, text=True,
                              timeout=600)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert run_state(run_dir) == "finished"
+    # seconds count the killed attempt too: chunks written after the resume continue its total.
+    after_resume = {name: t for name, t in _chunk_seconds(run_dir).items()
+                    if name not in before_kill}  # fmt: skip
+    assert before_kill and after_resume
+    assert min(after_resume.values()) > max(before_kill.values()) > 0
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["metrics"]["seconds"] >= max(after_resume.values())
     a = json.loads(next(straight.iterdir()).joinpath("results.json").read_text())["metrics"]
     b = json.loads((run_dir / "results.json").read_text())["metrics"]
     for key in ("precision", "recall", "density", "coverage"):

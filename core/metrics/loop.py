@@ -282,14 +282,18 @@ def _write_pngs(images: Any, indices: np.ndarray, folder: Path) -> None:
         save_png(image, folder / f"{index:07d}.png")
 
 
-def _load_chunks(ctx: RunContext) -> tuple[Collected, int]:
-    collected, next_index = Collected(), 0
+def _load_chunks(ctx: RunContext) -> tuple[Collected, int, float]:
+    """What the checkpoint holds: the rows, the next sample to make, and the seconds the
+    interrupted processes had spent making them (each chunk records the run's total so far, so
+    a resumed run's ``seconds`` counts every attempt, not only the last one)."""
+    collected, next_index, seconds = Collected(), 0, 0.0
     for path in sorted(ctx.writer.checkpoint_dir.glob(CHUNK_GLOB)):
         with np.load(path, allow_pickle=False) as data:
             chunk = {key: data[key] for key in data.files}
         collected.add(chunk)
         next_index = max(next_index, int(chunk["end"]))
-    return collected, next_index
+        seconds = max(seconds, float(chunk.get("seconds", 0.0)))
+    return collected, next_index, seconds
 
 
 def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceStats:
@@ -358,7 +362,8 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     layout = _layout(extractor, with_logits, clip is not None,
                      cmmd_extractor.num_features if cmmd_extractor else 0)  # fmt: skip
 
-    collected, next_index = _load_chunks(ctx) if ctx.resume else (Collected(), 0)
+    collected, next_index, earlier_seconds = (_load_chunks(ctx) if ctx.resume
+                                              else (Collected(), 0, 0.0))  # fmt: skip
     if next_index:
         ctx.log(f"resuming at sample {next_index} of {total}")
     world, rank = ctx.dist.world_size, ctx.dist.rank
@@ -425,6 +430,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
                     grid_done = True
                 chunk = _split(gather_rows(gather, rows, sync_device), layout)
                 chunk["end"] = np.asarray(step_end)
+                chunk["seconds"] = np.asarray(earlier_seconds + time.monotonic() - started)
                 collected.add(chunk)
                 if ctx.is_main:
                     target = ctx.writer.checkpoint_dir / f"metrics-chunk-{step_start:09d}.npz"
@@ -438,7 +444,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
                 step_start = step_end
     finally:
         source.close()
-    elapsed = time.monotonic() - started
+    elapsed = earlier_seconds + time.monotonic() - started
     if isinstance(source, FolderImages) and source.skipped:
         ctx.warn(f"generated folder {args.generated}: skipped {len(source.skipped)} unreadable "
                  "file(s)")  # fmt: skip
