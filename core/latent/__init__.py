@@ -1,11 +1,16 @@
-"""Latent mode: seed and prompt interpolation, image interpolation (VAE latents and DDIM
-inversion), smoothness numbers, semantic directions and out-of-distribution scores.
+"""Latent mode: seed and prompt interpolation, image interpolation (VAE latents and sampler
+inversion), smoothness numbers, semantic directions and out-of-distribution scores, on every
+pipeline family (:mod:`diffusionscope.core.pipeline_parts`).
 
 Tasks (``--latent-tasks``, comma list or ``all``): ``seeds`` (slerp and lerp between two seeds'
-initial noise), ``prompts`` (prompt-embedding interpolation, one seed), ``images`` (two real
-images: VAE-latent slerp and lerp, DDIM inversion and slerp between the inverted noises),
-``directions`` (text-embedding difference of a prompt pair swept over other prompts), ``ood``
-(reference statistics and scores). Without the option every task the given options allow runs.
+initial latents; the end frames are exactly the seeds' own images), ``prompts`` (interpolation
+of every conditioning tensor, one seed), ``images`` (two real images: VAE-latent slerp and lerp,
+inversion of the sampler -- DDIM on noise/v-prediction families, the flow ODE on flow families --
+and slerp between the inverted noises), ``directions`` (the conditioning difference of a pair
+swept over other prompts; each row measured against the same prompt and seed with either word),
+``ood`` (scores against a reference, thresholds calibrated on a held-out part of it). Without
+the option every task the given options allow runs. Image sizes follow ``--height`` and
+``--width``, each defaulting to the pipeline's own.
 
 ``results["latent"]`` (every strip/grid is a path relative to the run directory; "smoothness"
 below means ``{"max_mean_ratio", "path_length", "ppl", "steps": [...]}`` in ``features`` space)::
@@ -14,17 +19,22 @@ below means ``{"max_mean_ratio", "path_length", "ppl", "steps": [...]}`` in ``fe
      "seeds": {"prompt", "seeds": [a, b], "frames",
                "slerp": {..smoothness.., "strip"}, "lerp": {..smoothness.., "strip"}},
      "prompts": {"prompts": [a, b], "seed", ..smoothness.., "strip"},
-     "images": {"images": [a, b], "vae_slerp": {..smoothness.., "strip"},
+     "images": {"images": [a, b], "size": [h, w], "inversion": "ddim"|"flow",
+                "vae_slerp": {..smoothness.., "strip"},
                 "vae_lerp": {..smoothness.., "strip"},
                 "ddim": {..smoothness.., "strip", "reconstruction", "reconstruction_mse",
                          "reconstruction_psnr", "feature_distance", "label_agreement"|null}},
-     "directions": {"pair": [pos, neg], "strengths": [...], "axis_seeds",
-                    "rows": [{"prompt", "attribute": [...], "spearman", "monotone"}],
+     "directions": {"pair": [pos, neg], "strengths": [...], "seed", "measured_in": "vae_latent",
+                    "rows": [{"prompt", "contrast": [prompt with pos, prompt with neg],
+                              "attribute": [...] (0 = neg's image, 1 = pos's) | null,
+                              "spearman", "monotone"}],
                     "monotone_share", "mean_spearman", "grid"},
-     "ood": {"reference", "n_reference", "min_reference",
-             "latent_mahalanobis": {"mean", "std", "p50", "p95", "p99", "threshold"},
+     "ood": {"reference", "n_reference", "min_reference", "n_fit", "n_calibration",
+             "latent_mahalanobis": {"mean", "std", "p50", "p95", "p99" (of the held-out part),
+                                    "threshold", "fitted", "calibration", "expected_flag_rate"},
              "mahalanobis": {same keys}, "shrinkage", "clusters",
-             "auroc": {"latent_mahalanobis", "mahalanobis", "n_in", "n_out"} (with --ood-in/--ood-out),
+             "auroc": {"latent_mahalanobis", "mahalanobis", "n_in", "n_out"},
+             "in_flagged": {"latent_mahalanobis", "mahalanobis"} (with --ood-in/--ood-out),
              "scored", "flagged": {"latent_mahalanobis", "mahalanobis"}, "scores_csv" (with --ood-score)}}
 """
 
@@ -38,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 from diffusionscope.core.errors import InputError
 
 if TYPE_CHECKING:
+    from diffusionscope.core.families import ModelConfigs
     from diffusionscope.core.modes import ModeResult, RunContext
 
 DESCRIPTION = "slerp strips, image interpolation, semantic directions and OOD scores"
@@ -63,7 +74,9 @@ def add_arguments(group: argparse._ArgumentGroup) -> None:
     group.add_argument("--frames", type=int, default=8, help="frames per strip (default 8)")
     group.add_argument("--direction", default=None, help="prompt pair 'POSITIVE|NEGATIVE'")
     group.add_argument("--direction-prompts", default=None,
-                       help="prompts the direction is applied to, separated by '|'")  # fmt: skip
+                       help="prompts the direction is applied to, separated by '|'; '{}' marks "
+                       "where the pair's words go in each row's contrast images (default: after "
+                       "a leading a/an/the, else in front)")  # fmt: skip
     group.add_argument("--strengths", default="0,0.5,1,1.5,2",
                        help="direction strengths (default 0,0.5,1,1.5,2)")  # fmt: skip
     group.add_argument("--ood-in", default=None, help="folder of in-distribution images (AUROC)")
@@ -90,8 +103,7 @@ class LatentOptions:
     features: str
     batch_size: int = 16
     settings: Any = None
-    size: tuple[int, int] = (512, 512)
-    size_override: int | None = None
+    size: tuple[int, int] = (512, 512)  # (height, width) the pipeline denoises at; set by run()
     ood_limit: int = 1000
 
 
@@ -184,7 +196,7 @@ def resolve_options(args: argparse.Namespace) -> LatentOptions:
         strengths=_strengths(args.strengths), reference=reference, ood_in=args.ood_in,
         ood_out=args.ood_out, ood_score=args.ood_score,
         features=args.features or ("digits" if digits else "inception"),
-        batch_size=getattr(args, "batch_size", None) or 16, size_override=args.height,
+        batch_size=getattr(args, "batch_size", None) or 16,
     )  # fmt: skip
 
 
@@ -210,6 +222,52 @@ def validate(args: argparse.Namespace) -> None:
                 find_images(folder, what=flag)
     elif options.ood_in or options.ood_score:
         raise InputError("--ood-in/--ood-score: these need the ood task and a --reference folder")
+
+
+#: Tasks that read or write images through the VAE.
+VAE_TASKS = ("images", "directions", "ood")
+
+
+def _size_multiple(model: ModelConfigs) -> int | None:
+    """What ``--height``/``--width`` must be multiples of for the family's ``check_inputs``
+    (SD, SDXL, LCM: 8; SD3: VAE factor x patch size; Flux: VAE factor x 2, its packing), or
+    None where the pipeline bins the size itself (PixArt, Sana)."""
+    vae = model.configs.get("vae", {})
+    factor = 2 ** (len(vae.get("block_out_channels") or [0] * 4) - 1)
+    if model.family in ("sd", "sdxl", "lcm"):
+        return 8
+    if model.family == "sd3":
+        return factor * int(model.denoiser_config.get("patch_size") or 2)
+    if model.family == "flux":
+        return factor * 2
+    return None
+
+
+def check_model(args: argparse.Namespace, model: ModelConfigs) -> None:
+    """What the model's configs rule out, before any weight is loaded or anything is written:
+    a pipeline of no family the mode drives, VAE tasks without a VAE, inverting a sampler that
+    cannot be inverted (LCM), and sizes the pipeline would refuse."""
+    from diffusionscope.core.pipeline_parts import FAMILIES, inversion_kind
+
+    if not model.pipeline_class:
+        return  # a single file without configs: known once loaded
+    options = resolve_options(args)
+    if model.family not in FAMILIES:
+        raise InputError(f"latent mode: {model.pipeline_class} is not a text-to-image pipeline "
+                         f"of a family it drives ({', '.join(FAMILIES)})")  # fmt: skip
+    for task in options.tasks:
+        if task in VAE_TASKS and "vae" not in model.components:
+            raise InputError(f"--latent-tasks {task}: {model.pipeline_class} has no VAE")
+    if "images" in options.tasks:
+        try:
+            inversion_kind(model.family, model.scheduler)
+        except InputError as error:
+            raise InputError(f"--latent-tasks images: {model.pipeline_class} ({error})") from None
+    multiple = _size_multiple(model)
+    for flag, value in (("--height", args.height), ("--width", args.width)):
+        if multiple and value is not None and value % multiple:
+            raise InputError(f"{flag} {value}: {model.pipeline_class} needs a multiple of "
+                             f"{multiple}")  # fmt: skip
 
 
 def run(ctx: RunContext) -> ModeResult:
