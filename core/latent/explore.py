@@ -170,20 +170,46 @@ def invert(pipeline: Any, latents: torch.Tensor, prompt: str | Sequence[str], st
     return output.images.float().cpu()
 
 
-def regenerate(pipeline: Any, noise: torch.Tensor, prompt: str | Sequence[str], steps: int,
-               size: tuple[int, int], guidance_scale: float = 1.0) -> np.ndarray:  # fmt: skip
-    """Denoise inverted noise (the form :func:`invert` returns) with the forward scheduler of
-    the inversion's pair, under the same conditioning, into ``size`` (height, width) images."""
+def _forward(pipeline: Any, noise: torch.Tensor, prompt: str | Sequence[str], steps: int,
+             size: tuple[int, int], guidance_scale: float
+             ) -> tuple[Any, GenerationSettings, dict[str, Any]]:  # fmt: skip
+    """The forward scheduler of the inversion's pair, and the settings and ``pipe`` keywords
+    that denoise ``noise`` into ``size`` (height, width) under the inversion's conditioning."""
     _, forward = parts.inversion_schedulers(pipeline)
     guidance = parts.inversion_guidance(pipeline, guidance_scale)
     conditioning = _conditioning(pipeline, prompt, len(noise), guidance)
     dtype = parts.parts(pipeline).noise_dtype(pipeline, conditioning)
     settings = GenerationSettings(steps=steps, guidance_scale=guidance, height=size[0],
                                   width=size[1])  # fmt: skip
+    return (
+        forward,
+        settings,
+        {
+            **conditioning.kwargs(pipeline),
+            **parts.unbinned(pipeline),
+            "latents": noise.to(parts.execution_device(pipeline), dtype),
+        },
+    )
+
+
+def regenerate(pipeline: Any, noise: torch.Tensor, prompt: str | Sequence[str], steps: int,
+               size: tuple[int, int], guidance_scale: float = 1.0) -> np.ndarray:  # fmt: skip
+    """Denoise inverted noise (the form :func:`invert` returns) with the forward scheduler of
+    the inversion's pair, under the same conditioning, into uint8 images of ``size``."""
+    forward, settings, kwargs = _forward(pipeline, noise, prompt, steps, size, guidance_scale)
     with _scheduler(pipeline, forward):
-        return generate(pipeline, [0] * len(noise), settings, None,
-                        latents=noise.to(parts.execution_device(pipeline), dtype),
-                        **conditioning.kwargs(pipeline), **parts.unbinned(pipeline))  # fmt: skip
+        return generate(pipeline, [0] * len(noise), settings, None, **kwargs)
+
+
+def regenerate_latents(pipeline: Any, noise: torch.Tensor, prompt: str | Sequence[str],
+                       steps: int, size: tuple[int, int], guidance_scale: float = 1.0
+                       ) -> torch.Tensor:  # fmt: skip
+    """:func:`regenerate`, stopped before the VAE: VAE-space latents ``[N,C,h,w]``."""
+    forward, settings, kwargs = _forward(pipeline, noise, prompt, steps, size, guidance_scale)
+    with _scheduler(pipeline, forward), torch.inference_mode():
+        output = pipeline(**kwargs, num_inference_steps=steps, guidance_scale=settings.guidance_scale,
+                          height=size[0], width=size[1], output_type="latent")  # fmt: skip
+    return parts.unpack(pipeline, output.images, *size).float().cpu()
 
 
 # ---- directions ---------------------------------------------------------------------------------
