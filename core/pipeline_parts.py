@@ -144,8 +144,11 @@ class Conditioning:
     def shifted(self, delta: dict[str, Any], strength: float,
                 masks: Conditioning | None = None) -> Conditioning:  # fmt: skip
         """The positive embeddings moved by ``strength · delta`` (the negative prompt's stay);
-        with ``masks``, the attention mask becomes the union of both, so the tokens the
-        direction was measured on are attended."""
+        with ``masks`` and a strength other than 0, the attention mask becomes the union of
+        both, so the tokens the direction was taken from are attended (at 0 the conditioning
+        is the prompt's own, exactly)."""
+        if strength == 0.0:
+            return self
         out = dict(self.tensors)
         for name, change in delta.items():
             out[name] = self.tensors[name] + strength * change.to(self.tensors[name].device)
