@@ -10,10 +10,35 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+#: ``.<stem>.<8 random characters>.tmp<suffix>``: the names :func:`atomic_path` gives its
+#: temporary files (``tempfile.mkstemp`` draws the random part from ``[a-z0-9_]``).
+TEMP_NAME = re.compile(r"^\..*\.[a-z0-9_]{8}\.tmp(\.[^.]*)?$")
+
+
+def is_temp_file(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is named like a temporary file of :func:`atomic_path`."""
+    return TEMP_NAME.match(Path(path).name) is not None
+
+
+def remove_temp_files(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files a killed writer left under ``folder``; the paths removed.
+
+    Only for a folder no live process writes to (the caller holds the run's lock): a live
+    writer's temporary file would be removed under it.
+    """
+    removed = []
+    for path in sorted(Path(folder).rglob(".*.tmp*")):
+        if path.is_file() and is_temp_file(path):
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+                removed.append(path)
+    return removed
 
 
 @contextlib.contextmanager

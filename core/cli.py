@@ -9,13 +9,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import math
+import os
+import re
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from diffusionscope.core.atomic import atomic_write_json
 from diffusionscope.core.errors import (
     EXIT_USAGE,
     PROG,
@@ -24,10 +30,49 @@ from diffusionscope.core.errors import (
     report_input_error,
 )
 from diffusionscope.core.modes import MODE_NAMES, ModeResult, RunContext, available_modes
-from diffusionscope.core.runs import RESULTS, RunWriter, list_runs, read_json, run_info, runs_root
+from diffusionscope.core.options import (
+    GENERATION_OPTIONS,
+    GENERATION_TITLE,
+    HOW_OPTIONS,
+    JSON,
+    MODEL,
+    MODES,
+    RUN_OPTIONS,
+    RUNS_ROOT,
+    Option,
+    add_options,
+)
+from diffusionscope.core.runs import (
+    CONFIG,
+    CONFIG_NOTES,
+    RESULTS,
+    RunWriter,
+    check_runs_root,
+    list_runs,
+    read_json,
+    run_info,
+    runs_root,
+)
+from diffusionscope.core.text import one_line, printable, read_text_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 COMPLETED_MODES = "completed_modes.json"
+
+#: What ``run --resume DIR`` may be given: the "how" options (``core.options.HOW_OPTIONS``,
+#: which override the saved ones) and ``--resume`` itself.
+RESUME_OPTIONS = frozenset({*HOW_OPTIONS, "resume"})
+#: Options that are not part of a run's configuration: ``config.json`` leaves them out.
+NOT_SAVED = frozenset({"command", "resume", "json", "quiet"})
+#: Keys every run's ``config.json`` has; a saved configuration without them is refused.
+REQUIRED_CONFIG_KEYS = ("modes", "model", "seed", "device", "dtype")
+#: Of those, the ones that always hold a value (``model`` is null for ``--generated``).
+REQUIRED_VALUES = ("modes", "seed", "device", "dtype")
+#: The loggers of the libraries that load models, and the variable each reads its level from.
+LIBRARY_VERBOSITY = {
+    "diffusers": "DIFFUSERS_VERBOSITY",
+    "transformers": "TRANSFORMERS_VERBOSITY",
+    "huggingface_hub": "HF_HUB_VERBOSITY",
+}
 
 
 def default_model() -> str:
@@ -37,10 +82,11 @@ def default_model() -> str:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but errors are the project's one-line form with exit code 2."""
+    """argparse, but errors are the project's one-line form with exit code 2, worded as the
+    declarations word them (``--steps: must be positive, got 0``)."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise InputError(message)
+        raise InputError(re.sub(r"^argument (-\w/)?", "", message))
 
 
 # --------------------------------------------------------------------------------------------
@@ -48,100 +94,50 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------------------------
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
-    return value
-
-
-def _add_common_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        default=None,
-        help="hub id, local diffusers folder, single .safetensors file, or (schedule mode) a "
-        "scheduler_config.json (default: the shipped digits-ldm model)",
-    )
-    parser.add_argument(
-        "--modes",
-        default=None,
-        help=f"comma-separated analysis modes: {', '.join(MODE_NAMES)}",
-    )
-    parser.add_argument("--runs-root", default=None, help="where run directories go (./runs)")
-    parser.add_argument("--name", default=None, help="a name for the run directory")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps")
-    parser.add_argument("--dtype", default="auto", help="auto | fp32 | fp16 | bf16")
-    parser.add_argument("--seed", type=int, default=0, help="sample i uses seed SEED+i (0)")
-    parser.add_argument(
-        "--allow-pickle",
-        action="store_true",
-        help="allow .ckpt/.bin/.pt weights (pickles; read with weights_only=True)",
-    )
-    parser.add_argument(
-        "--single-file-config",
-        default=None,
-        help="diffusers folder or hub id whose configs a single-file checkpoint is read with",
-    )
-    parser.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue a run")
-    parser.add_argument("--json", action="store_true", help="print final results as JSON")
-    parser.add_argument("--quiet", action="store_true", help="no progress display on stderr")
-
-    shared = parser.add_argument_group("generation (shared by modes)")
-    shared.add_argument("--prompt", default=None, help="the prompt (attention, latent)")
-    shared.add_argument("--prompts-file", default=None, help="one prompt a line (metrics)")
-    shared.add_argument("--negative-prompt", default=None)
-    shared.add_argument("--steps", type=_positive_int, default=None, help="sampler steps")
-    shared.add_argument("--guidance-scale", type=float, default=None)
-    shared.add_argument("--batch-size", type=_positive_int, default=None)
-    shared.add_argument("--height", type=_positive_int, default=None)
-    shared.add_argument("--width", type=_positive_int, default=None)
-    shared.add_argument("-n", "--num-samples", type=int, default=None, help="samples (metrics)")
-    shared.add_argument("--reference", default=None, help="reference image folder or .npz stats")
-    shared.add_argument(
-        "--features", default=None, help="feature extractor: inception | dinov2 | clip | digits"
-    )
-
-
 def build_parser() -> argparse.ArgumentParser:
+    """The CLI, rendered from the declarations in :mod:`diffusionscope.core.options` and each
+    mode's ``OPTIONS`` (the workbench's form is rendered from the same declarations)."""
     parser = _Parser(prog=PROG, description="Analyse pretrained diffusion models.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run analysis modes headless, writing a run directory")
-    _add_common_run_options(run)
-    for name, module in available_modes().items():
+    modes = available_modes()
+    add_options(run, [replace(MODES, help=f"{MODES.help}: {', '.join(MODE_NAMES)}")])
+    add_options(run, [option for option in RUN_OPTIONS if option is not MODES])
+    add_options(run.add_argument_group(GENERATION_TITLE), GENERATION_OPTIONS)
+    for name, module in modes.items():
         group = run.add_argument_group(f"{name} mode", getattr(module, "DESCRIPTION", None))
-        module.add_arguments(group)
+        add_options(group, module.OPTIONS)
 
     runs = sub.add_parser("runs", help="list runs and their status")
-    runs.add_argument("--runs-root", default=None)
-    runs.add_argument("--json", action="store_true")
+    add_options(runs, [RUNS_ROOT, JSON])
 
     show = sub.add_parser("show", help="print a run's results")
     show.add_argument("run_dir")
-    show.add_argument("--json", action="store_true")
+    add_options(show, [JSON])
 
-    fid = sub.add_parser("fid", help="FID between two image folders or .npz statistics files")
-    fid.add_argument("path_a")
-    fid.add_argument("path_b")
-    fid.add_argument("--features", default="inception")
-    fid.add_argument("--inception-weights", default=None)
-    fid.add_argument("--batch-size", type=_positive_int, default=50)
-    fid.add_argument("--device", default="auto")
-    fid.add_argument("--json", action="store_true")
+    fid_options = getattr(modes.get("metrics"), "FID_OPTIONS", None)
+    if fid_options is not None:
+        fid = sub.add_parser("fid", help="FID between two image folders or .npz statistics files")
+        fid.add_argument("path_a")
+        fid.add_argument("path_b")
+        add_options(fid, fid_options)
 
     tui = sub.add_parser("tui", help="open the workbench (the default with no arguments)")
-    tui.add_argument("--model", default=None)
-    tui.add_argument("--runs-root", default=None)
+    add_options(tui, [MODEL, RUNS_ROOT])
     return parser
 
 
-def parse_modes(text: str | None) -> list[str]:
-    if not text:
+def parse_modes(value: str | Sequence[str] | None) -> list[str]:
+    """``--modes`` as given (comma-separated) or as saved (a list): known, available, once each."""
+    if isinstance(value, str) or value is None:
+        modes = [m.strip() for m in (value or "").split(",") if m.strip()]
+    elif all(isinstance(m, str) for m in value):
+        modes = [m.strip() for m in value]
+    else:
+        raise InputError(f"--modes: expected mode names, got {value!r}")
+    if not modes:
         raise InputError(f"--modes: name at least one of {', '.join(MODE_NAMES)}")
-    modes = [m.strip() for m in text.split(",") if m.strip()]
     known = available_modes()
     for mode in modes:
         if mode not in MODE_NAMES:
@@ -149,42 +145,181 @@ def parse_modes(text: str | None) -> list[str]:
         if mode not in known:
             raise InputError(f"--modes: the {mode} mode is not available in this build")
     if len(set(modes)) != len(modes):
-        raise InputError(f"--modes: a mode is named twice in {text!r}")
+        raise InputError(f"--modes: a mode is named twice in {','.join(modes)!r}")
     return modes
 
 
 def validate_run_args(args: argparse.Namespace) -> None:
-    """Check everything cheap before anything is written."""
-    args.modes = parse_modes(args.modes if isinstance(args.modes, str) else ",".join(args.modes))
+    """Check everything that can be checked before a new run's directory exists."""
+    args.modes = parse_modes(args.modes)
     if args.model is None and not getattr(args, "generated", None):
         args.model = default_model()
-    if args.num_samples is not None and args.num_samples <= 0:
-        raise InputError(f"--num-samples: must be positive, got {args.num_samples}")
-    if args.model is not None:
-        from diffusionscope.core.loading import classify_source
+    check_run_inputs(args)
 
-        kind = classify_source(args.model)
-        needs_pipeline = any(available_modes()[m].NEEDS_PIPELINE for m in args.modes)
-        if kind == "scheduler_config" and needs_pipeline:
-            raise InputError(
-                f"model {args.model!r}: a scheduler config is enough only for the schedule mode"
-            )
-        suffix = Path(args.model).suffix.lower()
-        if kind == "single_file" and suffix != ".safetensors" and not args.allow_pickle:
-            raise InputError(
-                f"model {args.model!r}: {Path(args.model).suffix} files are pickles that can "
-                "run code when loaded; convert to .safetensors, or pass --allow-pickle"
-            )
+
+def check_run_inputs(args: argparse.Namespace) -> None:
+    """The checks a new and a resumed run share, all before anything is written: the model's
+    files, the device, the shared input files, each mode's options, and each mode's verdict on
+    the model's configs."""
     from diffusionscope.core.loading import resolve_device, resolve_dtype
 
+    modules = [available_modes()[mode] for mode in args.modes]
+    if args.model is not None:
+        _check_model_source(args, needs_pipeline=any(m.NEEDS_PIPELINE for m in modules))
     resolve_dtype(args.dtype, resolve_device(args.device))
-    for mode in args.modes:
-        available_modes()[mode].validate(args)
+    if args.prompts_file is not None:
+        read_text_file(args.prompts_file, "--prompts-file")
+    for module in modules:
+        module.validate(args)
+    _check_model_fits(args, modules)
+
+
+def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> None:
+    """What ``--model`` names exists, may be read, and -- where the run loads weights -- has
+    whole weights files (headers and sizes) or, on an offline host, is in the local cache."""
+    from diffusionscope.core.loading import check_hub_files, check_model_weights, classify_source
+
+    kind = classify_source(args.model)
+    if kind == "scheduler_config" and needs_pipeline:
+        raise InputError(
+            f"model {args.model!r}: a scheduler config is enough only for the schedule mode"
+        )
+    suffix = Path(args.model).suffix.lower()
+    if kind == "single_file" and suffix != ".safetensors" and not args.allow_pickle:
+        raise InputError(
+            f"model {args.model!r}: {Path(args.model).suffix} files are pickles that can "
+            "run code when loaded; convert to .safetensors, or pass --allow-pickle"
+        )
+    if not needs_pipeline:
+        return
+    if kind == "hub":
+        check_hub_files(args.model, ("model_index.json",), "model")
+    else:
+        check_model_weights(args.model)
+
+
+def _check_model_fits(args: argparse.Namespace, modules: list[Any]) -> None:
+    """Each mode's ``check_model(args, model_configs)`` hook, given what the model's configs
+    say (:class:`diffusionscope.core.families.ModelConfigs`, read without weights; None when
+    no model is named): a mode refuses a model it cannot analyse before the run directory
+    exists."""
+    hooks = [m.check_model for m in modules if callable(getattr(m, "check_model", None))]
+    if not hooks:
+        return
+    from diffusionscope.core.families import read_model_configs
+
+    configs = None
+    if args.model is not None:
+        configs = read_model_configs(args.model, args.single_file_config)
+    for hook in hooks:
+        hook(args, configs)
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
-    skip = {"command", "resume", "json", "quiet"}
-    return {k: v for k, v in vars(args).items() if k not in skip}
+    return {k: v for k, v in vars(args).items() if k not in NOT_SAVED}
+
+
+# --------------------------------------------------------------------------------------------
+# Resuming: the saved configuration, checked like a new one
+# --------------------------------------------------------------------------------------------
+
+
+def _declared_run_options() -> dict[str, Option]:
+    """Every option of ``run`` by destination, from the declarations the parser renders."""
+    own = [option for module in available_modes().values() for option in module.OPTIONS]
+    return {option.dest: option for option in (*RUN_OPTIONS, *GENERATION_OPTIONS, *own)}
+
+
+def given_options(argv: Sequence[str]) -> set[str]:
+    """The destinations of the ``run`` options written on the command line, whatever their
+    value (one given equal to its default counts: ``--seed 0`` with ``--resume`` is refused)."""
+    parser = build_parser()
+    subcommands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for action in subcommands.choices["run"]._actions:
+        action.default = argparse.SUPPRESS
+    return set(vars(parser.parse_args(list(argv)))) - {"command"}
+
+
+def restore_run_config(
+    args: argparse.Namespace, given: Collection[str]
+) -> tuple[argparse.Namespace, dict[str, tuple[Any, Any]]]:
+    """The configuration of the run ``--resume`` names, checked as a new run's is, with the
+    "how" options given now (``HOW_OPTIONS``) in place of the saved ones; and the saved values
+    those change, as ``{name: (old, new)}``. Any other option given is refused: a resumed run
+    measures what it started measuring."""
+    run_dir = Path(args.resume)
+    if not run_dir.is_dir():
+        raise InputError(f"--resume {run_dir}: no such run directory")
+    if not (run_dir / CONFIG).is_file():
+        raise InputError(f"--resume {run_dir}: not a run directory (no {CONFIG})")
+    if (run_dir / RESULTS).is_file():
+        raise InputError(f"--resume {run_dir}: run already finished")
+    options = _declared_run_options()
+    refused = [option.flag for dest, option in options.items()
+               if dest in given and dest not in RESUME_OPTIONS]  # fmt: skip
+    if refused:
+        allowed = ", ".join(options[name].flag for name in HOW_OPTIONS)
+        raise InputError(
+            f"--resume {run_dir}: {', '.join(refused)} cannot be given with --resume (a resumed "
+            f"run keeps its configuration; only {allowed} may change); start a new run to change it"
+        )
+    config = _saved_config(run_dir, options)
+    restored = argparse.Namespace(**{**vars(args), **config})
+    restored.resume = str(run_dir)
+    changes: dict[str, tuple[Any, Any]] = {}
+    for name in HOW_OPTIONS:
+        if name in given:
+            setattr(restored, name, getattr(args, name))
+            if name in config and config[name] != getattr(args, name):
+                changes[name] = (config[name], getattr(args, name))
+    restored.modes = parse_modes(restored.modes)
+    check_run_inputs(restored)
+    return restored, changes
+
+
+def _saved_config(run_dir: Path, options: dict[str, Option]) -> dict[str, Any]:
+    """``config.json`` of ``run_dir`` if it describes a run: an object with the keys every run
+    has, each option's value of its declared kind and passing its declared checks (the same
+    ones a value typed on the command line passes)."""
+    config = read_json(run_dir / CONFIG)
+    where = f"--resume {run_dir}: {CONFIG}"
+    if not isinstance(config, dict):
+        raise InputError(f"{where} is not a JSON object (damaged or not a run's)")
+    missing = [key for key in REQUIRED_CONFIG_KEYS if key not in config]
+    if missing:
+        raise InputError(f"{where} lacks {', '.join(repr(k) for k in missing)}")
+    modes = config["modes"]
+    if not isinstance(modes, list) or not modes or not all(isinstance(m, str) for m in modes):
+        raise InputError(f"{where}: 'modes' must be a list of mode names, not {modes!r}")
+    for key, value in config.items():
+        option = options.get(key)
+        if option is None or key == "modes" or (value is None and key not in REQUIRED_VALUES):
+            continue
+        problem = _saved_value_problem(option, value)
+        if problem:
+            raise InputError(f"{where}: {key!r} is {value!r}, {problem}")
+    return {key: value for key, value in config.items() if key != CONFIG_NOTES}
+
+
+def _saved_value_problem(option: Option, value: Any) -> str | None:
+    """Why ``value`` cannot be a value of ``option``, or None."""
+    if option.kind == "bool":
+        return None if isinstance(value, bool) else "not true or false"
+    if option.kind in ("text", "choice") and not isinstance(value, str):
+        return "not text"
+    if option.kind in ("int", "float") and (
+        isinstance(value, bool) or not isinstance(value, int | float)
+    ):
+        return "not a number"
+    if option.kind == "int" and not isinstance(value, int):
+        return "not a whole number"
+    if option.kind == "float" and not math.isfinite(value):
+        return "not a finite number"
+    try:
+        option.convert(str(value))
+    except InputError as error:
+        return str(error)
+    return None
 
 
 # --------------------------------------------------------------------------------------------
@@ -193,14 +328,27 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _install_stop_signals() -> None:
-    """SIGTERM and SIGHUP (a dropped SSH session) stop the run as interrupted and resumable."""
+    """SIGTERM and SIGHUP (a dropped SSH session) stop the run as interrupted and resumable;
+    a second one ends the process at once, as it would have without these handlers."""
 
     def stop(signum: int, _frame: Any) -> None:
+        signal.signal(signum, signal.SIG_DFL)
         raise RunInterrupted(f"stopped by {signal.Signals(signum).name}")
 
     signal.signal(signal.SIGTERM, stop)
     if hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, stop)
+
+
+def _quiet_libraries() -> None:
+    """diffusers, transformers and huggingface_hub log warnings on stderr while they load
+    (\"Couldn't connect to the Hub ...\" on an offline host, before the one line a failed load
+    gives): errors only, unless the user set a verbosity. The variables are read when a library
+    sets up its logger; the level is set too for a library already imported."""
+    for library, variable in LIBRARY_VERBOSITY.items():
+        if variable not in os.environ:
+            os.environ[variable] = "error"
+            logging.getLogger(library).setLevel(logging.ERROR)
 
 
 def _model_loader(args: argparse.Namespace, writer: RunWriter) -> Any:
@@ -237,71 +385,60 @@ def _share_run_path(writer_path: Path | None, dist: Any) -> Path | None:
     return Path(box[0]) if box[0] else None
 
 
-def execute_run(args: argparse.Namespace) -> int:
+def execute_run(args: argparse.Namespace, given: Collection[str] = ()) -> int:
+    """``diffusionscope run``: check everything, open the run directory, run the modes.
+
+    ``given`` names the options written on the command line (:func:`given_options`); with
+    ``--resume`` only the "how" options among them are accepted.
+    """
     from diffusionscope.core.distributed import init_distributed
 
-    resume = args.resume is not None
-    if resume:
-        run_dir = Path(args.resume)
-        config = read_json(run_dir / "config.json")
-        if not isinstance(config, dict):
-            raise InputError(f"--resume {run_dir}: not a run directory (no readable config.json)")
-        if (run_dir / RESULTS).is_file():
-            raise InputError(f"--resume {run_dir}: run already finished")
-        quiet, as_json = args.quiet, args.json
-        args = argparse.Namespace(**{**vars(args), **config})
-        args.resume, args.quiet, args.json = str(run_dir), quiet, as_json
-        for mode in args.modes:
-            available_modes()[mode].validate(args)
+    changes: dict[str, tuple[Any, Any]] = {}
+    if args.resume is not None:
+        args, changes = restore_run_config(args, given)
     else:
         validate_run_args(args)
-
+        check_runs_root(runs_root(args.runs_root))
     dist = init_distributed(args.device)
-    if resume:
+    writer = open_run_directory(args, dist, changes)
+    return run_modes(args, writer, dist, changes)
+
+
+def open_run_directory(
+    args: argparse.Namespace, dist: Any, changes: dict[str, tuple[Any, Any]]
+) -> RunWriter:
+    """Create the run directory (rank 0; every rank learns its path) or reopen the resumed
+    one; either way rank 0 holds its lock until the run ends."""
+    if args.resume is not None:
         writer = RunWriter.reopen(Path(args.resume), enabled=dist.is_main)
-    else:
-        name = args.name or "-".join(args.modes)
-        root = runs_root(args.runs_root)
-        if dist.is_main:
-            writer = RunWriter.create(root, name, config_from_args(args))
-        path = _share_run_path(writer.path if dist.is_main else None, dist)
-        if not dist.is_main:
-            writer = RunWriter(path, enabled=False)
-
-    display = None
-    if dist.is_main and not args.quiet:
-        from diffusionscope.core.progress import ProgressDisplay
-
-        display = ProgressDisplay()
-        writer.listeners.append(display.handle)
-    writer.start()
-    _install_stop_signals()
-    writer.status("running", "resumed" if resume else "started")
+        writer.note_config_change(changes, "given with --resume")
+        return writer
+    name = args.name or "-".join(args.modes)
+    created = None
     if dist.is_main:
-        print(f"run directory: {writer.path}", file=sys.stderr)
-    load_model = _model_loader(args, writer)
-    completed: dict[str, Any] = read_json(writer.checkpoint_dir / COMPLETED_MODES) or {}
-    try:
-        for mode in args.modes:
-            if mode in completed:
-                writer.log(f"{mode}: already complete, kept from before the interruption")
-                continue
-            module = available_modes()[mode]
-            ctx = RunContext(
-                args=args,
-                writer=writer,
-                mode=mode,
-                dist=dist,
-                resume=resume,
-                _model_loader=load_model if module.NEEDS_PIPELINE else None,
-            )
-            writer.log(f"{mode}: starting")
-            result: ModeResult = module.run(ctx)
-            completed[mode] = {"results": result.results, "report": result.report}
-            if dist.is_main:
-                from diffusionscope.core.atomic import atomic_write_json
+        created = RunWriter.create(runs_root(args.runs_root), name, config_from_args(args))
+    path = _share_run_path(created.path if created else None, dist)
+    return created or RunWriter(path, enabled=False)  # type: ignore[arg-type]
 
-                atomic_write_json(writer.checkpoint_dir / COMPLETED_MODES, completed)
+
+def run_modes(
+    args: argparse.Namespace,
+    writer: RunWriter,
+    dist: Any,
+    changes: dict[str, tuple[Any, Any]],
+) -> int:
+    """Run each mode not already complete, then write the results; report how it ended."""
+    display = _attach_display(writer) if dist.is_main and not args.quiet else None
+    load_model = _model_loader(args, writer)
+    _install_stop_signals()
+    try:
+        writer.start()
+        writer.status("running", "started" if args.resume is None else "resumed")
+        for name, (old, new) in changes.items():
+            writer.log(f"--{name.replace('_', '-')} {new} given with --resume (was {old})")
+        if dist.is_main:
+            print(f"run directory: {printable(writer.path)}", file=sys.stderr)
+        completed = _run_each_mode(args, writer, dist, load_model)
         results = _assemble_results(args, completed, load_model)
         writer.write_report(_assemble_report(args, completed, writer.path))
         writer.write_results(results)
@@ -312,25 +449,60 @@ def execute_run(args: argparse.Namespace) -> int:
     except (KeyboardInterrupt, RunInterrupted) as error:
         message = str(error) or "interrupted"
         writer.status("interrupted", message)
-        print(f"{PROG}: interrupted ({message}); continue with: {PROG} run --resume {writer.path}",
-              file=sys.stderr)  # fmt: skip
+        print(f"{PROG}: interrupted ({message}); continue with: {PROG} run --resume "
+              f"{printable(writer.path)}", file=sys.stderr)  # fmt: skip
         return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 -- report the failure in the run, then one line
         writer.log(traceback.format_exc(), level="error")
         writer.status("failed", f"{type(error).__name__}: {error}")
-        print(f"{PROG}: run failed: {type(error).__name__}: {error} (traceback in "
-              f"{writer.path / 'events.jsonl'})", file=sys.stderr)  # fmt: skip
+        print(f"{PROG}: run failed: {one_line(f'{type(error).__name__}: {error}')} (traceback "
+              f"in {printable(writer.path / 'events.jsonl')})", file=sys.stderr)  # fmt: skip
         return EXIT_FAILED
     finally:
         if display is not None:
             display.stop()
         writer.close()
-    if dist.is_main:
-        if args.json:
-            print(json.dumps(results, indent=2, default=str))
-        else:
-            print(f"finished: {writer.path}", file=sys.stderr)
+    if dist.is_main and args.json:
+        print(json.dumps(results, indent=2, default=str))
+    elif dist.is_main:
+        print(f"finished: {printable(writer.path)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _attach_display(writer: RunWriter) -> Any:
+    """Progress bars and messages on stderr, fed by the same events the run directory gets."""
+    from diffusionscope.core.progress import ProgressDisplay
+
+    display = ProgressDisplay()
+    writer.listeners.append(display.handle)
+    return display
+
+
+def _run_each_mode(
+    args: argparse.Namespace, writer: RunWriter, dist: Any, load_model: Any
+) -> dict[str, Any]:
+    """Each mode's results and report, by mode; a mode completed before an interruption is
+    kept from its checkpoint, and each one completed now is checkpointed at once."""
+    completed: dict[str, Any] = read_json(writer.checkpoint_dir / COMPLETED_MODES) or {}
+    for mode in args.modes:
+        if mode in completed:
+            writer.log(f"{mode}: already complete, kept from before the interruption")
+            continue
+        module = available_modes()[mode]
+        ctx = RunContext(
+            args=args,
+            writer=writer,
+            mode=mode,
+            dist=dist,
+            resume=args.resume is not None,
+            _model_loader=load_model if module.NEEDS_PIPELINE else None,
+        )
+        writer.log(f"{mode}: starting")
+        result: ModeResult = module.run(ctx)
+        completed[mode] = {"results": result.results, "report": result.report}
+        if dist.is_main:
+            atomic_write_json(writer.checkpoint_dir / COMPLETED_MODES, completed)
+    return completed
 
 
 def _assemble_results(
@@ -361,19 +533,32 @@ def _assemble_report(args: argparse.Namespace, completed: dict[str, Any], path: 
 
 
 def list_command(args: argparse.Namespace) -> int:
-    runs = list_runs(args.runs_root)
+    root = runs_root(args.runs_root)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"--runs-root {root}: is a file, not a folder")
+    try:
+        runs = list_runs(root, clean_temp_files=True)
+    except PermissionError as error:
+        raise InputError(f"--runs-root {root}: cannot read ({error.strerror})") from None
     if args.json:
         print(json.dumps([_run_json(info) for info in runs], indent=2, default=str))
         return EXIT_OK
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
+    console = Console()
+    if not runs:
+        console.print(Text(f"no runs under {printable(root)}"))
+        return EXIT_OK
     table = Table("run", "status", "model", "modes", "N", "key numbers")
     for info in runs:
         numbers = ", ".join(f"{k}={v:.4g}" for k, v in list(info.key_numbers.items())[:4])
-        table.add_row(info.name, info.state, Path(info.model).name or info.model,
-                      ",".join(info.modes), str(info.num_samples or ""), numbers)  # fmt: skip
-    Console().print(table if runs else f"no runs under {runs_root(args.runs_root)}")
+        cells = (info.name, info.state, Path(info.model).name or info.model,
+                 ",".join(info.modes), str(info.num_samples or ""), numbers)  # fmt: skip
+        # Text, not str: a run name, path or mode in square brackets is shown, not styled.
+        table.add_row(*(Text(printable(cell)) for cell in cells))
+    console.print(table)
     return EXIT_OK
 
 
@@ -385,22 +570,30 @@ def _run_json(info: Any) -> dict[str, Any]:
 
 def show_command(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise InputError(f"{run_dir}: not a run directory (no config.json)")
+    if not run_dir.is_dir():
+        what = "not a folder" if run_dir.exists() else "no such run directory"
+        raise InputError(f"{run_dir}: {what}")
+    if not isinstance(read_json(run_dir / CONFIG), dict):
+        raise InputError(f"{run_dir}: not a run directory (no readable {CONFIG})")
     info = run_info(run_dir)
     results = read_json(run_dir / RESULTS)
     if args.json:
         print(json.dumps({"state": info.state, "results": results}, indent=2, default=str))
         return EXIT_OK
-    print(f"{run_dir}: {info.state}{' (' + info.message + ')' if info.message else ''}")
-    if results is None:
+    _say(f"{run_dir}: {info.state}{' (' + info.message + ')' if info.message else ''}")
+    if not isinstance(results, dict):
         for key, value in info.key_numbers.items():
-            print(f"  {key} = {value:.6g}")
+            _say(f"  {key} = {value:.6g}")
         return EXIT_OK
     for section, content in results.items():
-        print(f"[{section}]")
+        _say(f"[{section}]")
         _print_nested(content, indent=2)
     return EXIT_OK
+
+
+def _say(line: str) -> None:
+    """Print one line of a run's content: prompts, paths and messages are user input."""
+    print(printable(line))
 
 
 def _print_nested(value: Any, indent: int) -> None:
@@ -408,15 +601,15 @@ def _print_nested(value: Any, indent: int) -> None:
     if isinstance(value, dict):
         for key, item in value.items():
             if isinstance(item, dict | list) and item and not _is_flat_list(item):
-                print(f"{pad}{key}:")
+                _say(f"{pad}{key}:")
                 _print_nested(item, indent + 2)
             else:
-                print(f"{pad}{key}: {_short(item)}")
+                _say(f"{pad}{key}: {_short(item)}")
     elif isinstance(value, list):
         for item in value[:20]:
-            _print_nested(item, indent) if isinstance(item, dict) else print(f"{pad}- {item}")
+            _print_nested(item, indent) if isinstance(item, dict) else _say(f"{pad}- {item}")
     else:
-        print(f"{pad}{value}")
+        _say(f"{pad}{value}")
 
 
 def _is_flat_list(value: Any) -> bool:
@@ -451,7 +644,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        handler = {"run": execute_run, "runs": list_command, "show": show_command,
+        if args.command in ("run", "fid"):
+            _quiet_libraries()
+        if args.command == "run":
+            return execute_run(args, given_options(argv))
+        handler = {"runs": list_command, "show": show_command,
                    "fid": fid_command}.get(args.command)  # fmt: skip
         if handler is None:
             build_parser().print_help(sys.stderr)

@@ -16,11 +16,23 @@ class InputError(Exception):
     """Bad user input: a path, an option value, a file's content, a model that does not fit."""
 
 
-class RunInterrupted(Exception):
-    """The run was asked to stop (SIGTERM/SIGINT); the last checkpoint is kept for ``--resume``."""
+class RunInterrupted(BaseException):
+    """The run was asked to stop (SIGTERM/SIGHUP); the last checkpoint is kept for ``--resume``.
+
+    A ``BaseException``, like ``KeyboardInterrupt``: raised from a signal handler at any line,
+    it must pass through the ``except Exception`` of whatever code it lands in (a loader that
+    turns every failure into one line would report a stop as a broken model).
+    """
 
 
 def report_input_error(error: InputError) -> int:
-    """Print ``error`` as the project's one line on stderr; the exit code for bad input."""
-    print(f"{PROG}: error: {error}", file=sys.stderr)
+    """Print ``error`` as the project's one line on stderr; the exit code for bad input.
+
+    The message often quotes user input (a path, a prompt, a library's text): line breaks fold
+    into spaces and terminal escapes are dropped, so it stays one line and cannot restyle the
+    terminal.
+    """
+    from diffusionscope.core.text import one_line
+
+    print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
     return EXIT_USAGE

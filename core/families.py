@@ -77,6 +77,43 @@ class ModelConfigs:
     def scheduler_class(self) -> str:
         return str(self.scheduler.get("_class_name", ""))
 
+    @property
+    def text_conditioned(self) -> bool:
+        """Whether the pipeline encodes a prompt: it has a text encoder (the loaded model's
+        ``summary.text_conditioned`` says the same after loading)."""
+        return bool(self.text_encoders)
+
+    @property
+    def vae_scale_factor(self) -> int:
+        """Image pixels per latent pixel, computed as the pipelines compute it: 2 ** (number of
+        VAE blocks − 1), from ``block_out_channels`` (AutoencoderKL) or
+        ``encoder_block_out_channels`` (Sana's AutoencoderDC); 8 when the VAE config says
+        neither (the pipelines' own fallback)."""
+        vae = self.configs.get("vae", {})
+        blocks = vae.get("block_out_channels") or vae.get("encoder_block_out_channels")
+        return 2 ** (len(blocks) - 1) if blocks else 8
+
+    def default_image_size(self) -> tuple[int, int] | None:
+        """(height, width) in pixels of ``pipe(prompt)`` without a size, as each family's
+        ``__call__`` computes it; ``None`` for a pipeline whose rule is not known here.
+
+        UNet families, SD3 and PixArt: the denoiser's ``sample_size`` × the VAE factor. Flux:
+        ``default_sample_size = 128`` (fixed in FluxPipeline) × the VAE factor. Sana: 1024, the
+        default of its call signature (resolution binning then picks the bin it denoises at).
+        """
+        factor = self.vae_scale_factor
+        if self.family == "flux":
+            return 128 * factor, 128 * factor
+        if self.family == "sana":
+            return 1024, 1024
+        if self.family in ("sd", "sdxl", "lcm", "sd3", "pixart"):
+            size = self.denoiser_config.get("sample_size")
+            if isinstance(size, list | tuple) and size:
+                size = size[0]
+            if isinstance(size, int):
+                return size * factor, size * factor
+        return None
+
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
     try:
@@ -117,6 +154,7 @@ def _folder_configs(folder: Path) -> ModelConfigs:
 def _hub_configs(repo_id: str) -> ModelConfigs:
     """Fetch only the small JSON files of a hub model (found in the local cache when offline)."""
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
     from diffusionscope.core.loading import hub_error_line
 
@@ -124,7 +162,12 @@ def _hub_configs(repo_id: str) -> ModelConfigs:
         try:
             return Path(hf_hub_download(repo_id, filename, subfolder=subfolder))
         except Exception as error:  # noqa: BLE001 -- huggingface_hub raises many kinds
-            if subfolder is not None and type(error).__name__ == "EntryNotFoundError":
+            # The hub says the file does not exist (not: it cannot be reached, which is
+            # LocalEntryNotFoundError, another EntryNotFoundError): an optional config.
+            absent = isinstance(error, EntryNotFoundError) and not isinstance(
+                error, LocalEntryNotFoundError
+            )
+            if subfolder is not None and absent:
                 return None
             raise hub_error_line(repo_id, error) from None
 
@@ -155,7 +198,9 @@ def read_model_configs(source: str, single_file_config: str | None = None) -> Mo
     if kind == "hub":
         return _hub_configs(source)
     if kind == "scheduler_config":
-        return ModelConfigs(source, kind, scheduler=_read_json(path, "scheduler config"))
+        from diffusionscope.core.loading import load_scheduler_config
+
+        return ModelConfigs(source, kind, scheduler=load_scheduler_config(source))
     # A single file carries no configs: they come from --single-file-config when given.
     if single_file_config:
         described = read_model_configs(single_file_config)

@@ -142,40 +142,158 @@ def classify_source(source: str) -> SourceKind:
 
 
 def check_safetensors_file(path: Path) -> None:
-    """Open a safetensors file's header and check every tensor's bytes are present.
+    """Refuse, in one line, a ``.safetensors`` file whose header or size is wrong.
 
-    diffusers would otherwise fail deep inside a loader with a message that names no file.
+    ``safe_open`` reads only the header and checks what can be checked without reading the
+    tensors: the 8-byte header length, the JSON header, and that the tensors' byte ranges
+    cover the file exactly -- so an empty, truncated or padded file is caught in milliseconds,
+    before a run directory exists, instead of deep inside a loader. Only to say how many
+    bytes are missing is the header's last offset read here (safetensors does not say).
     """
     from safetensors import SafetensorError, safe_open
 
+    path = Path(path)
     try:
         size = path.stat().st_size
-        if size < 8:
-            raise InputError(f"weights {path}: file is truncated ({size} bytes)")
-        with open(path, "rb") as handle:
-            header_len = int.from_bytes(handle.read(8), "little")
-            if header_len <= 0 or 8 + header_len > size:
-                raise InputError(f"weights {path}: corrupt or truncated header")
-            header = json.loads(handle.read(header_len))
-        end = max(
-            (int(info["data_offsets"][1]) for key, info in header.items() if key != "__metadata__"),
-            default=0,
-        )
-        if 8 + header_len + end > size:
-            raise InputError(
-                f"weights {path}: truncated ({size} bytes, {8 + header_len + end} expected)"
-            )
+        if size == 0:
+            raise InputError(f"weights {path}: empty file (0 bytes)")
         with safe_open(str(path), framework="pt") as handle:
             handle.keys()
     except InputError:
         raise
-    except (SafetensorError, ValueError, KeyError, TypeError, OSError) as error:
-        raise InputError(f"weights {path}: corrupt safetensors file ({error})") from None
+    except SafetensorError as error:
+        raise InputError(f"weights {path}: {_safetensors_problem(path, size, error)}") from None
+    except OSError as error:
+        raise InputError(f"weights {path}: cannot read ({error.strerror or error})") from None
+
+
+def _safetensors_problem(path: Path, size: int, error: Exception) -> str:
+    text = str(error)
+    if "too small" in text or "invalid header length" in text:
+        return f"truncated or not a safetensors file (no complete header in its {size} bytes)"
+    if "JSON" in text or "UTF-8" in text or "utf8" in text.lower():
+        return "corrupt safetensors header (not JSON)"
+    if "not fully covered" in text:
+        expected = _expected_safetensors_size(path)
+        if expected is not None and expected > size:
+            return f"truncated ({size} bytes of {expected})"
+        if expected is not None:
+            return f"corrupt: {size - expected} bytes past the last tensor"
+    return f"corrupt safetensors file ({' '.join(text.split())})"
+
+
+def _expected_safetensors_size(path: Path) -> int | None:
+    """The size the header promises: 8 + header length + the last tensor's end offset."""
+    try:
+        with open(path, "rb") as handle:
+            header_len = int.from_bytes(handle.read(8), "little")
+            header = json.loads(handle.read(header_len))
+        ends = [
+            int(info["data_offsets"][1]) for key, info in header.items() if key != "__metadata__"
+        ]
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+    return 8 + header_len + max(ends, default=0)
+
+
+def component_weight_files(folder: Path) -> list[Path]:
+    """The ``.safetensors`` files a pipeline folder's components load: those in the folders
+    ``model_index.json`` names. Variant files (``*.fp16.safetensors``) load only on request,
+    so they are left out."""
+    index = read_model_index(folder)
+    files: list[Path] = []
+    for name in sorted(k for k, v in index.items() if not k.startswith("_") and _is_component(v)):
+        component = folder / name
+        if component.is_dir():
+            files += [f for f in sorted(component.glob("*.safetensors")) if "." not in f.stem]
+    return files
 
 
 def check_folder_weights(folder: Path) -> None:
-    for weights in sorted(folder.rglob("*.safetensors")):
+    for weights in component_weight_files(Path(folder)):
         check_safetensors_file(weights)
+
+
+def check_model_weights(source: str) -> None:
+    """The header and size checks of every weights file ``source`` will load, where it is
+    local (a folder or a single ``.safetensors`` file); hub models are checked on download."""
+    kind = classify_source(source)
+    path = Path(source).expanduser()
+    if kind == "folder":
+        check_folder_weights(path)
+    elif kind == "single_file" and path.suffix.lower() == ".safetensors":
+        check_safetensors_file(path)
+
+
+# --------------------------------------------------------------------------------------------
+# What can be checked before weights are read (what a model *is* is core.families' job)
+# --------------------------------------------------------------------------------------------
+
+
+def _is_component(value: Any) -> bool:
+    return isinstance(value, list | tuple) and len(value) == 2 and value[1] is not None
+
+
+def _read_json_object(path: Path, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise InputError(f"{what} {path}: not valid JSON ({error})") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{what} {path}: expected a JSON object")
+    return value
+
+
+def read_model_index(folder: Path) -> dict[str, Any]:
+    return _read_json_object(Path(folder) / "model_index.json", "model")
+
+
+def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
+    """The local copy of a hub file, or None when it is not in the cache."""
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        found = try_to_load_from_cache(repo_id, filename)
+    except Exception:  # noqa: BLE001 -- an invalid id or cache: simply not cached
+        return None
+    return Path(found) if isinstance(found, str) else None
+
+
+def _hub_file(repo_id: str, filename: str) -> Path | None:
+    """A small hub file's local copy: from the cache, else (hub on) downloaded now; None when
+    the repository has no such file or the hub is off. A hub that cannot be reached is one
+    line, given before anything is written rather than by the loader inside the run."""
+    cached = _cached_hub_file(repo_id, filename)
+    if cached is not None or hub_offline():
+        return cached
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.utils import EntryNotFoundError, LocalEntryNotFoundError
+
+    try:
+        return Path(hf_hub_download(repo_id, filename))
+    except Exception as error:  # noqa: BLE001 -- every hub failure must become one line
+        # The hub answered "no such file" (the local variant means it could not be asked).
+        if isinstance(error, EntryNotFoundError) and not isinstance(error, LocalEntryNotFoundError):
+            return None
+        raise hub_error_line(repo_id, error) from None
+
+
+def check_hub_files(repo_id: str, filenames: tuple[str, ...], what: str) -> None:
+    """Refuse, before anything is written, a hub model whose files cannot be had: not in the
+    local cache with the hub off (``HF_HUB_OFFLINE``), or with the hub on but unreachable (the
+    small files are fetched now). Loading would otherwise fail only inside the run, with the hub
+    library's messages first. Local folders pass."""
+    if Path(repo_id).expanduser().exists() or not _looks_like_hub_id(repo_id):
+        return
+    for name in filenames:
+        if _hub_file(repo_id, name) is not None:
+            continue
+        if hub_offline():
+            raise InputError(
+                f"{what} {repo_id!r}: not in the local Hugging Face cache (no {name}) and "
+                f"HF_HUB_OFFLINE is set; {OFFLINE_HINT}"
+            )
+        raise InputError(f"{what} {repo_id!r}: the repository has no {name}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -504,4 +622,9 @@ def _read_config_json(path: Path) -> dict[str, Any]:
 
 
 def hub_offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+    """Whether the hub is off for this process (``HF_HUB_OFFLINE``, read now or at import)."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
+        return True
+    from huggingface_hub import is_offline_mode
+
+    return bool(is_offline_mode())

@@ -7,9 +7,11 @@ import at module level, so the CLI's ``--help`` and the TUI stay fast) and defin
     one line for ``--help`` and the TUI's mode list.
 ``NEEDS_PIPELINE: bool``
     whether the mode needs the full pipeline loaded (schedule mode does not).
-``add_arguments(group: argparse._ArgumentGroup) -> None``
-    the options only this mode uses; names are unique across modes. Options several modes
-    share (``--prompt``, ``--steps``, ``--reference`` ...) are defined by the CLI itself.
+``OPTIONS: tuple[Option, ...]``
+    the options only this mode uses (:class:`diffusionscope.core.options.Option`), rendered by
+    the CLI and by the workbench's form; names are unique across modes. Options several modes
+    share (``--prompt``, ``--steps``, ``--reference`` ...) are declared in ``core.options``
+    with the modes that read them.
 ``validate(args: argparse.Namespace) -> None``
     cheap checks of the options; raise :class:`diffusionscope.core.errors.InputError` with one line naming the
     input. Runs before the run directory exists, so bad input leaves nothing behind.

@@ -1,6 +1,8 @@
 """The headless progress display: rich bars with rate and ETA on stderr, one per phase.
 
 It is an event listener, so what the CLI shows is exactly what the run directory records.
+Messages may quote user input (prompts, paths), so they are printed without markup and without
+terminal escape sequences.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rich.progress import (
 )
 
 from diffusionscope.core.events import Event, LogEvent, MetricEvent, ProgressEvent, SeriesEvent
+from diffusionscope.core.text import printable
 
 SERIES_PRINT_SECONDS = 1.0
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -28,10 +31,10 @@ class ProgressDisplay:
     def __init__(self, console: Console | None = None) -> None:
         self.console = console or Console(file=sys.stderr)
         self.progress = Progress(
-            TextColumn("{task.description:<22}"),
+            TextColumn("{task.description:<22}", markup=False),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("{task.fields[rate]}"),
+            TextColumn("{task.fields[rate]}", markup=False),
             TimeElapsedColumn(),
             TextColumn("eta"),
             TimeRemainingColumn(),
@@ -57,15 +60,16 @@ class ProgressDisplay:
             if event.level != "debug":
                 prefix = f"{event.mode}: " if event.mode else ""
                 first_line = event.message.splitlines()[0] if event.message else ""
-                self.console.print(f"{prefix}{first_line}", style=LEVEL_STYLES[event.level],
-                                   markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+                self._line(f"{prefix}{first_line}", LEVEL_STYLES[event.level])
         elif isinstance(event, MetricEvent):
             n = f" (N={event.n})" if event.n else ""
-            self.console.print(f"{event.mode}: {event.name} = {event.value:.6g}{n}",
-                               markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+            self._line(f"{event.mode}: {event.name} = {event.value:.6g}{n}")
         elif isinstance(event, SeriesEvent) and self._series_due(event):
-            self.console.print(f"{event.mode}: {event.series} @ {event.x:g} = {event.y:.6g}",
-                               style="dim", markup=False, highlight=False, soft_wrap=True)  # fmt: skip
+            self._line(f"{event.mode}: {event.series} @ {event.x:g} = {event.y:.6g}", "dim")
+
+    def _line(self, text: str, style: str = "") -> None:
+        self.console.print(printable(text), style=style, markup=False, highlight=False,
+                           soft_wrap=True)  # fmt: skip
 
     def _progress(self, event: ProgressEvent) -> None:
         if not self.started:

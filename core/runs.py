@@ -4,6 +4,7 @@ Layout (see ARCHITECTURE.md)::
 
     <runs-root>/<run-id>/
         config.json      the validated configuration, written once before work starts
+        lock             flock()ed by the process that runs it, for that process's life
         process.json     pid, host and process start time of the process that runs it
         heartbeat        touched every few seconds while that process lives
         events.jsonl     one event a line, appended and flushed per event
@@ -12,13 +13,18 @@ Layout (see ARCHITECTURE.md)::
         artifacts/       figures, tables and arrays, written atomically
         report.md        a readable report linking the figures
 
-Only the process that runs the analysis (rank 0 when several run) writes here. Readers --
-the ``runs`` command, the TUI -- use :class:`EventTail` and :func:`list_runs`, which never
-write. This module avoids importing torch so the TUI can list runs instantly.
+Only the process that runs the analysis (rank 0 when several run) writes here, and it holds the
+directory's lock while it does: a second process (two ``--resume`` of one run) is refused.
+Readers -- the ``runs`` command, the TUI -- use :class:`EventTail` and :func:`list_runs`, which
+write nothing unless asked to clean a dead run's temporary files. This module avoids importing
+torch so the TUI can list runs instantly.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import itertools
 import json
 import os
 import re
@@ -31,7 +37,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from diffusionscope.core.atomic import atomic_path, atomic_write_json, atomic_write_text
+import psutil
+
+from diffusionscope.core.atomic import (
+    atomic_path,
+    atomic_write_json,
+    atomic_write_text,
+    remove_temp_files,
+)
 from diffusionscope.core.errors import InputError
 from diffusionscope.core.events import (
     ArtifactEvent,
@@ -51,12 +64,21 @@ RESULTS = "results.json"
 REPORT = "report.md"
 PROCESS = "process.json"
 HEARTBEAT = "heartbeat"
+LOCK = "lock"
 CHECKPOINT_DIR = "checkpoint"
 ARTIFACTS_DIR = "artifacts"
+#: The key of ``config.json`` that lists changes made after the run started (see
+#: :meth:`RunWriter.note_config_change`); not an option.
+CONFIG_NOTES = "changes"
 
 HEARTBEAT_SECONDS = 5.0
 #: A run on another host whose heartbeat is older than this is taken to be dead.
 HEARTBEAT_STALE_SECONDS = 60.0
+#: How long taking a run's lock waits out a reader's momentary probe before giving up.
+LOCK_WAIT_SECONDS = 2.0
+#: Recorded and current start times of one process may differ by this much: Linux derives them
+#: from a boot time that clock adjustments move by up to a second.
+START_TIME_TOLERANCE_SECONDS = 2.0
 
 DEFAULT_RUNS_ROOT = Path("runs")
 
@@ -69,49 +91,112 @@ def runs_root(explicit: str | os.PathLike[str] | None = None) -> Path:
 
 
 # --------------------------------------------------------------------------------------------
-# Process identity: a pid alone can be reused, so the kernel's start time is recorded with it.
+# Process identity: a pid alone can be reused, so the process's start time is recorded with it.
+# psutil reads both on Linux, macOS and Windows alike.
 # --------------------------------------------------------------------------------------------
 
 
-def _process_start_ticks(pid: int) -> int | None:
-    """The process's start time in clock ticks since boot (Linux), or None when unavailable."""
+def _process_started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), or None when it cannot be read."""
     try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
         return None
-    # The command name (field 2) may contain spaces and parentheses: split after the last ')'.
-    after_name = stat[stat.rfind(")") + 2 :].split()
-    return int(after_name[19])  # field 22 overall
 
 
 def pid_alive(pid: int) -> bool:
     """Whether ``pid`` names a live process (a zombie counts as dead)."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no procfs here: the signal probe is all there is
-    # A zombie (exited, not yet reaped by its parent) no longer runs anything.
-    return stat[stat.rfind(")") + 2 :].split()[0] != "Z"
+    except psutil.AccessDenied:
+        return True  # it exists; someone else's
 
 
 def process_identity() -> dict[str, Any]:
     pid = os.getpid()
-    return {"pid": pid, "host": socket.gethostname(), "start_ticks": _process_start_ticks(pid)}
+    return {"pid": pid, "host": socket.gethostname(), "started": _process_started(pid)}
 
 
 def _same_process_alive(identity: dict[str, Any]) -> bool:
-    pid = int(identity.get("pid", -1))
+    try:
+        pid = int(identity.get("pid", -1))
+    except (TypeError, ValueError):
+        return False
     if pid <= 0 or not pid_alive(pid):
         return False
-    recorded = identity.get("start_ticks")
-    current = _process_start_ticks(pid)
-    return recorded is None or current is None or recorded == current
+    recorded, current = identity.get("started"), _process_started(pid)
+    if not isinstance(recorded, int | float) or current is None:
+        return True  # written before start times were recorded: the pid is all there is
+    return abs(recorded - current) <= START_TIME_TOLERANCE_SECONDS
+
+
+# --------------------------------------------------------------------------------------------
+# The lock
+# --------------------------------------------------------------------------------------------
+
+#: Errors of file systems that cannot lock (some network mounts): runs go on unlocked there.
+_NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
+
+
+class RunLock:
+    """An exclusive ``flock`` on ``<run>/lock``, held by the process that runs the run.
+
+    The kernel drops it when the holder ends, however it ends (SIGKILL included), so it never
+    outlives its process and needs no pid bookkeeping; a pid file could only guess. Readers
+    probe it with :func:`lock_held`, which holds a shared lock for an instant: :meth:`acquire`
+    therefore waits up to :data:`LOCK_WAIT_SECONDS` before it calls the run taken.
+    """
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = Path(run_dir) / LOCK
+        self._fd: int | None = None
+
+    def acquire(self, wait: float = LOCK_WAIT_SECONDS) -> bool:
+        """Take the lock; False if another process holds it after ``wait`` seconds."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    os.close(fd)
+                    return False
+                time.sleep(0.02)
+                continue
+            except OSError as error:
+                os.close(fd)
+                if error.errno in _NO_LOCKING:
+                    return True
+                raise
+            self._fd = fd
+            return True
+
+    def release(self) -> None:
+        """Closing the descriptor drops the lock; the file stays for the next holder."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def lock_held(run_dir: Path) -> bool | None:
+    """Whether some process holds ``run_dir``'s lock; None when that cannot be told (a run
+    from before locks, a file system without locking)."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)  # also drops the shared lock just taken
+    return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -124,7 +209,57 @@ def _slug(text: str) -> str:
 
 
 def new_run_id(name: str) -> str:
+    """``<date>-<time>-<name>``; two runs in one second are told apart by :func:`make_run_dir`."""
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{_slug(name)}"
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or type(error).__name__
+
+
+def make_run_dir(root: Path, run_id: str) -> Path:
+    """Create ``root/run_id`` -- or ``run_id-2``, ``-3``... when taken -- and return it.
+
+    ``mkdir`` either creates a directory or fails, atomically, so two processes that pick the
+    same name in the same second each get their own directory. A runs root that cannot hold
+    directories is bad input, reported before anything is written.
+    """
+    root = Path(root)
+    if root.exists() and not root.is_dir():
+        raise InputError(f"--runs-root {root}: is a file, not a folder")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"--runs-root {root}: cannot create it ({_reason(error)})") from None
+    for attempt in itertools.count(1):
+        path = root / (run_id if attempt == 1 else f"{run_id}-{attempt}")
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        except OSError as error:
+            raise InputError(
+                f"--runs-root {root}: cannot create a run directory there ({_reason(error)})"
+            ) from None
+        return path
+    raise AssertionError("unreachable")
+
+
+def check_runs_root(root: Path) -> None:
+    """Refuse, before anything is written, a runs root that cannot hold new run directories:
+    a file, a folder inside a file, or a folder this process cannot write to (read-only file
+    systems included, which even root cannot write to)."""
+    root = Path(root)
+    existing = root
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    where = "" if existing == root else f" ({existing} exists)"
+    if not existing.is_dir():
+        raise InputError(f"--runs-root {root}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        read_only = hasattr(os, "ST_RDONLY") and os.statvfs(existing).f_flag & os.ST_RDONLY
+        why = "read-only file system" if read_only else "permission denied"
+        raise InputError(f"--runs-root {root}: cannot create run directories there ({why}){where}")
 
 
 class RunWriter:
@@ -138,6 +273,7 @@ class RunWriter:
         self.path = Path(path)
         self.enabled = enabled
         self.listeners: list[Callable[[Event], None]] = []
+        self.run_lock = RunLock(self.path)
         self._events_file = None
         self._lock = threading.Lock()
         self._heartbeat_stop = threading.Event()
@@ -149,38 +285,59 @@ class RunWriter:
     def create(
         cls, root: Path, name: str, config: dict[str, Any], *, enabled: bool = True
     ) -> RunWriter:
-        """Make a fresh run directory under ``root`` and write its ``config.json``."""
-        root = Path(root)
+        """Make a fresh run directory under ``root``, lock it, and write its ``config.json``."""
         run_id = new_run_id(name)
-        path = root / run_id
-        suffix = 1
-        while path.exists():
-            suffix += 1
-            path = root / f"{run_id}-{suffix}"
-        writer = cls(path, enabled=enabled)
-        if enabled:
-            path.mkdir(parents=True)
-            (path / CHECKPOINT_DIR).mkdir()
-            (path / ARTIFACTS_DIR).mkdir()
-            atomic_write_json(path / CONFIG, config)
+        if not enabled:
+            return cls(Path(root) / run_id, enabled=False)
+        writer = cls(make_run_dir(Path(root), run_id))
+        if not writer.run_lock.acquire():
+            raise RuntimeError(f"{writer.path}: a new run directory is locked by another process")
+        (writer.path / CHECKPOINT_DIR).mkdir()
+        (writer.path / ARTIFACTS_DIR).mkdir()
+        atomic_write_json(writer.path / CONFIG, config)
         return writer
 
     @classmethod
     def reopen(cls, path: Path, *, enabled: bool = True) -> RunWriter:
-        """Continue writing an existing run (``--resume``); refuses one that is still running."""
+        """Continue writing an existing run (``--resume``).
+
+        Takes the run's lock first, so of two processes resuming one run exactly one goes on;
+        the other is refused, as is a run still running on another host. Then removes the
+        temporary files a killed writer left behind: no one else can be writing them now.
+        """
         path = Path(path)
         if not (path / CONFIG).is_file():
             raise InputError(f"{path}: not a run directory (no {CONFIG})")
-        if enabled and run_state(path) == "running":
+        writer = cls(path, enabled=enabled)
+        if not enabled:
+            return writer
+        try:
+            taken = writer.run_lock.acquire()
+        except OSError as error:
+            raise InputError(f"{path}: cannot lock the run ({_reason(error)})") from None
+        if not taken:
             identity = read_json(path / PROCESS) or {}
-            raise InputError(f"{path}: run is still running (pid {identity.get('pid', '?')})")
-        return cls(path, enabled=enabled)
+            pid = identity.get("pid") if _same_process_alive(identity) else None
+            by = f" (pid {pid})" if pid else ""
+            raise InputError(f"{path}: the run is in use by another process{by}")
+        try:
+            if (path / RESULTS).is_file():
+                raise InputError(f"{path}: run already finished")
+            identity = read_json(path / PROCESS) or {}
+            if identity.get("host") not in (None, socket.gethostname()) and _heartbeat_fresh(path):
+                raise InputError(f"{path}: run is still running on host {identity['host']}")
+            remove_temp_files(path)
+        except BaseException:
+            writer.run_lock.release()
+            raise
+        return writer
 
     def start(self) -> None:
         """Claim the directory for this process: record its identity and start the heartbeat."""
         if not self.enabled:
             return
         atomic_write_json(self.path / PROCESS, process_identity())
+        _end_torn_line(self.path / EVENTS)
         self._events_file = open(self.path / EVENTS, "a", encoding="utf-8")  # noqa: SIM115
         self._touch_heartbeat()
         self._heartbeat_thread = threading.Thread(
@@ -188,11 +345,27 @@ class RunWriter:
         )
         self._heartbeat_thread.start()
 
+    def note_config_change(self, changes: dict[str, tuple[Any, Any]], reason: str) -> None:
+        """Record in ``config.json`` that options changed (old, new), e.g. ``--device`` on a
+        resume: the values are updated and a dated note lists what changed and why."""
+        if not self.enabled or not changes:
+            return
+        config = read_json(self.config_path) or {}
+        for key, (_old, new) in changes.items():
+            config[key] = new
+        config.setdefault(CONFIG_NOTES, []).append({
+            "time": datetime.now().isoformat(timespec="seconds"),
+            "reason": reason,
+            "changed": {key: {"from": old, "to": new} for key, (old, new) in changes.items()},
+        })  # fmt: skip
+        atomic_write_json(self.config_path, config)
+
     def close(self) -> None:
         self._heartbeat_stop.set()
         if self._events_file is not None:
             self._events_file.close()
             self._events_file = None
+        self.run_lock.release()
 
     def _touch_heartbeat(self) -> None:
         (self.path / HEARTBEAT).write_text(f"{time.time():.3f}\n")
@@ -345,6 +518,20 @@ class RunWriter:
         return target
 
 
+def _end_torn_line(events: Path) -> None:
+    """End a line a killed writer left half-written, so the next event starts a line of its own
+    (readers skip the damaged line; appending to it would damage the next event too)."""
+    try:
+        with open(events, "rb+") as handle:
+            if handle.seek(0, os.SEEK_END) == 0:
+                return
+            handle.seek(-1, os.SEEK_END)
+            if handle.read(1) != b"\n":
+                handle.write(b"\n")
+    except FileNotFoundError:
+        pass
+
+
 def _json_fallback(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
@@ -409,24 +596,42 @@ def final_status(events: Iterable[Event]) -> StatusEvent | None:
     return last if last is not None and last.state != "running" else None
 
 
-def run_state(run_dir: Path, events: list[Event] | None = None) -> RunState:
-    """``finished``/``failed``/``interrupted`` from the final status event when there is one;
-    otherwise ``running`` while the recorded process lives (same pid *and* start time on this
-    host, or a fresh heartbeat from another host), else ``interrupted``."""
+def _heartbeat_fresh(run_dir: Path) -> bool:
+    try:
+        age = time.time() - (Path(run_dir) / HEARTBEAT).stat().st_mtime
+    except OSError:
+        return False
+    return age < HEARTBEAT_STALE_SECONDS
+
+
+def process_running(run_dir: Path) -> bool:
+    """Whether a process is running ``run_dir`` now: its lock is held, or (a run from before
+    locks) its recorded process lives; on another host, its heartbeat is fresh."""
     run_dir = Path(run_dir)
+    held = lock_held(run_dir)
+    if held:
+        return True
+    identity = read_json(run_dir / PROCESS)
+    if not isinstance(identity, dict):
+        return False
+    if identity.get("host") != socket.gethostname():
+        return _heartbeat_fresh(run_dir)  # a lock on a shared file system may not be shared
+    return False if held is False else _same_process_alive(identity)
+
+
+def run_state(run_dir: Path, events: list[Event] | None = None) -> RunState:
+    """The run's state. ``results.json`` is written last, only by a run that did all its
+    work, so it means ``finished`` whatever the event log's tail says (a kill can tear the
+    final status line). Otherwise the final status event decides; without one, the run is
+    ``running`` while its process is (:func:`process_running`), else ``interrupted``."""
+    run_dir = Path(run_dir)
+    finished = (run_dir / RESULTS).is_file()
     final = final_status(events if events is not None else read_events(run_dir))
     if final is not None:
-        return final.state
-    identity = read_json(run_dir / PROCESS)
-    if not identity:
-        return "interrupted"
-    if identity.get("host") == socket.gethostname():
-        return "running" if _same_process_alive(identity) else "interrupted"
-    try:
-        age = time.time() - (run_dir / HEARTBEAT).stat().st_mtime
-    except OSError:
-        return "interrupted"
-    return "running" if age < HEARTBEAT_STALE_SECONDS else "interrupted"
+        return "finished" if finished else final.state
+    if process_running(run_dir):
+        return "running"
+    return "finished" if finished else "interrupted"
 
 
 @dataclass
@@ -471,10 +676,32 @@ def run_info(run_dir: Path) -> RunInfo:
     )
 
 
-def list_runs(root: Path | None = None) -> list[RunInfo]:
-    """Every run directory under ``root``, newest first."""
+def list_runs(root: Path | None = None, *, clean_temp_files: bool = False) -> list[RunInfo]:
+    """Every run directory under ``root``, newest first.
+
+    ``clean_temp_files`` also removes the temporary files killed runs left behind, in runs no
+    process is running (their lock is taken for the moment it takes).
+    """
     root = runs_root(root)
     if not root.is_dir():
         return []
     runs = [run_info(path) for path in root.iterdir() if (path / CONFIG).is_file()]
+    if clean_temp_files:
+        for info in runs:
+            if info.state != "running":
+                remove_dead_run_temp_files(info.path)
     return sorted(runs, key=lambda info: info.path.name, reverse=True)
+
+
+def remove_dead_run_temp_files(run_dir: Path) -> list[Path]:
+    """Remove a dead run's leftover temporary files; nothing if a process holds the run or
+    the folder cannot be written (someone else's runs)."""
+    lock = RunLock(run_dir)
+    try:
+        if not lock.acquire(wait=0):
+            return []
+        return remove_temp_files(run_dir)
+    except OSError:
+        return []
+    finally:
+        lock.release()

@@ -139,6 +139,7 @@ def test_killed_run_is_listed_as_interrupted(runs_root: Path) -> None:
     assert run_state(run_dir) == "interrupted"
     [info] = list_runs(runs_root)
     assert info.state == "interrupted" and info.path == run_dir
+    RunWriter.reopen(run_dir).close()  # the kernel released the killed process's lock
 
 
 def test_reopen_refuses_a_live_run(runs_root: Path) -> None:
@@ -147,6 +148,145 @@ def test_reopen_refuses_a_live_run(runs_root: Path) -> None:
     writer.status("running")
     from diffusionscope.core.errors import InputError
 
-    with pytest.raises(InputError, match="still running"):
+    with pytest.raises(InputError, match="in use by another process"):
         RunWriter.reopen(writer.path)
     writer.close()
+    RunWriter.reopen(writer.path).close()  # the lock went with the writer
+
+
+# --------------------------------------------------------------------------------------------
+# Names, locks, torn lines and leftovers
+# --------------------------------------------------------------------------------------------
+
+
+def test_runs_with_one_name_in_one_second_get_their_own_directories(
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from diffusionscope.core import runs
+
+    monkeypatch.setattr(runs, "new_run_id", lambda name: f"20250101-000000-{name}")
+    created: list[Path] = []
+    errors: list[BaseException] = []
+
+    def create() -> None:
+        try:
+            writer = RunWriter.create(runs_root, "same", {"modes": ["schedule"]})
+            created.append(writer.path)
+            writer.close()
+        except BaseException as error:  # noqa: BLE001 -- reported by the assertion below
+            errors.append(error)
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sorted(p.name for p in created) == sorted(
+        ["20250101-000000-same"] + [f"20250101-000000-same-{i}" for i in range(2, 9)]
+    )
+    assert all(json.loads((p / "config.json").read_text()) for p in created)
+
+
+def test_the_lock_is_held_while_the_writer_lives(runs_root: Path) -> None:
+    from diffusionscope.core.runs import lock_held
+
+    writer = RunWriter.create(runs_root, "locked", {})
+    assert lock_held(writer.path) is True
+    from diffusionscope.core.errors import InputError
+
+    with pytest.raises(InputError, match="in use by another process"):
+        RunWriter.reopen(writer.path)
+    writer.close()
+    assert lock_held(writer.path) is False
+    reopened = RunWriter.reopen(writer.path)
+    assert lock_held(writer.path) is True
+    reopened.close()
+
+
+def _finished_run(runs_root: Path) -> Path:
+    writer = RunWriter.create(runs_root, "done", {"modes": ["schedule"], "model": "m"})
+    writer.start()
+    writer.status("running")
+    writer.metric("terminal_snr", 0.5, mode="schedule")
+    writer.write_results({"schedule": {"terminal_snr": 0.5}})
+    writer.status("finished")
+    writer.close()
+    return writer.path
+
+
+def test_results_json_means_finished_even_with_a_torn_last_line(runs_root: Path) -> None:
+    run_dir = _finished_run(runs_root)
+    events = run_dir / "events.jsonl"
+    data = events.read_bytes()
+    events.write_bytes(data[: data.rstrip(b"\n").rfind(b"\n") + 20])  # cut the final status
+    assert [e.type for e in read_events(run_dir)][-1] == "metric"
+    assert run_state(run_dir) == "finished"
+    assert run_state(run_dir, []) == "finished"  # the workbench's liveness probe
+    assert run_info(run_dir).state == "finished"
+    assert [info.state for info in list_runs(runs_root)] == ["finished"]
+
+
+def test_a_resumed_run_ends_a_torn_line_before_appending(runs_root: Path) -> None:
+    writer = RunWriter.create(runs_root, "torn", {"modes": ["schedule"], "model": "m"})
+    writer.start()
+    writer.status("running")
+    writer.close()
+    with open(writer.path / "events.jsonl", "a") as handle:
+        handle.write('{"type": "log", "mess')  # a kill in the middle of a line
+    assert run_state(writer.path) == "interrupted"
+    reopened = RunWriter.reopen(writer.path)
+    reopened.start()
+    reopened.log("after the kill")
+    reopened.close()
+    messages = [e.message for e in read_events(writer.path) if isinstance(e, LogEvent)]
+    assert messages == ["after the kill"]
+
+
+def _leave_temp_files(run_dir: Path) -> list[Path]:
+    leftovers = [run_dir / ".results.k3j_x9a1.tmp.json", run_dir / "checkpoint" / ".state.ab12cd34.tmp.pt"]  # fmt: skip
+    for path in leftovers:
+        path.write_bytes(b"half")
+    (run_dir / "artifacts" / "keep.tmp.csv").write_text("a user's file, not ours\n")
+    return leftovers
+
+
+def test_resume_removes_a_killed_writers_temp_files(runs_root: Path) -> None:
+    writer = RunWriter.create(runs_root, "killed", {"modes": ["schedule"], "model": "m"})
+    writer.close()
+    leftovers = _leave_temp_files(writer.path)
+    RunWriter.reopen(writer.path).close()
+    assert not any(path.exists() for path in leftovers)
+    assert (writer.path / "artifacts" / "keep.tmp.csv").exists()
+    assert (writer.path / "config.json").exists()
+
+
+def test_listing_removes_temp_files_of_dead_runs_only(runs_root: Path) -> None:
+    dead = RunWriter.create(runs_root, "dead", {"modes": ["schedule"], "model": "m"})
+    dead.start()
+    dead.status("running")
+    dead.close()
+    live = RunWriter.create(runs_root, "live", {"modes": ["schedule"], "model": "m"})
+    live.start()
+    live.status("running")
+    dead_leftovers, live_temps = _leave_temp_files(dead.path), _leave_temp_files(live.path)
+    list_runs(runs_root)
+    assert all(path.exists() for path in dead_leftovers), "a plain listing writes nothing"
+    states = {info.name.split("-")[-1]: info.state for info in list_runs(runs_root, clean_temp_files=True)}  # fmt: skip
+    live.close()
+    assert states == {"dead": "interrupted", "live": "running"}
+    assert not any(path.exists() for path in dead_leftovers)
+    assert all(path.exists() for path in live_temps), "a live run's files are its own"
+
+
+def test_process_identity_tells_a_reused_pid_apart(tmp_path: Path) -> None:
+    from diffusionscope.core.runs import _same_process_alive, process_identity
+
+    identity = process_identity()
+    assert _same_process_alive(identity)
+    assert not _same_process_alive({**identity, "started": identity["started"] - 3600})
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait(timeout=60)
+    assert not _same_process_alive({"pid": child.pid, "host": identity["host"]})

@@ -11,6 +11,7 @@ import pytest
 from test_tui_fakes import SIZE, async_test, isolated_config, make_app, wait_for  # noqa: F401
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import Option
 from diffusionscope.tui.settings import config_dir
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
@@ -61,16 +62,16 @@ async def test_bad_model_is_one_line_in_the_summary(runs_root: Path, tmp_path: P
 def _fake_mode(name: str) -> SimpleNamespace:
     """A mode as the CLI sees one: its own options and a validate that refuses bad input."""
 
-    def add_arguments(group: argparse._ArgumentGroup) -> None:
-        group.add_argument(f"--{name}-levels", type=int, default=3, help="levels to try")
-        group.add_argument(f"--{name}-fast", action="store_true", help="skip the slow part")
-
     def validate(args: argparse.Namespace) -> None:
         if getattr(args, f"{name}_levels") > 10:
             raise InputError(f"--{name}-levels: at most 10, got {getattr(args, f'{name}_levels')}")
 
+    options = (
+        Option(f"{name}_levels", "levels to try", kind="int", default=3),
+        Option(f"{name}_fast", "skip the slow part", kind="bool"),
+    )
     return SimpleNamespace(DESCRIPTION=f"the {name} stand-in", NEEDS_PIPELINE=False,
-                           add_arguments=add_arguments, validate=validate)  # fmt: skip
+                           OPTIONS=options, validate=validate)  # fmt: skip
 
 
 @pytest.fixture
@@ -78,14 +79,11 @@ def stand_in_modes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict:
     """Two stand-in modes registered with the CLI, so the form is tested apart from real modes."""
     import diffusionscope.core.cli
     import diffusionscope.core.modes
-    from diffusionscope.tui import options
 
     modes = {"metrics": _fake_mode("metrics"), "schedule": _fake_mode("schedule")}
     monkeypatch.setattr(diffusionscope.core.modes, "available_modes", lambda: modes)
     monkeypatch.setattr(diffusionscope.core.cli, "available_modes", lambda: modes)
-    options._run_groups.cache_clear()
-    yield modes
-    options._run_groups.cache_clear()
+    return modes
 
 
 @async_test
@@ -113,8 +111,8 @@ async def test_mode_form_checks_inline_and_starts_with_cli_arguments(
         screen.mode_pane.set_value("num_samples", "twelve")
         await pilot.pause()
         field = screen.query_one("#field-num_samples")
-        assert field.has_class("-invalid") and "invalid" in str(
-            field.query_one(".field-error").render()
+        assert field.has_class("-invalid") and str(field.query_one(".field-error").render()) == (
+            "--num-samples: expected a whole number, got 'twelve'"
         )
         await pilot.press("ctrl+s")
         await pilot.pause()

@@ -1,150 +1,45 @@
-"""The mode option forms, described by the headless CLI's own parser.
+"""The mode option forms, rendered from the declarations in ``diffusionscope.core.options``.
 
-The form fields are read from ``core.cli.build_parser()`` rather than written out again, so a
-mode that adds an option gets a field for it, and the TUI can never offer an option the CLI
-would refuse. Values become the same ``--flag value`` arguments a shell user would type.
+The fields are the same :class:`~diffusionscope.core.options.Option` objects the CLI is built
+from (the shared generation options with the modes that read them, then each mode's own
+``OPTIONS``), so a mode that declares an option gets a field for it, the form checks a value
+exactly as the CLI does, and values become the ``--flag value`` arguments a shell user would type.
 """
 
 from __future__ import annotations
 
-import argparse
-from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import Option, form_sections
 
-SHARED_GROUP = "generation (shared by modes)"
-
-#: The shared generation options each mode reads (the CLI defines them once for all modes).
-SHARED_OPTIONS: dict[str, tuple[str, ...]] = {
-    "metrics": (
-        "num_samples",
-        "reference",
-        "prompts_file",
-        "batch_size",
-        "steps",
-        "guidance_scale",
-        "features",
-    ),  # fmt: skip
-    "schedule": (),
-    "attention": ("prompt", "steps", "guidance_scale"),
-    "latent": ("prompt", "steps", "reference"),
-}
+#: A form field is an option declaration; the name stays for the screens that use it.
+OptionSpec = Option
 
 
-@dataclass(frozen=True)
-class OptionSpec:
-    """One form field: a CLI option of a mode or a shared option a mode uses."""
+def _mode_modules() -> dict[str, Any]:
+    from diffusionscope.core.modes import available_modes
 
-    dest: str
-    flag: str
-    help: str
-    default: Any
-    kind: str  # "text" | "int" | "float" | "bool" | "choice"
-    choices: tuple[str, ...] = ()
-    convert: Any = None
-
-    @property
-    def label(self) -> str:
-        return self.flag.lstrip("-")
-
-    def check(self, text: str) -> str | None:
-        """The one-line complaint about ``text`` (as the CLI would word it), or None."""
-        text = text.strip()
-        if not text or self.kind in ("text", "bool"):
-            return None
-        if self.kind == "choice":
-            return (
-                None
-                if text in self.choices
-                else f"{self.flag}: choose one of {', '.join(self.choices)}"
-            )
-        try:
-            value = self.convert(text) if self.convert else text
-        except (argparse.ArgumentTypeError, ValueError, TypeError) as error:
-            detail = (
-                str(error)
-                if isinstance(error, argparse.ArgumentTypeError)
-                else f"invalid value {text!r}"
-            )
-            return f"{self.flag}: {detail}"
-        if self.dest == "num_samples" and isinstance(value, int) and value <= 0:
-            return f"{self.flag}: must be positive, got {value}"
-        return None
+    return available_modes()
 
 
-def _kind(action: argparse.Action) -> str:
-    if isinstance(action, argparse._StoreTrueAction):
-        return "bool"
-    if action.choices:
-        return "choice"
-    if action.type is int or getattr(action.type, "__name__", "") == "_positive_int":
-        return "int"
-    if action.type is float:
-        return "float"
-    return "text"
-
-
-def _spec(action: argparse.Action) -> OptionSpec:
-    flag = max(action.option_strings, key=len)
-    kind = _kind(action)
-    return OptionSpec(
-        dest=action.dest,
-        flag=flag,
-        help=(action.help or "").replace("%%", "%"),
-        default=None if action.default is argparse.SUPPRESS else action.default,
-        kind=kind,
-        choices=tuple(str(c) for c in action.choices or ()),
-        convert=action.type if kind in ("int", "float") else None,
-    )
-
-
-@lru_cache(maxsize=1)
-def _run_groups() -> dict[str, list[OptionSpec]]:
-    from diffusionscope.core.cli import build_parser
-
-    parser = build_parser()
-    subparsers = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    run = subparsers.choices["run"]
-    groups: dict[str, list[OptionSpec]] = {}
-    for group in run._action_groups:
-        specs = [_spec(a) for a in group._group_actions if a.option_strings]
-        groups[group.title or ""] = specs
-    return groups
-
-
-def mode_options(mode: str) -> list[OptionSpec]:
+def mode_options(mode: str) -> list[Option]:
     """The fields of ``mode``'s form: the shared options it reads, then its own."""
-    groups = _run_groups()
-    shared = {spec.dest: spec for spec in groups.get(SHARED_GROUP, [])}
-    specs = [shared[dest] for dest in SHARED_OPTIONS.get(mode, ()) if dest in shared]
-    return specs + list(groups.get(f"{mode} mode", []))
+    return form_options([mode])[0][1]
 
 
-def form_options(modes: list[str]) -> list[tuple[str, list[OptionSpec]]]:
+def form_options(modes: list[str]) -> list[tuple[str, list[Option]]]:
     """The form for several modes: each option once, under the first mode that uses it."""
-    seen: set[str] = set()
-    sections = []
-    for mode in modes:
-        specs = [s for s in mode_options(mode) if s.dest not in seen]
-        seen.update(s.dest for s in specs)
-        sections.append((mode, specs))
-    return sections
+    known = _mode_modules()
+    own = {mode: tuple(getattr(known.get(mode), "OPTIONS", ())) for mode in modes}
+    return form_sections(modes, own)
 
 
-def build_arguments(values: dict[str, Any], specs: list[OptionSpec]) -> list[str]:
+def build_arguments(values: dict[str, Any], specs: list[Option]) -> list[str]:
     """``--flag value`` for every field the user filled in (empty fields keep CLI defaults)."""
     argv: list[str] = []
     for spec in specs:
-        value = values.get(spec.dest)
-        if spec.kind == "bool":
-            if value:
-                argv.append(spec.flag)
-            continue
-        if value is None or str(value).strip() == "":
-            continue
-        argv += [spec.flag, str(value).strip()]
+        argv += spec.as_arguments(values.get(spec.dest))
     return argv
 
 
@@ -160,7 +55,7 @@ def validate_arguments(argv: list[str]) -> None:
     validate_run_args(args)
 
 
-def field_for_error(message: str, specs: list[OptionSpec]) -> str | None:
+def field_for_error(message: str, specs: list[Option]) -> str | None:
     """The form field an :class:`InputError` message is about (it starts with the flag)."""
     head = message.split(":", 1)[0].strip().split()[0] if message.strip() else ""
     for spec in specs:

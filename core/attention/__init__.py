@@ -22,9 +22,10 @@ and their variants) and transformer pipelines whose blocks have ``attn2`` cross-
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import Option
 
 if TYPE_CHECKING:
     from diffusionscope.core.modes import ModeResult, RunContext
@@ -34,12 +35,14 @@ NEEDS_PIPELINE = True
 DEFAULT_PROMPT = "a red seven on a white background"
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--words", default=None,
-                       help="comma-separated words to map (default: all but articles)")  # fmt: skip
-    group.add_argument("--attention-steps", default=None,
-                       help="how many timesteps to keep (default 4, spread over the run), or "
-                       "a comma list of step indices")  # fmt: skip
+OPTIONS: tuple[Option, ...] = (
+    Option("words", "comma-separated words to map", default_text="default: all but articles"),
+    Option(
+        "attention_steps",
+        "how many timesteps to keep, spread over the run, or a comma list of step indices",
+        default_text="default 4",
+    ),  # fmt: skip
+)
 
 
 def validate(args: argparse.Namespace) -> None:
@@ -65,3 +68,19 @@ def run(ctx: RunContext) -> ModeResult:
 
     results, report = analyse(ctx)
     return ModeResult(results=results, report=report)
+
+
+def check_model(args: argparse.Namespace, model: Any) -> None:
+    """Refuse from the configs (``core.families.ModelConfigs``) the pipelines the run would
+    refuse after loading (``report.SUPPORTED``)."""
+    from diffusionscope.core.attention.report import SUPPORTED
+
+    if (
+        model is not None
+        and model.pipeline_class
+        and not any(name in model.pipeline_class for name in SUPPORTED)
+    ):
+        raise InputError(
+            f"model {model.source!r}: {model.pipeline_class} is not supported by the attention "
+            f"mode (supported: {', '.join(SUPPORTED)})"
+        )

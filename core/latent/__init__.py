@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import Option
 
 if TYPE_CHECKING:
     from diffusionscope.core.families import ModelConfigs
@@ -63,25 +64,29 @@ DIGITS_DEFAULTS = {
 }
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--latent-tasks", default=None,
-                       help=f"comma list of {', '.join(TASK_NAMES)}, or all (default: every "
-                       "task the given options allow)")  # fmt: skip
-    group.add_argument("--seeds", default=None, help="two seeds to interpolate, e.g. 3,8")
-    group.add_argument("--prompt-b", default=None, help="second prompt for prompt interpolation")
-    group.add_argument("--images", default=None, help="two image files to interpolate: A,B")
-    group.add_argument("--inversion-prompt", default="", help="prompt used for DDIM inversion")
-    group.add_argument("--frames", type=int, default=8, help="frames per strip (default 8)")
-    group.add_argument("--direction", default=None, help="prompt pair 'POSITIVE|NEGATIVE'")
-    group.add_argument("--direction-prompts", default=None,
-                       help="prompts the direction is applied to, separated by '|'; '{}' marks "
-                       "where the pair's words go in each row's contrast images (default: after "
-                       "a leading a/an/the, else in front)")  # fmt: skip
-    group.add_argument("--strengths", default="0,0.5,1,1.5,2",
-                       help="direction strengths (default 0,0.5,1,1.5,2)")  # fmt: skip
-    group.add_argument("--ood-in", default=None, help="folder of in-distribution images (AUROC)")
-    group.add_argument("--ood-out", default=None, help="folder of out-of-distribution images")
-    group.add_argument("--ood-score", default=None, help="folder of images to score")
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "latent_tasks",
+        f"comma list of {', '.join(TASK_NAMES)}, or all",
+        default_text="default: every task the given options allow",
+    ),  # fmt: skip
+    Option("seeds", "two seeds to interpolate, e.g. 3,8"),
+    Option("prompt_b", "second prompt for prompt interpolation"),
+    Option("images", "two image files to interpolate: A,B"),
+    Option("inversion_prompt", "prompt the images are inverted and regenerated with", default=""),
+    Option("frames", "frames per strip", kind="int", positive=True, default=8),
+    Option("direction", "prompt pair 'POSITIVE|NEGATIVE'"),
+    Option(
+        "direction_prompts",
+        "prompts the direction is applied to, separated by '|'; '{}' marks where the pair's "
+        "words go in each row's contrast images (default: after a leading a/an/the, else in "
+        "front)",
+    ),
+    Option("strengths", "direction strengths", default="0,0.5,1,1.5,2"),
+    Option("ood_in", "folder of in-distribution images (AUROC)"),
+    Option("ood_out", "folder of out-of-distribution images"),
+    Option("ood_score", "folder of images to score"),
+)
 
 
 @dataclass
@@ -232,8 +237,7 @@ def _size_multiple(model: ModelConfigs) -> int | None:
     """What ``--height``/``--width`` must be multiples of for the family's ``check_inputs``
     (SD, SDXL, LCM: 8; SD3: VAE factor x patch size; Flux: VAE factor x 2, its packing), or
     None where the pipeline bins the size itself (PixArt, Sana)."""
-    vae = model.configs.get("vae", {})
-    factor = 2 ** (len(vae.get("block_out_channels") or [0] * 4) - 1)
+    factor = model.vae_scale_factor
     if model.family in ("sd", "sdxl", "lcm"):
         return 8
     if model.family == "sd3":
@@ -243,18 +247,18 @@ def _size_multiple(model: ModelConfigs) -> int | None:
     return None
 
 
-def check_model(args: argparse.Namespace, model: ModelConfigs) -> None:
+def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     """What the model's configs rule out, before any weight is loaded or anything is written:
     a pipeline of no family the mode drives, VAE tasks without a VAE, inverting a sampler that
     cannot be inverted (LCM), and sizes the pipeline would refuse."""
     from diffusionscope.core.pipeline_parts import FAMILIES, inversion_kind
 
-    if not model.pipeline_class:
-        return  # a single file without configs: known once loaded
+    if model is None or not model.pipeline_class:
+        return  # no model named, or a single file without configs: known once loaded
     options = resolve_options(args)
     if model.family not in FAMILIES:
-        raise InputError(f"latent mode: {model.pipeline_class} is not a text-to-image pipeline "
-                         f"of a family it drives ({', '.join(FAMILIES)})")  # fmt: skip
+        raise InputError(f"{model.pipeline_class}: the latent mode needs a text-to-image "
+                         f"pipeline of a family it drives ({', '.join(FAMILIES)})")  # fmt: skip
     for task in options.tasks:
         if task in VAE_TASKS and "vae" not in model.components:
             raise InputError(f"--latent-tasks {task}: {model.pipeline_class} has no VAE")

@@ -34,11 +34,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import BATCH_SIZE, DEVICE, FEATURES, JSON, Option
 
 if TYPE_CHECKING:
     from diffusionscope.core.modes import ModeResult, RunContext
@@ -50,24 +51,43 @@ DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--generated", default=None, metavar="DIR",
-                       help="evaluate this folder of images instead of sampling the model")  # fmt: skip
-    group.add_argument("--metrics", default=None,
-                       help=f"which metrics (default: {','.join(DEFAULT_METRICS)}; add cmmd)")  # fmt: skip
-    group.add_argument("--inception-weights", default=None, metavar="PATH",
-                       help="local pt_inception-2015-12-05 weights for offline hosts")  # fmt: skip
-    group.add_argument("--feature-model", default=None,
-                       help="hub id or folder for the dinov2/clip extractors")  # fmt: skip
-    group.add_argument("--clip-model", default=None,
-                       help=f"CLIP model for CLIP score and CMMD (default {DEFAULT_CLIP})")  # fmt: skip
-    group.add_argument("--stream-at", default=None,
-                       help="sample counts at which to report FID/KID (default 250,500,1k,2k,5k...)")  # fmt: skip
-    group.add_argument("--bootstrap", type=int, default=50,
-                       help="half-samples for the FID interval (default 50)")  # fmt: skip
-    group.add_argument("--save-images", action="store_true", help="save every generated PNG")
-    group.add_argument("--save-features", action="store_true",
-                       help="write artifacts/features_real.npz and features_generated.npz")  # fmt: skip
+INCEPTION_WEIGHTS = Option("inception_weights", "local pt_inception-2015-12-05 weights for "
+                           "offline hosts", metavar="PATH")  # fmt: skip
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "generated", "evaluate this folder of images instead of sampling the model", metavar="DIR"
+    ),  # fmt: skip
+    Option(
+        "metrics",
+        "which metrics, comma-separated (add cmmd)",
+        default_text=f"default {','.join(DEFAULT_METRICS)}",
+    ),  # fmt: skip
+    INCEPTION_WEIGHTS,
+    Option("feature_model", "hub id or folder for the dinov2/clip extractors"),
+    Option(
+        "clip_model", "CLIP model for CLIP score and CMMD", default_text=f"default {DEFAULT_CLIP}"
+    ),  # fmt: skip
+    Option(
+        "stream_at",
+        "sample counts at which to report FID/KID",
+        default_text="default 250,500,1k,2k,5k...",
+    ),  # fmt: skip
+    Option("bootstrap", "half-samples for the FID interval (0: none)", kind="int", default=50),
+    Option("save_images", "save every generated PNG", kind="bool"),
+    Option(
+        "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
+    ),  # fmt: skip
+)
+
+#: ``diffusionscope fid A B``: the same declarations, with the defaults of a plain comparison.
+FID_OPTIONS: tuple[Option, ...] = (
+    replace(FEATURES, default="inception", default_text=""),
+    INCEPTION_WEIGHTS,
+    replace(BATCH_SIZE, default=50, default_text=""),
+    DEVICE,
+    JSON,
+)
 
 
 @dataclass
@@ -216,3 +236,14 @@ def fid_command(args: argparse.Namespace) -> int:
     else:
         print(f"FID:  {value}")
     return 0
+
+
+def check_model(args: argparse.Namespace, model: Any) -> None:
+    """Refuse from the configs (``core.families.ModelConfigs``) what the run would refuse
+    after loading: a text-conditioned pipeline needs prompts to generate from."""
+    if model is None or args.generated or args.prompts_file or not model.text_conditioned:
+        return
+    raise InputError(
+        f"--prompts-file: {model.pipeline_class} is text-conditioned; give a prompts file (one "
+        "prompt a line, cycled to reach N)"
+    )

@@ -1,18 +1,31 @@
 """Schedule mode: noise schedules of the model and of alternatives, the steps a sampler visits,
-and checks for known flaws. It reads only the scheduler config -- never the UNet.
+and checks for known flaws. It reads only the configs -- never the weights.
+
+The sampler's timesteps are set as the model's pipeline sets them (μ for dynamic shifting from
+the image size, Flux's own σ grid); what cannot be analysed is refused by :func:`check_model`
+in one line before anything is written.
 
 ``results["schedule"]``::
 
     {"source": str,                          # what --model named
+     "pipeline_class": str | None,
+     "mu": float | None,                     # dynamic shift's μ (Flux.1-dev), else None
+     "set_timesteps": {"pipeline_class", "mu", "image_seq_len", "height", "width",
+                       "custom_sigmas"},     # what the pipeline passes besides the step count
      "schedules": {name: {"family": "ddpm|sigma|flow", "scheduler_class": str,
+                          "mu", "shift",     # flow only: μ and the static-equivalent shift
                           "timesteps": [...], "alphas_cumprod": [...], "log_snr": [...],
                           "sigmas": [...], "betas": [...] | None}},   # every 10th timestep
-     "sampler": [{"scheduler_class", "steps", "timestep_spacing", "timesteps", "sigmas",
-                  "log_snr", "first_timestep", "first_sigma", "first_log_snr", "final_sigma"}],
+     "sampler": [{"scheduler_class", "steps", "timestep_spacing", "family",
+                  "pipeline_default",        # the model's own class and spacing: pipe()'s steps
+                  "evaluations",             # model calls; second-order samplers call twice
+                  "timesteps", "sigmas", "log_snr", "first_timestep", "first_sigma",
+                  "first_log_snr", "final_sigma", "mu", "set_timesteps"}],
      "checks": [{"name", "verdict": "pass|warn|fail|info", "value", "detail", "fields"}]}
 
-Full-resolution curves are in ``artifacts/schedule_curves.csv``; ``series`` events named
-``logsnr:<schedule>`` (x = training timestep) carry the log-SNR curves for live plots.
+Non-finite numbers (σ of an out-of-range step, log-SNR of pure noise) are ``null``. Full-resolution
+curves are in ``artifacts/schedule_curves.csv``; ``series`` events named ``logsnr:<schedule>``
+(x = training timestep) carry the log-SNR curves for live plots.
 """
 
 from __future__ import annotations
@@ -21,8 +34,10 @@ import argparse
 from typing import TYPE_CHECKING
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import Option
 
 if TYPE_CHECKING:
+    from diffusionscope.core.families import ModelConfigs
     from diffusionscope.core.modes import ModeResult, RunContext
 
 DESCRIPTION = "noise schedules, sampler timesteps and schedule checks (reads only the config)"
@@ -30,21 +45,33 @@ NEEDS_PIPELINE = False
 DEFAULT_SAMPLER_STEPS = 50
 
 
-def add_arguments(group: argparse._ArgumentGroup) -> None:
-    group.add_argument(
-        "--compare",
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "compare",
+        "schedules to compare, comma-separated: linear, scaled_linear, cosine, "
+        "sigmoid, zero_snr, karras, edm, flow[:SHIFT], or another model's "
+        "scheduler_config.json, folder or hub id",
         default="",
-        help="schedules to compare, comma-separated: linear, scaled_linear, cosine, sigmoid, "
-        "zero_snr, karras, edm, flow[:SHIFT], or another model's scheduler_config.json, folder "
-        "or hub id",
-    )
-    group.add_argument("--sampler", default=None, help="scheduler class for the sampler view "
-                       "(default: the model's own)")  # fmt: skip
-    group.add_argument("--sampler-steps", type=int, default=None,
-                       help=f"inference steps (default: --steps or {DEFAULT_SAMPLER_STEPS})")  # fmt: skip
-    group.add_argument("--timestep-spacing", default=None,
-                       help="leading | trailing | linspace (default: all three)")  # fmt: skip
-    group.add_argument("--flow-shift", type=float, default=None, help="shift for 'flow' schedules")
+    ),  # fmt: skip
+    Option(
+        "sampler", "scheduler class for the sampler view", default_text="default: the model's own"
+    ),  # fmt: skip
+    Option(
+        "sampler_steps",
+        "inference steps of the sampler view",
+        kind="int",
+        positive=True,
+        default_text=f"default: --steps or {DEFAULT_SAMPLER_STEPS}",
+    ),  # fmt: skip
+    Option(
+        "timestep_spacing",
+        "timestep spacing of the sampler view",
+        kind="choice",
+        choices=("leading", "trailing", "linspace"),
+        default_text="default: all three",
+    ),  # fmt: skip
+    Option("flow_shift", "shift for 'flow' schedules", kind="float", positive=True),
+)
 
 
 def sampler_steps(args: argparse.Namespace) -> int:
@@ -55,15 +82,7 @@ def sampler_steps(args: argparse.Namespace) -> int:
 
 def validate(args: argparse.Namespace) -> None:
     from diffusionscope.core.schedule.curves import NAMED_SCHEDULES
-    from diffusionscope.core.schedule.sampler import SPACINGS
 
-    steps = sampler_steps(args)
-    if steps <= 0:
-        raise InputError(f"--sampler-steps: must be positive, got {steps}")
-    if args.timestep_spacing and args.timestep_spacing not in SPACINGS:
-        raise InputError(f"--timestep-spacing: expected one of {', '.join(SPACINGS)}")
-    if args.flow_shift is not None and args.flow_shift <= 0:
-        raise InputError(f"--flow-shift: must be positive, got {args.flow_shift}")
     for name in filter(None, (n.strip() for n in (args.compare or "").split(","))):
         base = name.partition(":")[0]
         if base in NAMED_SCHEDULES:
@@ -77,21 +96,22 @@ def validate(args: argparse.Namespace) -> None:
                 f"--compare: unknown schedule {name!r} (known: {', '.join(NAMED_SCHEDULES)}, or "
                 "a scheduler_config.json, model folder or hub id)"
             ) from None
-    if args.model is not None:
-        from diffusionscope.core.loading import load_scheduler_config
-        from diffusionscope.core.schedule.curves import validate_config
+    if args.sampler:
+        from diffusionscope.core.schedule.curves import scheduler_class
 
-        config = load_scheduler_config(args.model)
-        validate_config(config, f"scheduler config of {args.model}")
-        train_steps = int(config.get("num_train_timesteps", 1000))
-        if steps > train_steps:
-            raise InputError(
-                f"--sampler-steps: {steps} is more than the {train_steps} training timesteps"
-            )
-        if args.sampler:
-            from diffusionscope.core.schedule.curves import scheduler_class
+        scheduler_class(args.sampler)
 
-            scheduler_class(args.sampler)
+
+def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
+    """Refuse, in one line, a scheduler this mode cannot analyse: it computes the whole plan
+    (schedulers built from the configs, μ, the sampler's steps) without writing anything.
+    Called by the CLI with the configs of whatever ``--model`` names (a pipeline folder, hub
+    id, single file or bare scheduler config)."""
+    if model is None:
+        return
+    from diffusionscope.core.schedule.plan import plan_schedule
+
+    plan_schedule(args, model)
 
 
 def run(ctx: RunContext) -> ModeResult:

@@ -2,62 +2,30 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from diffusionscope.core.modes import RunContext
-from diffusionscope.core.schedule import sampler_steps
 from diffusionscope.core.schedule.checks import Check, sampler_checks, schedule_checks
-from diffusionscope.core.schedule.curves import (
-    NAMED_SCHEDULES,
-    NoiseCurve,
-    build_scheduler,
-    curve_from_scheduler,
-    named_curve,
-    validate_config,
-)
-from diffusionscope.core.schedule.sampler import SPACINGS, VisitedSteps, visited_steps
+from diffusionscope.core.schedule.curves import NoiseCurve
+from diffusionscope.core.schedule.plan import plan_schedule
+from diffusionscope.core.schedule.sampler import VisitedSteps
 
 JSON_STRIDE = 10  # results.json keeps every 10th timestep; the CSV keeps them all
 SERIES_STRIDE = 10
 
 
-def _source_name(source: str) -> str:
-    path = Path(source)
-    if path.name == "scheduler_config.json" and path.parent.name == "scheduler":
-        return path.parent.parent.name or source
-    return path.stem if path.suffix == ".json" else (path.name or source)
-
-
-def load_curves(ctx: RunContext) -> tuple[dict[str, Any], list[NoiseCurve]]:
-    from diffusionscope.core.loading import load_scheduler_config
-
-    args = ctx.args
-    config = load_scheduler_config(args.model)
-    validate_config(config, f"scheduler config of {args.model}")
-    curves = [curve_from_scheduler(_source_name(args.model), build_scheduler(config))]
-    for name in filter(None, (n.strip() for n in (args.compare or "").split(","))):
-        if name.partition(":")[0] in NAMED_SCHEDULES:
-            curves.append(named_curve(name, args.flow_shift))
-        else:
-            other = load_scheduler_config(name)
-            validate_config(other, f"scheduler config of {name}")
-            curves.append(curve_from_scheduler(_source_name(name), build_scheduler(other)))
-    return config, curves
-
-
 def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
+    from diffusionscope.core.families import read_model_configs
+
     args = ctx.args
     ctx.progress("schedules", 0, 3, unit="stage")
-    config, curves = load_curves(ctx)
-    model_curve = curves[0]
-    steps = sampler_steps(args)
-    spacings = [args.timestep_spacing] if args.timestep_spacing else list(SPACINGS)
-    if model_curve.family == "flow" and not args.timestep_spacing:
-        spacings = [None]  # flow samplers have no timestep_spacing setting
-    visited = [visited_steps(config, args.sampler, steps, spacing) for spacing in spacings]
+    model = read_model_configs(args.model, getattr(args, "single_file_config", None))
+    plan = plan_schedule(args, model)
+    curves, visited, model_curve = plan.curves, plan.visited, plan.model_curve
+    for note in plan.notes:
+        ctx.log(note)
     ctx.progress("schedules", 1, 3, unit="stage")
 
     checks: list[dict[str, Any]] = []
@@ -74,11 +42,14 @@ def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
     ctx.progress("schedules", 3, 3, unit="stage")
     results = {
         "source": args.model,
+        "pipeline_class": model.pipeline_class or None,
+        "mu": plan.call.mu,
+        "set_timesteps": plan.call.to_json(),
         "schedules": {curve.name: curve.to_json(JSON_STRIDE) for curve in curves},
         "sampler": [steps_seen.to_json() for steps_seen in visited],
         "checks": checks,
     }
-    return results, _report(curves, visited, checks)
+    return results, _report(curves, visited, checks, plan.notes)
 
 
 def _emit_numbers(ctx: RunContext, curves: list[NoiseCurve], visited: list[VisitedSteps]) -> None:
@@ -90,8 +61,12 @@ def _emit_numbers(ctx: RunContext, curves: list[NoiseCurve], visited: list[Visit
                            x_label="training timestep", y_label="log-SNR")  # fmt: skip
         ctx.metric(f"terminal_snr:{curve.name}", curve.terminal_snr)
     for steps_seen in visited:
-        ctx.metric(f"first_sigma:{steps_seen.spacing}", float(steps_seen.sigmas[0]),
-                   timestep=float(steps_seen.timesteps[0]))  # fmt: skip
+        if np.isfinite(steps_seen.sigmas[0]):
+            ctx.metric(f"first_sigma:{steps_seen.spacing or 'flow'}", float(steps_seen.sigmas[0]),
+                       timestep=float(steps_seen.timesteps[0]))  # fmt: skip
+    for curve in curves:
+        if curve.mu is not None:
+            ctx.metric(f"mu:{curve.name}", curve.mu)
 
 
 def _write_artifacts(ctx: RunContext, curves: list[NoiseCurve], model_curve: NoiseCurve,
@@ -125,21 +100,26 @@ def _write_artifacts(ctx: RunContext, curves: list[NoiseCurve], model_curve: Noi
                  "log_snr"], sampler_rows, "visited steps")  # fmt: skip
 
 
-def _report(curves: list[NoiseCurve], visited: list[VisitedSteps], checks: list[dict]) -> str:
-    lines = ["![noise schedule](artifacts/noise_schedule.png)", "",
+def _report(curves: list[NoiseCurve], visited: list[VisitedSteps], checks: list[dict],
+            notes: list[str]) -> str:  # fmt: skip
+    lines = [*(f"- {note}" for note in notes), *([""] if notes else []),
+             "![noise schedule](artifacts/noise_schedule.png)", "",
              "![comparison](artifacts/schedule_comparison.png)", "",
              "![sampler](artifacts/sampler_timesteps.png)", "",
-             "| schedule | family | class | log-SNR start | log-SNR end | terminal SNR |",
-             "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
+             "| schedule | family | class | shift | log-SNR start | log-SNR end | terminal SNR |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for curve in curves:
         finite = curve.log_snr[np.isfinite(curve.log_snr)]
-        lines.append(f"| {curve.name} | {curve.family} | {curve.scheduler_class} | "
+        shift = "" if curve.shift is None else f"{curve.shift:.4g}"
+        if curve.mu is not None:
+            shift += f" (μ={curve.mu:.4g})"
+        lines.append(f"| {curve.name} | {curve.family} | {curve.scheduler_class} | {shift} | "
                      f"{finite[0]:.3f} | {curve.log_snr[-1]:.3f} | {curve.terminal_snr:.3g} |")  # fmt: skip
-    lines += ["", "| sampler | steps | spacing | first timestep | first σ |",
-              "| --- | --- | --- | --- | --- |"]  # fmt: skip
+    lines += ["", "| sampler | steps | evaluations | spacing | first timestep | first σ |",
+              "| --- | --- | --- | --- | --- | --- |"]  # fmt: skip
     for s in visited:
-        lines.append(f"| {s.scheduler_class} | {s.steps} | {s.spacing} | {s.timesteps[0]:g} | "
-                     f"{s.sigmas[0]:.4g} |")  # fmt: skip
+        lines.append(f"| {s.scheduler_class} | {s.steps} | {len(s.timesteps)} | "
+                     f"{s.spacing or '–'} | {s.timesteps[0]:g} | {s.sigmas[0]:.4g} |")  # fmt: skip
     lines += [
         "",
         "| check | schedule | verdict | detail | fields |",
