@@ -342,7 +342,7 @@ def test_check_model_refuses_what_the_configs_rule_out(family_dir) -> None:
     from diffusionscope.core.families import ModelConfigs
 
     ddpm = ModelConfigs("x", "folder", "DDPMPipeline", {"unet": ("diffusers", "UNet2DModel")})
-    with pytest.raises(InputError, match="DDPMPipeline: the latent mode needs a text-to-image pipeline"):
+    with pytest.raises(InputError, match="DDPMPipeline: the latent mode needs a text-to-image"):
         check_model(_args(prompt=PROMPT), ddpm)
     sd = read_model_configs(str(family_dir("sd15")))
     no_vae = ModelConfigs(sd.source, sd.kind, sd.pipeline_class,
