@@ -29,6 +29,7 @@ from diffusionscope.core.errors import (
     RunInterrupted,
     report_input_error,
 )
+from diffusionscope.core.events import MetricEvent
 from diffusionscope.core.modes import MODE_NAMES, ModeResult, RunContext, available_modes
 from diffusionscope.core.options import (
     GENERATION_OPTIONS,
@@ -49,6 +50,7 @@ from diffusionscope.core.runs import (
     RunWriter,
     check_runs_root,
     list_runs,
+    read_events,
     read_json,
     run_info,
     runs_root,
@@ -580,10 +582,14 @@ def show_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"state": info.state, "results": results}, indent=2, default=str))
         return EXIT_OK
+    from diffusionscope.core.result_fields import result_rows, results_table
+
     _say(f"{run_dir}: {info.state}{' (' + info.message + ')' if info.message else ''}")
-    if not isinstance(results, dict):
-        for key, value in info.key_numbers.items():
-            _say(f"  {key} = {value:.6g}")
+    metric_events = [e for e in read_events(run_dir) if isinstance(e, MetricEvent)]
+    results = results if isinstance(results, dict) else None
+    for line in results_table(result_rows(results, metric_events)):
+        _say(line)
+    if results is None:
         return EXIT_OK
     for section, content in results.items():
         _say(f"[{section}]")

@@ -140,25 +140,81 @@ def finished_schedule_run(root: Path, name: str = "20240101-000100-schedule-done
     return writer.path
 
 
-def finished_attention_run(root: Path, name: str = "20240101-000200-attention-done") -> Path:
-    """A finished attention run: per-word, per-timestep overlays as PNG artifacts."""
+def finished_attention_run(root: Path, name: str = "20240101-000200-attention-done",
+                           layers: tuple[str, ...] = ()) -> Path:  # fmt: skip
+    """A finished attention run: per-word, per-timestep overlays as PNG artifacts (and per
+    layer group too when ``layers`` names some)."""
     from PIL import Image, ImageDraw
 
     writer = _writer(root, name, {"modes": ["attention"], "model": "core/zoo/digits-ldm"})
     writer.emit(StatusEvent(state="running", message="started", time=T0))
     for w, word in enumerate(("red", "seven")):
         for t in (10, 20):
-            image = Image.new("RGB", (32, 32), (20, 20, 40))
-            draw = ImageDraw.Draw(image)
-            draw.ellipse(
-                [4 + 6 * w, 4 + t // 5, 20 + 6 * w, 20 + t // 5], fill=(240, 90 + 60 * w, 30)
-            )
-            rel = f"artifacts/attention_word-{word}_t-{t:03d}.png"
-            image.save(writer.path / rel)
-            writer.emit(ArtifactEvent(path=rel, kind="image", caption=f"'{word}' at t={t}",
-                                      mode="attention", time=T0 + 1))  # fmt: skip
+            for layer in layers or ("",):
+                image = Image.new("RGB", (32, 32), (20, 20, 40))
+                draw = ImageDraw.Draw(image)
+                draw.ellipse(
+                    [4 + 6 * w, 4 + t // 5, 20 + 6 * w, 20 + t // 5], fill=(240, 90 + 60 * w, 30)
+                )
+                suffix = f"_layer-{layer}" if layer else ""
+                rel = f"artifacts/attention_word-{word}_t-{t:03d}{suffix}.png"
+                image.save(writer.path / rel)
+                writer.emit(ArtifactEvent(path=rel, kind="image", caption=f"'{word}' at t={t}",
+                                          mode="attention", time=T0 + 1))  # fmt: skip
     writer.write_results({"run": {"modes": ["attention"]}, "attention": {"sharpness": 0.42}})
     writer.emit(StatusEvent(state="finished", time=T0 + 2))
+    writer.close()
+    return writer.path
+
+
+#: A metrics section of results.json as the metrics mode writes it (see core/metrics/__init__).
+METRICS_RESULTS = {
+    "n_generated": 64, "n_reference": 500, "seconds": 81.5,
+    "features": {"name": "digits", "dim": 64, "resize_policy": "none"},
+    "reference": {"source": "digits-reference", "n": 500, "content_hash": "ab12",
+                  "skipped_files": [], "from_cache": False, "has_features": True},
+    "fid": {"value": 23.4567, "n": 64, "extractor": "digits", "resize_policy": "none",
+            "interval": [21.25, 26.5], "interval_level": 0.95, "interval_method": "bootstrap",
+            "fid_inf": 19.875, "fid_inf_slope": 250.0, "fid_inf_points": [[32, 27.0], [64, 23.5]],
+            "curve": [[32, 30.0, 0.05], [64, 23.4567, 0.0314]]},
+    "kid": {"mean": 0.0314, "std": 0.0021, "subset_size": 64, "n": 64},
+    "is": {"mean": 2.125, "std": 0.0625, "splits": 10, "n": 64},
+    "precision": {"value": 0.75, "k": 3, "n": 64},
+    "recall": {"value": 0.5, "k": 3, "n": 64},
+    "density": {"value": 0.875, "k": 5, "n": 64},
+    "coverage": {"value": 0.625, "k": 5, "n": 64},
+    "clip_score": {"mean": 27.5, "std": 1.5, "n": 64, "model": "digits-clip"},
+}  # fmt: skip
+
+
+def finished_metrics_run(root: Path, name: str = "20240101-000300-metrics-done",
+                         config: dict | None = None) -> Path:  # fmt: skip
+    """A finished metrics run: FID/KID curve points, every final number as a metric event and
+    in results.json (with the FID interval), as the metrics mode writes them."""
+    writer = _writer(root, name, config or {"modes": ["metrics"], "model": "core/zoo/digits-ldm",
+                                            "num_samples": 64, "steps": 25, "seed": 0})  # fmt: skip
+    writer.emit(StatusEvent(state="running", message="started", time=T0))
+    for i, (n, fid, kid) in enumerate(METRICS_RESULTS["fid"]["curve"]):
+        writer.emit(ProgressEvent(phase="generate", done=n, total=64, unit="img", mode="metrics",
+                                  time=T0 + 10 * (i + 1)))  # fmt: skip
+        writer.emit(SeriesEvent(series="fid", x=n, y=fid, mode="metrics", x_label="N samples",
+                                time=T0 + 10 * (i + 1)))  # fmt: skip
+        writer.emit(SeriesEvent(series="kid", x=n, y=kid, mode="metrics", time=T0 + 10 * (i + 1)))
+    fid = METRICS_RESULTS["fid"]
+    writer.emit(MetricEvent(name="fid", value=fid["value"], mode="metrics", n=64,
+                            extra={"interval": fid["interval"]}, time=T0 + 30))  # fmt: skip
+    writer.emit(MetricEvent(name="fid_inf", value=fid["fid_inf"], mode="metrics", n=64,
+                            time=T0 + 30))  # fmt: skip
+    for key in ("kid", "is", "clip_score"):
+        entry = METRICS_RESULTS[key]
+        writer.emit(MetricEvent(name=key, value=entry["mean"], mode="metrics", n=64,
+                                extra={"std": entry.get("std")}, time=T0 + 30))  # fmt: skip
+    for key in ("precision", "recall", "density", "coverage"):
+        writer.emit(MetricEvent(name=key, value=METRICS_RESULTS[key]["value"], mode="metrics",
+                                n=64, time=T0 + 30))  # fmt: skip
+    writer.write_results({"run": {"modes": ["metrics"], "model": "core/zoo/digits-ldm", "seed": 0},
+                          "metrics": METRICS_RESULTS})  # fmt: skip
+    writer.emit(StatusEvent(state="finished", time=T0 + 31))
     writer.close()
     return writer.path
 

@@ -59,6 +59,7 @@ async def _help(app, pilot, root, key) -> None:
 
 
 @exercises("everywhere", "f2")
+@exercises("main screen", "f2")
 async def _runs(app, pilot, root, key) -> None:
     await pilot.press(key)
     assert screen_name(app) == "RunsScreen"
@@ -81,6 +82,7 @@ async def _theme(app, pilot, root, key) -> None:
 
 
 @exercises("everywhere", "ctrl+q")
+@exercises("main screen", "ctrl+q")
 async def _quit(app, pilot, root, key) -> None:
     await pilot.press(key)  # nothing running: quits at once
     await wait_for(pilot, lambda: not app.is_running)
@@ -200,16 +202,22 @@ async def _run_images(app, pilot, root, key) -> None:
 
 @exercises("run view", "w", "t", "l")
 async def _run_axes(app, pilot, root, key) -> None:
-    screen = await _open(app, pilot, finished_attention_run(root))
+    """Each key steps one axis and holds the others; ``l`` exists where layers do."""
+    axis = {"w": "word", "t": "timestep", "l": "layer"}[key]
+    plain = finished_attention_run(root)
+    if key == "l":  # overlays without a layer axis: the key is not offered, and does nothing
+        screen = await _open(app, pilot, plain)
+        await wait_for(pilot, lambda: len(screen.query_one("#image-browser").entries) == 4)
+        assert screen.check_action("step_axis", ("layer",)) is False
+        assert screen.check_action("step_axis", ("word",)) is True
+        await pilot.press("escape")
+    run_dir = finished_attention_run(root, "20240101-000300-attention-layers", ("down2", "up1"))
+    screen = await _open(app, pilot, run_dir)
     browser = screen.query_one("#image-browser")
-    await wait_for(pilot, lambda: len(browser.entries) == 4)
+    await wait_for(pilot, lambda: len(browser.entries) == 8)
     before = dict(browser.current.axes)
     await pilot.press(key)
     after = browser.current.axes
-    if key == "l":  # these overlays have no layer axis: the image stays, with a notice
-        assert after == before
-        return
-    axis = {"w": "word", "t": "timestep"}[key]
     assert after[axis] != before[axis]
     assert {k: v for k, v in after.items() if k != axis} == {
         k: v for k, v in before.items() if k != axis
@@ -287,6 +295,42 @@ async def _runs_mark_compare(app, pilot, root, key) -> None:
     assert len(screen.marked) == 2
     await pilot.press("c")
     assert screen_name(app) == "CompareScreen"
+
+
+def _table_order(screen) -> list[str]:
+    return [str(key.value) for key in screen.query_one("#runs-table").rows]
+
+
+@exercises("runs screen", "s")
+async def _runs_sort(app, pilot, root, key) -> None:
+    done = finished_schedule_run(root, "20240101-000100-schedule-done")
+    live = live_metrics_run(root, "20240101-000200-metrics-live")
+    try:
+        screen = await _runs_screen(app, pilot, 2)
+        assert _table_order(screen) == [live.path.name, done.name]  # newest first
+        await pilot.press(key)  # by state: finished before running
+        assert screen.sort_key == "state"
+        assert _table_order(screen) == [done.name, live.path.name]
+        assert "sorted by state" in str(screen.query_one("#runs-title").render())
+    finally:
+        live.close()
+
+
+@exercises("runs screen", "/")
+async def _runs_filter(app, pilot, root, key) -> None:
+    finished_schedule_run(root, "20240101-000100-schedule-done")
+    live = live_metrics_run(root, "20240101-000200-metrics-live")
+    try:
+        screen = await _runs_screen(app, pilot, 2)
+        await pilot.press(key)
+        assert screen.query_one("#runs-filter").has_focus
+        await pilot.press(*"state:run")
+        assert _table_order(screen) == [live.path.name]
+        assert "1 of 2 runs" in str(screen.query_one("#runs-title").render())
+        await pilot.press("enter")  # back to the table, filter kept
+        assert screen.query_one("#runs-table").has_focus and len(_table_order(screen)) == 1
+    finally:
+        live.close()
 
 
 @exercises("runs screen", "f5")
@@ -420,4 +464,4 @@ async def test_every_listed_key(where: str, key: str, runs_root: Path) -> None:
 
 
 def _press_name(label: str) -> str:
-    return {"]": "right_square_bracket", "[": "left_square_bracket"}.get(label, label)
+    return {"]": "right_square_bracket", "[": "left_square_bracket", "/": "slash"}.get(label, label)

@@ -27,8 +27,8 @@ async def test_load_shows_the_summary_and_remembers_the_model(
         summary = app.screen.query_one("#model-summary")
         await wait_for(pilot, lambda: app.screen.loaded_summary is not None, timeout=120)
         text = str(summary.render())
-        assert "StableDiffusionPipeline" in text and "unet" in text and "M params" in text
-        assert "resolution 16 px" in text and "scheduler" in text
+        assert "StableDiffusionPipeline" in text and "M params in all" in text
+        assert "16 px · scheduler" in text and "M unet UNet2DConditionModel" in text
         recent = app.screen.query_one("#recent")
         assert recent.option_count == 1
         assert str(recent.get_option_at_index(0).prompt) == str(tiny_pipeline_dir)
@@ -118,14 +118,13 @@ async def test_mode_form_checks_inline_and_starts_with_cli_arguments(
         await pilot.pause()
         assert started == []
 
-        # A value only the mode's own validate() refuses is shown under its field too.
+        # A refusal line naming a field (here as the run process would word it) goes under it.
         screen.mode_pane.set_value("num_samples", "12")
-        screen.mode_pane.set_value("schedule_levels", "11")
         await pilot.pause()
         assert not field.has_class("-invalid")
-        await pilot.press("ctrl+s")
-        levels = screen.query_one("#field-schedule_levels")
-        await wait_for(pilot, lambda: levels.has_class("-invalid"))
+        screen.show_refusal("--schedule-levels: at most 10, got 11")
+        await pilot.pause()
+        assert screen.query_one("#field-schedule_levels").has_class("-invalid")
         assert "at most 10" in str(screen.query_one("#form-error").render())
         assert started == []
 
@@ -139,3 +138,102 @@ async def test_mode_form_checks_inline_and_starts_with_cli_arguments(
     assert argv[:2] == ["--modes", "metrics,schedule"] and ["--model", str(config)] == argv[6:8]
     assert {"--num-samples", "12", "--schedule-levels", "4", "--schedule-fast"} <= set(argv)
     assert "--metrics-fast" not in argv  # unticked boxes and empty fields keep CLI defaults
+
+
+@async_test
+async def test_a_refusal_from_the_run_process_comes_back_under_its_field(
+    runs_root: Path, tmp_path: Path
+) -> None:
+    """Checks that need torch run in the run process; its one-line refusal returns to the form,
+    under the field it names in words ("reference folder X: no such folder")."""
+    from test_tui_flow import digits_model
+
+    app = make_app(runs_root, model=digits_model())
+    async with app.run_test(size=SIZE) as pilot:
+        main = app.screen
+        main.query_one("#modes").select("metrics")
+        await wait_for(pilot, lambda: main.query("#field-reference"))
+        main.mode_pane.set_value("reference", str(tmp_path / "no-such-folder"))
+        main.mode_pane.set_value("num_samples", "4")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen")
+        await wait_for(pilot, lambda: app.screen is main, timeout=180)
+        field = main.query_one("#field-reference")
+        assert field.has_class("-invalid")
+        message = str(field.query_one(".field-error").render())
+        assert "no-such-folder" in message and "no such folder" in message
+        assert app.launched[-1].process.wait(timeout=30) == 2
+    assert [p.name for p in runs_root.iterdir()] == [".launch-logs"]  # no run directory
+
+
+TORCH_FREE_SCRIPT = r"""
+import asyncio, json, sys, time
+from pathlib import Path
+from diffusionscope.tui.app import WorkbenchApp
+
+async def main(model, root):
+    app = WorkbenchApp(model=model, runs_root=root, image_renderer="halfcell",
+                       theme="textual-dark", cursor_blink=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        async def until(predicate, timeout=120):
+            deadline = time.monotonic() + timeout
+            while not predicate():
+                assert time.monotonic() < deadline, "timed out"
+                await pilot.pause(0.05)
+        main = app.screen
+        await pilot.press("ctrl+l")
+        await until(lambda: main.loaded_summary is not None)
+        after_load = sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules)
+        main.query_one("#modes").select("schedule")
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await until(lambda: type(app.screen).__name__ == "RunScreen")
+        screen = app.screen
+        await until(lambda: screen.model is not None and screen.model.state == "finished", 300)
+        after_start = sorted(m for m in ("torch", "diffusers", "transformers") if m in sys.modules)
+        print(json.dumps({"after_load": after_load, "after_start": after_start,
+                          "summary": main.loaded_summary}))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_the_workbench_never_imports_torch(runs_root: Path, tmp_path: Path) -> None:
+    """Load (summary from configs and headers) and Start (a schedule run, watched to its end)
+    leave torch, diffusers and transformers out of the workbench's own process."""
+    import os
+    import subprocess
+    import sys
+
+    from test_tui_flow import digits_model
+
+    env = {**os.environ, "DIFFUSIONSCOPE_CONFIG": str(tmp_path / "config")}
+    result = subprocess.run([sys.executable, "-c", TORCH_FREE_SCRIPT, digits_model(),
+                             str(runs_root)], capture_output=True, text=True, timeout=600,
+                            env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert any("UNet2DConditionModel" in line for line in report["summary"])
+    assert report["after_load"] == [] and report["after_start"] == []
+
+
+@async_test
+async def test_tab_skips_an_empty_form_and_ticks_mark_the_chosen_modes(runs_root: Path) -> None:
+    app = make_app(runs_root, model="core/zoo/digits-ldm")
+    async with app.run_test(size=SIZE) as pilot:
+        main = app.screen
+        modes = main.query_one("#modes")
+        modes.focus()
+        await pilot.press("tab")
+        assert app.focused.id == "start"  # no Tab stop on the empty form in between
+        modes.select("schedule")
+        await wait_for(pilot, lambda: main.query("#opt-compare"))
+        await wait_for(pilot, lambda: main.query_one("#opt-compare").region.height > 0)
+        await pilot.pause()
+        modes.focus()
+        await pilot.press("tab")
+        assert app.focused.id == "opt-compare"
+        lines = [modes.render_line(y).text for y in range(len(main.mode_descriptions))]
+        assert [line[1] for line in lines] == [" ", "✓", " ", " "]  # not by colour alone
+        assert "✓ schedule" in str(main.query_one("#modes-title").render())

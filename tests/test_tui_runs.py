@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -24,9 +25,13 @@ from diffusionscope.tui.launcher import LaunchedRun, _alive
 pytestmark = pytest.mark.usefixtures("isolated_config")
 
 
-def _runs_table_rows(app) -> dict[str, list[str]]:
+def _runs_table_rows(app) -> dict[str, dict[str, str]]:
+    """``{run name: {column key: cell text}}`` of the runs table as shown."""
     table = app.screen.query_one("#runs-table")
-    return {str(key.value): [str(c) for c in table.get_row(key)] for key in table.rows}
+    columns = [str(column.value) for column in table.columns]
+    return {str(key.value): dict(zip(columns, (str(c).strip() for c in table.get_row(key)),
+                                     strict=True))
+            for key in table.rows}  # fmt: skip
 
 
 @async_test
@@ -41,7 +46,7 @@ async def test_runs_screen_attaches_to_a_run_of_another_process(
         async with app.run_test(size=SIZE) as pilot:
             await pilot.press("f2")
             await wait_for(pilot, lambda: run_dir.name in _runs_table_rows(app))
-            assert _runs_table_rows(app)[run_dir.name][2] == "running"
+            assert _runs_table_rows(app)[run_dir.name]["state"] == "running"
             await pilot.press("enter")
             screen = app.screen
             assert type(screen).__name__ == "RunScreen" and screen.run_dir == run_dir
@@ -58,7 +63,8 @@ async def test_runs_screen_attaches_to_a_run_of_another_process(
             assert "metrics.fid" in [str(k.value) for k in table.rows]
             await pilot.press("escape")
             await wait_for(
-                pilot, lambda: _runs_table_rows(app).get(run_dir.name, [""] * 3)[2] == "finished"
+                pilot,
+                lambda: _runs_table_rows(app).get(run_dir.name, {}).get("state") == "finished",
             )
         child.wait(timeout=60)
         assert child.returncode == 0
@@ -167,8 +173,11 @@ async def test_delete_asks_first(runs_root: Path) -> None:
 async def test_compare_two_finished_runs(runs_root: Path) -> None:
     first = finished_schedule_run(runs_root, "20240101-000100-schedule-a")
     second = finished_schedule_run(runs_root, "20240101-000200-schedule-b")
-    results = second / "results.json"
-    results.write_text(results.read_text().replace("0.0047", "0.0123"))
+    for name in ("results.json", "events.jsonl"):  # B measured another number
+        (second / name).write_text((second / name).read_text().replace("0.0047", "0.0123"))
+    config = second / "config.json"  # ... on another model, with more steps
+    config.write_text(json.dumps({**json.loads(config.read_text()), "model": "other/sd-model",
+                                  "steps": 50}))  # fmt: skip
     app = make_app(runs_root)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
@@ -181,8 +190,17 @@ async def test_compare_two_finished_runs(runs_root: Path) -> None:
         screen = app.screen
         assert type(screen).__name__ == "CompareScreen"
         table = screen.query_one("#compare-table")
-        rows = {str(table.get_row_at(i)[0]): table.get_row_at(i) for i in range(table.row_count)}
-        assert rows["schedule.terminal_snr"][1:] == ["0.0123", "0.0047", "-0.0076"]
+        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)]
+                for i in range(table.row_count)}  # fmt: skip
+        # The newer run (B in the list, marked first) is A here: numbers, then B's difference.
+        assert rows["terminal SNR"][2:] == ["0.0123", "0.0047", "-0.0076"]
+        differs = str(screen.query_one("#compare-differs").render())
+        assert (
+            "model A other/sd-model · B digits-ldm" in differs
+            and "steps A 50 · B default" in differs
+        )
+        legend = str(screen.query_one("#compare-title").render())
+        assert f"A = {second.name}" in legend and f"B = {first.name}" in legend
         chart = screen.query_one("#compare-chart")
         assert {"A:model", "A:cosine", "B:model", "B:cosine"} <= set(chart.curves)
         before = dict(chart.curves)

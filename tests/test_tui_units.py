@@ -27,7 +27,7 @@ from diffusionscope.core.events import (
     ProgressEvent,
     SeriesEvent,
 )
-from diffusionscope.tui.curves import finite, group_series, metric_rows, schedule_curves
+from diffusionscope.tui.curves import finite, group_series, schedule_curves
 from diffusionscope.tui.launcher import _alive, find_run_dir, stop_process
 from diffusionscope.tui.run_model import RunModel, format_duration
 from diffusionscope.tui.screens.run import RunUpdated
@@ -64,8 +64,9 @@ def test_run_model_folds_every_event_type() -> None:
     assert snap.series["fid"] == [(8, 90.0), (16, 70.0)]
     assert snap.metrics["metrics.fid"].value == 65.0
     assert [a.caption for a in snap.artifacts] == ["again"] and snap.artifacts[0].is_image
-    # Log times count from the first logged event (the artifact at T0 + 4).
-    assert snap.log[-2:] == ["+01:01 WARNING metrics: two", "+01:01 WARNING metrics: lines"]
+    # Log times count from the run's first event (the series point at T0), as elapsed does.
+    assert snap.log[-2:] == ["+01:05 WARNING metrics: two", "+01:05 WARNING metrics: lines"]
+    assert snap.started == T0
     assert snap.versions["series"] == 2 and snap.versions["metrics"] == 2
 
 
@@ -87,10 +88,6 @@ def test_series_grouping_numbers_and_finite_points() -> None:
     groups = group_series({"fid": [(1, 2)], "logsnr:a": [(0, 1)], "logsnr:b": [(0, 2)]})
     assert groups == {"fid": {"fid": [(1, 2)]}, "logsnr": {"a": [(0, 1)], "b": [(0, 2)]}}
     assert finite([(0, math.inf), (1, math.nan), (2, 3.0)]) == [(2, 3.0)]
-    rows = metric_rows(
-        {}, {"run": {"seed": 0}, "metrics": {"fid": 12.5, "ok": True, "kid": {"mean": 0.01}}}
-    )
-    assert rows == [("metrics.fid", 12.5, "", ""), ("metrics.kid.mean", 0.01, "", "")]
     assert format_duration(3725) == "1:02:05" and format_duration(None) == "--:--"
 
 
@@ -156,3 +153,59 @@ def test_stop_process_ends_the_whole_session(tmp_path: Path) -> None:
         assert not _alive(child.pid)
     finally:
         kill_group(child)
+
+
+def test_a_resume_reads_resuming_until_its_process_speaks_and_rates_skip_the_gap() -> None:
+    from diffusionscope.core.events import StatusEvent
+    from diffusionscope.tui.widgets.run_parts import phase_stats
+
+    model = RunModel(Path("run"), modes=("metrics",))
+    model.attempt_start, model.state = T0 + 100, "resuming"
+    model.apply([StatusEvent(state="running", time=T0),
+                 ProgressEvent(phase="generate", done=0, total=100, mode="metrics", time=T0),
+                 ProgressEvent(phase="generate", done=40, total=100, mode="metrics", time=T0 + 10),
+                 StatusEvent(state="interrupted", message="stopped by SIGTERM", time=T0 + 11)])  # fmt: skip
+    snap = model.snapshot()
+    (phase,) = snap.phases
+    assert snap.state == "resuming" and snap.message == "was interrupted: stopped by SIGTERM"
+    assert not snap.current(phase) and phase_stats(phase, False) == "40/100 it  stopped"
+    assert snap.eta() == (None, True)  # no stale ETA while it is not running
+    model.apply([StatusEvent(state="running", message="resumed", time=T0 + 101),
+                 ProgressEvent(phase="generate", done=40, total=100, mode="metrics", time=T0 + 101),
+                 ProgressEvent(phase="generate", done=60, total=100, mode="metrics",
+                               time=T0 + 111)])  # fmt: skip
+    snap = model.snapshot()
+    (phase,) = snap.phases
+    assert snap.state == "running" and snap.current(phase)
+    assert phase.rate == pytest.approx(2.0)  # 20 images in 10 s, not 60 in 111 s
+    assert snap.eta() == (pytest.approx(20.0), True)
+
+
+def test_one_eta_for_the_whole_run() -> None:
+    model = RunModel(Path("run"), modes=("schedule", "metrics"))
+    model.apply([ProgressEvent(phase="reference", done=50, total=100, mode="metrics", time=T0),
+                 ProgressEvent(phase="reference", done=100, total=100, mode="metrics", time=T0 + 5),
+                 ProgressEvent(phase="generate", done=0, total=64, mode="metrics", time=T0 + 5),
+                 ProgressEvent(phase="generate", done=16, total=64, mode="metrics", time=T0 + 13)])  # fmt: skip
+    eta, complete = model.snapshot().eta()
+    assert eta == pytest.approx(24.0) and not complete  # the schedule mode has not reported yet
+    model.apply([ProgressEvent(phase="curves", done=1, total=1, mode="schedule", time=T0 + 14),
+                 ProgressEvent(phase="scores", done=0, total=2, mode="metrics", time=T0 + 14)])  # fmt: skip
+    eta, complete = model.snapshot().eta()
+    assert eta == pytest.approx(24.0) and not complete  # scores has no rate yet
+    model.apply([ProgressEvent(phase="scores", done=1, total=2, mode="metrics", time=T0 + 16)])
+    eta, complete = model.snapshot().eta()
+    assert eta == pytest.approx(24.0 + 2.0) and complete
+
+
+def test_a_phase_first_heard_of_part_way_has_a_rate_from_its_first_event() -> None:
+    """One progress event per batch: the first says 16 done; the phase began when the mode's
+    previous phase ended, so there is a rate at once; from the second event on, the rate is
+    measured between events (the time before the first batch no longer counts)."""
+    model = RunModel(Path("run"))
+    model.apply([ProgressEvent(phase="reference", done=1, total=1, mode="metrics", time=T0),
+                 ProgressEvent(phase="generate", done=16, total=64, mode="metrics", time=T0 + 8)])  # fmt: skip
+    generate = model.snapshot().phases[1]
+    assert generate.rate == pytest.approx(2.0) and generate.eta == pytest.approx(24.0)
+    model.apply([ProgressEvent(phase="generate", done=32, total=64, mode="metrics", time=T0 + 12)])
+    assert model.snapshot().phases[1].rate == pytest.approx(4.0)

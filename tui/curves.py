@@ -106,34 +106,3 @@ def schedule_curves(
 def finite(points: Iterable[tuple[float, float]]) -> Curve:
     """Drop points plotext cannot draw (inf log-SNR at t=0, NaN from a failed batch)."""
     return [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
-
-
-def metric_rows(
-    metrics: Mapping[str, Any], results: Mapping[str, Any] | None
-) -> list[tuple[str, float, str, str]]:
-    """``(name, value, unit, n)`` for the metrics table: events first, then final results."""
-    rows: dict[str, tuple[str, float, str, str]] = {}
-    for key, event in metrics.items():
-        n = "" if getattr(event, "n", None) is None else str(event.n)
-        rows[key] = (key, float(event.value), getattr(event, "unit", ""), n)
-    for key, value in flatten_numbers(results or {}, skip=("run", "model")):
-        rows.setdefault(key, (key, value, "", ""))
-    return list(rows.values())
-
-
-def flatten_numbers(
-    node: Mapping[str, Any], prefix: str = "", skip: tuple[str, ...] = ()
-) -> list[tuple[str, float]]:
-    """Every scalar number in a nested results dict, keyed ``section.name``."""
-    out: list[tuple[str, float]] = []
-    for key, value in node.items():
-        if not prefix and key in skip:
-            continue
-        name = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            out.append((name, float(value)))
-        elif isinstance(value, dict):
-            out.extend(flatten_numbers(value, name))
-    return out

@@ -17,7 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from diffusionscope.core.errors import PROG
 from diffusionscope.core.runs import CONFIG, PROCESS, pid_alive, read_json
+from diffusionscope.core.text import printable
 
 #: Where the launcher's per-child stdout/stderr logs go, inside the runs root.
 LAUNCH_LOG_DIR = ".launch-logs"
@@ -33,6 +35,9 @@ class LaunchedRun:
     log_path: Path
     run_dir: Path | None = None
     argv: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.time)  # wall clock, as event times are
+    resumed: bool = False
+    from_form: bool = False  # started from the main screen's form (a refusal goes back there)
 
     @property
     def pid(self) -> int:
@@ -47,13 +52,22 @@ class LaunchedRun:
             self.run_dir = find_run_dir(self.runs_root, self.token)
         return self.run_dir
 
+    def log_tail(self, count: int) -> list[str]:
+        """The last ``count`` non-empty lines the child wrote to its stdout/stderr log."""
+        try:
+            with open(self.log_path, "rb") as handle:
+                handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, handle.tell() - 8192))
+                text = handle.read().decode("utf-8", errors="replace")
+        except OSError:
+            return []
+        lines = [printable(line) for line in text.splitlines() if line.strip()]
+        return lines[-count:]
+
     def failure_message(self) -> str:
         """The child's last stderr line: for a run refused before it made a directory."""
-        try:
-            lines = [line for line in self.log_path.read_text().splitlines() if line.strip()]
-        except OSError:
-            return ""
-        return lines[-1] if lines else ""
+        lines = self.log_tail(1)
+        return lines[-1].removeprefix(f"{PROG}: error: ") if lines else ""
 
 
 def core_command(*args: str) -> list[str]:
@@ -96,6 +110,7 @@ def launch_resume(run_dir: Path, runs_root: Path) -> LaunchedRun:
     token = new_token()
     launched = _spawn(core_command("run", "--resume", str(run_dir), "--quiet"), runs_root, token)
     launched.run_dir = Path(run_dir)
+    launched.resumed = True
     return launched
 
 

@@ -24,6 +24,7 @@ from diffusionscope.core.events import (
     StatusEvent,
 )
 from diffusionscope.core.runs import CONFIG, RESULTS, read_json
+from diffusionscope.core.text import printable
 
 LOG_LINES_KEPT = 2000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -41,10 +42,15 @@ class PhaseProgress:
     first_time: float
     first_done: int
     last_time: float
+    seen_time: float | None = None  # its first event, when first_time is an estimate before it
+    seen_done: int = 0
 
     @property
     def rate(self) -> float | None:
-        """Units per second since the phase was first seen."""
+        """Units per second: between its events once it has two, else since it began."""
+        seen = self.seen_time
+        if seen is not None and self.last_time > seen and self.done > self.seen_done:
+            return (self.done - self.seen_done) / (self.last_time - seen)
         elapsed = self.last_time - self.first_time
         if elapsed <= 0 or self.done <= self.first_done:
             return None
@@ -88,6 +94,36 @@ class RunSnapshot:
     artifacts: list[Artifact]
     log: list[str]
     versions: dict[str, int]
+    started: float | None = None  # time of the run's first event
+    attempt_start: float | None = None  # a resume launched here: when this attempt began
+    modes: tuple[str, ...] = ()  # the run's modes, from its config
+
+    def current(self, phase: PhaseProgress) -> bool:
+        """Whether the phase has moved in this attempt (a resume's old phases have not)."""
+        return self.attempt_start is None or phase.last_time >= self.attempt_start
+
+    def eta(self) -> tuple[float | None, bool]:
+        """``(seconds, complete)``: the whole run's remaining time, summed over its unfinished
+        phases; ``complete`` is False while some mode has not reported any progress yet (its
+        time is not in the sum) or a phase has no rate yet."""
+        modes_seen = {p.mode for p in self.phases}
+        remaining, complete = 0.0, True
+        for phase in self.phases:
+            if phase.finished:
+                continue
+            eta = phase.eta if self.current(phase) else None
+            if eta is None:
+                complete = False
+                continue
+            remaining += eta
+        if self.state != "running":
+            return None, True
+        if not self.phases:
+            return None, False
+        return remaining, complete and self._all_modes_seen(modes_seen)
+
+    def _all_modes_seen(self, seen: set[str]) -> bool:
+        return all(mode in seen for mode in self.modes) if self.modes else True
 
 
 @dataclass
@@ -110,6 +146,12 @@ class RunModel:
     )
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _t0: float | None = None
+    #: Set when this app resumed the run: status events written before it belong to the
+    #: attempt that was interrupted, so the run reads "resuming" until the new process speaks.
+    attempt_start: float | None = None
+    modes: tuple[str, ...] = ()
+    _attempt_time: float = float("-inf")
+    _mode_times: dict[str, float] = field(default_factory=dict)  # last progress time per mode
 
     def apply(self, events: Iterable[Event]) -> bool:
         """Fold events in; True when anything changed."""
@@ -130,17 +172,44 @@ class RunModel:
             return True
 
     def _apply_one(self, event: Event) -> None:
+        if self._t0 is None:
+            self._t0 = event.time
         if isinstance(event, StatusEvent):
-            self.state, self.message = event.state, event.message
+            if self.attempt_start is not None and event.time < self.attempt_start:
+                self.state = "resuming"
+                self.message = f"was {event.state}" + (
+                    f": {event.message}" if event.message else ""
+                )
+            else:
+                self.state, self.message = event.state, event.message
+            if event.state == "running":
+                self._attempt_time = event.time
             self.versions["state"] += 1
             self._log_line(event.time, f"[{event.state}] {event.message}".rstrip())
         elif isinstance(event, ProgressEvent):
             key = (event.mode, event.phase)
             phase = self.phases.get(key)
-            if phase is None or event.done < phase.done:
+            # A phase measures its rate afresh when it starts over, and in each new attempt
+            # of a resumed run (the time the run was stopped is not work done).
+            if phase is None or event.done < phase.done or phase.first_time < self._attempt_time:
+                # A phase first heard of part-way (one event per batch) began, as far as can be
+                # told, when its mode's previous progress event was written: measuring from
+                # there gives a rate from its first event on, not from its second.
+                began = self._mode_times.get(event.mode)
+                if (
+                    phase is None
+                    and event.done > 0
+                    and began is not None
+                    and (self._attempt_time <= began < event.time)
+                ):
+                    start, start_done = began, 0
+                else:
+                    start, start_done = event.time, event.done
                 phase = PhaseProgress(event.phase, event.mode, event.done, event.total,
-                                      event.unit, event.time, event.done, event.time)  # fmt: skip
+                                      event.unit, start, start_done, event.time,
+                                      event.time, event.done)  # fmt: skip
                 self.phases[key] = phase
+            self._mode_times[event.mode] = event.time
             phase.done, phase.total, phase.last_time = event.done, event.total, event.time
             self.versions["progress"] += 1
         elif isinstance(event, SeriesEvent):
@@ -169,22 +238,28 @@ class RunModel:
         # Time since the run's first event: meaningful across hosts and time zones.
         if self._t0 is None:
             self._t0 = when
+        text = printable(text)
         self.log.append(f"+{format_duration(when - self._t0)} {text}")
         self.versions["log"] += 1
 
-    def snapshot(self) -> RunSnapshot:
+    def snapshot(self, *, light: bool = False) -> RunSnapshot:
+        """A copy for one redraw; ``light`` leaves out the curves, numbers, files and log
+        (the header's once-a-second clock needs none of them)."""
         with self._lock:
             return RunSnapshot(
                 run_dir=self.run_dir,
                 state=self.state,
                 message=self.message,
                 phases=[PhaseProgress(**vars(p)) for p in self.phases.values()],
-                series={name: list(points) for name, points in self.series.items()},
-                series_labels=dict(self.series_labels),
-                metrics=dict(self.metrics),
-                artifacts=list(self.artifacts),
-                log=list(self.log),
+                series={} if light else {n: list(p) for n, p in self.series.items()},
+                series_labels={} if light else dict(self.series_labels),
+                metrics={} if light else dict(self.metrics),
+                artifacts=[] if light else list(self.artifacts),
+                log=[] if light else list(self.log),
                 versions=dict(self.versions),
+                started=self._t0,
+                attempt_start=self.attempt_start,
+                modes=self.modes,
             )
 
 
@@ -208,8 +283,7 @@ def format_duration(seconds: float | None) -> str:
 
 
 def format_number(value: Any) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    return f"{value:.4g}"
+    """Numbers as every screen shows them (the results description's own format)."""
+    from diffusionscope.core.result_fields import format_number as shared_format
+
+    return shared_format(value)

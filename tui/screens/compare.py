@@ -1,28 +1,84 @@
-"""Two or more finished runs side by side: every number with its difference, curves overlaid."""
+"""Two or more finished runs side by side: what differed, every number with its difference,
+headline numbers first, and the runs' curves overlaid."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from diffusionscope.core.events import SeriesEvent
+from diffusionscope.core.events import MetricEvent, SeriesEvent
+from diffusionscope.core.result_fields import ResultRow, format_number, result_rows
 from diffusionscope.core.runs import read_events
-from diffusionscope.tui.curves import SCHEDULE_TITLES, flatten_numbers, schedule_curves
-from diffusionscope.tui.run_model import format_number, read_results
+from diffusionscope.tui.curves import SCHEDULE_TITLES, schedule_curves
+from diffusionscope.tui.run_model import read_config, read_results
+from diffusionscope.tui.text import cell, literal, short_model, styled
 from diffusionscope.tui.widgets.chart import CurveChart
+from diffusionscope.tui.widgets.tables import fill_table
+
+#: Settings that change what a run measures, named as a reader knows them, in reading order.
+SETTINGS = (("model", "model"), ("modes", "modes"), ("num_samples", "N"), ("steps", "steps"),
+            ("seed", "seed"), ("guidance_scale", "guidance"), ("features", "features"),
+            ("reference", "reference"), ("prompts_file", "prompts"), ("prompt", "prompt"),
+            ("height", "height"), ("width", "width"), ("negative_prompt", "negative prompt"),
+            ("dtype", "dtype"), ("device", "device"))  # fmt: skip
+#: Config entries that differ between any two runs without meaning anything.
+NOT_SETTINGS = {"name", "runs_root", "resume", "json", "quiet"}
 
 
-def compare_rows(results: list[dict]) -> list[tuple[str, list[float | None]]]:
-    """Every number any run has, in first-seen order, with None where a run lacks it."""
-    tables = [dict(flatten_numbers(r, skip=("run", "model"))) for r in results]
-    names: list[str] = []
-    for table in tables:
-        names += [name for name in table if name not in names]
-    return [(name, [table.get(name) for table in tables]) for name in names]
+def letter(index: int) -> str:
+    return chr(65 + index)
+
+
+def setting_text(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return "default" if value is None else str(value)
+
+
+def differences(configs: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
+    """``(setting, values per run)`` for every setting that is not the same in all runs."""
+    known = dict(SETTINGS)
+    keys = [key for key, _ in SETTINGS]
+    for config in configs:
+        keys += [k for k in config if k not in keys and k not in NOT_SETTINGS]
+    out = []
+    for key in keys:
+        values = [setting_text(config.get(key)) for config in configs]
+        if len(set(values)) > 1:
+            out.append((known.get(key, key.replace("_", " ")), values))
+    return out
+
+
+def compare_rows(rows_per_run: list[list[ResultRow]]) -> list[tuple[ResultRow, list[ResultRow | None]]]:  # fmt: skip
+    """One line per metric any run has (headline numbers first), with each run's row or None."""
+    order: dict[str, ResultRow] = {}
+    for rows in rows_per_run:
+        for row in rows:
+            order.setdefault(row.key, row)
+    tables = [{row.key: row for row in rows} for rows in rows_per_run]
+    first_seen = list(order.values())
+    ranked = sorted(first_seen, key=lambda r: result_rows_rank(r, first_seen))
+    return [(row, [table.get(row.key) for table in tables]) for row in ranked]
+
+
+def result_rows_rank(row: ResultRow, rows: list[ResultRow]) -> tuple[int, int]:
+    return (0 if row.description.headline else 1, rows.index(row))
+
+
+def difference_text(row: ResultRow, base: ResultRow | None, other: ResultRow | None) -> str:
+    """``other − base`` in the row's display units, with ✓ where the other run is better."""
+    if base is None or other is None:
+        return ""
+    delta = (other.value - base.value) * row.description.scale
+    better = (row.description.better == "lower" and delta < 0) or (row.description.better == "higher"
+                                                              and delta > 0)  # fmt: skip
+    sign = "+" if delta > 0 else ""
+    return f"{sign}{format_number(delta)}{' ✓' if better else ''}"
 
 
 def run_series(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
@@ -34,11 +90,11 @@ def run_series(run_dir: Path) -> dict[str, list[tuple[float, float]]]:
 
 
 class CompareScreen(Screen):
-    """A table of numbers (first run, each other run, and its difference) and overlaid curves."""
+    """What differed, a table of numbers (each run and its difference to A), overlaid curves."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("g", "next_chart", "Next chart"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("g", "next_chart", "Chart", tooltip="next chart"),
     ]
 
     def __init__(self, run_dirs: list[Path]) -> None:
@@ -50,43 +106,67 @@ class CompareScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="compare-title")
+        yield Static("", id="compare-differs")
         yield DataTable(id="compare-table", cursor_type="row")
         yield CurveChart(id="compare-chart")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         names = [p.name for p in self.run_dirs]
         results = [read_results(p) or {} for p in self.run_dirs]
-        table = self.query_one(DataTable)
-        table.add_column("number", key="number")
-        for index, name in enumerate(names):
-            table.add_column(f"{chr(65 + index)}: {name[-28:]}", key=f"run{index}")
+        events = [read_events(p) for p in self.run_dirs]
+        rows_per_run = [
+            result_rows(result, [e for e in run_events if isinstance(e, MetricEvent)])
+            for result, run_events in zip(results, events, strict=True)
+        ]
+        columns = [("number", "metric"), ("unit", "unit")]
+        for index in range(len(names)):
+            columns.append((f"run{index}", letter(index)))
             if index:
-                table.add_column(f"{chr(65 + index)}−A", key=f"diff{index}")
-        for name, values in compare_rows(results):
-            cells = [name, format_number(values[0]) if values[0] is not None else "-"]
-            for value in values[1:]:
-                cells.append(format_number(value) if value is not None else "-")
-                both = value is not None and values[0] is not None
-                cells.append(f"{value - values[0]:+.4g}" if both else "")
-            table.add_row(*cells)
+                columns.append((f"diff{index}", f"{letter(index)}−A"))
+        table_rows = []
+        for row, per_run in compare_rows(rows_per_run):
+            arrow = f" {row.description.direction}" if row.description.direction else ""
+            cells = [cell(row.label + arrow), cell(row.unit)]
+            base = per_run[0]
+            for index, other in enumerate(per_run):
+                cells.append(cell(other.value_text if other is not None else "-"))
+                if index:
+                    cells.append(cell(difference_text(row, base, other)))
+            table_rows.append((row.key, cells))
+        fill_table(self.query_one(DataTable), columns, table_rows)
         self.charts = self._charts(results)
-        legend = "  ".join(f"{chr(65 + i)} = {n}" for i, n in enumerate(names))
-        self.query_one("#compare-title", Static).update(legend)
+        legend = "\n".join(f"{letter(i)} = {name}" for i, name in enumerate(names))
+        self.query_one("#compare-title", Static).update(literal(legend))
+        self.query_one("#compare-differs", Static).update(self._differs())
         self._draw()
+
+    def _differs(self):  # noqa: ANN202 -- textual Content
+        diffs = differences([read_config(p) for p in self.run_dirs])
+        if not diffs:
+            return literal("same settings in every run")
+        parts: list[str | tuple[str, str]] = [("differs: ", "bold")]
+        for position, (name, values) in enumerate(diffs):
+            if position:
+                parts.append("  │  ")
+            shown = " · ".join(f"{letter(i)} {short_model(v) if name == 'model' else v}"
+                               for i, v in enumerate(values))  # fmt: skip
+            parts += [(name, "italic"), f" {shown}"]
+        return styled(*parts)
 
     def _charts(self, results: list[dict]) -> list[tuple[str, dict]]:
         """Per curve kind, every run's lines (schedules of each run, prefixed by its letter)."""
         by_title: dict[str, dict] = {}
         for index, (run_dir, result) in enumerate(zip(self.run_dirs, results, strict=True)):
-            letter = chr(65 + index)
             series = run_series(run_dir)
             for kind, curves in schedule_curves(result, series).items():
                 for label, points in curves.items():
-                    by_title.setdefault(SCHEDULE_TITLES[kind], {})[f"{letter}:{label}"] = points
+                    by_title.setdefault(SCHEDULE_TITLES[kind], {})[f"{letter(index)}:{label}"] = (
+                        points
+                    )
             for name, points in series.items():
                 if name in ("fid", "kid"):
-                    by_title.setdefault(f"{name} over N", {})[f"{letter}:{name}"] = points
+                    by_title.setdefault(f"{name} over N", {})[f"{letter(index)}:{name}"] = points
         return list(by_title.items())
 
     def _draw(self) -> None:

@@ -7,8 +7,11 @@ from pathlib import Path
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Label, Static
+
+from diffusionscope.tui.text import literal
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -20,9 +23,10 @@ class ConfirmScreen(ModalScreen[bool]):
         Binding("escape", "answer(False)", "Cancel", show=False),
     ]
 
-    def __init__(self, question: str) -> None:
+    def __init__(self, question: str | Content) -> None:
         super().__init__()
-        self.question = question
+        # A plain string is shown literally: it names runs, which users name.
+        self.question = question if isinstance(question, Content) else literal(question)
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
@@ -58,10 +62,10 @@ class QuitScreen(ModalScreen[str | None]):
         names = "\n".join(f"  {name}" for name in self.live_runs)
         with Vertical(classes="dialog"):
             yield Static(
-                f"A run is still going:\n{names}\n\nIt keeps running after you quit and can be "
-                "attached again from the runs screen.",
+                literal(f"A run is still going:\n{names}\n\nIt keeps running after you quit and "
+                        "can be attached again from the runs screen."),
                 classes="dialog-question",
-            )
+            )  # fmt: skip
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Leave running (enter)", id="leave", variant="primary")
                 yield Button("Stop it (s)", id="stop", variant="error")
@@ -115,7 +119,7 @@ class FilePickerScreen(ModalScreen[str | None]):
 
     def on_tree_node_highlighted(self, event) -> None:  # noqa: ANN001 -- DirectoryTree's event
         path = self._highlighted()
-        self.query_one("#picker-path", Static).update(str(path) if path else "")
+        self.query_one("#picker-path", Static).update(literal(path or "", one_line=True))
 
     def on_directory_tree_file_selected(self, event: DirectoryTree.FileSelected) -> None:
         self.dismiss(str(event.path))

@@ -26,7 +26,8 @@ def binding_sections() -> list[tuple[str, list[Binding]]]:
 
 
 def key_label(binding: Binding) -> str:
-    names = {"right_square_bracket": "]", "left_square_bracket": "[", "space": "space"}
+    names = {"right_square_bracket": "]", "left_square_bracket": "[", "space": "space",
+             "slash": "/"}  # fmt: skip
     return names.get(binding.key, binding.key)
 
 
@@ -49,7 +50,10 @@ class HelpScreen(ModalScreen[None]):
         table.add_columns("where", "key", "action")
         for where, bindings in binding_sections():
             for binding in bindings:
-                table.add_row(where, key_label(binding), binding.description or binding.action)
+                what = binding.description or binding.action
+                if binding.tooltip:
+                    what += f" — {binding.tooltip}"
+                table.add_row(where, key_label(binding), what)
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widgets import (
     Button,
     Checkbox,
@@ -25,16 +27,25 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.options import NAME, SEED
+from diffusionscope.core.text import one_line
 from diffusionscope.tui import settings
 from diffusionscope.tui.options import (
     OptionSpec,
     build_arguments,
     field_for_error,
     form_options,
-    validate_arguments,
 )
+from diffusionscope.tui.start_checks import error_field, is_model_error, quick_check
+from diffusionscope.tui.text import literal, styled
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
+#: A Select's "nothing chosen" value: ``Select.NULL`` since Textual 2 (``BLANK`` before, and
+#: ``BLANK`` is the ``allow_blank`` flag's default, False, since).
+NO_SELECTION = Select.NULL if hasattr(Select, "NULL") else Select.BLANK
+#: Run-level options the form offers under every mode selection (model, device and dtype have
+#: their own widgets on the left).
+RUN_FORM_OPTIONS = (SEED, NAME)
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
@@ -48,18 +59,23 @@ class ModelPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Label("Model", classes="pane-title")
         yield Input(self.initial, placeholder="hub id, diffusers folder or .safetensors file",
-                    id="model-source")  # fmt: skip
+                    id="model-source", compact=True)  # fmt: skip
+        yield Static("", id="model-error")
         with Horizontal(classes="button-row"):
-            yield Button("Browse (ctrl+o)", id="browse")
-            yield Button("Load (ctrl+l)", id="load", variant="primary")
+            yield Button("Browse ^o", id="browse", compact=True)
+            yield Button("Load ^l", id="load", variant="primary", compact=True)
         with Horizontal(classes="select-row"):
-            yield Label("device", classes="field-label")
-            yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="device")
-            yield Label("dtype", classes="field-label")
-            yield Select([(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype")
+            yield Label("device", classes="select-label")
+            yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="device",
+                         compact=True)  # fmt: skip
+            yield Label("dtype", classes="select-label")
+            yield Select([(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype",
+                         compact=True)  # fmt: skip
         yield Label("Recent models", classes="section-title")
-        yield OptionList(*settings.recent_models(), id="recent")
-        yield Static("not loaded: press Load to inspect the model", id="model-summary")
+        yield OptionList(*(literal(m, one_line=True) for m in settings.recent_models()),
+                         id="recent")  # fmt: skip
+        yield Static("not loaded: press Load (ctrl+l) to read the model's configs",
+                     id="model-summary")  # fmt: skip
 
     @property
     def source(self) -> str:
@@ -78,8 +94,42 @@ class ModelPane(Vertical):
         self.query_one("#model-source", Input).value = str(event.option.prompt)
 
 
+class ModeList(SelectionList[str]):
+    """The mode list, with a tick in a selected mode's box and an empty box otherwise:
+    selection must not be told by colour alone."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except Exception:  # noqa: BLE001 -- past the last option: the line as drawn
+            return strip
+        if len(segments) < 3:
+            return strip
+        mark = "✓" if selection.value in self.selected else " "
+        text, style, control = segments[1]
+        segments[1] = type(segments[1])(mark, style, control)
+        return Strip(segments, strip.cell_length)
+
+
+class FormScroll(VerticalScroll, can_focus=False):
+    """The options form: its fields take focus (and scroll into view), the container does not,
+    so an empty form is no Tab stop."""
+
+
+class TickBox(Checkbox):
+    """A checkbox whose box holds a tick when on and nothing when off (not colour alone)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 -- the name ToggleButton reads
+        return "✓" if self.value else " "
+
+
 class OptionField(Vertical):
-    """A label, an input for one CLI option, and under them its inline validation message."""
+    """One option: its flag, an input whose empty state shows the default it stands for, and
+    under them its inline validation message. Its full help shows below the form when it has
+    focus (``#field-help``), never cut to fit a placeholder."""
 
     def __init__(self, spec: OptionSpec, value: Any) -> None:
         super().__init__(id=f"field-{spec.dest}", classes="option-field")
@@ -88,24 +138,31 @@ class OptionField(Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
-            yield Label(self.spec.label, classes="field-label")
+            yield Label(literal(self.spec.label), classes="field-label")
             yield self._input()
         yield Static("", classes="field-error")
 
+    @property
+    def help_text(self) -> str:
+        default = f" ({self.spec.shown_default})" if self.spec.shown_default else ""
+        return f"{self.spec.flag}: {self.spec.help}{default}"
+
     def _input(self) -> Input | Select | Checkbox:
         spec = self.spec
-        default = "" if spec.default in (None, False) else f" [{spec.default}]"
+        widget: Input | Select | Checkbox
         if spec.kind == "bool":
-            return Checkbox(spec.help[:40], bool(self.initial), id=f"opt-{spec.dest}")
-        if spec.kind == "choice":
+            widget = TickBox("", bool(self.initial), id=f"opt-{spec.dest}", compact=True)
+        elif spec.kind == "choice":
             options = [(c, c) for c in spec.choices]
-            value = self.initial if self.initial in spec.choices else Select.BLANK
-            return Select(options, value=value, prompt=f"default{default}", id=f"opt-{spec.dest}")
-        return Input(
-            "" if self.initial is None else str(self.initial),
-            placeholder=(spec.help + default).strip()[:70],
-            id=f"opt-{spec.dest}",
-        )
+            value = self.initial if self.initial in spec.choices else NO_SELECTION
+            widget = Select(options, value=value, prompt=spec.shown_default or "default",
+                            id=f"opt-{spec.dest}", compact=True)  # fmt: skip
+        else:
+            widget = Input("" if self.initial is None else str(self.initial),
+                           placeholder=spec.shown_default or "optional", id=f"opt-{spec.dest}",
+                           compact=True)  # fmt: skip
+        widget.tooltip = self.help_text
+        return widget
 
     @property
     def value(self) -> Any:
@@ -113,11 +170,11 @@ class OptionField(Vertical):
         if isinstance(widget, Checkbox):
             return widget.value
         if isinstance(widget, Select):
-            return None if widget.value is Select.BLANK else widget.value
+            return None if widget.value == NO_SELECTION else widget.value
         return widget.value  # type: ignore[attr-defined]
 
     def show_error(self, message: str | None) -> None:
-        self.query_one(".field-error", Static).update(message or "")
+        self.query_one(".field-error", Static).update(literal(message or ""))
         self.set_class(bool(message), "-invalid")
 
     def check(self) -> str | None:
@@ -136,16 +193,15 @@ class ModePane(Vertical):
         self.values: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
-        yield Label("Modes", classes="pane-title")
-        yield SelectionList[str](
+        yield Label("Modes  (space ticks ✓)", classes="pane-title", id="modes-title")
+        yield ModeList(
             *(Selection(f"{name:<10} {desc}", name) for name, desc in self.modes.items()),
             id="modes",
         )
-        yield VerticalScroll(
-            Static("select one or more modes above", classes="hint"), id="mode-form"
-        )
+        yield FormScroll(Static("select one or more modes above", classes="hint"), id="mode-form")
+        yield Static("", id="field-help")
         yield Static("", id="form-error")
-        yield Button("Start run (ctrl+s)", id="start", variant="success")
+        yield Button("Start run ^s", id="start", variant="success", compact=True)
 
     @property
     def selected(self) -> list[str]:
@@ -166,6 +222,10 @@ class ModePane(Vertical):
 
     @on(SelectionList.SelectedChanged, "#modes")
     async def rebuild_form(self) -> None:
+        chosen = self.selected
+        self.query_one("#modes-title", Label).update(
+            f"Modes  ✓ {', '.join(chosen)}" if chosen else "Modes  (space ticks ✓)"
+        )
         self.remember_values()
         form = self.query_one("#mode-form", VerticalScroll)
         await form.remove_children()
@@ -174,12 +234,18 @@ class ModePane(Vertical):
             await form.mount(Static("select one or more modes above", classes="hint"))
             return
         widgets: list[Any] = []
-        for mode, specs in form_options(modes):
+        for mode, specs in [*form_options(modes), ("run", list(RUN_FORM_OPTIONS))]:
             widgets.append(Label(f"{mode} options", classes="section-title"))
             if not specs:
                 widgets.append(Static("no options", classes="hint"))
             widgets += [OptionField(spec, self.values.get(spec.dest)) for spec in specs]
         await form.mount_all(widgets)
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        """The focused field's whole help, under the form."""
+        field = next((a for a in event.widget.ancestors_with_self if isinstance(a, OptionField)),
+                     None)  # fmt: skip
+        self.query_one("#field-help", Static).update(literal(field.help_text if field else ""))
 
     @on(Input.Changed)
     def _check_field(self, event: Input.Changed) -> None:
@@ -194,19 +260,27 @@ class ModePane(Vertical):
         widget.value = value  # type: ignore[attr-defined]
 
     def arguments(self) -> list[str]:
-        """The run's mode options as CLI arguments; raises InputError on a bad field."""
+        """The run's mode options as CLI arguments; raises InputError on a bad field.
+
+        The run name is not among them: the app adds ``--name`` itself (:attr:`run_name`)."""
         errors = [message for field in self.fields if (message := field.check())]
         if errors:
             raise InputError(errors[0])
         values = {field.spec.dest: field.value for field in self.fields}
-        return build_arguments(values, self.specs)
+        return build_arguments(values, [s for s in self.specs if s.dest != "name"])
+
+    @property
+    def run_name(self) -> str:
+        """The name field's text, else the selected modes joined (the CLI's own default)."""
+        named = [str(f.value).strip() for f in self.fields if f.spec.dest == "name"]
+        return (named[0] if named and named[0] else "") or "-".join(self.selected)
 
     def show_error(self, message: str) -> None:
         """Put a validation message under its field when it names one, else under the form."""
-        dest = field_for_error(message, self.specs)
+        dest = field_for_error(message, self.specs) or error_field(message, self.specs)
         if dest is not None:
             self.query_one(f"#field-{dest}", OptionField).show_error(message)
-        self.query_one("#form-error", Static).update(message)
+        self.query_one("#form-error", Static).update(literal(message))
 
 
 class MainScreen(Screen):
@@ -215,8 +289,10 @@ class MainScreen(Screen):
     BINDINGS = [
         Binding("ctrl+l", "load_model", "Load"),
         Binding("ctrl+o", "browse", "Browse"),
-        Binding("ctrl+s", "start_run", "Start run"),
-        Binding("f4", "live_run", "Live run"),
+        Binding("ctrl+s", "start_run", "Start"),
+        Binding("f4", "live_run", "Live", tooltip="back to the run started last"),
+        Binding("f2", "app.runs", "Runs", tooltip="every run: attach, open, resume, compare"),
+        Binding("ctrl+q", "app.quit", "Quit"),
     ]
 
     def __init__(self, model: str | None, modes: dict[str, str]) -> None:
@@ -230,7 +306,7 @@ class MainScreen(Screen):
         with Horizontal(id="main-columns"):
             yield ModelPane(self.initial_model)
             yield ModePane(self.mode_descriptions)
-        yield Footer()
+        yield Footer(compact=True)
 
     @property
     def model_pane(self) -> ModelPane:
@@ -246,40 +322,38 @@ class MainScreen(Screen):
     def action_load_model(self) -> None:
         pane = self.model_pane
         if not pane.source:
-            self._summary("[b $error]model: enter a hub id, folder or .safetensors file[/]")
+            self._summary(styled(("model: enter a hub id, folder or .safetensors file",
+                                  "bold $error")))  # fmt: skip
             return
-        self._summary(f"loading {pane.source} ...")
+        self._summary(literal(f"reading {pane.source} ..."))
         self.load_worker(pane.source, pane.device, pane.dtype)
 
     @work(thread=True, exclusive=True, group="load-model", name="load-model")
     def load_worker(self, source: str, device: str, dtype: str) -> None:
-        # torch and diffusers are imported here, never at start-up.
-        from diffusionscope.core.loading import load_pipeline
+        """The summary from configs and safetensors headers: torch is never imported here
+        (the run process loads the weights; this process only shows what they are)."""
+        from diffusionscope.core.model_info import inspect_model
 
         try:
-            loaded = load_pipeline(source, device, dtype)
+            info = inspect_model(source, device, dtype)
         except InputError as error:
-            self.app.call_from_thread(self._summary, f"[b $error]{_escape(str(error))}[/]")
+            self.app.call_from_thread(self._summary, styled((str(error), "bold $error")))
             return
         except Exception as error:  # noqa: BLE001 -- any failure is shown, never crashes the UI
             text = f"{type(error).__name__}: {error}"
-            self.app.call_from_thread(self._summary, f"[b $error]{_escape(text)}[/]")
+            self.app.call_from_thread(self._summary, styled((text, "bold $error")))
             return
-        lines = loaded.summary.lines()
-        total = loaded.summary.total_parameters
-        lines.append(f"total      {total / 1e6:.2f}M parameters")
-        del loaded  # the run loads its own copy in its own process
-        self.app.call_from_thread(self._loaded, source, lines)
+        self.app.call_from_thread(self._loaded, source, info.lines())
 
     def _loaded(self, source: str, lines: list[str]) -> None:
         self.loaded_summary = lines
-        self._summary("\n".join(_escape(line) for line in lines))
+        self._summary(literal("\n".join(lines)))
         recent = settings.remember_model(source)
         options = self.query_one("#recent", OptionList)
         options.clear_options()
-        options.add_options(recent)
+        options.add_options([literal(m, one_line=True) for m in recent])
 
-    def _summary(self, text: str) -> None:
+    def _summary(self, text: Content) -> None:
         self.query_one("#model-summary", Static).update(text)
 
     @on(Button.Pressed, "#browse")
@@ -313,35 +387,45 @@ class MainScreen(Screen):
 
     @on(Button.Pressed, "#start")
     def action_start_run(self) -> None:
-        self.query_one("#form-error", Static).update("")
-        for field in self.mode_pane.fields:
-            field.show_error(None)
+        """Check what can be checked without torch, then start the run process, which checks
+        the rest (devices, reference folders, ...) and refuses in one line if it must: that
+        line comes back here, under its field (:meth:`show_refusal`)."""
+        self.clear_errors()
         try:
             argv = self.run_arguments()
+            quick_check(argv)
         except InputError as error:
-            self.mode_pane.show_error(str(error))
+            self.show_refusal(str(error))
             return
-        self.query_one("#form-error", Static).update("checking ...")
-        self.validate_and_start(argv)
+        self.app.start_run(argv, self.mode_pane.run_name)  # type: ignore[attr-defined]
 
-    @work(thread=True, exclusive=True, group="start-run", name="start-run")
-    def validate_and_start(self, argv: list[str]) -> None:
-        try:
-            validate_arguments(argv)
-        except InputError as error:
-            self.app.call_from_thread(self.mode_pane.show_error, str(error))
-            return
-        self.app.call_from_thread(self._launch, argv)
-
-    def _launch(self, argv: list[str]) -> None:
+    def clear_errors(self) -> None:
         self.query_one("#form-error", Static).update("")
-        self.app.start_run(argv, "-".join(self.mode_pane.selected))  # type: ignore[attr-defined]
+        self.query_one("#model-error", Static).display = False
+        self.query_one("#model-source", Input).remove_class("-invalid")
+        for field in self.mode_pane.fields:
+            field.show_error(None)
+
+    def show_refusal(self, message: str) -> None:
+        """A one-line refusal (ours or the run process's) under the field it is about."""
+        self.clear_errors()
+        if is_model_error(message):
+            error = self.query_one("#model-error", Static)
+            error.update(literal(message))
+            error.display = True
+            self.query_one("#model-source", Input).add_class("-invalid")
+        self.mode_pane.show_error(message)
+        self.notify(one_line(message), title="run refused", severity="error",
+                    timeout=6, markup=False)  # fmt: skip
+
+    def on_screen_resume(self) -> None:
+        self.refresh_bindings()  # F4 appears once a run has been started
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """F4 is offered once this session has started a run."""
+        if action == "live_run":
+            return bool(getattr(self.app, "launched", None))
+        return True
 
     def action_live_run(self) -> None:
         self.app.open_last_run()  # type: ignore[attr-defined]
-
-
-def _escape(text: str) -> str:
-    from textual.markup import escape
-
-    return escape(text)

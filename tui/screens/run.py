@@ -1,13 +1,15 @@
-"""One run, live or finished: progress, the FID curve, metrics, log, charts, images, files.
+"""One run, live or finished: progress, health, the FID curve, results, log, charts, images, files.
 
-A thread worker tails ``events.jsonl`` with :class:`diffusionscope.core.runs.EventTail` and folds the events
-into a :class:`RunModel`; it posts :class:`RunUpdated`, which replaces any such message still
-queued, so however fast a run writes, the screen redraws at most a few times a second and keys
-never wait behind a backlog of updates.
+A thread worker tails ``events.jsonl`` with :class:`diffusionscope.core.runs.EventTail` and folds
+the events into a :class:`RunModel`; it posts :class:`RunUpdated`, which replaces any such
+message still queued, so however fast a run writes, the screen redraws at most a few times a
+second and keys never wait behind a backlog of updates. A second worker reads the run
+process's GPU, CPU and memory use every few seconds.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -19,24 +21,47 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
 
-from diffusionscope.core.runs import REPORT, RESULTS, EventTail, run_state
+from diffusionscope.core.health import health_lines
+from diffusionscope.core.result_fields import format_number, result_rows
+from diffusionscope.core.runs import (
+    PROCESS,
+    REPORT,
+    RESULTS,
+    EventTail,
+    process_running,
+    read_json,
+)
 from diffusionscope.tui.curves import (
     LIVE_LEFT,
     LIVE_RIGHT,
     SCHEDULE_TITLES,
     group_series,
-    metric_rows,
     schedule_curves,
 )
 from diffusionscope.tui.launcher import LaunchedRun, run_pid
-from diffusionscope.tui.run_model import RunModel, RunSnapshot, read_config, read_results
+from diffusionscope.tui.run_model import (
+    RunModel,
+    RunSnapshot,
+    format_duration,
+    read_config,
+    read_results,
+)
+from diffusionscope.tui.text import cell, literal, short_model, styled
 from diffusionscope.tui.widgets.chart import CurveChart
 from diffusionscope.tui.widgets.images import ImageBrowser
 from diffusionscope.tui.widgets.run_parts import MetricsTable, PhaseBars
+from diffusionscope.tui.widgets.tables import fill_table
 
 POLL_SECONDS = 0.2
 LIVENESS_SECONDS = 1.0
+HEALTH_SECONDS = 2.0
+STARTING_LOG_LINES = 3
 TABS = ("live", "charts", "images", "files")
+FILE_COLUMNS = (("kind", "kind"), ("path", "path"), ("caption", "caption"))
+#: States in which the run's process is (or is about to be) at work.
+ACTIVE_STATES = ("running", "resuming", "starting", "reading")
+#: The clock elapsed times are read against (snapshot tests fix it).
+wall_clock = time.time
 
 
 class RunUpdated(Message):
@@ -50,22 +75,32 @@ class RunUpdated(Message):
         return isinstance(message, RunUpdated) and message.key == self.key
 
 
+class HealthUpdated(Message):
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__()
+        self.lines = lines
+
+
 class RunScreen(Screen):
     """Live view of a running run, and the result view of a finished one."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("x", "stop_run", "Stop run"),
-        Binding("1", "show_tab('live')", "Live"),
-        Binding("2", "show_tab('charts')", "Charts"),
-        Binding("3", "show_tab('images')", "Images"),
-        Binding("4", "show_tab('files')", "Files"),
-        Binding("g", "next_chart", "Next chart"),
-        Binding("right_square_bracket", "step_image(1)", "Next image"),
-        Binding("left_square_bracket", "step_image(-1)", "Prev image"),
-        Binding("w", "step_axis('word')", "Next word"),
-        Binding("t", "step_axis('timestep')", "Next timestep"),
-        Binding("l", "step_axis('layer')", "Next layer"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("x", "stop_run", "Stop", tooltip="stop the run (it can be resumed)"),
+        Binding("1", "show_tab('live')", "Live", show=False),
+        Binding("2", "show_tab('charts')", "Charts", show=False),
+        Binding("3", "show_tab('images')", "Images", show=False),
+        Binding("4", "show_tab('files')", "Files", show=False),
+        Binding("g", "next_chart", "Chart", tooltip="next chart"),
+        Binding("right_square_bracket", "step_image(1)", "Image", tooltip="next image"),
+        Binding(
+            "left_square_bracket", "step_image(-1)", "Prev", tooltip="previous image", show=False
+        ),  # fmt: skip
+        Binding("w", "step_axis('word')", "Word", tooltip="next word, same timestep and layer"),
+        Binding(
+            "t", "step_axis('timestep')", "Step", tooltip="next timestep, same word and layer"
+        ),  # fmt: skip
+        Binding("l", "step_axis('layer')", "Layer", tooltip="next layer, same word and timestep"),
     ]
 
     def __init__(self, run_dir: Path | None, launched: LaunchedRun | None = None) -> None:
@@ -77,36 +112,56 @@ class RunScreen(Screen):
         self.chart_index = 0
         self._drawn: dict[str, int] = {}
         self.updates_drawn = 0
+        self.health: list[str] = []
+        self.refused: str | None = None
+        self.results_drawn = False  # the last redraw had results.json (tests wait for it)
 
     # ---- layout -------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="run-header")
+        yield Static("", id="run-health")
         with TabbedContent(id="run-tabs", initial="live"):
-            with TabPane("Live", id="live"):
+            with TabPane("1 Live", id="live"):
                 yield PhaseBars(id="phases")
                 with Horizontal(id="live-middle"):
                     yield CurveChart(id="live-chart")
                     yield MetricsTable(id="metrics-table")
                 yield Log(id="run-log", max_lines=2000)
-            with TabPane("Charts", id="charts"):
+            with TabPane("2 Charts", id="charts"):
                 yield Static("", id="chart-title")
                 yield CurveChart(id="result-chart")
-            with TabPane("Images", id="images"):
+            with TabPane("3 Images", id="images"):
                 yield ImageBrowser(getattr(self.app, "image_renderer", "auto"), id="image-browser")
-            with TabPane("Files", id="files"):
+            with TabPane("4 Files", id="files"):
                 yield DataTable(id="files-table", cursor_type="row")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#live-chart", CurveChart).placeholder = "waiting for FID points"
-        files = self.query_one("#files-table", DataTable)
-        files.add_column("kind", key="kind")
-        files.add_column("path", key="path")
-        files.add_column("caption", key="caption")
+        # Hidden (stylesheet) until the run's config says it is a metrics run.
+        self.query_one("#live-chart", CurveChart).placeholder = "waiting for the first FID point"
+        self.query_one("#run-health", Static).display = False
         self._set_header("starting" if self.run_dir is None else "reading")
         self.tail_run()
+        self.watch_health()
+        if self.run_dir is None:
+            self.set_interval(1.0, self._starting_tick)
+        self.set_interval(1.0, self._clock_tick)
+
+    def _clock_tick(self) -> None:
+        """Elapsed time and ETA move on between events (a long batch writes none)."""
+        if self.model is not None and self.model.state in ("running", "resuming"):
+            snap = self.model.snapshot(light=True)
+            self._set_header(snap.state, snap.message, snap)
+
+    @property
+    def config(self) -> dict:
+        return read_config(self.run_dir) if self.run_dir else {}
+
+    @property
+    def is_metrics_run(self) -> bool:
+        return "metrics" in (self.config.get("modes") or [])
 
     # ---- tailing (thread worker) --------------------------------------------------------
 
@@ -123,14 +178,22 @@ class RunScreen(Screen):
                 self.run_dir = found
                 break
             if self.launched is not None and not self.launched.alive():
-                self.model = RunModel(Path("."))
-                self.model.set_state("failed", self.launched.failure_message() or "run refused")
-                self.post_message(RunUpdated(id(self)))
+                message = self.launched.failure_message() or "the run process ended at once"
+                self.app.call_from_thread(self._refused, message)
                 return
             time.sleep(POLL_SECONDS)
-        model = RunModel(self.run_dir)
-        self.model = model
+        config = read_config(self.run_dir)
+        model = RunModel(self.run_dir, modes=tuple(config.get("modes") or ()))
+        if self.launched is not None and self.launched.resumed:
+            model.attempt_start = self.launched.started
+            model.state = "resuming"
         tail = EventTail(self.run_dir)
+        model.apply(tail.poll())  # the state read so far, before anyone looks at it
+        if model.state not in ACTIVE_STATES and not (self.launched and self.launched.alive()):
+            self.results = read_results(self.run_dir)  # a run already over: one drawing of it
+        self.model = model
+        self.app.call_from_thread(self._show_chart_for_mode)
+        self.post_message(RunUpdated(id(self)))
         last_liveness = 0.0
         while not worker.is_cancelled:
             process_gone = False
@@ -139,7 +202,7 @@ class RunScreen(Screen):
                 last_liveness = now
                 # Checked before reading events, so a final status written just before the
                 # process exited is still read below and wins over "interrupted".
-                process_gone = run_state(self.run_dir, []) != "running"
+                process_gone = not process_running(self.run_dir)
             changed = model.apply(tail.poll())
             if process_gone and model.state == "running":
                 changed |= model.set_state(
@@ -150,6 +213,9 @@ class RunScreen(Screen):
             child_running = self.launched is not None and self.launched.alive()
             if model.state != "running" and not child_running:
                 changed |= model.apply(tail.poll())
+                if model.state == "resuming":  # the resume was refused before it began
+                    model.set_state("failed", self.launched.failure_message()
+                                    if self.launched else "resume refused")  # fmt: skip
                 self.results = read_results(self.run_dir)
                 self.post_message(RunUpdated(id(self)))
                 return
@@ -157,12 +223,49 @@ class RunScreen(Screen):
                 self.post_message(RunUpdated(id(self)))
             time.sleep(POLL_SECONDS)
 
+    @work(thread=True, exclusive=True, group="health", name="run-health")
+    def watch_health(self) -> None:
+        """GPU use per device and the run process's own GPU memory, CPU and RAM."""
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        monitor = self.app.health_monitor()  # type: ignore[attr-defined]
+        while not worker.is_cancelled:
+            pid = self._run_pid()
+            lines = health_lines(monitor.read(pid)) if pid is not None else []
+            if lines != self.health:
+                self.post_message(HealthUpdated(lines))
+            deadline = time.monotonic() + HEALTH_SECONDS
+            while time.monotonic() < deadline and not worker.is_cancelled:
+                time.sleep(0.1)
+
+    def _run_pid(self) -> int | None:
+        """The run process to watch: ours while it lives, else the one a running run recorded
+        on this host; none once the run is over."""
+        if self.launched is not None:
+            return self.launched.pid if self.launched.alive() else None
+        if self.run_dir is None or self.model is None or self.model.state != "running":
+            return None
+        identity = read_json(self.run_dir / PROCESS) or {}
+        if identity.get("host") != socket.gethostname():
+            return None
+        return run_pid(self.run_dir)
+
     # ---- drawing ------------------------------------------------------------------------
 
     def on_run_updated(self, message: RunUpdated) -> None:
         if self.model is None:
             return
         self.redraw(self.model.snapshot())
+
+    def on_health_updated(self, message: HealthUpdated) -> None:
+        self.health = message.lines
+        panes = self.query("#run-health")
+        if not panes:  # the screen is going away
+            return
+        pane = panes.first(Static)
+        pane.update(literal("\n".join(message.lines)))
+        pane.display = bool(message.lines)
 
     def _changed(self, snap: RunSnapshot, *parts: str) -> bool:
         key = ",".join(parts)
@@ -174,44 +277,104 @@ class RunScreen(Screen):
 
     def redraw(self, snap: RunSnapshot) -> None:
         self.updates_drawn += 1
-        self._set_header(snap.state, snap.message)
-        if self._changed(snap, "progress"):
-            self.query_one("#phases", PhaseBars).update_phases(snap.phases)
+        self.results_drawn = self.results is not None
+        self._set_header(snap.state, snap.message, snap)
+        if self._changed(snap, "progress", "state"):
+            self.query_one("#phases", PhaseBars).update_phases(
+                [(phase, snap.current(phase) and snap.state == "running") for phase in snap.phases]
+            )
         if self._changed(snap, "series"):
-            live = {
-                name: pts for name, pts in snap.series.items() if name in LIVE_LEFT + LIVE_RIGHT
-            }
-            labels = snap.series_labels.get("fid", ("", ""))
-            self.query_one("#live-chart", CurveChart).show(
-                live, title="FID / KID over N", xlabel=labels[0] or "N samples",
-                right=LIVE_RIGHT,
-            )  # fmt: skip
+            self._draw_live_chart(snap)
         if self._changed(snap, "series", "state"):
             self._draw_result_chart(snap)
-        if self._changed(snap, "metrics", "state"):
+        if self._changed(snap, "metrics", "series", "state"):
             self.query_one("#metrics-table", MetricsTable).update_rows(
-                metric_rows(snap.metrics, self.results)
+                result_rows(self.results, snap.metrics.values(), snap.series)
             )
         if self._changed(snap, "log"):
             log = self.query_one("#run-log", Log)
             new = snap.versions["log"] - self._drawn.get("log-lines", 0)
             self._drawn["log-lines"] = snap.versions["log"]
             log.write_lines(snap.log[-new:] if new < len(snap.log) else snap.log)
+        self.query_one("#live-middle").set_class(snap.state not in ACTIVE_STATES, "-over")
         if self._changed(snap, "artifacts", "state") and self.run_dir is not None:
             self.query_one(ImageBrowser).set_images(self.run_dir, snap.artifacts)
             self._draw_files(snap)
+        if self._changed(snap, "series", "artifacts", "state"):
+            self.refresh_bindings()  # keys offered depend on charts, images and state
 
-    def _set_header(self, state: str, message: str = "") -> None:
+    def _show_chart_for_mode(self) -> None:
+        """Only a metrics run has a live FID/KID curve; other runs give its room to the table."""
+        metrics = self.is_metrics_run
+        self.query_one("#live-middle").set_class(metrics, "-metrics")
+        self.query_one("#live-middle").set_class(not metrics, "-table-only")
+
+    def _draw_live_chart(self, snap: RunSnapshot) -> None:
+        live = {name: pts for name, pts in snap.series.items() if name in LIVE_LEFT + LIVE_RIGHT}
+        # The curve takes its room once it has a point; until then the table and log have it.
+        self.query_one("#live-middle").set_class(bool(live), "-curve")
+        fid = snap.series.get("fid")
+        title = "FID (left axis) and KID (right) over N samples"
+        if fid:
+            n, value = fid[-1]
+            title = f"FID {format_number(value)} at N={int(n)}  ·  FID and KID (right) over N"
+        # No x label: the title names the axis, and 24 rows need every line for the curve.
+        self.query_one("#live-chart", CurveChart).show(live, title=title, right=LIVE_RIGHT)
+
+    def _set_header(self, state: str, message: str = "", snap: RunSnapshot | None = None) -> None:
         name = self.run_dir.name if self.run_dir else "(new run)"
-        config = read_config(self.run_dir) if self.run_dir else {}
-        modes = ",".join(config.get("modes") or [])
-        model = Path(str(config.get("model") or "")).name
+        config = self.config
+        modes = ",".join(config.get("modes") or []) or "?"
+        model = short_model(str(config.get("model") or config.get("generated") or "")) or "?"
         detail = f"  {message}" if message and state != "running" else ""
+        facts = [f"model {model}", f"modes {modes}"]
+        if config.get("num_samples"):
+            facts.append(f"N {config['num_samples']}")
+        if snap is not None and snap.started is not None:
+            end = wall_clock() if state in ("running", "resuming") else None
+            last = max((p.last_time for p in snap.phases), default=snap.started)
+            facts.append(f"elapsed {format_duration((end or last) - snap.started)}")
+            eta, complete = snap.eta()
+            if eta:  # a lower bound while some phase has no rate yet
+                facts.append(f"ETA {'≥ ' if not complete else ''}{format_duration(eta)}")
+            elif eta is not None:
+                facts.append("ETA --:--" if not complete else "ETA 00:00")
         self.query_one("#run-header", Static).update(
-            f"[b]{name}[/b]  [{_state_style(state)}]{state}[/]{detail}\n"
-            f"model {model or '?'}  modes {modes or '?'}  N {config.get('num_samples') or '-'}"
+            styled(
+                (name, "bold"), "  ", (state, _state_style(state)), detail, "\n", "  ".join(facts)
+            )  # fmt: skip
         )
         self.sub_title = f"{name}: {state}"
+
+    # ---- starting and refusal -----------------------------------------------------------
+
+    def _starting_tick(self) -> None:
+        """While the run process has not made its directory: how long, and what it says."""
+        if self.run_dir is not None or self.launched is None or self.refused is not None:
+            return
+        seconds = wall_clock() - self.launched.started
+        self.query_one("#run-header", Static).update(
+            styled(
+                ("(new run)", "bold"),
+                "  ",
+                ("starting", _state_style("starting")),
+                f"  {format_duration(seconds)}\n",
+                f"run process pid {self.launched.pid}: importing torch and checking the options",
+            )  # fmt: skip
+        )
+        log = self.query_one("#run-log", Log)
+        tail = self.launched.log_tail(STARTING_LOG_LINES)
+        if tail:
+            log.clear()
+            log.write_lines(tail)
+
+    def _refused(self, message: str) -> None:
+        """The run process refused the options before making a run directory."""
+        self.refused = message
+        self.model = RunModel(Path("."))
+        self.model.set_state("failed", message)
+        self.redraw(self.model.snapshot())
+        self.app.run_refused(self, message)  # type: ignore[attr-defined]
 
     # ---- charts -------------------------------------------------------------------------
 
@@ -238,24 +401,48 @@ class RunScreen(Screen):
         self.chart_index %= len(charts)
         name, curves, logy = charts[self.chart_index]
         chart.show(curves, title=name, logy=logy)
-        names = "  ".join(
-            f"[reverse]{c[0]}[/]" if i == self.chart_index else c[0] for i, c in enumerate(charts)
-        )
+        parts: list[str | tuple[str, str]] = []
+        for index, (chart_name, _, _) in enumerate(charts):
+            if parts:
+                parts.append("  ")
+            marker = "▶ " if index == self.chart_index else "  "
+            parts.append((marker + chart_name, "reverse") if index == self.chart_index
+                         else marker + chart_name)  # fmt: skip
         prefix = f"{self.run_dir.name}/" if self.run_dir else ""
         saved = [prefix + a.path for a in snap.artifacts if a.kind == "figure"]
-        title.update(names + (f"\nPNG: {', '.join(saved)}" if saved else ""))
+        if saved:
+            parts.append(f"\nPNG: {', '.join(saved)}")
+        title.update(styled(*parts))
 
     def _draw_files(self, snap: RunSnapshot) -> None:
-        table = self.query_one("#files-table", DataTable)
-        table.clear()
         assert self.run_dir is not None
-        for artifact in snap.artifacts:
-            table.add_row(artifact.kind, f"{self.run_dir.name}/{artifact.path}", artifact.caption)
+        rows = [(None, [cell(a.kind), cell(f"{self.run_dir.name}/{a.path}"), cell(a.caption)])
+                for a in snap.artifacts]  # fmt: skip
         for name, kind in ((RESULTS, "results"), (REPORT, "report")):
             if (self.run_dir / name).is_file():
-                table.add_row(kind, f"{self.run_dir.name}/{name}", "")
+                rows.append((None, [cell(kind), cell(f"{self.run_dir.name}/{name}"), cell("")]))
+        fill_table(self.query_one("#files-table", DataTable), FILE_COLUMNS, rows)
 
     # ---- actions ------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys are offered only where they do something: stop while the run runs, image keys
+        where there are images (and the axis keys where the images vary along that axis)."""
+        browser = self.query(ImageBrowser)
+        entries = browser.first().entries if browser else []
+        if action == "step_axis" and parameters:
+            return bool(browser) and browser.first().has_axis(str(parameters[0]))
+        if action == "step_image":
+            return len(entries) > 1
+        if action == "next_chart":
+            return self.model is not None and len(self.chart_list(self.model.snapshot())) > 1
+        if action == "stop_run":
+            return (
+                self.model is not None
+                and self.model.state in ("running", "resuming")
+                or (self.model is None and self.launched is not None)
+            )
+        return True
 
     def action_back(self) -> None:
         self.app.pop_screen()
@@ -286,7 +473,7 @@ class RunScreen(Screen):
             if self.launched
             else (run_pid(self.run_dir) if self.run_dir else None)
         )
-        if pid is None or self.model is None or self.model.state != "running":
+        if pid is None or self.model is None or self.model.state not in ("running", "resuming"):
             self.notify("this run is not running", timeout=2)
             return
 
@@ -294,9 +481,12 @@ class RunScreen(Screen):
             if yes:
                 self.stop_worker(pid)
 
-        self.app.push_screen(ConfirmScreen(f"Stop run {self.run_dir.name if self.run_dir else ''}?"
-                                           "\nIt can be resumed later from the runs screen."),
-                             confirmed)  # fmt: skip
+        name = self.run_dir.name if self.run_dir else ""
+        self.app.push_screen(
+            ConfirmScreen(styled("Stop run ", (name, "bold"),
+                                 "?\nIt can be resumed later from the runs screen.")),
+            confirmed,
+        )  # fmt: skip
 
     @work(thread=True, group="stop")
     def stop_worker(self, pid: int) -> None:
@@ -308,4 +498,5 @@ class RunScreen(Screen):
 
 def _state_style(state: str) -> str:
     return {"running": "bold $accent", "finished": "bold $success", "failed": "bold $error",
-            "interrupted": "bold $warning"}.get(state, "b")  # fmt: skip
+            "interrupted": "bold $warning", "starting": "bold $secondary",
+            "resuming": "bold $secondary"}.get(state, "bold")  # fmt: skip

@@ -1,86 +1,165 @@
-"""Every run under the runs root: attach, open, resume, delete, and pick runs to compare."""
+"""Every run under the runs root: sort, filter, attach, open, resume, delete, pick to compare."""
 
 from __future__ import annotations
 
 import shutil
+from datetime import datetime
 from pathlib import Path
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from diffusionscope.core.runs import RunInfo, list_runs
-from diffusionscope.tui.run_model import format_number
+from diffusionscope.core.runs import RunInfo
+from diffusionscope.tui.run_index import SORT_KEYS, ListedRun, RunIndex, matches, sort_runs
+from diffusionscope.tui.text import cell, short_model, styled
+from diffusionscope.tui.widgets.tables import fill_table
 
 REFRESH_SECONDS = 2.0
+#: Few columns on purpose: the table measures every cell of every row, and a thousand runs
+#: must list in well under half a second. The mark (space) is shown in the status cell.
+COLUMNS = (("state", "status"), ("name", "run"), ("started", "started"), ("what", "modes · model · N"),
+           ("numbers", "results"))  # fmt: skip
 
 
-def key_numbers(info: RunInfo, limit: int = 3) -> str:
-    return "  ".join(f"{k}={format_number(v)}" for k, v in list(info.key_numbers.items())[:limit])
+def shown_path(path: Path) -> str:
+    """A folder as a user would type it: relative to the working directory when under it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
+def started_text(info: RunInfo) -> str:
+    if info.started is None:
+        return ""
+    return datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M")
+
+
+def status_text(info: RunInfo, marked: bool) -> str:
+    return f"{'*' if marked else ' '} {info.state}"
+
+
+def what_text(info: RunInfo) -> str:
+    parts = [",".join(info.modes) or "?", short_model(info.model, 30) or "?"]
+    if info.num_samples is not None:
+        parts.append(f"N {info.num_samples}")
+    return " · ".join(parts)
+
+
+def name_text(info: RunInfo) -> str:
+    """The run's name without the start time it begins with (the started column has it)."""
+    name = info.name
+    return name[16:] if len(name) > 16 and name[:8].isdigit() and name[8] == "-" else name
+
+
+def row_cells(run: ListedRun, marked: bool) -> tuple:
+    info = run.info
+    return (cell(status_text(info, marked)), cell(name_text(info)), cell(started_text(info)),
+            cell(what_text(info)), cell(run.headline))  # fmt: skip
 
 
 class RunsScreen(Screen):
     """A table of runs, refreshed every few seconds from the run directories."""
 
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("enter", "open_run", "Open/attach", priority=True),
-        Binding("r", "resume_run", "Resume"),
+        Binding("escape", "back", "Back", show=False),
+        Binding("enter", "open_run", "Open", priority=True, tooltip="open a run, or attach to it"),
+        Binding("r", "resume_run", "Resume", tooltip="resume an interrupted run"),
         Binding("d", "delete_run", "Delete"),
-        Binding("space", "mark_run", "Mark"),
-        Binding("c", "compare", "Compare marked"),
-        Binding("f5", "refresh", "Refresh"),
+        Binding("space", "mark_run", "Mark", key_display="␣", tooltip="mark for compare"),
+        Binding("c", "compare", "Compare", tooltip="compare the marked runs"),
+        Binding("s", "next_sort", "Sort", tooltip="sort by date, state, model, mode"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("f5", "refresh", "Refresh", show=False),
     ]
 
     def __init__(self, root: Path) -> None:
         super().__init__()
         self.root = root
         self.runs: dict[str, RunInfo] = {}
+        self.listed: list[ListedRun] = []
         self.marked: list[str] = []
+        self.sort_key = "date"
+        self.query_text = ""
+        self._shown: list[tuple] | None = None
+        self._own_index: RunIndex | None = None
+        self._rendered: tuple | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
-        yield Static(f"runs under {self.root}", id="runs-title")
+        yield Static("", id="runs-title")
+        yield Input(placeholder="filter: state:running model:digits mode:metrics date:2024-06 "
+                    "or any word  (/)", id="runs-filter", compact=True)  # fmt: skip
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        for key, label in (("mark", " "), ("name", "run"), ("state", "status"), ("model", "model"),
-                           ("modes", "modes"), ("n", "N"), ("numbers", "key numbers")):  # fmt: skip
-            table.add_column(label, key=key)
+        fill_table(table, COLUMNS, [])
+        table.focus()
+        self._timer = self.set_interval(REFRESH_SECONDS, self.action_refresh)
+
+    def on_screen_resume(self) -> None:
         self.action_refresh()
-        self.set_interval(REFRESH_SECONDS, self.action_refresh)
+        self._timer.resume()
+
+    def on_screen_suspend(self) -> None:
+        self._timer.pause()  # the screen is kept between visits: no reading while hidden
+
+    def index(self) -> RunIndex:
+        """The app's index when it lists this root (warm from start-up), else one of our own."""
+        app_index = getattr(self.app, "run_index", None)
+        if app_index is not None and Path(self.root) == Path(self.app.runs_root):  # type: ignore[attr-defined]
+            return app_index()
+        if self._own_index is None:
+            self._own_index = RunIndex(self.root)
+        return self._own_index
 
     @work(thread=True, exclusive=True, group="list-runs", name="list-runs")
     def action_refresh(self) -> None:
-        runs = list_runs(self.root)
-        self.app.call_from_thread(self._show, runs)
+        listed = self.index().refresh()
+        self.app.call_from_thread(self._show, listed)
 
-    def _show(self, runs: list[RunInfo]) -> None:
-        table = self.query_one(DataTable)
-        cursor = self.selected_name
-        self.runs = {info.name: info for info in runs}
+    def _show(self, listed: list[ListedRun]) -> None:
+        self.listed = listed
+        self.runs = {run.info.name: run.info for run in listed}
         self.marked = [name for name in self.marked if name in self.runs]
-        table.clear()
-        for info in runs:
-            table.add_row(
-                "*" if info.name in self.marked else " ",
-                info.name,
-                info.state,
-                Path(info.model).name or info.model,
-                ",".join(info.modes),
-                "" if info.num_samples is None else str(info.num_samples),
-                key_numbers(info),
-                key=info.name,
-            )
-        if cursor in self.runs:
-            table.move_cursor(row=table.get_row_index(cursor))
-        count = f"{len(runs)} run{'s' if len(runs) != 1 else ''}"
+        self._render_table()
+
+    def _render_table(self) -> None:
+        # An unchanged index hands back the very same row objects: nothing to redraw then.
+        state = ([id(run) for run in self.listed], self.sort_key, self.query_text,
+                 tuple(self.marked))  # fmt: skip
+        if state == self._rendered:
+            return
+        self._rendered = state
+        table = self.query_one(DataTable)
+        visible = [run for run in sort_runs(self.listed, self.sort_key)
+                   if matches(run, self.query_text)]  # fmt: skip
+        rows = [row_cells(run, run.info.name in self.marked) for run in visible]
+        shown = [tuple(str(c) for c in row) for row in rows]
+        if shown != self._shown:
+            cursor = self.selected_name
+            self._shown = shown
+            fill_table(table, COLUMNS, [(run.info.name, row) for run, row in zip(visible, rows,
+                                                                                strict=True)])  # fmt: skip
+            if cursor is not None and cursor in {run.info.name for run in visible}:
+                table.move_cursor(row=table.get_row_index(cursor))
+        self._title(len(visible))
+
+    def _title(self, visible: int | None = None) -> None:
+        total = len(self.listed)
+        shown = total if visible is None else visible
+        count = f"{shown} of {total} runs" if shown != total else f"{total} run{'s' * (total != 1)}"
         marks = f", {len(self.marked)} marked for compare" if self.marked else ""
-        self.query_one("#runs-title", Static).update(f"{count} under {self.root}{marks}")
+        self.query_one("#runs-title", Static).update(
+            styled(
+                f"{count} in {shown_path(self.root)}{marks} · sorted by ", (self.sort_key, "bold")
+            )  # fmt: skip
+        )
 
     @property
     def selected_name(self) -> str | None:
@@ -95,10 +174,36 @@ class RunsScreen(Screen):
         name = self.selected_name
         return self.runs.get(name) if name else None
 
+    # ---- sort and filter ----------------------------------------------------------------
+
+    def action_next_sort(self) -> None:
+        self.sort_key = SORT_KEYS[(SORT_KEYS.index(self.sort_key) + 1) % len(SORT_KEYS)]
+        self._render_table()
+
+    def action_filter(self) -> None:
+        self.query_one("#runs-filter", Input).focus()
+
+    @on(Input.Changed, "#runs-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.query_text = event.value
+        self._render_table()
+
+    @on(Input.Submitted, "#runs-filter")
+    def _filter_done(self) -> None:
+        self.query_one(DataTable).focus()
+
+    # ---- actions ------------------------------------------------------------------------
+
     def action_back(self) -> None:
+        if self.query_one("#runs-filter", Input).has_focus:
+            self.query_one(DataTable).focus()
+            return
         self.app.pop_screen()
 
     def action_open_run(self) -> None:
+        if self.query_one("#runs-filter", Input).has_focus:
+            self.query_one(DataTable).focus()
+            return
         info = self.selected
         if info is not None:
             self.app.open_run(info.path)  # type: ignore[attr-defined]
@@ -109,7 +214,7 @@ class RunsScreen(Screen):
             return
         if info.state != "interrupted":
             self.notify(f"only an interrupted run can be resumed ({info.name} is {info.state})",
-                        severity="warning", timeout=3)  # fmt: skip
+                        severity="warning", timeout=3, markup=False)  # fmt: skip
             return
         self.app.resume_run(info.path)  # type: ignore[attr-defined]
 
@@ -126,10 +231,11 @@ class RunsScreen(Screen):
         def confirmed(yes: bool | None) -> None:
             if yes:
                 shutil.rmtree(info.path, ignore_errors=True)
-                self.notify(f"deleted {info.name}", timeout=3)
+                self.notify(f"deleted {info.name}", timeout=3, markup=False)
                 self.action_refresh()
 
-        self.app.push_screen(ConfirmScreen(f"Delete run {info.name} and all its files?"), confirmed)
+        self.app.push_screen(ConfirmScreen(styled("Delete run ", (info.name, "bold"),
+                                                  " and all its files?")), confirmed)  # fmt: skip
 
     def action_mark_run(self) -> None:
         name = self.selected_name
@@ -140,11 +246,13 @@ class RunsScreen(Screen):
         else:
             self.marked.append(name)
         table = self.query_one(DataTable)
-        table.update_cell(name, "mark", "*" if name in self.marked else " ")
+        status = status_text(self.runs[name], name in self.marked)
+        table.update_cell(name, "state", cell(status))
+        if self._shown is not None:
+            index = table.get_row_index(name)
+            self._shown[index] = (status,) + self._shown[index][1:]
         table.action_cursor_down()
-        self.query_one("#runs-title", Static).update(
-            f"{len(self.runs)} runs under {self.root}, {len(self.marked)} marked for compare"
-        )
+        self._title(table.row_count)
 
     def action_compare(self) -> None:
         from diffusionscope.tui.screens.compare import CompareScreen

@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from textual_plotext import PlotextPlot
 
+from diffusionscope.core.text import one_line
 from diffusionscope.tui.curves import Curve, finite
 
 #: plotext colour names, cycled over the lines of one chart.
@@ -31,6 +32,8 @@ class CurveChart(PlotextPlot):
         logy: bool = False,
     ) -> None:
         self.curves = {name: finite(points) for name, points in curves.items()}
+        # plotext's output is read back as ANSI text: nothing user-named may carry escapes.
+        title, xlabel, ylabel = (one_line(t) for t in (title, xlabel, ylabel))
         plt = self.plt
         plt.clear_figure()
         plt.title(title)
@@ -46,7 +49,8 @@ class CurveChart(PlotextPlot):
             side = "right" if name in right else "left"
             marker = "braille" if len(points) > 40 else "hd"
             color = LINE_COLORS[index % len(LINE_COLORS)]
-            plt.plot(list(xs), list(ys), label=name, yside=side, marker=marker, color=color)
+            plt.plot(list(xs), list(ys), label=one_line(name), yside=side,
+                     marker=marker, color=color)  # fmt: skip
             drawn += 1
         if logy and drawn:
             plt.yscale("log")

@@ -6,7 +6,9 @@ blocks, since probing a terminal that is not there would hang or guess).
 
 Attention overlays come one image per word, timestep and layer; their file names carry those
 coordinates (``..._word-seven_t-020_layer-up1.png``), so the ``w``/``t``/``l`` keys move along
-one axis while holding the others.
+one axis while holding the others. A key is offered only where the run's images vary along its
+axis (the attention mode writes per-word and per-timestep overlays; per-layer ones appear when
+a run writes files named with a ``layer`` coordinate).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from diffusionscope.tui.run_model import Artifact
+from diffusionscope.tui.text import literal
 
 AXES = {"word": ("word", "token", "w"), "timestep": ("t", "step", "timestep"),
         "layer": ("layer", "l", "block")}  # fmt: skip
@@ -95,6 +98,10 @@ class ImageBrowser(Vertical):
             self.index = (self.index + delta) % len(self.entries)
             self._show()
 
+    def has_axis(self, axis: str) -> bool:
+        """Whether the images vary along ``axis`` (attention overlays per layer, say)."""
+        return len({e.axes[axis] for e in self.entries if axis in e.axes}) > 1
+
     def step_axis(self, axis: str) -> bool:
         """Show the next image along ``axis`` with the other coordinates held; False if none."""
         current = self.current
@@ -123,7 +130,8 @@ class ImageBrowser(Vertical):
         where = " ".join(f"{k}={v}" for k, v in entry.axes.items())
         counter = f"[{self.index + 1}/{len(self.entries)}]"
         title = entry.artifact.caption or Path(entry.artifact.path).name
-        caption.update(f"{counter} {title}" + (f"  ({where})" if where else ""))
+        caption.update(literal(f"{counter} {title}" + (f"  ({where})" if where else ""),
+                               one_line=True))  # fmt: skip
         full = self.run_dir / entry.artifact.path
         view.image = str(full) if full.is_file() else None  # type: ignore[attr-defined]
-        path.update(f"PNG: {self.run_dir.name}/{entry.artifact.path}")
+        path.update(literal(f"PNG: {self.run_dir.name}/{entry.artifact.path}", one_line=True))

@@ -1,4 +1,4 @@
-"""The pieces of a run's live view: per-phase progress bars and the metrics table."""
+"""The pieces of a run's live view: per-phase progress bars and the results table."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar
 
-from diffusionscope.tui.run_model import PhaseProgress, format_duration, format_number
+from diffusionscope.core.result_fields import ResultRow
+from diffusionscope.tui.run_model import PhaseProgress, format_duration
+from diffusionscope.tui.text import cell, literal
+from diffusionscope.tui.widgets.tables import fill_table
 
 
 def _phase_id(phase: PhaseProgress) -> str:
@@ -16,61 +19,83 @@ def _phase_id(phase: PhaseProgress) -> str:
     return "phase-" + "".join(c if c.isalnum() else "-" for c in raw)
 
 
+def phase_stats(phase: PhaseProgress, live: bool) -> str:
+    """``done/total unit  rate  ETA``; a phase of a stopped attempt shows no rate or ETA."""
+    if phase.finished:
+        return f"{phase.done}/{phase.total} {phase.unit}  done"
+    if not live:
+        return f"{phase.done}/{phase.total} {phase.unit}  stopped"
+    rate = phase.rate
+    rate_text = f"{rate:.2f} {phase.unit}/s" if rate is not None else f"-- {phase.unit}/s"
+    return f"{phase.done}/{phase.total} {phase.unit}  {rate_text}  ETA {format_duration(phase.eta)}"
+
+
 class PhaseRow(Horizontal):
     """``mode/phase  [bar]  done/total unit  rate  ETA`` for one phase."""
 
-    def __init__(self, phase: PhaseProgress) -> None:
+    def __init__(self, phase: PhaseProgress, live: bool = True) -> None:
         super().__init__(id=_phase_id(phase), classes="phase-row")
         self.phase = phase
+        self.live = live
 
     def compose(self) -> ComposeResult:
         name = f"{self.phase.mode}/{self.phase.phase}" if self.phase.mode else self.phase.phase
-        yield Label(name, classes="phase-name")
-        yield ProgressBar(total=None, show_eta=False, classes="phase-bar")
+        yield Label(literal(name, one_line=True), classes="phase-name")
+        yield ProgressBar(total=None, show_eta=False, show_percentage=False, classes="phase-bar")
         yield Label("", classes="phase-stats")
 
     def on_mount(self) -> None:
-        self.update_phase(self.phase)
+        self.update_phase(self.phase, self.live)
 
-    def update_phase(self, phase: PhaseProgress) -> None:
-        self.phase = phase
+    def update_phase(self, phase: PhaseProgress, live: bool = True) -> None:
+        self.phase, self.live = phase, live
         bar = self.query_one(ProgressBar)
         bar.update(total=max(phase.total, 1), progress=min(phase.done, max(phase.total, 1)))
-        rate = phase.rate
-        rate_text = f"{rate:.2f} {phase.unit}/s" if rate is not None else f"-- {phase.unit}/s"
-        eta = "done" if phase.finished else f"ETA {format_duration(phase.eta)}"
-        self.query_one(".phase-stats", Label).update(
-            f"{phase.done}/{phase.total} {phase.unit}  {rate_text}  {eta}"
-        )
+        self.query_one(".phase-stats", Label).update(literal(phase_stats(phase, live)))
 
 
 class PhaseBars(Vertical):
     """One :class:`PhaseRow` per phase, in the order the phases started."""
 
-    def update_phases(self, phases: Iterable[PhaseProgress]) -> None:
-        for phase in phases:
+    def update_phases(self, phases: Iterable[tuple[PhaseProgress, bool]]) -> None:
+        for phase, live in phases:
             rows = self.query(f"#{_phase_id(phase)}")
             if rows:
-                rows.first(PhaseRow).update_phase(phase)
+                rows.first(PhaseRow).update_phase(phase, live)
             else:
-                self.mount(PhaseRow(phase))
+                self.mount(PhaseRow(phase, live))
 
 
 class MetricsTable(DataTable):
-    """Metric, value, unit, N; rows are added and updated in place as numbers arrive."""
+    """One row per metric: name, value, unit, interval or spread, and the N it rests on.
+
+    Rows are described by :mod:`diffusionscope.core.result_fields`, so the table shows what
+    ``diffusionscope show`` and the compare screen show. A running value (the FID curve's last
+    point) is marked ``live`` until the final number replaces it.
+    """
+
+    COLUMNS = ("metric", "value", "unit", "interval", "N")
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_column("metric", key="metric")
-        self.add_column("value", key="value")
-        self.add_column("unit", key="unit")
-        self.add_column("N", key="n")
+        self.shown: list[tuple[str, tuple[str, ...]]] = []
+        fill_table(self, [(c, c) for c in self.COLUMNS], [])
 
-    def update_rows(self, rows: Iterable[tuple[str, float, str, str]]) -> None:
-        for name, value, unit, n in rows:
-            cells = (name, format_number(value), unit, n)
-            if name in self.rows:
-                for column, cell in zip(("metric", "value", "unit", "n"), cells, strict=True):
-                    self.update_cell(name, column, cell)
-            else:
-                self.add_row(*cells, key=name)
+    def update_rows(self, rows: Iterable[ResultRow]) -> None:
+        """Redraw every row (there are a few dozen at most), keeping the cursor's row: rows
+        change order and width as final numbers replace live ones. Column widths are given,
+        not measured later, so the header is never drawn at the widths of the rows before."""
+        cells = [(row.key, self._cells(row)) for row in rows]
+        shown = [(key, tuple(str(c) for c in row)) for key, row in cells]
+        if shown == self.shown:
+            return
+        cursor = self.cursor_row
+        self.shown = shown
+        fill_table(self, [(c, c) for c in self.COLUMNS], cells)
+        if cells:
+            self.move_cursor(row=min(cursor, len(cells) - 1))
+
+    @staticmethod
+    def _cells(row: ResultRow) -> tuple:
+        return (cell(row.label), cell(row.value_text), cell(row.unit), cell(row.detail_text),
+                cell(row.n_text))  # fmt: skip
