@@ -8,9 +8,9 @@ the keyword arguments it would otherwise compute: ``latents=`` from the pipeline
 from its own ``encode_prompt`` (:mod:`diffusionscope.core.pipeline_parts`). So a strip's end
 frames are exactly the images ``pipe`` makes for those seeds and prompts.
 
-Frames are rendered one at a time: a batch of frames would change the floating-point reduction
-order inside the networks, and the end frames would differ from the seeds' own images by a
-level here and there.
+End frames are rendered one at a time, the frames between them in batches: a batch changes
+the floating-point reduction order inside the networks, so an end frame drawn in one would
+differ from the seed's own image by a level here and there.
 """
 
 from __future__ import annotations
@@ -51,32 +51,59 @@ def render(pipeline: Any, settings: GenerationSettings, conditioning: Conditioni
            latents: torch.Tensor, generator: torch.Generator) -> np.ndarray:  # fmt: skip
     """One image from given latents and conditioning; ``generator`` feeds stochastic samplers
     (the seed's generator after its initial draw, as in the pipeline's own call)."""
-    return generate(pipeline, [0], settings, None, latents=latents, generator=[generator],
-                    **conditioning.kwargs(pipeline))[0]  # fmt: skip
+    return _render_batch(pipeline, settings, [(conditioning, latents, generator)])[0]
+
+
+Frame = tuple[Conditioning, torch.Tensor, torch.Generator]
+
+
+def _render_batch(pipeline: Any, settings: GenerationSettings, frames: Sequence[Frame]
+                  ) -> np.ndarray:  # fmt: skip
+    conditioning = _joined([frame[0] for frame in frames])
+    latents = torch.cat([frame[1] for frame in frames])
+    return generate(pipeline, [0] * len(frames), settings, None, latents=latents,
+                    generator=[frame[2] for frame in frames], **conditioning.kwargs(pipeline))  # fmt: skip
+
+
+def render_frames(pipeline: Any, settings: GenerationSettings, frames: Sequence[Frame],
+                  exact: Sequence[int], batch_size: int = 8) -> np.ndarray:  # fmt: skip
+    """Images of ``frames``: those at the ``exact`` indices one at a time (each is then the
+    pipeline's own image of its seed and prompt, pixel for pixel), the others in batches."""
+    exact_set = {index % len(frames) for index in exact}
+    images: list[np.ndarray | None] = [None] * len(frames)
+    for index in sorted(exact_set):
+        images[index] = _render_batch(pipeline, settings, [frames[index]])[0]
+    rest = [index for index in range(len(frames)) if index not in exact_set]
+    for start in range(0, len(rest), batch_size):
+        chunk = rest[start : start + batch_size]
+        for index, image in zip(chunk, _render_batch(pipeline, settings,
+                                                     [frames[i] for i in chunk]), strict=True):  # fmt: skip
+            images[index] = image
+    return np.stack(images)  # type: ignore[arg-type]
 
 
 def seed_strip(pipeline: Any, settings: GenerationSettings, prompt: str, seeds: tuple[int, int],
-               frames: int, method: str) -> np.ndarray:  # fmt: skip
+               frames: int, method: str, batch_size: int = 8) -> np.ndarray:  # fmt: skip
     """Images along ``method`` (slerp or lerp) between two seeds' initial latents. A stochastic
     sampler (LCM, ancestral) draws its later noise from the nearer seed's generator."""
     conditioning = embed(pipeline, settings, prompt)
     a, b = (seed_latents(pipeline, settings, seed, conditioning) for seed in seeds)
     points = path(a.latents, b.latents, frames, method)
     times = np.linspace(0.0, 1.0, frames)
-    return np.stack([render(pipeline, settings, conditioning, latents,
-                            (a if t < 0.5 else b).generator(pipeline))
-                     for latents, t in zip(points, times, strict=True)])  # fmt: skip
+    items = [(conditioning, latents, (a if t < 0.5 else b).generator(pipeline))
+             for latents, t in zip(points, times, strict=True)]  # fmt: skip
+    return render_frames(pipeline, settings, items, (0, -1), batch_size)
 
 
 def prompt_strip(pipeline: Any, settings: GenerationSettings, prompts: tuple[str, str],
-                 seed: int, frames: int) -> np.ndarray:  # fmt: skip
+                 seed: int, frames: int, batch_size: int = 8) -> np.ndarray:  # fmt: skip
     """Images of one seed along the linear path between two prompts' conditioning (every
     embedding the pipeline uses, pooled ones included)."""
     a, b = embed(pipeline, settings, prompts[0]), embed(pipeline, settings, prompts[1])
     start = seed_latents(pipeline, settings, seed, a)
-    return np.stack([render(pipeline, settings, a.lerp(b, float(t)), start.latents,
-                            start.generator(pipeline))
-                     for t in np.linspace(0.0, 1.0, frames)])  # fmt: skip
+    items = [(a.lerp(b, float(t)), start.latents, start.generator(pipeline))
+             for t in np.linspace(0.0, 1.0, frames)]  # fmt: skip
+    return render_frames(pipeline, settings, items, (0, -1), batch_size)
 
 
 # ---- VAE latents and inversion -----------------------------------------------------------------
@@ -234,8 +261,8 @@ def without_word(prompt: str) -> str:
 
 
 def direction_sweep(pipeline: Any, settings: GenerationSettings, pair: tuple[str, str],
-                    prompts: Sequence[str], strengths: Sequence[float], seed: int
-                    ) -> np.ndarray:  # fmt: skip
+                    prompts: Sequence[str], strengths: Sequence[float], seed: int,
+                    batch_size: int = 8) -> np.ndarray:  # fmt: skip
     """Images ``[prompts, strengths, H, W, 3]``: each prompt's conditioning (pooled embeddings
     included) moved by s·(e₊ − e₋), the difference of the pair's own conditioning, from one
     seed."""
@@ -245,9 +272,10 @@ def direction_sweep(pipeline: Any, settings: GenerationSettings, pair: tuple[str
     for prompt in prompts:
         base = embed(pipeline, settings, without_word(prompt))
         start = seed_latents(pipeline, settings, seed, base)
-        rows.append(np.stack([render(pipeline, settings, base.shifted(delta, s, positive),
-                                     start.latents, start.generator(pipeline))
-                              for s in strengths]))  # fmt: skip
+        items = [(base.shifted(delta, s, positive), start.latents, start.generator(pipeline))
+                 for s in strengths]  # fmt: skip
+        exact = [i for i, s in enumerate(strengths) if s == 0.0]  # the prompt's own image
+        rows.append(render_frames(pipeline, settings, items, exact, batch_size))
     return np.stack(rows)
 
 

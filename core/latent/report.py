@@ -73,7 +73,7 @@ def seeds_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> 
     }
     for method in ("slerp", "lerp"):
         strip = explore.seed_strip(pipeline, options.settings, options.prompt, options.seeds,
-                                   options.frames, method)  # fmt: skip
+                                   options.frames, method, options.batch_size)  # fmt: skip
         stats = smoothness(_features(ctx, extractor, strip))
         out[method] = {**stats, "strip": _strip(ctx, strip, f"latent_seeds_{method}.png",
                                                 f"seed {method} {options.seeds}")}  # fmt: skip
@@ -83,7 +83,8 @@ def seeds_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> 
 
 def prompts_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> dict[str, Any]:
     pair = (options.prompt, options.prompt_b)
-    strip = explore.prompt_strip(pipeline, options.settings, pair, options.seeds[0], options.frames)
+    strip = explore.prompt_strip(pipeline, options.settings, pair, options.seeds[0], options.frames,
+                                 options.batch_size)  # fmt: skip
     stats = smoothness(_features(ctx, extractor, strip))
     ctx.metric("prompts_max_mean_ratio", stats["max_mean_ratio"])
     return {"prompts": list(pair), "seed": options.seeds[0], **stats,
@@ -170,7 +171,7 @@ def directions_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any
     grid = []
     for index, prompt in enumerate(prompts):
         grid.append(explore.direction_sweep(pipeline, options.settings, pair, [prompt], strengths,
-                                            seed)[0])  # fmt: skip
+                                            seed, options.batch_size)[0])  # fmt: skip
         ctx.progress("directions", index + 1, total, "step")
     # Each row's scale: the same prompt and seed with the positive and with the negative word.
     positive, negative = explore.contrast_images(pipeline, options.settings, pair, prompts, seed)
