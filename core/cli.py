@@ -169,6 +169,9 @@ def check_run_inputs(args: argparse.Namespace) -> None:
     if args.model is not None:
         _check_model_source(args, needs_pipeline=any(m.NEEDS_PIPELINE for m in modules))
     resolve_dtype(args.dtype, resolve_device(args.device))
+    if getattr(args, "batch_size", None) == "auto" and set(args.modes) - {"metrics"}:
+        raise InputError("--batch-size auto: only the metrics mode sizes its own batches; "
+                         "give a number")  # fmt: skip
     if args.prompts_file is not None:
         read_text_file(args.prompts_file, "--prompts-file")
     for module in modules:
@@ -305,6 +308,8 @@ def _saved_config(run_dir: Path, options: dict[str, Option]) -> dict[str, Any]:
 
 def _saved_value_problem(option: Option, value: Any) -> str | None:
     """Why ``value`` cannot be a value of ``option``, or None."""
+    if isinstance(value, str) and value in option.words:
+        return None
     if option.kind == "bool":
         return None if isinstance(value, bool) else "not true or false"
     if option.kind in ("text", "choice") and not isinstance(value, str):

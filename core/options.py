@@ -45,6 +45,7 @@ class Option:
     metavar: str | None = None
     default_text: str = ""
     modes: tuple[str, ...] = ()
+    words: tuple[str, ...] = ()  # words a number option takes too (``--batch-size auto``)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -81,6 +82,8 @@ class Option:
 
     def _convert(self, text: str) -> Any:
         text = str(text).strip()
+        if text in self.words:
+            return text
         if self.kind == "choice" and text not in self.choices:
             raise ValueError(f"choose one of {', '.join(self.choices)}, got {text!r}")
         if self.kind == "int":
@@ -203,8 +206,9 @@ PROMPTS_FILE = Option("prompts_file", "one prompt a line, used in turn (UTF-8 te
                       modes=("metrics",))  # fmt: skip
 PROMPT = Option("prompt", "the prompt", modes=("attention", "latent"))
 NEGATIVE_PROMPT = Option("negative_prompt", "the negative prompt", modes=GENERATORS)
-BATCH_SIZE = Option("batch_size", "images per batch", kind="int", positive=True,
-                    default_text="default 16", modes=("metrics",))  # fmt: skip
+BATCH_SIZE = Option("batch_size", "images per batch, or auto", kind="int", positive=True,
+                    words=("auto",), modes=("metrics",),
+                    default_text="default 16; auto: the largest that fits, on CUDA")  # fmt: skip
 STEPS = Option("steps", "sampler steps", kind="int", positive=True,
                default_text="default 25 (latent: 20)",
                modes=GENERATORS)  # fmt: skip

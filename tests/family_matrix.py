@@ -62,9 +62,7 @@ REFERENCE_IMAGES = 64
 
 #: Cells that crash today, with the reason; each is an ``xfail(strict=True)`` in the test, so
 #: it fails the suite the day it is fixed, and must then leave this table.
-KNOWN_BROKEN_TODAY: dict[tuple[str, str], str] = {
-    ("sd3", "attention"): "refuses only after the run directory exists (no attn2 layers)",
-}
+KNOWN_BROKEN_TODAY: dict[tuple[str, str], str] = {}
 
 
 @dataclass

@@ -45,8 +45,8 @@ def test_cell_finishes_or_refuses_in_one_line(matrix: Matrix, family: str, mode:
     assert cell.status in ("works", "refused"), cell.detail
 
 
-@pytest.mark.parametrize("mode", ["schedule", "metrics"])
-def test_schedule_and_metrics_work_on_every_family(matrix: Matrix, mode: str) -> None:
+@pytest.mark.parametrize("mode", ["schedule", "metrics", "attention"])
+def test_schedule_metrics_and_attention_work_on_every_family(matrix: Matrix, mode: str) -> None:
     failing = {f: matrix.cell(f, mode).detail for f in FAMILIES
                if matrix.cell(f, mode).status != "works"}  # fmt: skip
     assert not failing

@@ -77,9 +77,82 @@ def test_precision_recall_density_coverage_match_definitions(monkeypatch) -> Non
     rng = np.random.default_rng(1)
     real = rng.normal(size=(120, 8)).astype(np.float32)
     fake = (rng.normal(size=(90, 8)) * 1.3 + 0.4).astype(np.float32)
+    found = prdc.prdc(torch.from_numpy(real), torch.from_numpy(fake))
+    assert (found.precision, found.recall, found.density, found.coverage) == pytest.approx(
+        _brute_prdc(real, fake), abs=1e-6
+    )
     p, r = precision_recall(torch.from_numpy(real), torch.from_numpy(fake))
     d, c = density_coverage(torch.from_numpy(real), torch.from_numpy(fake))
     assert (p, r, d, c) == pytest.approx(_brute_prdc(real, fake), abs=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("n", "dim", "block"), [(300, 2048, 64), (1200, 64, 256), (700, 512, 1024)]
+)
+def test_a_set_against_itself_gives_exactly_one(monkeypatch, n: int, dim: int, block: int) -> None:
+    """Distances from a matrix product round differently when rows and columns swap; the
+    real-by-fake pass is laid out like the real-by-real one, so self-comparison is exact (the
+    fake-by-real layout gave density 1.0028 on 2000 2048-d samples)."""
+    import diffusionscope.core.metrics.prdc as prdc
+
+    monkeypatch.setattr(prdc, "BLOCK_ROWS", block)
+    features = torch.randn(n, dim, generator=torch.Generator().manual_seed(n)) * 4 + 1
+    found = prdc.prdc(features, features.clone())
+    assert (found.precision, found.recall, found.density, found.coverage) == (1.0, 1.0, 1.0, 1.0)
+
+
+@pytest.mark.parametrize(("n_real", "n_fake", "subset"),
+                         [(400, 300, 1000), (300, 400, 1000), (200, 200, 1000), (400, 500, 100),
+                          (300, 420, 260), (1100, 1024, 1000)])  # fmt: skip
+def test_kid_equals_torchmetrics(n_real: int, n_fake: int, subset: int) -> None:
+    """Same subsets (the same randperm calls from the same seed), same estimator."""
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from diffusionscope.core.metrics.scores import PrecomputedFeatures, kid
+
+    rng = np.random.default_rng(n_real + n_fake)
+    real, fake = rng.normal(size=(n_real, 24)), rng.normal(size=(n_fake, 24)) * 1.2 + 0.1
+    size = min(subset, n_real, n_fake)
+    metric = KernelInceptionDistance(feature=PrecomputedFeatures(24), subsets=7, subset_size=size)
+    metric.update(torch.from_numpy(real), real=True)
+    metric.update(torch.from_numpy(fake), real=False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(5)
+        mean, std = metric.compute()
+    ours = kid(real, fake, subset_size=subset, subsets=7, seed=5)
+    assert ours["mean"] == pytest.approx(float(mean), rel=1e-9)
+    if ours["std"] is not None:
+        assert ours["std"] == pytest.approx(float(std), rel=1e-6)
+
+
+def test_kid_std_is_none_when_every_subset_is_the_whole_set() -> None:
+    from diffusionscope.core.metrics.scores import kid
+
+    rng = np.random.default_rng(3)
+    real, fake = rng.normal(size=(400, 16)), rng.normal(size=(300, 16)) + 0.2
+    whole = kid(real, fake, subset_size=1000, subsets=10)
+    assert whole["subset_size"] == 300 and whole["std"] is None
+    assert "every generated subset" in whole["std_note"]
+    sampled = kid(real, fake, subset_size=100, subsets=10)
+    assert sampled["std"] > 1e-6 and "across 10 subsets of 100" in sampled["std_note"]
+
+
+def test_inception_score_uses_population_std_over_splits() -> None:
+    """IS from its definition: torch-fidelity's shuffle, 10 splits, exp(mean KL), ddof=0."""
+    from diffusionscope.core.metrics.scores import inception_score
+
+    logits = np.random.default_rng(4).normal(size=(200, 12)) * 3
+    found = inception_score(logits, splits=10, seed=7)
+    shuffled = logits[np.random.RandomState(7).permutation(200)]
+    p = np.exp(shuffled - shuffled.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    per_split = []
+    for part in np.split(p, 10):
+        marginal = part.mean(0, keepdims=True)
+        per_split.append(np.exp((part * (np.log(part) - np.log(marginal))).sum(1).mean()))
+    assert found["mean"] == pytest.approx(np.mean(per_split), rel=1e-9)
+    assert found["std"] == pytest.approx(np.std(per_split, ddof=0), rel=1e-9)
+    assert inception_score(logits[:1], splits=10)["std"] is None
 
 
 # ---- end to end on the digits model ----------------------------------------------------------
@@ -105,7 +178,10 @@ def test_end_to_end_digits_metrics(digits_run: Path) -> None:
     assert [point[0] for point in fid["curve"]] == [3, 6, 12, 24]
     assert np.isfinite(fid["fid_inf"])
     assert results["kid"]["subset_size"] == 24
+    assert results["kid"]["std"] is None and "every generated subset" in results["kid"]["std_note"]
     assert 1.0 <= results["is"]["mean"] <= 10.0
+    assert results["is"]["std"] > 0 and "ddof=0" in results["is"]["std_note"]
+    assert results["throughput"]["batch_sizes"] == [8] and results["statistics_device"] == "cpu"
     for key in ("precision", "recall", "coverage"):
         assert 0.0 <= results[key]["value"] <= 1.0
     assert results["density"]["value"] >= 0

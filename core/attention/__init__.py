@@ -1,33 +1,43 @@
-"""Attention mode: true cross-attention probability maps per prompt word, timestep and layer
-group, overlaid on the generated image, with entropy and top-10% mass per word and step.
+"""Attention mode: where each prompt word is attended, per timestep and layer group, overlaid on
+the generated image, with entropy and top-10% mass per word and step.
 
-Supported: UNet pipelines with cross-attention ``attn2`` layers (Stable Diffusion 1.x/2.x, SDXL
-and their variants) and transformer pipelines whose blocks have ``attn2`` cross-attention
-(PixArt). Joint-attention transformers (SD3, Flux) are refused with one line.
+Every family is captured from what its layers compute: cross-attention (SD 1.x/2.x, SDXL, LCM,
+PixArt-α/Σ, Sana), joint attention (SD3, SD3.5 and Flux double-stream blocks) and Flux's
+single-stream blocks, where text and image tokens share one sequence. For joint attention the
+maps are the text keys' probabilities from the softmax over all keys, renormalised over the
+text; the unrenormalised share is kept too. Self-attention layers (SD3.5-Medium's ``attn2``,
+Sana's linear attention) have no text keys and are named as not captured.
 
 ``results["attention"]``::
 
-    {"prompt", "pipeline", "words": [labels], "dropped_words", "tokens": [every position],
+    {"prompt", "pipeline", "words": [labels], "word_positions": {label: [text positions]},
+     "dropped_words", "tokens": [every text position],
+     "text_sources": [{"encoders", "tokenizer", "start", "length", "given"}], "shown",
      "steps", "selected_steps": [denoiser-call indices], "timesteps": [scheduler timesteps],
-     "groups": ["8x8", "4x4"], "layers": {group: [layer names]}, "guided": bool,
+     "groups": ["8x8", "4x4"], "layers": {group: [layer names]}, "layer_kinds": {kind: count},
+     "not_captured": {layer: reason}, "guided": bool,
+     "text_share": {"per_step": [...], "all_steps"}, "capture_bytes_per_selected_step",
      "measures": {word: {"entropy": [per step], "top10_mass": [per step], "aggregate_entropy"}},
      "overlap": {"wordA|wordB": histogram intersection of the aggregate maps}}
 
-``artifacts/attention_maps.npz`` holds ``image`` [H,W,3], ``words``, ``timesteps``,
-``per_step`` [words, steps, H, W] and ``aggregate`` [words, H, W] (normalised, image size),
-``words_<h>x<w>`` [words, steps, h, w] per group, and ``raw_<h>x<w>`` [steps, tokens, h, w]
-(every token, start/end/padding included, summed over the group's layers).
+Measures of a map with no mass are ``null``. ``artifacts/attention_maps.npz`` holds ``image``
+[H,W,3], ``words``, ``timesteps``, ``tokens``, ``per_step`` [words, steps, H, W] and
+``aggregate`` [words, H, W] (normalised, image size), ``words_<h>x<w>`` [words, steps, h, w]
+per group, ``raw_<h>x<w>`` [steps, tokens, h, w] (the shown, renormalised probabilities of
+every text position, summed over the group's layers) and ``share_<h>x<w>`` (the same before
+renormalising: full-softmax probabilities of the text keys).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from diffusionscope.core.errors import InputError
 from diffusionscope.core.options import Option
 
 if TYPE_CHECKING:
+    from diffusionscope.core.families import ModelConfigs
     from diffusionscope.core.modes import ModeResult, RunContext
 
 DESCRIPTION = "cross-attention probability maps per prompt word, timestep and layer group"
@@ -57,9 +67,31 @@ def validate(args: argparse.Namespace) -> None:
             raise InputError("--prompt: the attention mode needs a prompt")
     if not args.prompt.strip():
         raise InputError("--prompt: empty prompt; the attention mode maps the prompt's words")
+    from diffusionscope.core.attention.words import prompt_spans
+
+    words = [word for word, _, _ in prompt_spans(args.prompt)]
+    if not words:
+        raise InputError(f"--prompt: {args.prompt!r} has no words to map")
+    for requested in (args.words or "").split(","):
+        text = requested.strip()
+        if text and text.lower() not in {word.lower() for word in words}:
+            raise InputError(f"--words: {text!r} is not a word of the prompt (words: "
+                             f"{', '.join(words)})")  # fmt: skip
     requested = args.attention_steps
     if requested and requested.isdigit() and int(requested) <= 0:
         raise InputError(f"--attention-steps: must be positive, got {requested}")
+
+
+def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
+    """Refuse, in one line and from the configs alone, a model whose attention to the prompt
+    cannot be captured (see :mod:`.support`); None (no model named) is the CLI's to refuse."""
+    if model is None:
+        return
+    from diffusionscope.core.attention.support import unsupported_reason
+
+    reason = unsupported_reason(model)
+    if reason:
+        raise InputError(f"model {model.source!r}: {reason}")
 
 
 def run(ctx: RunContext) -> ModeResult:
@@ -68,19 +100,3 @@ def run(ctx: RunContext) -> ModeResult:
 
     results, report = analyse(ctx)
     return ModeResult(results=results, report=report)
-
-
-def check_model(args: argparse.Namespace, model: Any) -> None:
-    """Refuse from the configs (``core.families.ModelConfigs``) the pipelines the run would
-    refuse after loading (``report.SUPPORTED``)."""
-    from diffusionscope.core.attention.report import SUPPORTED
-
-    if (
-        model is not None
-        and model.pipeline_class
-        and not any(name in model.pipeline_class for name in SUPPORTED)
-    ):
-        raise InputError(
-            f"model {model.source!r}: {model.pipeline_class} is not supported by the attention "
-            f"mode (supported: {', '.join(SUPPORTED)})"
-        )

@@ -3,6 +3,10 @@
 A word's map at one resolution group is the sum of its tokens' rows; maps of every group are
 upsampled bilinearly to the image size and summed (Tang et al. 2023, DAAM), then normalised to
 sum to one so maps of different words, steps and models compare as distributions.
+
+A map with no mass at all (a word no captured layer attended, or nothing captured at a step) is
+not a distribution: its measures are NaN, never the entropy 0 that would read as perfectly sharp
+attention.
 """
 
 from __future__ import annotations
@@ -55,24 +59,33 @@ def word_maps(buffers: CaptureBuffers, words: list[Word], image_size: tuple[int,
     return WordMaps([w.text for w in words], _normalise(per_step), _normalise(aggregate), by_group)
 
 
+def _empty(p: np.ndarray) -> np.ndarray:
+    """Which flattened maps ``[..., pixels]`` carry no mass."""
+    return ~(p.sum(axis=-1) > 0)
+
+
 def entropy(maps: np.ndarray) -> np.ndarray:
     """Shannon entropy of each normalised map over its pixels, divided by log(pixels): 1 is
-    uniform (diffuse), 0 is a single pixel (sharp)."""
+    uniform (diffuse), 0 is a single pixel (sharp); NaN for an all-zero map."""
     p = maps.reshape(*maps.shape[:-2], -1)
     with np.errstate(divide="ignore", invalid="ignore"):
         h = -np.where(p > 0, p * np.log(p), 0.0).sum(axis=-1)
-    return h / np.log(p.shape[-1])
+    return np.where(_empty(p), np.nan, h / np.log(p.shape[-1]))
 
 
 def top_mass(maps: np.ndarray, share: float = 0.10) -> np.ndarray:
-    """Share of a map's mass in its brightest ``share`` of pixels."""
-    p = np.sort(maps.reshape(*maps.shape[:-2], -1), axis=-1)[..., ::-1]
+    """Share of a map's mass in its brightest ``share`` of pixels; NaN for an all-zero map."""
+    flat = maps.reshape(*maps.shape[:-2], -1)
+    p = np.sort(flat, axis=-1)[..., ::-1]
     count = max(1, int(round(share * p.shape[-1])))
-    return p[..., :count].sum(axis=-1)
+    return np.where(_empty(flat), np.nan, p[..., :count].sum(axis=-1))
 
 
 def overlap(first: np.ndarray, second: np.ndarray) -> float:
-    """Histogram intersection of two normalised maps: 1 for identical, 0 for disjoint."""
+    """Histogram intersection of two normalised maps: 1 for identical, 0 for disjoint; NaN
+    when either map is all zero."""
+    if not (first.sum() > 0 and second.sum() > 0):
+        return float("nan")
     return float(np.minimum(first, second).sum())
 
 

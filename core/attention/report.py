@@ -1,20 +1,28 @@
-"""The attention mode's run: generate with capture, build word maps, measure, draw, write."""
+"""The attention mode's run: generate with capture, align the prompt's words with the tokens
+the maps index, build word maps, measure, draw, write."""
 
 from __future__ import annotations
 
+import math
 import re
+import warnings
 from typing import Any
 
 import numpy as np
 
-from diffusionscope.core.attention.capture import capture_cross_attention, denoiser
+from diffusionscope.core.attention.capture import CaptureBuffers, capture_text_attention, denoiser
 from diffusionscope.core.attention.maps import entropy, overlap, top_mass, word_maps
-from diffusionscope.core.attention.words import prompt_words
+from diffusionscope.core.attention.words import (
+    PromptTokens,
+    align,
+    encoder_inputs,
+    recording_text_inputs,
+)
 from diffusionscope.core.errors import InputError
 from diffusionscope.core.generation import GenerationSettings, generate
 from diffusionscope.core.modes import RunContext
 
-SUPPORTED = ("StableDiffusion", "PixArt", "Kandinsky", "LatentConsistency", "AltDiffusion")
+SHOWN = "renormalised over the text tokens"
 
 
 def selected_step_indices(calls: int, requested: str | None) -> list[int]:
@@ -37,74 +45,142 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower() or "word"
 
 
-def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
-    from diffusionscope.core.loading import require_pipeline
+def _number(value: float) -> float | None:
+    """JSON has no NaN: a measure that is not a number is ``null``."""
+    return None if value is None or not math.isfinite(float(value)) else float(value)
 
+
+def denoiser_calls(pipeline: Any, steps: int) -> tuple[int, list[float]]:
+    """How many denoiser calls ``steps`` makes, and their timesteps when the scheduler can tell
+    without the pipeline's own arguments (Flux's dynamic shift needs ``mu``: then one call per
+    step, and the timesteps are read after generation)."""
+    import copy
+
+    scheduler = copy.deepcopy(pipeline.scheduler)
+    try:
+        scheduler.set_timesteps(steps)
+    except (TypeError, ValueError):
+        return steps, []
+    return len(scheduler.timesteps), [float(t) for t in scheduler.timesteps]
+
+
+def _skipped_summary(skipped: dict[str, str]) -> str:
+    reasons: dict[str, int] = {}
+    for reason in skipped.values():
+        reasons[reason] = reasons.get(reason, 0) + 1
+    return "; ".join(f"{count} × {reason}" for reason, count in reasons.items()) or "none"
+
+
+def text_share(buffers: CaptureBuffers) -> tuple[list[float | None], float | None]:
+    """Mean share of attention on the text keys per selected step, and over all steps: each
+    captured layer call's pixels averaged alike (1 for cross-attention)."""
+    per_step = np.zeros(len(buffers.selected_steps))
+    total = calls = 0.0
+    layer_count = sum(len(names) for names in buffers.layers.values())
+    for grid, share in buffers.selected_share.items():
+        pixels = share.shape[-1]
+        per_step += share.sum(dim=(1, 2)).double().numpy() / pixels
+        total += float(buffers.total_share[grid].sum()) / pixels
+    calls = layer_count * (buffers.step + 1)
+    steps = [_number(v / layer_count) if layer_count else None for v in per_step]
+    return steps, _number(total / calls) if calls else None
+
+
+def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
     args = ctx.args
     model = ctx.model()
-    require_pipeline(model, "attention", SUPPORTED)
     pipeline = model.pipeline
-    _, net = denoiser(pipeline)
-    tokens = prompt_words(pipeline.tokenizer, args.prompt)
+    denoiser(pipeline)
+    if not any(name.startswith("text_encoder") and value is not None
+               for name, value in pipeline.components.items()):  # fmt: skip
+        raise InputError(f"model {model.summary.source!r}: {model.summary.pipeline_class} has no "
+                         "text encoder; the attention mode maps prompt words")  # fmt: skip
+    settings = GenerationSettings.from_args(args, steps=25, guidance_scale=5.0)
+    calls, planned_timesteps = denoiser_calls(pipeline, settings.steps)
+    selected = selected_step_indices(calls, args.attention_steps)
+    height = settings.height or model.summary.native_resolution or 512
+    width = settings.width or model.summary.native_resolution or 512
+    ctx.progress("generate", 0, 1, "img")
+    with (
+        recording_text_inputs(pipeline) as records,
+        capture_text_attention(pipeline, selected, (height, width)) as buffers,
+    ):
+        image = generate(pipeline, [ctx.seed], settings, [args.prompt])[0]
+    ctx.progress("generate", 1, 1, "img")
+    if not buffers.layers:
+        raise InputError(f"{model.summary.pipeline_class}: no attention layer attended to the "
+                         f"prompt's tokens (not captured: {_skipped_summary(buffers.skipped)})")  # fmt: skip
+    if buffers.step + 1 != calls:
+        ctx.warn(f"the denoiser was called {buffers.step + 1} times, {calls} expected: selected "
+                 "steps are denoiser-call indices")  # fmt: skip
+    tokens = align(args.prompt, encoder_inputs(records, args.prompt), int(buffers.text_tokens))
     if tokens.dropped:
-        ctx.warn(f"prompt longer than the tokenizer's {pipeline.tokenizer.model_max_length} "
-                 f"tokens: dropped words: {' '.join(tokens.dropped)}")  # fmt: skip
+        ctx.warn(f"words past the text encoders' limits, not mapped: {' '.join(tokens.dropped)}")
     if args.words:
         chosen = [tokens.word(text.strip()) for text in args.words.split(",") if text.strip()]
     else:
         chosen = tokens.content_words
-    settings = GenerationSettings.from_args(args, steps=25, guidance_scale=5.0)
-    pipeline.scheduler.set_timesteps(settings.steps)
-    calls = len(pipeline.scheduler.timesteps)
-    visited = [float(t) for t in pipeline.scheduler.timesteps]
-    selected = selected_step_indices(calls, args.attention_steps)
-    height = settings.height or model.summary.native_resolution or 512
-    width = settings.width or model.summary.native_resolution or 512
-    scale = getattr(pipeline, "vae_scale_factor", 8)
-    guided = settings.guidance_scale > 1.0
-    ctx.progress("generate", 0, 1, "img")
-    with capture_cross_attention(pipeline, selected, (height // scale, width // scale),
-                                 guided) as buffers:  # fmt: skip
-        image = generate(pipeline, [ctx.seed], settings, [args.prompt])[0]
-    ctx.progress("generate", 1, 1, "img")
+    visited = [float(t) for t in getattr(pipeline.scheduler, "timesteps", [])]
+    if len(visited) != buffers.step + 1:
+        visited = planned_timesteps if len(planned_timesteps) == buffers.step + 1 else []
+    timesteps = [visited[i] if visited else float(i) for i in selected]
     maps = word_maps(buffers, chosen, image.shape[:2])
     labels = _unique_labels(maps.words)
     step_entropy = entropy(maps.per_step)  # [W, K]
     step_top = top_mass(maps.per_step)
+    share_steps, share_all = text_share(buffers)
+    kinds: dict[str, int] = {}
+    for kind in buffers.kinds.values():
+        kinds[kind] = kinds.get(kind, 0) + 1
     results: dict[str, Any] = {
         "prompt": args.prompt,
         "pipeline": model.summary.pipeline_class,
         "words": labels,
+        "word_positions": {
+            label: list(word.positions) for label, word in zip(labels, chosen, strict=True)
+        },
         "dropped_words": tokens.dropped,
         "tokens": tokens.tokens,
+        "text_sources": [source.to_json() for source in tokens.sources],
+        "shown": SHOWN,
         "steps": settings.steps,
         "selected_steps": selected,
-        "timesteps": [visited[i] for i in selected],
+        "timesteps": timesteps,
         "groups": [f"{h}x{w}" for h, w in sorted(buffers.total, reverse=True)],
         "layers": {f"{h}x{w}": sorted(names) for (h, w), names in buffers.layers.items()},
-        "guided": guided,
+        "layer_kinds": kinds,
+        "not_captured": dict(sorted(buffers.skipped.items())),
+        "guided": bool(buffers.batch > 1),
+        "text_share": {"per_step": share_steps, "all_steps": share_all},
+        "capture_bytes_per_selected_step": buffers.host_bytes_per_selected_step(),
         "measures": {
             label: {
-                "entropy": step_entropy[i].tolist(),
-                "top10_mass": step_top[i].tolist(),
-                "aggregate_entropy": float(entropy(maps.aggregate[i])),
+                "entropy": [_number(v) for v in step_entropy[i]],
+                "top10_mass": [_number(v) for v in step_top[i]],
+                "aggregate_entropy": _number(entropy(maps.aggregate[i])),
             }
             for i, label in enumerate(labels)
         },  # fmt: skip
         "overlap": {
-            f"{labels[i]}|{labels[j]}": overlap(maps.aggregate[i], maps.aggregate[j])
+            f"{labels[i]}|{labels[j]}": _number(overlap(maps.aggregate[i], maps.aggregate[j]))
             for i in range(len(labels))
             for j in range(i + 1, len(labels))
         },  # fmt: skip
     }
-    mean_entropy = step_entropy.mean(axis=0)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step where every map is empty
+        mean_entropy = np.nanmean(step_entropy, axis=0)
     for slot, value in enumerate(mean_entropy):
-        ctx.series("attention_entropy", results["timesteps"][slot], float(value),
-                   x_label="timestep", y_label="mean map entropy")  # fmt: skip
-    ctx.metric("entropy_early", float(mean_entropy[0]))
-    ctx.metric("entropy_late", float(mean_entropy[-1]))
-    _write(ctx, image, maps, labels, results, buffers, tokens.tokens)
-    return results, _report(results)
+        if math.isfinite(value):
+            ctx.series("attention_entropy", timesteps[slot], float(value),
+                       x_label="timestep", y_label="mean map entropy")  # fmt: skip
+    for name, value in (("entropy_early", mean_entropy[0]), ("entropy_late", mean_entropy[-1])):
+        if math.isfinite(value):
+            ctx.metric(name, float(value))
+    if share_all is not None:
+        ctx.metric("text_share", share_all)
+    _write(ctx, image, maps, labels, results, buffers, tokens)
+    return results, _report(results, tokens)
 
 
 def _unique_labels(words: list[str]) -> list[str]:
@@ -117,7 +193,8 @@ def _unique_labels(words: list[str]) -> list[str]:
 
 
 def _write(ctx: RunContext, image: np.ndarray, maps: Any, labels: list[str],
-           results: dict[str, Any], buffers: Any, all_tokens: list[str]) -> None:  # fmt: skip
+           results: dict[str, Any], buffers: CaptureBuffers,
+           tokens: PromptTokens) -> None:  # fmt: skip
     import matplotlib.pyplot as plt
 
     from diffusionscope.core.attention.figures import grid_figure, overlay
@@ -126,9 +203,11 @@ def _write(ctx: RunContext, image: np.ndarray, maps: Any, labels: list[str],
                               "per_step": maps.per_step.astype(np.float32),
                               "aggregate": maps.aggregate.astype(np.float32),
                               "timesteps": np.asarray(results["timesteps"]),
-                              "tokens": np.asarray(all_tokens)}  # fmt: skip
+                              "tokens": np.asarray(tokens.tokens)}  # fmt: skip
     for (h, w), selected in buffers.selected.items():
         arrays[f"raw_{h}x{w}"] = selected.reshape(*selected.shape[:2], h, w).numpy()
+        share = buffers.selected_share[(h, w)]
+        arrays[f"share_{h}x{w}"] = share.reshape(*share.shape[:2], h, w).numpy()
         arrays[f"words_{h}x{w}"] = maps.by_group[(h, w)].astype(np.float32)
     ctx.save_npz("attention_maps.npz", "raw and word maps", **arrays)
     figure = grid_figure(image, maps.per_step, maps.aggregate, labels, results["timesteps"])
@@ -144,16 +223,33 @@ def _write(ctx: RunContext, image: np.ndarray, maps: Any, labels: list[str],
                            f"{label} at t={timestep:g}")  # fmt: skip
 
 
-def _report(results: dict[str, Any]) -> str:
+def _cell(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _report(results: dict[str, Any], tokens: PromptTokens) -> str:
     header = " | ".join(f"t={t:g}" for t in results["timesteps"])
+    kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(results["layer_kinds"].items()))
+    share = results["text_share"]["all_steps"]
     lines = [f"Prompt: *{results['prompt']}* ({results['pipeline']}, {results['steps']} steps, "
-             f"groups {', '.join(results['groups'])}).", "",
+             f"groups {', '.join(results['groups'])}; captured layers: {kinds}).", "",
              "![attention maps](artifacts/attention_maps.png)", "",
-             "Map entropy per word and timestep (1 = uniform, lower = more localised):", "",
-             f"| word | {header} |", "|" + " --- |" * (len(results['timesteps']) + 1)]  # fmt: skip
+             f"Maps shown: each pixel's attention over the prompt's tokens, {SHOWN} (for "
+             "joint attention, the text keys' probabilities from the softmax over all keys, "
+             "divided by their sum), summed over layers and the word's tokens. Mean share of "
+             f"attention on the text keys: {_cell(share)} (1 for cross-attention); the "
+             "unrenormalised maps are `share_<group>` in `artifacts/attention_maps.npz`.", "",
+             "Token positions the maps index:", ""]  # fmt: skip
+    lines += [f"- {source.describe()}" for source in tokens.sources]
+    lines += ["", "Map entropy per word and timestep (1 = uniform, lower = more localised; "
+              "n/a for a map with no mass):", "",
+              f"| word | {header} |", "|" + " --- |" * (len(results['timesteps']) + 1)]  # fmt: skip
     for word, measures in results["measures"].items():
-        cells = " | ".join(f"{v:.3f}" for v in measures["entropy"])
+        cells = " | ".join(_cell(v) for v in measures["entropy"])
         lines.append(f"| {word} | {cells} |")
     if results["dropped_words"]:
-        lines += ["", f"Dropped (past the tokenizer's limit): {' '.join(results['dropped_words'])}"]
+        lines += ["", f"Not mapped (past the text encoders' limits): "
+                  f"{' '.join(results['dropped_words'])}"]  # fmt: skip
+    if results["not_captured"]:
+        lines += ["", f"Layers not captured: {_skipped_summary(results['not_captured'])}."]
     return "\n".join(lines)

@@ -8,9 +8,16 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
      "reference": {"source", "n", "content_hash", "skipped_files", "from_cache", "has_features"},
      "fid": {"value", "n", "extractor", "resize_policy", "interval": [lo, hi], "interval_level",
              "interval_method", "fid_inf", "fid_inf_slope", "fid_inf_points", "curve": [[n, fid, kid]]},
-     "kid": {"mean", "std", "subset_size", ...}, "is": {"mean", "std", "splits", ...},
+     "kid": {"mean", "std", "std_note", "subset_size", "subsets", ...},
+     "is": {"mean", "std", "std_note", "splits", ...},
      "precision" / "recall" (k=3) / "density" / "coverage" (k=5): {"value", "k", ...},
-     "clip_score": {"mean", "std", "n", "model"}, "cmmd": {"value", "n", "model"}}
+     "clip_score": {"mean", "std", "n", "model"}, "cmmd": {"value", "n", "model"},
+     "throughput": {"batch_size", "batch_sizes", "auto_batch", "applied", "warmup_seconds",
+                    "steady_seconds", "steady_images", "steady_images_per_second"},
+     "statistics_device"}
+
+``std`` of KID and IS says what it measures in ``std_note``, and is null where it would
+measure nothing (KID when every generated subset is the whole set; IS with one split).
 
 Live curves are ``series`` events named ``fid`` and ``kid`` (x = N samples); final numbers are
 ``metric`` events; progress phases are ``reference``, ``generate`` (or ``features`` for
@@ -18,8 +25,10 @@ Live curves are ``series`` events named ``fid`` and ``kid`` (x = N samples); fin
 
 Defaults: the shipped digits model gets ``--features digits``, its own reference folder, prompts
 and CLIP, and N=500; any other model gets ``inception`` (torch-fidelity's network, resized as
-TF-FID does) and N=10000, and needs ``--reference``. Batch 16, 25 steps, guidance 5. Every step
-(one batch per process) is checkpointed, so a kill loses at most one step.
+TF-FID does) and N=10000, and needs ``--reference``. Batch 16 (``--batch-size auto`` on CUDA:
+the largest that fits), 25 steps, guidance 5. Every step (one batch per process) is
+checkpointed, so a kill loses at most the steps in flight. Images of any size, from the model or
+from folders on either side, reach the extractor at their own size: its resize is the only one.
 
 Examples::
 
@@ -78,13 +87,19 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
     ),  # fmt: skip
+    Option(
+        "compile",
+        "torch.compile the denoiser (UNet or transformer); its first steps "
+        "compile it, timed apart as warm-up",
+        kind="bool",
+    ),  # fmt: skip
 )
 
 #: ``diffusionscope fid A B``: the same declarations, with the defaults of a plain comparison.
 FID_OPTIONS: tuple[Option, ...] = (
     replace(FEATURES, default="inception", default_text=""),
     INCEPTION_WEIGHTS,
-    replace(BATCH_SIZE, default=50, default_text=""),
+    replace(BATCH_SIZE, help="images per batch", default=50, default_text="", words=()),
     DEVICE,
     JSON,
 )
@@ -101,6 +116,7 @@ class MetricsOptions:
     bootstrap: int
     save_images: bool
     save_features: bool
+    compile: bool = False
 
 
 def _is_digits_model(args: argparse.Namespace) -> bool:
@@ -157,6 +173,7 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
         bootstrap=args.bootstrap,
         save_images=args.save_images,
         save_features=args.save_features,
+        compile=bool(getattr(args, "compile", False)),
     )
 
 
@@ -170,10 +187,31 @@ def validate(args: argparse.Namespace) -> None:
     validate_reference(args.reference)
     if args.generated:
         find_images(args.generated, what="generated folder")
+        for flag, value in (("--height", args.height), ("--width", args.width)):
+            if value is not None:
+                raise InputError(f"{flag}: sets the size of sampled images; images of --generated "
+                                 "are used at their own size, as the reference's are")  # fmt: skip
+        if options.compile:
+            raise InputError("--compile: compiles the denoiser, and --generated samples nothing")
     if options.features == "inception" and args.inception_weights:
         from diffusionscope.core.metrics.features import check_weights_file
 
         check_weights_file(args.inception_weights)
+    _check_hub_models(args, options)
+
+
+def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
+    """The CLIP model (CLIP score, CMMD) and a hub feature model must be at hand before the
+    run directory exists: in the local cache on an offline host, else reachable."""
+    from diffusionscope.core.loading import check_hub_files
+    from diffusionscope.core.metrics.features import DEFAULT_DINOV2
+
+    if ("clip" in options.metrics and options.prompts is not None) or "cmmd" in options.metrics:
+        check_hub_files(options.clip_model, ("config.json",), "--clip-model")
+    if options.features in ("dinov2", "clip"):
+        model = args.feature_model or (DEFAULT_DINOV2 if options.features == "dinov2"
+                                       else DEFAULT_CLIP)  # fmt: skip
+        check_hub_files(model, ("config.json",), f"--features {options.features}")
 
 
 def run(ctx: RunContext) -> ModeResult:

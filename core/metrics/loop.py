@@ -4,14 +4,21 @@ Work proceeds in *global steps* of ``batch_size × world_size`` consecutive samp
 ``r`` takes the ``r``-th batch of each step, so every batch holds the same samples whatever the
 number of processes (sample ``i`` is seeded ``seed + i``), and one process and several produce
 the same features. After each step the step's rows are gathered with a torchmetrics ``Metric``
-(its own ``cat`` state sync), and rank 0 appends them to ``checkpoint/`` as one atomic chunk: a
-kill loses at most the step in flight, and ``--resume`` reloads the chunks and goes on.
+(its own ``cat`` state sync, on the process's device: NCCL gathers only CUDA tensors), and rank 0
+appends them to ``checkpoint/`` as one atomic chunk: a kill loses at most the steps in flight,
+and ``--resume`` reloads the chunks and goes on.
+
+The GPU is kept busy: PNG and checkpoint writes go to a background thread, files of a
+``--generated`` folder are decoded on threads one batch ahead, ``--batch-size auto`` finds the
+largest batch that fits, and ``--compile`` compiles the denoiser (its warm-up is timed apart).
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,12 +31,27 @@ from torchmetrics.utilities import dim_zero_cat
 from diffusionscope.core.atomic import atomic_path
 from diffusionscope.core.errors import InputError
 from diffusionscope.core.generation import GenerationSettings, generate
-from diffusionscope.core.images import find_images, make_grid, read_image, resize_square, save_png
-from diffusionscope.core.metrics.features import FeatureExtractor, get_extractor
+from diffusionscope.core.images import (
+    decode_workers,
+    find_images,
+    make_grid,
+    read_image,
+    resize_square,
+    save_png,
+)
+from diffusionscope.core.metrics.background import BackgroundWriter
+from diffusionscope.core.metrics.batching import (
+    START,
+    AutoBatch,
+    MemoryProbe,
+    distributed_agreement,
+    is_out_of_memory,
+)
+from diffusionscope.core.metrics.features import FeatureExtractor, extract, get_extractor
 from diffusionscope.core.metrics.frechet import fid_from_features
 from diffusionscope.core.metrics.reference import (
     ReferenceStats,
-    extract,
+    folder_batch_size,
     load_npz_stats,
     reference_from_folder,
 )
@@ -37,6 +59,7 @@ from diffusionscope.core.modes import ModeResult, RunContext
 
 CHUNK_GLOB = "metrics-chunk-*.npz"
 STREAM_CANDIDATES = (250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
+SAMPLE_BATCH = 16  # images generated per process and step unless --batch-size says otherwise
 
 
 class StepRows(Metric):
@@ -44,8 +67,8 @@ class StepRows(Metric):
 
     full_state_update = False
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.add_state("rows", default=[], dist_reduce_fx="cat")
 
     def update(self, rows: torch.Tensor) -> None:
@@ -53,6 +76,15 @@ class StepRows(Metric):
 
     def compute(self) -> torch.Tensor:
         return dim_zero_cat(self.rows)  # a list locally, one tensor after a sync
+
+
+def gather_rows(gather: StepRows, rows: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Every process's rows of this step, on the CPU. They are handed to the sync on this
+    process's own device: NCCL (CUDA runs) gathers only CUDA tensors, gloo CPU ones."""
+    gather.update(torch.from_numpy(rows).to(device))
+    gathered = gather.compute()
+    gather.reset()
+    return gathered.cpu()
 
 
 def stream_points(total: int, requested: str | None = None) -> list[int]:
@@ -65,6 +97,19 @@ def stream_points(total: int, requested: str | None = None) -> list[int]:
     return [p for p in points if 2 <= p < total] + [total]
 
 
+def statistics_device(device: str) -> torch.device:
+    """Where the final statistics run: the GPU for CUDA runs, else the CPU (MPS has no
+    float64, which every statistic here is computed in)."""
+    return torch.device(device if str(device).startswith("cuda") else "cpu")
+
+
+def process_device(device: str) -> torch.device:
+    """This process's device, as collectives need it (``cuda`` is the current GPU)."""
+    if device == "cuda":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device(device if str(device).startswith("cuda") else "cpu")
+
+
 # --------------------------------------------------------------------------------------------
 # Where images come from
 # --------------------------------------------------------------------------------------------
@@ -73,11 +118,15 @@ def stream_points(total: int, requested: str | None = None) -> list[int]:
 class PipelineImages:
     """Samples from the model: sample ``i`` uses seed ``seed + i`` and prompt ``i mod len``."""
 
-    def __init__(self, ctx: RunContext, prompts: list[str] | None, settings: GenerationSettings):
-        self.pipeline = ctx.model().pipeline
+    def __init__(self, pipeline: Any, prompts: list[str] | None, settings: GenerationSettings,
+                 seed: int) -> None:  # fmt: skip
+        self.pipeline = pipeline
         self.prompts = prompts
         self.settings = settings
-        self.seed = ctx.seed
+        self.seed = seed
+
+    def prefetch(self, indices: range) -> None:
+        """Nothing to prepare: samples are made on demand."""
 
     def batch(self, indices: range) -> tuple[np.ndarray, list[str] | None, np.ndarray]:
         """Images, their prompts, and their sample indices."""
@@ -88,30 +137,41 @@ class PipelineImages:
         images = generate(self.pipeline, seeds, self.settings, prompts)
         return images, prompts, np.asarray(list(indices), dtype=np.int64)
 
+    def close(self) -> None:
+        pass
+
 
 class FolderImages:
-    """Existing images (``--generated DIR``), in sorted path order; unreadable ones skipped."""
+    """Existing images (``--generated DIR``), in sorted path order, each at its own size (as the
+    reference folder's are); unreadable ones skipped. Files are decoded on a thread pool, the
+    next batch while the current one is extracted."""
 
-    def __init__(self, folder: str, size: int | None) -> None:
+    def __init__(self, folder: str) -> None:
         self.paths = find_images(folder, what="generated folder")
-        self.size = size
-        self.skipped: list[Path] = []
+        self.skipped: dict[int, Path] = {}
+        self._pool = ThreadPoolExecutor(max_workers=decode_workers())
+        self._pending: dict[int, Future] = {}
 
-    def batch(self, indices: range) -> tuple[np.ndarray, None, np.ndarray]:
+    def prefetch(self, indices: range) -> None:
+        for index in indices:
+            if index < len(self.paths) and index not in self._pending:
+                self._pending[index] = self._pool.submit(read_image, self.paths[index])
+
+    def batch(self, indices: range) -> tuple[list[np.ndarray], None, np.ndarray]:
         """Readable images, no prompts, and the indices of the files they came from."""
+        self.prefetch(indices)
         images, kept = [], []
         for index in indices:
-            image = read_image(self.paths[index], self.size)
+            image = self._pending.pop(index).result()
             if image is None:
-                self.skipped.append(self.paths[index])
+                self.skipped[index] = self.paths[index]
             else:
                 images.append(image)
                 kept.append(index)
-        if not images:
-            return np.zeros((0, 1, 1, 3), np.uint8), None, np.zeros(0, np.int64)
-        side = self.size or max(image.shape[0] for image in images)
-        images = [resize_square(image, side) for image in images]
-        return np.stack(images), None, np.asarray(kept, dtype=np.int64)
+        return images, None, np.asarray(kept, dtype=np.int64)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def read_prompts(path: str) -> list[str]:
@@ -125,58 +185,12 @@ def read_prompts(path: str) -> list[str]:
     return prompts
 
 
-# --------------------------------------------------------------------------------------------
-# CLIP score
-# --------------------------------------------------------------------------------------------
-
-
-class _ClipOutputsAsTensors(torch.nn.Module):
-    """torchmetrics 1.9 expects ``get_*_features`` to return tensors; transformers 5 returns
-    output objects whose ``pooler_output`` holds the projected embedding."""
-
-    def __init__(self, model: Any) -> None:
-        super().__init__()
-        self.model = model
-        self.config = model.config
-
-    def get_image_features(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return _as_tensor(self.model.get_image_features(*args, **kwargs))
-
-    def get_text_features(self, *args: Any, **kwargs: Any) -> torch.Tensor:
-        return _as_tensor(self.model.get_text_features(*args, **kwargs))
-
-
-def _as_tensor(output: Any) -> torch.Tensor:
-    return output if isinstance(output, torch.Tensor) else output.pooler_output
-
-
-class ClipScorer:
-    """Per-sample CLIP scores (100·cos) through torchmetrics' CLIP score update.
-
-    Not the ``CLIPScore`` class itself: it accepts only a fixed list of hub ids (a local folder
-    such as the zoo's CLIP is refused), and per-sample scores go into the checkpoint chunks,
-    which makes resume and multi-process runs exact without a metric state of their own.
-    """
-
-    def __init__(self, model_path: str, device: str) -> None:
-        from transformers import CLIPModel, CLIPProcessor
-
-        try:
-            model = CLIPModel.from_pretrained(model_path).eval().to(device)
-            self.processor = CLIPProcessor.from_pretrained(model_path)
-        except OSError as error:
-            raise InputError(
-                f"--clip-model {model_path}: cannot load ({str(error)[:120]})"
-            ) from None
-        self.model = _ClipOutputsAsTensors(model)
-
-    def scores(self, images: np.ndarray, prompts: list[str]) -> np.ndarray:
-        from torchmetrics.functional.multimodal.clip_score import _clip_score_update
-
-        tensors = list(torch.from_numpy(images).permute(0, 3, 1, 2))
-        with torch.inference_mode():
-            score, _ = _clip_score_update(tensors, prompts, self.model, self.processor)
-        return score.double().cpu().numpy()
+def grid_of(images: np.ndarray | list[np.ndarray]) -> Any:
+    """The first samples as one picture (images of other sizes shown at the first's size)."""
+    images = list(images[:64])
+    side = images[0].shape[0]
+    return make_grid(np.stack([resize_square(image, side) if image.shape[:2] != (side, side)
+                               else image for image in images]))  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,11 +222,35 @@ class Collected:
         return int(sum(len(i) for i in self.indices))
 
 
+@dataclass
+class Timing:
+    """Seconds per step, split into warm-up (every step that ran a batch size for the first
+    time: compilation, autotuning, allocator growth) and the steady state after it."""
+
+    warmup_seconds: float = 0.0
+    steady_seconds: float = 0.0
+    steady_images: int = 0
+    seen_sizes: set[int] = field(default_factory=set)
+
+    def add(self, size: int, seconds: float, images: int) -> None:
+        if size in self.seen_sizes:
+            self.steady_seconds += seconds
+            self.steady_images += images
+        else:
+            self.seen_sizes.add(size)
+            self.warmup_seconds += seconds
+
+    def describe(self) -> dict[str, Any]:
+        rate = self.steady_images / self.steady_seconds if self.steady_seconds > 0 else None
+        return {"warmup_seconds": self.warmup_seconds, "steady_seconds": self.steady_seconds,
+                "steady_images": self.steady_images, "steady_images_per_second": rate}  # fmt: skip
+
+
 def _layout(extractor: FeatureExtractor, with_logits: bool, with_clip: bool,
             cmmd_dim: int) -> list[tuple[str, int]]:  # fmt: skip
     widths = [("indices", 1), ("features", extractor.num_features)]
     if with_logits:
-        widths.append(("logits", 10 if extractor.name == "digits" else 1008))
+        widths.append(("logits", extractor.num_logits))
     if with_clip:
         widths.append(("clip", 1))
     if cmmd_dim:
@@ -234,12 +272,14 @@ def _split(rows: torch.Tensor, layout: list[tuple[str, int]]) -> dict[str, np.nd
             for k, v in out.items()}  # fmt: skip
 
 
-def _save_chunk(ctx: RunContext, start: int, chunk: dict[str, np.ndarray]) -> None:
-    if not ctx.is_main:
-        return
-    target = ctx.writer.checkpoint_dir / f"metrics-chunk-{start:09d}.npz"
+def _write_chunk(target: Path, chunk: dict[str, np.ndarray]) -> None:
     with atomic_path(target) as tmp:
         np.savez(tmp, **chunk)
+
+
+def _write_pngs(images: Any, indices: np.ndarray, folder: Path) -> None:
+    for index, image in zip(indices, images, strict=True):
+        save_png(image, folder / f"{index:07d}.png")
 
 
 def _load_chunks(ctx: RunContext) -> tuple[Collected, int]:
@@ -258,30 +298,57 @@ def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceSta
         raise InputError("--reference: a reference folder or .npz statistics file is needed")
     if Path(args.reference).suffix.lower() == ".npz":
         return load_npz_stats(Path(args.reference), expected_dim=extractor.num_features)
-    return reference_from_folder(args.reference, extractor, args.batch_size or 64,
+    return reference_from_folder(args.reference, extractor, folder_batch_size(args),
                                  progress=ctx.progress, log=ctx.log)  # fmt: skip
+
+
+def _batcher(ctx: RunContext, device: str, sync_device: torch.device,
+             total: int) -> tuple[AutoBatch, Any]:  # fmt: skip
+    """The batch-size policy and the any-process-out-of-memory test for this run."""
+    args = ctx.args
+    world = ctx.dist.world_size
+    agree, any_failed = (distributed_agreement(sync_device) if ctx.dist.is_distributed
+                         else ((lambda size: size), (lambda failed: failed)))  # fmt: skip
+    if args.generated:
+        return AutoBatch(folder_batch_size(args)), any_failed
+    if args.batch_size != "auto":
+        return AutoBatch(args.batch_size or SAMPLE_BATCH), any_failed
+    per_process = max(1, math.ceil(total / world))
+    if not str(device).startswith("cuda"):
+        ctx.log(f"--batch-size auto: no GPU memory to probe on {device}; batch {SAMPLE_BATCH}")
+        return AutoBatch(min(SAMPLE_BATCH, per_process)), any_failed
+    probe = MemoryProbe(sync_device)
+    return AutoBatch(min(START, per_process), limit=per_process, probe=probe,
+                     agree=agree), any_failed  # fmt: skip
 
 
 def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     from diffusionscope.core.loading import resolve_device
+    from diffusionscope.core.metrics.acceleration import accelerated
+    from diffusionscope.core.metrics.clip_score import ClipScorer
     from diffusionscope.core.metrics.outputs import finish
 
     args = ctx.args
     device = resolve_device(args.device)
+    sync_device = process_device(device)
+    stats_device = statistics_device(device)
     extractor = get_extractor(options.features, device, inception_weights=args.inception_weights,
                               model=args.feature_model)  # fmt: skip
     ctx.log(f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})")
     reference = load_reference(ctx, extractor)
     ctx.log(f"reference: {reference.n} images from {reference.source}"
             + (" (cached statistics)" if reference.cached else ""))  # fmt: skip
+    reference_stats = ReferenceTensors.of(reference, stats_device)
 
+    pipeline = None
     if args.generated:
-        source: Any = FolderImages(args.generated, size=args.height)
+        source: Any = FolderImages(args.generated)
         total = min(len(source.paths), args.num_samples or len(source.paths))
         prompts = None
     else:
         prompts = options.prompts
-        source = PipelineImages(ctx, prompts, GenerationSettings.from_args(args))
+        pipeline = ctx.model().pipeline
+        source = PipelineImages(pipeline, prompts, GenerationSettings.from_args(args), ctx.seed)
         total = options.num_samples
     with_logits = "is" in options.metrics and extractor.has_logits
     clip = ClipScorer(options.clip_model, device) if "clip" in options.metrics and prompts else None
@@ -294,73 +361,130 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     collected, next_index = _load_chunks(ctx) if ctx.resume else (Collected(), 0)
     if next_index:
         ctx.log(f"resuming at sample {next_index} of {total}")
-    batch = args.batch_size or 16
-    world = ctx.dist.world_size
+    world, rank = ctx.dist.world_size, ctx.dist.rank
     all_points = stream_points(total, options.stream_at)
     # A resumed run recomputes the points it had already passed (their events are in the log).
-    curve = [_stream(ctx, collected, reference, p, emit=False) for p in all_points
-             if p <= next_index]  # fmt: skip
+    curve = [_stream(ctx, collected, reference_stats, p, emit=False)
+             for p in all_points if p <= next_index]  # fmt: skip
     points = [p for p in all_points if p > next_index]
+    batcher, any_failed = _batcher(ctx, device, sync_device, total)
+    timing = Timing()
     gather = StepRows()
+    samples_dir = ctx.writer.artifact_path("samples")
     started = time.monotonic()
     grid_done = next_index > 0
-    for step_start in range(next_index, total, batch * world):
-        step_end = min(step_start + batch * world, total)
-        mine = range(min(step_start + ctx.dist.rank * batch, step_end),
-                     min(step_start + (ctx.dist.rank + 1) * batch, step_end))  # fmt: skip
-        rows = torch.zeros(0, sum(w for _, w in layout), dtype=torch.float64)
-        if len(mine):
-            images, batch_prompts, kept = source.batch(mine)
-            features, logits = extract(extractor, images, with_logits=with_logits)
-            columns = [kept[:, None].astype(np.float64), features.astype(np.float64)]
-            if with_logits:
-                columns.append(logits.astype(np.float64))
-            if clip is not None:
-                columns.append(clip.scores(images, batch_prompts)[:, None])
-            if cmmd_extractor is not None:
-                columns.append(extract(cmmd_extractor, images)[0].astype(np.float64))
-            rows = torch.from_numpy(np.concatenate(columns, axis=1))
-            if options.save_images:
-                # Each process saves the PNGs it made (distinct names): sending images to rank 0
-                # would cost more than the features themselves.
-                for index, image in zip(kept, images, strict=True):
-                    save_png(image, ctx.writer.artifact_path(f"samples/{index:07d}.png"))
-            if not grid_done and ctx.is_main:
-                ctx.save_image(make_grid(images[:64]), "sample_grid.png", "first samples")
-                grid_done = True
-        gather.update(rows)
-        chunk = _split(gather.compute(), layout)
-        gather.reset()
-        chunk["end"] = np.asarray(step_end)
-        collected.add(chunk)
-        _save_chunk(ctx, step_start, chunk)
-        ctx.progress("generate" if not args.generated else "features", step_end, total, "img")
-        while points and step_end >= points[0]:
-            curve.append(_stream(ctx, collected, reference, points.pop(0)))
+
+    def work(mine: range) -> tuple[np.ndarray, Any, np.ndarray]:
+        """This process's share of a step: images, and their rows (index, features, ...)."""
+        images, batch_prompts, kept = source.batch(mine)
+        features, logits = extract(extractor, images, with_logits=with_logits)
+        columns = [kept[:, None].astype(np.float64), features.astype(np.float64)]
+        if with_logits:
+            columns.append(logits.astype(np.float64))
+        if clip is not None:
+            columns.append(clip.scores(images, batch_prompts)[:, None])
+        if cmmd_extractor is not None:
+            columns.append(extract(cmmd_extractor, images)[0].astype(np.float64))
+        return np.concatenate(columns, axis=1), images, kept
+
+    accelerate = (accelerated(pipeline, device, options.compile) if pipeline is not None
+                  else contextlib.nullcontext([]))  # fmt: skip
+    try:
+        with BackgroundWriter() as background, accelerate as applied:
+            if applied:
+                ctx.log(f"throughput: {', '.join(applied)}")
+            step_start = next_index
+            while step_start < total:
+                size = batcher.start_step()
+                step_end = min(step_start + size * world, total)
+                mine = range(min(step_start + rank * size, step_end),
+                             min(step_start + (rank + 1) * size, step_end))  # fmt: skip
+                source.prefetch(range(step_end + rank * size,
+                                      min(step_end + (rank + 1) * size, total)))  # fmt: skip
+                began = time.perf_counter()
+                rows = np.zeros((0, sum(w for _, w in layout)))
+                images, kept, failed = [], np.zeros(0, np.int64), False
+                try:
+                    if len(mine):
+                        rows, images, kept = work(mine)
+                except Exception as error:  # noqa: BLE001 -- only out-of-memory is handled
+                    if args.batch_size != "auto" or not is_out_of_memory(error):
+                        raise
+                    failed = True
+                if any_failed(failed):
+                    batcher.out_of_memory()
+                    ctx.log(f"out of GPU memory at batch {size}; retrying with {batcher.size}")
+                    continue
+                batcher.step_done()
+                if options.save_images and len(kept):
+                    # Each process saves the PNGs it made (distinct names): sending images to
+                    # rank 0 would cost more than the features themselves.
+                    background.submit(_write_pngs, images, kept, samples_dir)
+                if not grid_done and ctx.is_main and len(kept):
+                    ctx.save_image(grid_of(images), "sample_grid.png", "first samples")
+                    grid_done = True
+                chunk = _split(gather_rows(gather, rows, sync_device), layout)
+                chunk["end"] = np.asarray(step_end)
+                collected.add(chunk)
+                if ctx.is_main:
+                    target = ctx.writer.checkpoint_dir / f"metrics-chunk-{step_start:09d}.npz"
+                    background.submit(_write_chunk, target, chunk)
+                timing.add(size, time.perf_counter() - began, step_end - step_start)
+                ctx.progress("generate" if not args.generated else "features", step_end, total,
+                             "img")  # fmt: skip
+                while points and step_end >= points[0]:
+                    curve.append(_stream(ctx, collected, reference_stats,
+                                         points.pop(0)))  # fmt: skip
+                step_start = step_end
+    finally:
+        source.close()
     elapsed = time.monotonic() - started
     if isinstance(source, FolderImages) and source.skipped:
         ctx.warn(f"generated folder {args.generated}: skipped {len(source.skipped)} unreadable "
                  "file(s)")  # fmt: skip
     if collected.count < 2:
         raise InputError(f"only {collected.count} usable generated image(s); need at least 2")
-    return finish(ctx, options, extractor, reference, collected, curve, elapsed)
+    throughput = {"batch_size": batcher.size, "batch_sizes": sorted(set(batcher.history)),
+                  "auto_batch": args.batch_size == "auto", "applied": list(applied),
+                  **timing.describe()}  # fmt: skip
+    return finish(ctx, options, extractor, reference, collected, curve, elapsed,
+                  device=stats_device, throughput=throughput)  # fmt: skip
 
 
-def _stream(
-    ctx: RunContext, collected: Collected, reference: ReferenceStats, n: int, emit: bool = True
-) -> list[float]:
+@dataclass(frozen=True)
+class ReferenceTensors:
+    """The reference statistics (and features) on the statistics device, in float64, made once
+    for every point of the live curves."""
+
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    features: torch.Tensor | None
+
+    @classmethod
+    def of(cls, reference: ReferenceStats, device: torch.device) -> ReferenceTensors:
+        features = reference.features
+        return cls(torch.as_tensor(reference.mu, dtype=torch.float64, device=device),
+                   torch.as_tensor(reference.sigma, dtype=torch.float64, device=device),
+                   None if features is None else
+                   torch.as_tensor(features, device=device).to(torch.float64))  # fmt: skip
+
+
+def _stream(ctx: RunContext, collected: Collected, reference_stats: ReferenceTensors, n: int,
+            emit: bool = True) -> list[float]:  # fmt: skip
     """FID (and KID) on the first ``n`` samples, emitted as points of the live curves."""
     from diffusionscope.core.metrics.scores import kid
 
+    mu, sigma = reference_stats.mu, reference_stats.sigma
     features = collected.array("features")
     order = np.argsort(np.concatenate(collected.indices))[:n]
-    subset = features[order]
-    value = fid_from_features(subset, reference.mu, reference.sigma)
+    subset = torch.from_numpy(features[order]).to(mu.device)
+    value = fid_from_features(subset, mu, sigma)
     if emit:
         ctx.series("fid", n, value, x_label="N samples", y_label="FID")
     point = [float(n), value, math.nan]
-    if reference.features is not None and n >= 4:
-        kid_mean, _, _ = kid(reference.features, subset, subset_size=min(1000, n), subsets=20)
+    if reference_stats.features is not None and n >= 4:
+        kid_mean = kid(reference_stats.features, subset, subset_size=min(1000, n), subsets=20,
+                       device=mu.device)["mean"]  # fmt: skip
         if emit:
             ctx.series("kid", n, kid_mean, x_label="N samples", y_label="KID")
         point[2] = kid_mean

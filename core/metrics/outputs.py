@@ -9,8 +9,12 @@ import numpy as np
 import torch
 
 from diffusionscope.core.metrics.frechet import fid_from_features, mean_and_covariance
-from diffusionscope.core.metrics.prdc import density_coverage, precision_recall
-from diffusionscope.core.metrics.reference import ReferenceStats, reference_from_folder
+from diffusionscope.core.metrics.prdc import prdc
+from diffusionscope.core.metrics.reference import (
+    ReferenceStats,
+    folder_batch_size,
+    reference_from_folder,
+)
 from diffusionscope.core.metrics.scores import (
     cmmd,
     fid_infinity,
@@ -22,10 +26,16 @@ from diffusionscope.core.modes import ModeResult, RunContext
 
 
 def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceStats,
-           collected: Any, curve: list[list[float]], elapsed: float) -> ModeResult:  # fmt: skip
+           collected: Any, curve: list[list[float]], elapsed: float,
+           device: torch.device | str = "cpu", throughput: dict[str, Any] | None = None
+           ) -> ModeResult:  # fmt: skip
+    """Every final number, computed on ``device`` (the run's GPU, or the CPU)."""
     order = np.argsort(np.concatenate(collected.indices))
     features = collected.array("features")[order]
     n = len(features)
+    features_t = torch.from_numpy(features).to(device)
+    mu_ref = torch.as_tensor(reference.mu, device=device)
+    sigma_ref = torch.as_tensor(reference.sigma, device=device)
     common = {"n": n, "extractor": extractor.name, "resize_policy": extractor.resize_policy}
     results: dict[str, Any] = {
         "n_generated": n,
@@ -37,12 +47,14 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
         },  # fmt: skip
         "reference": reference.describe(),
         "seconds": elapsed,
+        "throughput": throughput or {},
+        "statistics_device": str(device),
     }
     ctx.progress("scores", 0, 1, "stage")
     if "fid" in options.metrics:
-        value = fid_from_features(features, reference.mu, reference.sigma)
-        infinity = fid_infinity(features, reference.mu, reference.sigma, seed=ctx.seed)
-        interval = fid_interval(features, reference.mu, reference.sigma, value,
+        value = fid_from_features(features_t, mu_ref, sigma_ref)
+        infinity = fid_infinity(features_t, mu_ref, sigma_ref, seed=ctx.seed)
+        interval = fid_interval(features_t, mu_ref, sigma_ref, value,
                                 resamples=options.bootstrap, seed=ctx.seed)  # fmt: skip
         results["fid"] = {"value": value, **common, "interval": [interval["low"], interval["high"]],
                           "interval_level": interval["level"], "interval_method": interval["method"],
@@ -58,28 +70,26 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
             ctx.warn(f"reference {reference.source} holds statistics only: "
                      f"{', '.join(skipped)} need features and are skipped")  # fmt: skip
     else:
+        real_t = torch.from_numpy(reference_features).to(device)
         if "kid" in options.metrics:
-            mean, std, size = kid(reference_features, features, seed=ctx.seed)
-            results["kid"] = {"mean": mean, "std": std, "subset_size": size, **common}
-            ctx.metric("kid", mean, n=n, std=std)
-        real_t, fake_t = torch.from_numpy(reference_features), torch.from_numpy(features)
-        if "pr" in options.metrics:
-            precision, recall = precision_recall(real_t, fake_t, k=3)
-            results["precision"] = {"value": precision, "k": 3, **common}
-            results["recall"] = {"value": recall, "k": 3, **common}
-            ctx.metric("precision", precision, n=n)
-            ctx.metric("recall", recall, n=n)
-        if "dc" in options.metrics:
-            density, coverage = density_coverage(real_t, fake_t, k=5)
-            results["density"] = {"value": density, "k": 5, **common}
-            results["coverage"] = {"value": coverage, "k": 5, **common}
-            ctx.metric("density", density, n=n)
-            ctx.metric("coverage", coverage, n=n)
+            result = kid(real_t, features_t, seed=ctx.seed)
+            results["kid"] = {**result, **common}
+            ctx.metric("kid", result["mean"], n=n, std=result["std"])
+        if "pr" in options.metrics or "dc" in options.metrics:
+            # One pass serves both pairs (k=3 and k=5 from the same 6 nearest neighbours).
+            found = prdc(real_t, features_t, k_pr=3, k_dc=5)
+            for name, value, k, wanted in (
+                ("precision", found.precision, 3, "pr"), ("recall", found.recall, 3, "pr"),
+                ("density", found.density, 5, "dc"), ("coverage", found.coverage, 5, "dc"),
+            ):  # fmt: skip
+                if wanted in options.metrics:
+                    results[name] = {"value": value, "k": k, **common}
+                    ctx.metric(name, value, n=n)
     logits = collected.array("logits")
     if logits is not None and "is" in options.metrics:
-        mean, std = inception_score(logits[order], seed=ctx.seed)
-        results["is"] = {"mean": mean, "std": std, "splits": min(10, n), **common}
-        ctx.metric("is", mean, n=n, std=std)
+        result = inception_score(torch.from_numpy(logits[order]).to(device), seed=ctx.seed)
+        results["is"] = {**result, **common}
+        ctx.metric("is", result["mean"], n=n, std=result["std"])
     scores = collected.array("clip")
     if scores is not None:
         scores = scores[order]
@@ -91,8 +101,8 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
         ctx.warn(f"reference {reference.source}: CMMD needs the reference images; skipped")
     elif embeddings is not None:
         cmmd_extractor = _cmmd_extractor(ctx, options)
-        real = reference_from_folder(reference.source, cmmd_extractor, ctx.args.batch_size or 64)
-        value = cmmd(real.features, embeddings[order])
+        real = reference_from_folder(reference.source, cmmd_extractor, folder_batch_size(ctx.args))
+        value = cmmd(real.features, embeddings[order], device=device)
         results["cmmd"] = {"value": value, "n": n, "model": options.clip_model}
         ctx.metric("cmmd", value, n=n)
     ctx.progress("scores", 1, 1, "stage")
@@ -182,7 +192,10 @@ def _report(results: dict[str, Any]) -> str:
                      f"{fid['fid_inf']:.4f} |")  # fmt: skip
     for key, label in (("kid", "KID"), ("is", "IS")):
         if key in results:
-            lines.append(f"| {label} | {results[key]['mean']:.5f} | ± {results[key]['std']:.5f} |")
+            std = results[key]["std"]
+            spread = f"± {std:.5f}" if std is not None else "no spread"
+            lines.append(f"| {label} | {results[key]['mean']:.5f} | {spread} "
+                         f"({results[key]['std_note']}) |")  # fmt: skip
     for key in ("precision", "recall", "density", "coverage"):
         if key in results:
             lines.append(f"| {key} | {results[key]['value']:.4f} | k={results[key]['k']} |")

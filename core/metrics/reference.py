@@ -1,33 +1,48 @@
 """Reference sets: an image folder (features extracted and cached) or precomputed statistics.
 
-A folder's features are cached per (content hash, extractor, resize policy), so a second run
+A folder's features are cached per (content hash, extractor, resize policy, numerics: device
+type, memory layout and PyTorch version), so a second run
 against the same reference -- even a copied folder -- skips the extraction. A ``.npz`` with
 ``mu`` and ``sigma`` (as pytorch-fid and clean-fid write them) gives FID only, unless it also
 holds ``features`` (as ``--save-features`` writes them).
+
+Finding the content hash means reading every byte of the folder, which on a 50k-image set costs
+more than loading the cached statistics. So a second, cheaper key sits in front of it: the
+folder's *listing* (its absolute path, and every file's relative name, size and modification
+time in nanoseconds). An unchanged listing maps straight to the content hash it was last seen
+with, and no image is opened; any change to the listing (a file added, removed, rewritten,
+touched) re-hashes the content, and a copied folder, whose listing differs, re-hashes once and
+finds its statistics by content. The trade-off: a file rewritten in place with the same size
+*and* the same nanosecond mtime (a tool that restores mtimes, or a file system with coarse
+timestamps) would be taken as unchanged; deleting ``<cache>/reference/listings`` forces a
+re-hash.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from diffusionscope.core.errors import InputError
 from diffusionscope.core.images import (
     content_hash,
     find_images,
-    iter_image_batches,
+    iter_decoded,
+    listing_key,
     read_image,
-    to_uint8_nchw,
 )
+from diffusionscope.core.metrics.features import extract
 from diffusionscope.core.metrics.frechet import mean_and_covariance
 
 MIN_REFERENCE_IMAGES = 2
+FOLDER_BATCH = 256  # images read per step from folders, on both sides of a comparison
 
 
 @dataclass
@@ -81,7 +96,7 @@ def load_npz_stats(path: Path, expected_dim: int | None = None) -> ReferenceStat
     try:
         with np.load(path, allow_pickle=False) as data:
             arrays = {key: data[key] for key in data.files}
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
         raise InputError(f"reference {path}: not a readable .npz file ({error})") from None
     if "mu" not in arrays or "sigma" not in arrays:
         raise InputError(
@@ -103,24 +118,41 @@ def load_npz_stats(path: Path, expected_dim: int | None = None) -> ReferenceStat
                           logits=arrays.get("logits"), skipped=skipped)  # fmt: skip
 
 
-def extract(extractor: Any, images: np.ndarray, *, with_logits: bool = False
-            ) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
-    """Features (and logits) of uint8 ``[N,H,W,3]`` images, as float32 NumPy arrays."""
-    if len(images) == 0:
-        return np.zeros((0, extractor.num_features), np.float32), None
-    batch = to_uint8_nchw(images)
-    with torch.inference_mode():
-        features = extractor(batch).float().cpu().numpy()
-        logits = extractor.logits(batch).float().cpu().numpy() if with_logits else None
-    return features, logits
+def folder_batch_size(args: Any) -> int:
+    """Folders (the reference and ``--generated``) are read in batches of one size, so a folder
+    compared with itself gives bit-identical features on both sides."""
+    size = getattr(args, "batch_size", None)
+    return size if isinstance(size, int) else FOLDER_BATCH
+
+
+def folder_content_hash(root: Path, paths: list[Path]) -> str:
+    """The folder's content hash, from the listing index when the listing is unchanged."""
+    import json
+
+    from diffusionscope.core.atomic import atomic_write_text
+
+    index = cache_dir() / "listings" / f"{listing_key(paths, root)[:40]}.json"
+    try:
+        known = json.loads(index.read_text())
+        if isinstance(known, dict) and isinstance(known.get("content_hash"), str):
+            return known["content_hash"]
+    except (OSError, ValueError):
+        pass
+    digest = content_hash(paths, root)
+    with contextlib.suppress(OSError):  # a read-only cache only costs the next run a re-hash
+        atomic_write_text(index, json.dumps({"content_hash": digest, "files": len(paths)}))
+    return digest
 
 
 def reference_from_folder(folder: str, extractor: Any, batch_size: int,
                           progress: Any = None, log: Any = None) -> ReferenceStats:  # fmt: skip
+    """Statistics (and features, logits) of an image folder: cached, or extracted with every
+    image at its own size, decoded on threads ahead of the extractor."""
     root = Path(folder).expanduser()
     paths = find_images(root, what="reference folder")
-    digest = content_hash(paths, root)
-    policy = hashlib.sha256(extractor.resize_policy.encode()).hexdigest()[:8]
+    digest = folder_content_hash(root, paths)
+    recipe = f"{extractor.resize_policy}|{getattr(extractor, 'numerics', '')}"
+    policy = hashlib.sha256(recipe.encode()).hexdigest()[:8]
     cache_file = cache_dir() / f"{digest[:20]}-{extractor.name}-{policy}.npz"
     if cache_file.is_file():
         cached = load_npz_stats(cache_file)
@@ -135,9 +167,9 @@ def reference_from_folder(folder: str, extractor: Any, batch_size: int,
         return cached
     features, logits, skipped = [], [], 0
     done = 0
-    for images, bad in iter_image_batches(paths, batch_size, size=None):
+    for images, _, bad in iter_decoded(paths, batch_size):
         skipped += len(bad)
-        if len(images):
+        if images:
             f, lg = extract(extractor, images, with_logits=extractor.has_logits)
             features.append(f)
             if lg is not None:

@@ -2,8 +2,9 @@
 numbers are consistent and the extractor runs once per image (torchmetrics' KID and IS would each
 run their own Inception pass, with their own resize).
 
-KID and IS are torchmetrics' own implementations, fed the precomputed features through an
-identity ``feature`` module; FID uses :mod:`diffusionscope.core.metrics.frechet`.
+KID gives torchmetrics' numbers (see :func:`kid` for why it is computed here); IS is
+torch-fidelity's function on the logits; FID uses :mod:`diffusionscope.core.metrics.frechet`.
+Each takes a ``device``: the final statistics of a GPU run are computed there, in float64.
 """
 
 from __future__ import annotations
@@ -32,46 +33,161 @@ class PrecomputedFeatures(nn.Module):
         return features
 
 
-def kid(real: np.ndarray, fake: np.ndarray, subset_size: int = 1000, subsets: int = 100,
-        seed: int = 0) -> tuple[float, float, int]:  # fmt: skip
-    """KID mean and std over random subsets (torchmetrics, degree-3 polynomial kernel)."""
-    from torchmetrics.image.kid import KernelInceptionDistance
-
-    size = int(min(subset_size, len(real), len(fake)))
-    metric = KernelInceptionDistance(feature=PrecomputedFeatures(real.shape[1]),
-                                     subsets=subsets, subset_size=size)  # fmt: skip
-    metric.update(torch.from_numpy(real).double(), real=True)
-    metric.update(torch.from_numpy(fake).double(), real=False)
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        mean, std = metric.compute()
-    return float(mean), float(std), size
+def _kernel_sums(x: torch.Tensor, y: torch.Tensor, block: int = 2048
+                 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+    """Row and column sums of KID's kernel ``k(x, y) = (x·y / d + 1)³``, in row blocks."""
+    rows = torch.empty(len(x), dtype=x.dtype, device=x.device)
+    columns = torch.zeros(len(y), dtype=x.dtype, device=x.device)
+    for start in range(0, len(x), block):
+        kernel = _kernel(x[start : start + block], y)
+        rows[start : start + block] = kernel.sum(dim=1)
+        columns += kernel.sum(dim=0)
+    return rows, columns
 
 
-def inception_score(logits: np.ndarray, splits: int = 10, seed: int = 0) -> tuple[float, float]:
-    from torchmetrics.image.inception import InceptionScore
-
-    metric = InceptionScore(feature=PrecomputedFeatures(logits.shape[1]),
-                            splits=min(splits, len(logits)))  # fmt: skip
-    metric.update(torch.from_numpy(logits).double())
-    with torch.random.fork_rng():
-        torch.manual_seed(seed)
-        mean, std = metric.compute()
-    return float(mean), float(std)
+def _kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (x @ y.T).div_(x.shape[1]).add_(1).pow_(3)
 
 
-def fid_infinity(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, points: int = 15,
-                 seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def _off_diagonal_sum(x: torch.Tensor) -> torch.Tensor:
+    kernel = _kernel(x, x)
+    return kernel.sum() - kernel.diagonal().sum()
+
+
+class _OwnTerm:
+    """``Σ_{i≠j} k(x_i, x_j)`` over subsets of one set.
+
+    A whole set: one number. A subset of most of a set that is small enough to hold its kernel
+    (``COMPLEMENT_LIMIT`` samples): the full kernel's sum, less what the few left-out samples
+    contribute (``T − 2 Σ_E R + Σ_{E×E} K − Σ_subset diag``). Otherwise the subset's own
+    kernel matrix, as torchmetrics computes it."""
+
+    COMPLEMENT_LIMIT = 4096
+
+    def __init__(self, features: torch.Tensor, size: int) -> None:
+        self.features, self.size, n = features, size, len(features)
+        self.whole = _off_diagonal_sum(features) if size == n else None
+        self.kernel = None
+        if self.whole is None and n <= self.COMPLEMENT_LIMIT and size * 2 >= n:
+            self.kernel = _kernel(features, features)
+            self.rows = self.kernel.sum(dim=1)
+            self.total = self.rows.sum()
+            self.diagonal = self.kernel.diagonal().clone()
+
+    def __call__(self, order: torch.Tensor) -> torch.Tensor:
+        """The term for the subset ``order[:size]`` of a random permutation ``order``."""
+        if self.whole is not None:
+            return self.whole
+        if self.kernel is None:
+            return _off_diagonal_sum(self.features[order[: self.size]])
+        left_out = order[self.size :]
+        inside = (self.total - 2 * self.rows[left_out].sum()
+                  + self.kernel[left_out][:, left_out].sum())  # fmt: skip
+        return inside - self.diagonal[order[: self.size]].sum()
+
+
+def kid(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor,
+        subset_size: int = 1000, subsets: int = 100, seed: int = 0,
+        device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
+    """KID (Bińkowski et al. 2018) as torchmetrics computes it -- the unbiased MMD² with the
+    kernel ``(x·y/d + 1)³`` over random subsets of ``subset_size`` real and generated samples,
+    drawn by the same ``randperm`` calls -- and what its spread means.
+
+    Hand-written rather than torchmetrics' ``KernelInceptionDistance`` because that rebuilds
+    three kernel matrices for every subset, also when a subset is a whole set (N ≤ subset
+    size, every run of the digits model): a set's own term is then the same for every subset,
+    and the cross term is a sum of precomputed row (or column) sums; a subset of most of a
+    smaller set is its kernel sum less the left-out samples' part (:class:`_OwnTerm`). The
+    numbers are torchmetrics' (tested).
+
+    ``std`` is the standard deviation of one subset's estimate across the subsets (population
+    std, as torchmetrics and Bińkowski et al. report it; not a standard error of the mean).
+    When every generated subset is the whole generated set the subsets do not vary the model's
+    side, and that spread says nothing about the model: ``std`` is None then, and
+    ``std_note`` says why.
+    """
+    real_t, fake_t = _float64(real, device), _float64(fake, device)
+    size = int(min(subset_size, len(real_t), len(fake_t)))
+    if size < 2:
+        raise ValueError("KID needs at least 2 samples on each side")
+    real_whole, fake_whole = size == len(real_t), size == len(fake_t)
+    real_rows = fake_columns = None
+    if real_whole or fake_whole:
+        real_rows, fake_columns = _kernel_sums(real_t, fake_t)
+    real_own, fake_own = _OwnTerm(real_t, size), _OwnTerm(fake_t, size)
+    generator = torch.Generator().manual_seed(seed)
+    values = []
+    pairs = size * (size - 1)
+    for _ in range(subsets):
+        real_order = torch.randperm(len(real_t), generator=generator).to(real_t.device)
+        fake_order = torch.randperm(len(fake_t), generator=generator).to(fake_t.device)
+        real_index, fake_index = real_order[:size], fake_order[:size]
+        xx, yy = real_own(real_order), fake_own(fake_order)
+        if fake_whole:
+            xy = real_rows[real_index].sum()
+        elif real_whole:
+            xy = fake_columns[fake_index].sum()
+        else:
+            xy = _kernel(real_t[real_index], fake_t[fake_index]).sum()
+        values.append((xx + yy) / pairs - 2 * xy / size**2)
+    scores = torch.stack(values)
+    result: dict[str, Any] = {"mean": float(scores.mean()), "subset_size": size,
+                              "subsets": subsets}  # fmt: skip
+    if fake_whole:
+        result["std"] = None
+        result["std_note"] = (f"none: every generated subset is all {len(fake_t)} samples, so "
+                              "subsets do not vary the generated side")  # fmt: skip
+    else:
+        result["std"] = float(scores.std(unbiased=False))
+        result["std_note"] = (f"std of one subset's KID across {subsets} subsets of {size} "
+                              "(population std, as torchmetrics and Bińkowski et al.)")  # fmt: skip
+    return result
+
+
+def inception_score(logits: np.ndarray | torch.Tensor, splits: int = 10, seed: int = 0,
+                    device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
+    """Inception Score with torch-fidelity's own function: the samples shuffled with ``seed``,
+    cut into ``splits`` parts, ``exp(E KL(p(y|x) || p(y)))`` per part; mean and the population
+    std (ddof=0) over the parts, as torch-fidelity and the original IS code report them. With a
+    single part there is no spread: ``std`` is None."""
+    from torch_fidelity.metric_isc import (
+        KEY_METRIC_ISC_MEAN,
+        KEY_METRIC_ISC_STD,
+        isc_features_to_metric,
+    )
+
+    values = _float64(logits, device)
+    parts = int(min(splits, len(values)))
+    out = isc_features_to_metric(values, splits=parts, shuffle=True, rng_seed=seed)
+    result: dict[str, Any] = {"mean": out[KEY_METRIC_ISC_MEAN], "splits": parts}
+    if parts < 2:
+        result["std"], result["std_note"] = None, "none: one split"
+    else:
+        result["std"] = out[KEY_METRIC_ISC_STD]
+        result["std_note"] = f"std of the IS of {parts} splits (ddof=0, as torch-fidelity)"
+    return result
+
+
+def _float64(value: np.ndarray | torch.Tensor, device: str | torch.device | None) -> torch.Tensor:
+    tensor = torch.as_tensor(value)
+    return tensor.to(device if device is not None else tensor.device, torch.float64)
+
+
+def fid_infinity(fake: np.ndarray | torch.Tensor, mu_ref: np.ndarray | torch.Tensor,
+                 sigma_ref: np.ndarray | torch.Tensor, points: int = 15, seed: int = 0,
+                 device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
     """Chong & Forsyth (2020): FID at ~15 sample counts, each a subset drawn *without*
     replacement, fitted linearly against 1/N; the intercept is FID at infinite N."""
-    total = len(fake)
+    fake_t = _float64(fake, device)
+    mu_t, sigma_t = _float64(mu_ref, fake_t.device), _float64(sigma_ref, fake_t.device)
+    total = len(fake_t)
     low = max(total // 5, min(total, 10))
     counts = np.unique(np.linspace(low, total, points).astype(int))
     rng = np.random.default_rng(seed)
     fids = []
     for count in counts:
-        subset = fake if count == total else fake[rng.choice(total, count, replace=False)]
-        fids.append(fid_from_features(subset, mu_ref, sigma_ref))
+        subset = fake_t if count == total else fake_t[_index(rng, total, count, fake_t.device)]
+        fids.append(fid_from_features(subset, mu_t, sigma_t))
     if len(counts) < 2:
         return {"value": fids[-1], "slope": 0.0, "n": counts.tolist(), "fid": fids}
     slope, intercept = np.polyfit(1.0 / counts, fids, 1)
@@ -79,8 +195,14 @@ def fid_infinity(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, po
             "fid": [float(f) for f in fids]}  # fmt: skip
 
 
-def fid_interval(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, value: float,
-                 resamples: int = 50, level: float = 0.95, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def _index(rng: np.random.Generator, total: int, count: int, device: torch.device) -> torch.Tensor:
+    return torch.from_numpy(rng.choice(total, count, replace=False)).to(device)
+
+
+def fid_interval(fake: np.ndarray | torch.Tensor, mu_ref: np.ndarray | torch.Tensor,
+                 sigma_ref: np.ndarray | torch.Tensor, value: float, resamples: int = 50,
+                 level: float = 0.95, seed: int = 0,
+                 device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
     """A sampling interval for FID without duplicating samples.
 
     The classic bootstrap resamples *with* replacement; duplicates shrink the sample covariance
@@ -89,12 +211,14 @@ def fid_interval(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, va
     """
     from scipy.stats import norm
 
-    total = len(fake)
+    fake_t = _float64(fake, device)
+    total = len(fake_t)
     if total < 4 or resamples < 2:
         return {"low": value, "high": value, "level": level, "method": "none (too few samples)"}
+    mu_t, sigma_t = _float64(mu_ref, fake_t.device), _float64(sigma_ref, fake_t.device)
     rng = np.random.default_rng(seed)
     half = total // 2
-    values = [fid_from_features(fake[rng.choice(total, half, replace=False)], mu_ref, sigma_ref)
+    values = [fid_from_features(fake_t[_index(rng, total, half, fake_t.device)], mu_t, sigma_t)
               for _ in range(resamples)]  # fmt: skip
     stderr = float(np.std(values, ddof=1))
     z = float(norm.ppf(0.5 + level / 2))
@@ -103,12 +227,13 @@ def fid_interval(fake: np.ndarray, mu_ref: np.ndarray, sigma_ref: np.ndarray, va
             "method": "half-samples without replacement (delete-half jackknife)"}  # fmt: skip
 
 
-def cmmd(real: np.ndarray, fake: np.ndarray, sigma: float = 10.0, scale: float = 1000.0,
-         block: int = 2048) -> float:  # fmt: skip
+def cmmd(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, sigma: float = 10.0,
+         scale: float = 1000.0, block: int = 2048,
+         device: str | torch.device | None = None) -> float:  # fmt: skip
     """CMMD (Jayasumana et al. 2024): MMD² with a Gaussian kernel on L2-normalised CLIP
     embeddings, σ=10, scaled by 1000 as in the paper; summed in blocks to bound memory."""
-    x = torch.nn.functional.normalize(torch.from_numpy(real).double(), dim=1)
-    y = torch.nn.functional.normalize(torch.from_numpy(fake).double(), dim=1)
+    x = torch.nn.functional.normalize(_float64(real, device), dim=1)
+    y = torch.nn.functional.normalize(_float64(fake, x.device), dim=1)
     gamma = 1.0 / (2 * sigma**2)
 
     def mean_kernel(a: torch.Tensor, b: torch.Tensor) -> float:
