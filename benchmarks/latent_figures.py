@@ -1,7 +1,11 @@
-"""The latent mode's acceptance figures on the digits model, each beside its baseline: slerp vs
-lerp step ratios (seed noise with and without guidance, VAE latents of real digits), DDIM
-inversion vs fresh noise, a text direction's monotonicity, and both OOD scores' AUROC against
-noise and against rendered letters/shapes; then the wall time of the default CLI run."""
+"""The latent mode's acceptance figures, each beside its baseline. On the digits model: slerp vs
+lerp step ratios (seed noise with and without guidance, VAE latents of real digits), inversion
+vs fresh noise, the directions task's attribute vs the ink fraction (and vs the old feature axis
+of the bare words' images), both OOD scores' AUROC against noise and against rendered
+letters/shapes and the share of new in-distribution images they flag (held-out calibration vs
+the reference's own 95th percentile); on the tiny random pipeline of every family: the largest
+pixel difference between a seed strip's ends and the pipeline's own images; then the wall time
+of the default CLI run."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -22,7 +27,6 @@ from diffusionscope.core.zoo import DIGITS_LDM
 from diffusionscope.core.zoo.features import load_digits_features
 from diffusionscope.core.zoo.prompts import (
     ink_fraction,
-    ink_mask,
     letters_and_shapes,
     make_prompt,
     random_samples,
@@ -51,8 +55,8 @@ def _print_ratios(label: str, ratios: dict[str, np.ndarray]) -> None:
 def seed_and_vae_paths(pipeline, net) -> None:
     for guidance in (1.0, 5.0):
         settings = GenerationSettings(steps=10, guidance_scale=guidance)
-        strips = {m: [explore.seed_strip(pipeline, settings, make_prompt(7, "red"), pair, 9, m,
-                                         (32, 32)) for pair in PAIRS] for m in ("slerp", "lerp")}  # fmt: skip
+        strips = {m: [explore.seed_strip(pipeline, settings, make_prompt(7, "red"), pair, 9, m)
+                      for pair in PAIRS] for m in ("slerp", "lerp")}  # fmt: skip
         _print_ratios(f"seed noise, guidance {guidance:g}", _ratios(net, strips))
     images = np.stack([s.image for s in random_samples(2 * len(PAIRS), seed=5)])
     latents = explore.encode_images(pipeline, images)
@@ -67,42 +71,55 @@ def inversion(pipeline, net) -> None:
     images = np.stack([s.image for s in samples])
     prompts = [s.prompt for s in samples]
     labels = np.array([s.digit for s in samples])
-    noise = explore.ddim_invert(pipeline, explore.encode_images(pipeline, images), prompts, 20)
-    rebuilt = explore.ddim_regenerate(pipeline, [noise], prompts, 20, seed=0)
-    fresh = explore.ddim_regenerate(pipeline, [torch.randn_like(noise)], prompts, 20, seed=0)
+    noise = explore.invert(pipeline, explore.encode_images(pipeline, images), prompts, 20)
+    rebuilt = explore.regenerate(pipeline, noise, prompts, 20, (32, 32))
+    fresh = explore.regenerate(pipeline, torch.randn_like(noise), prompts, 20, (32, 32))
+    errors = []
     for label, out in (("DDIM inversion", rebuilt), ("fresh noise, same prompt", fresh)):
         agree = float(np.mean(net.classify(torch.from_numpy(out).permute(0, 3, 1, 2)).numpy()
                               == labels))  # fmt: skip
-        mse = float(np.mean((out.astype(float) - images) ** 2) / 255**2)
+        errors.append(float(np.mean((out.astype(float) - images) ** 2) / 255**2))
         print(f"   {label:<34} classifier agrees with the label {agree:.0%} of "
-              f"{len(samples)}; pixel MSE {mse:.4f}")  # fmt: skip
+              f"{len(samples)}; pixel MSE {errors[-1]:.5f}")  # fmt: skip
+    print(f"   inversion reconstructs {errors[1] / errors[0]:.1f}x better than fresh noise (MSE)")
 
 
-def _redness(image: np.ndarray) -> float:
-    ink = image[ink_mask(image)].astype(float)
-    return float((ink[:, 0] - ink[:, 2]).mean()) if len(ink) else 0.0
+DIRECTION_PROMPTS = [make_prompt(d, c) for d, c in ((7, "red"), (2, "blue"), (4, "green"))]
+STRENGTHS = [0.0, 0.5, 1.0, 1.5, 2.0]
 
 
-def directions(pipeline) -> None:
+def _spearman(values) -> float:
+    from scipy.stats import spearmanr
+
+    return float(spearmanr(STRENGTHS, values).statistic)
+
+
+def directions(pipeline, net) -> None:
+    """The default CLI case (three prompts, strengths 0..2, seed 0), 15 steps: per row the
+    Spearman of the ink fraction, of the task's attribute, and of the old measure (the
+    projection on the feature axis between the bare words' images over four seeds)."""
+    from diffusionscope.core.generation import generate
+
     settings = GenerationSettings(steps=15, guidance_scale=5.0)
-    targets = [(7, "red"), (2, "blue"), (4, "green"), (0, "purple"), (3, "yellow"), (8, "red"),
-               (5, "green"), (9, "blue")]  # fmt: skip
-    strengths = [0.0, 1.0, 2.0, 3.0]
-    cases = (("thick", "thin", ink_fraction, [make_prompt(d, c) for d, c in targets]),
-             ("red", "blue", _redness, [make_prompt(d, "green") for d, _ in targets]))  # fmt: skip
-    for positive, negative, measure, prompts in cases:
-        grid = explore.direction_sweep(pipeline, settings, (positive, negative), prompts,
-                                       strengths, seed=4)  # fmt: skip
-        monotone = 0
-        for row in grid:
-            values = [measure(image) for image in row]
-            monotone += int(all(b >= a for a, b in zip(values, values[1:], strict=False))
-                            and values[-1] > values[0])  # fmt: skip
-        print(f"   direction {positive}-{negative} ({measure.__name__}) monotone for "
-              f"{monotone}/{len(prompts)} prompts over strengths {strengths}")  # fmt: skip
+    for pair in (("thick", "thin"), ("thin", "thick")):
+        grid = explore.direction_sweep(pipeline, settings, pair, DIRECTION_PROMPTS, STRENGTHS, 0)
+        high, low = explore.contrast_images(pipeline, settings, pair, DIRECTION_PROMPTS, 0)
+        seeds = [1000 + i for i in range(4)]
+        axis = (_features(net, generate(pipeline, seeds, settings, [pair[0]] * 4)).mean(0)
+                - _features(net, generate(pipeline, seeds, settings, [pair[1]] * 4)).mean(0))  # fmt: skip
+        for prompt, row, h, lo in zip(DIRECTION_PROMPTS, grid, high, low, strict=True):
+            ink = [ink_fraction(image) * image.shape[0] * image.shape[1] for image in row]
+            attribute = explore.attribute(pipeline, row, h, lo)
+            print(f"   {pair[0]}|{pair[1]} {prompt:<36} ink px {[round(v) for v in ink]} "
+                  f"Spearman ink {_spearman(ink):+.2f}  attribute {_spearman(attribute):+.2f}  "
+                  f"old feature axis {_spearman(_features(net, row) @ axis):+.2f}")  # fmt: skip
 
 
 def ood(pipeline, net) -> None:
+    from diffusionscope.core.images import find_images, load_images
+    from diffusionscope.core.latent.ood import _fit
+    from diffusionscope.core.zoo import DIGITS_REFERENCE
+
     reference = np.stack([s.image for s in random_samples(500, seed=31)])
     inside = np.stack([s.image for s in random_samples(200, seed=32)])
     outsides = {"uniform noise": np.random.default_rng(0).integers(0, 256, (200, 32, 32, 3),
@@ -120,6 +137,45 @@ def ood(pipeline, net) -> None:
         out_m, out_z = scores(images)
         print(f"   OOD AUROC vs {label:<20} Mahalanobis {auroc(in_m, out_m):.3f}  latent Mahalanobis "
               f"{auroc(in_z, out_z):.3f}")  # fmt: skip
+    shipped, _ = load_images(find_images(DIGITS_REFERENCE), size=32)
+    new = np.stack([s.image for s in random_samples(1000, seed=12345)])
+    spaces = {"features": lambda x: _features(net, x),
+              "VAE latents": lambda x: explore.encode_images(pipeline, x, 250).numpy()}  # fmt: skip
+    for label, embed in spaces.items():
+        values, held = embed(shipped), embed(new)
+        own = _fit(values, label)
+        own_threshold = np.percentile(own.score(values), 95)
+        model = fit_mahalanobis(values, name=label)
+        print(f"   new in-distribution digits flagged ({label}, n={len(new)}): held-out "
+              f"calibration {np.mean(model.score(held) > model.threshold):.1%} (expected "
+              f"{model.expected_flag_rate:.1%}); reference's own 95th percentile "
+              f"{np.mean(own.score(held) > own_threshold):.1%}")  # fmt: skip
+
+
+def families() -> None:
+    """Seed strips on the tiny random pipeline of every family, 2 steps, guidance 3."""
+    from diffusers import DiffusionPipeline
+
+    from diffusionscope.core.images import float_to_uint8
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from family_pipelines import FAMILIES, build_family
+
+    settings = GenerationSettings(steps=2, guidance_scale=3.0)
+    with tempfile.TemporaryDirectory() as root:
+        for name in FAMILIES:
+            pipeline = DiffusionPipeline.from_pretrained(build_family(name, Path(root) / name))
+            pipeline.set_progress_bar_config(disable=True)
+            strip = explore.seed_strip(pipeline, settings, "a red seven", (3, 4), 3, "slerp")
+            worst = 0
+            for frame, seed in ((strip[0], 3), (strip[-1], 4)):
+                with torch.inference_mode():
+                    own = pipeline(prompt="a red seven", num_inference_steps=2, guidance_scale=3.0,
+                                   generator=torch.Generator().manual_seed(seed),
+                                   output_type="np").images[0]  # fmt: skip
+                worst = max(worst, int(np.abs(float_to_uint8(own).astype(int) - frame).max()))
+            print(f"   {name:<13} {strip.shape[1]}x{strip.shape[2]} px: largest pixel difference "
+                  f"between the strip's ends and the pipeline's own images {worst}")  # fmt: skip
 
 
 def cli_wall_time() -> None:
@@ -138,6 +194,7 @@ def main() -> None:
     net = load_digits_features("cpu")
     seed_and_vae_paths(pipeline, net)
     inversion(pipeline, net)
-    directions(pipeline)
+    directions(pipeline, net)
     ood(pipeline, net)
+    families()
     cli_wall_time()

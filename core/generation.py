@@ -39,9 +39,10 @@ class GenerationSettings:
 
 
 def generator_device(pipeline: Any) -> str:
-    """Generators live on the pipeline's device, except MPS which only takes CPU generators."""
+    """Generators live on the pipeline's device, except MPS which only takes CPU generators,
+    and the meta device (tests), which has no random numbers."""
     device = str(getattr(pipeline, "device", "cpu"))
-    return "cpu" if device.startswith("mps") else device
+    return "cpu" if device.startswith(("mps", "meta")) else device
 
 
 def seeded_generators(seeds: Sequence[int], device: str = "cpu") -> list[Any]:

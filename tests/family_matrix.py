@@ -62,16 +62,7 @@ REFERENCE_IMAGES = 64
 
 #: Cells that crash today, with the reason; each is an ``xfail(strict=True)`` in the test, so
 #: it fails the suite the day it is fixed, and must then leave this table.
-KNOWN_BROKEN_TODAY: dict[tuple[str, str], str] = {
-    ("sdxl", "latent"): "crashes: encode_prompt called with SD 1's positional arguments",
-    ("sd3", "latent"): "crashes: encode_prompt called with SD 1's positional arguments",
-    ("sd35m", "latent"): "crashes: encode_prompt called with SD 1's positional arguments",
-    ("pixart_alpha", "latent"): "crashes: encode_prompt called with SD 1's positional arguments",
-    ("pixart_sigma", "latent"): "crashes: encode_prompt called with SD 1's positional arguments",
-    ("sana", "latent"): "crashes: encode_prompt called with SD 1's positional arguments",
-    ("flux_dev", "latent"): "crashes: latents built 4-D (Flux packs them)",
-    ("flux_schnell", "latent"): "crashes: latents built 4-D (Flux packs them)",
-}
+KNOWN_BROKEN_TODAY: dict[tuple[str, str], str] = {}
 
 
 @dataclass

@@ -1,11 +1,16 @@
-"""Latent mode: seed and prompt interpolation, image interpolation (VAE latents and DDIM
-inversion), smoothness numbers, semantic directions and out-of-distribution scores.
+"""Latent mode: seed and prompt interpolation, image interpolation (VAE latents and sampler
+inversion), smoothness numbers, semantic directions and out-of-distribution scores, on every
+pipeline family (:mod:`diffusionscope.core.pipeline_parts`).
 
 Tasks (``--latent-tasks``, comma list or ``all``): ``seeds`` (slerp and lerp between two seeds'
-initial noise), ``prompts`` (prompt-embedding interpolation, one seed), ``images`` (two real
-images: VAE-latent slerp and lerp, DDIM inversion and slerp between the inverted noises),
-``directions`` (text-embedding difference of a prompt pair swept over other prompts), ``ood``
-(reference statistics and scores). Without the option every task the given options allow runs.
+initial latents; the end frames are exactly the seeds' own images), ``prompts`` (interpolation
+of every conditioning tensor, one seed), ``images`` (two real images: VAE-latent slerp and lerp,
+inversion of the sampler -- DDIM on noise/v-prediction families, the flow ODE on flow families --
+and slerp between the inverted noises), ``directions`` (the conditioning difference of a pair
+swept over other prompts; each row measured against the same prompt and seed with either word),
+``ood`` (scores against a reference, thresholds calibrated on a held-out part of it). Without
+the option every task the given options allow runs. Image sizes follow ``--height`` and
+``--width``, each defaulting to the pipeline's own.
 
 ``results["latent"]`` (every strip/grid is a path relative to the run directory; "smoothness"
 below means ``{"max_mean_ratio", "path_length", "ppl", "steps": [...]}`` in ``features`` space)::
@@ -14,17 +19,22 @@ below means ``{"max_mean_ratio", "path_length", "ppl", "steps": [...]}`` in ``fe
      "seeds": {"prompt", "seeds": [a, b], "frames",
                "slerp": {..smoothness.., "strip"}, "lerp": {..smoothness.., "strip"}},
      "prompts": {"prompts": [a, b], "seed", ..smoothness.., "strip"},
-     "images": {"images": [a, b], "vae_slerp": {..smoothness.., "strip"},
+     "images": {"images": [a, b], "size": [h, w], "inversion": "ddim"|"flow",
+                "vae_slerp": {..smoothness.., "strip"},
                 "vae_lerp": {..smoothness.., "strip"},
                 "ddim": {..smoothness.., "strip", "reconstruction", "reconstruction_mse",
                          "reconstruction_psnr", "feature_distance", "label_agreement"|null}},
-     "directions": {"pair": [pos, neg], "strengths": [...], "axis_seeds",
-                    "rows": [{"prompt", "attribute": [...], "spearman", "monotone"}],
+     "directions": {"pair": [pos, neg], "strengths": [...], "seed", "measured_in": "vae_latent",
+                    "rows": [{"prompt", "contrast": [prompt with pos, prompt with neg],
+                              "attribute": [...] (0 = neg's image, 1 = pos's) | null,
+                              "spearman", "monotone"}],
                     "monotone_share", "mean_spearman", "grid"},
-     "ood": {"reference", "n_reference", "min_reference",
-             "latent_mahalanobis": {"mean", "std", "p50", "p95", "p99", "threshold"},
+     "ood": {"reference", "n_reference", "min_reference", "n_fit", "n_calibration",
+             "latent_mahalanobis": {"mean", "std", "p50", "p95", "p99" (of the held-out part),
+                                    "threshold", "fitted", "calibration", "expected_flag_rate"},
              "mahalanobis": {same keys}, "shrinkage", "clusters",
-             "auroc": {"latent_mahalanobis", "mahalanobis", "n_in", "n_out"} (with --ood-in/--ood-out),
+             "auroc": {"latent_mahalanobis", "mahalanobis", "n_in", "n_out"},
+             "in_flagged": {"latent_mahalanobis", "mahalanobis"} (with --ood-in/--ood-out),
              "scored", "flagged": {"latent_mahalanobis", "mahalanobis"}, "scores_csv" (with --ood-score)}}
 """
 
@@ -39,6 +49,7 @@ from diffusionscope.core.errors import InputError
 from diffusionscope.core.options import Option
 
 if TYPE_CHECKING:
+    from diffusionscope.core.families import ModelConfigs
     from diffusionscope.core.modes import ModeResult, RunContext
 
 DESCRIPTION = "slerp strips, image interpolation, semantic directions and OOD scores"
@@ -62,10 +73,15 @@ OPTIONS: tuple[Option, ...] = (
     Option("seeds", "two seeds to interpolate, e.g. 3,8"),
     Option("prompt_b", "second prompt for prompt interpolation"),
     Option("images", "two image files to interpolate: A,B"),
-    Option("inversion_prompt", "prompt used for DDIM inversion", default=""),
+    Option("inversion_prompt", "prompt the images are inverted and regenerated with", default=""),
     Option("frames", "frames per strip", kind="int", positive=True, default=8),
     Option("direction", "prompt pair 'POSITIVE|NEGATIVE'"),
-    Option("direction_prompts", "prompts the direction is applied to, separated by '|'"),
+    Option(
+        "direction_prompts",
+        "prompts the direction is applied to, separated by '|'; '{}' marks where the pair's "
+        "words go in each row's contrast images (default: after a leading a/an/the, else in "
+        "front)",
+    ),
     Option("strengths", "direction strengths", default="0,0.5,1,1.5,2"),
     Option("ood_in", "folder of in-distribution images (AUROC)"),
     Option("ood_out", "folder of out-of-distribution images"),
@@ -92,8 +108,7 @@ class LatentOptions:
     features: str
     batch_size: int = 16
     settings: Any = None
-    size: tuple[int, int] = (512, 512)
-    size_override: int | None = None
+    size: tuple[int, int] = (512, 512)  # (height, width) the pipeline denoises at; set by run()
     ood_limit: int = 1000
 
 
@@ -186,7 +201,7 @@ def resolve_options(args: argparse.Namespace) -> LatentOptions:
         strengths=_strengths(args.strengths), reference=reference, ood_in=args.ood_in,
         ood_out=args.ood_out, ood_score=args.ood_score,
         features=args.features or ("digits" if digits else "inception"),
-        batch_size=getattr(args, "batch_size", None) or 16, size_override=args.height,
+        batch_size=getattr(args, "batch_size", None) or 16,
     )  # fmt: skip
 
 
@@ -214,6 +229,51 @@ def validate(args: argparse.Namespace) -> None:
         raise InputError("--ood-in/--ood-score: these need the ood task and a --reference folder")
 
 
+#: Tasks that read or write images through the VAE.
+VAE_TASKS = ("images", "directions", "ood")
+
+
+def _size_multiple(model: ModelConfigs) -> int | None:
+    """What ``--height``/``--width`` must be multiples of for the family's ``check_inputs``
+    (SD, SDXL, LCM: 8; SD3: VAE factor x patch size; Flux: VAE factor x 2, its packing), or
+    None where the pipeline bins the size itself (PixArt, Sana)."""
+    factor = model.vae_scale_factor
+    if model.family in ("sd", "sdxl", "lcm"):
+        return 8
+    if model.family == "sd3":
+        return factor * int(model.denoiser_config.get("patch_size") or 2)
+    if model.family == "flux":
+        return factor * 2
+    return None
+
+
+def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
+    """What the model's configs rule out, before any weight is loaded or anything is written:
+    a pipeline of no family the mode drives, VAE tasks without a VAE, inverting a sampler that
+    cannot be inverted (LCM), and sizes the pipeline would refuse."""
+    from diffusionscope.core.pipeline_parts import FAMILIES, inversion_kind
+
+    if model is None or not model.pipeline_class:
+        return  # no model named, or a single file without configs: known once loaded
+    options = resolve_options(args)
+    if model.family not in FAMILIES:
+        raise InputError(f"{model.pipeline_class}: the latent mode needs a text-to-image "
+                         f"pipeline of a family it drives ({', '.join(FAMILIES)})")  # fmt: skip
+    for task in options.tasks:
+        if task in VAE_TASKS and "vae" not in model.components:
+            raise InputError(f"--latent-tasks {task}: {model.pipeline_class} has no VAE")
+    if "images" in options.tasks:
+        try:
+            inversion_kind(model.family, model.scheduler)
+        except InputError as error:
+            raise InputError(f"--latent-tasks images: {model.pipeline_class} ({error})") from None
+    multiple = _size_multiple(model)
+    for flag, value in (("--height", args.height), ("--width", args.width)):
+        if multiple and value is not None and value % multiple:
+            raise InputError(f"{flag} {value}: {model.pipeline_class} needs a multiple of "
+                             f"{multiple}")  # fmt: skip
+
+
 def run(ctx: RunContext) -> ModeResult:
     from diffusionscope.core.generation import GenerationSettings
     from diffusionscope.core.latent.report import analyse
@@ -223,17 +283,3 @@ def run(ctx: RunContext) -> ModeResult:
     options.settings = GenerationSettings.from_args(ctx.args, steps=20, guidance_scale=5.0)
     results, report = analyse(ctx, options)
     return ModeResult(results=results, report=report)
-
-
-def check_model(args: argparse.Namespace, model: Any) -> None:
-    """Refuse from the configs (``core.families.ModelConfigs``) what the run would refuse
-    after loading: a pipeline without a prompt, and DDIM inversion (``images``) without a
-    UNet."""
-    if model is None:
-        return
-    if model.pipeline_class and not model.text_conditioned:
-        raise InputError(f"{model.pipeline_class}: the latent mode needs a text-to-image pipeline")
-    tasks = resolve_options(args).tasks
-    if "images" in tasks and model.denoiser == "transformer":
-        raise InputError(f"{model.pipeline_class}: DDIM inversion needs a UNet denoiser "
-                         "(noise-prediction schedules); use --latent-tasks without images")  # fmt: skip

@@ -8,8 +8,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from diffusionscope.core import pipeline_parts as parts
 from diffusionscope.core.errors import InputError
-from diffusionscope.core.images import find_images, load_images, make_grid
+from diffusionscope.core.images import find_images, make_grid, read_image
 from diffusionscope.core.latent import explore
 from diffusionscope.core.latent.ood import MIN_REFERENCE, auroc, fit_mahalanobis
 from diffusionscope.core.latent.paths import path, smoothness
@@ -45,6 +46,25 @@ def _strip(ctx: RunContext, images: np.ndarray, name: str, caption: str) -> str:
     return f"artifacts/{name}"
 
 
+def _read_images(paths: list[Path], size: tuple[int, int]) -> tuple[np.ndarray, list[Path]]:
+    """RGB uint8 ``[N, H, W, 3]`` at ``size`` (height, width), bicubic, and the files that
+    failed to decode."""
+    from PIL import Image
+
+    images, skipped = [], []
+    for file in paths:
+        image = read_image(file)
+        if image is None:
+            skipped.append(file)
+            continue
+        if image.shape[:2] != size:
+            image = np.asarray(Image.fromarray(image).resize((size[1], size[0]),
+                                                              Image.Resampling.BICUBIC))  # fmt: skip
+        images.append(image)
+    empty = np.zeros((0, *size, 3), np.uint8)
+    return (np.stack(images) if images else empty), skipped
+
+
 def seeds_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> dict[str, Any]:
     out: dict[str, Any] = {
         "prompt": options.prompt,
@@ -53,7 +73,7 @@ def seeds_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> 
     }
     for method in ("slerp", "lerp"):
         strip = explore.seed_strip(pipeline, options.settings, options.prompt, options.seeds,
-                                   options.frames, method, options.size)  # fmt: skip
+                                   options.frames, method, options.batch_size)  # fmt: skip
         stats = smoothness(_features(ctx, extractor, strip))
         out[method] = {**stats, "strip": _strip(ctx, strip, f"latent_seeds_{method}.png",
                                                 f"seed {method} {options.seeds}")}  # fmt: skip
@@ -63,7 +83,8 @@ def seeds_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> 
 
 def prompts_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> dict[str, Any]:
     pair = (options.prompt, options.prompt_b)
-    strip = explore.prompt_strip(pipeline, options.settings, pair, options.seeds[0], options.frames)
+    strip = explore.prompt_strip(pipeline, options.settings, pair, options.seeds[0], options.frames,
+                                 options.batch_size)  # fmt: skip
     stats = smoothness(_features(ctx, extractor, strip))
     ctx.metric("prompts_max_mean_ratio", stats["max_mean_ratio"])
     return {"prompts": list(pair), "seed": options.seeds[0], **stats,
@@ -72,7 +93,7 @@ def prompts_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -
 
 def _reconstruction(ctx: RunContext, extractor: Any, images: np.ndarray,
                     rebuilt: np.ndarray) -> dict[str, Any]:  # fmt: skip
-    """How faithful DDIM inversion + regeneration is: pixel MSE and PSNR, the feature-space
+    """How faithful inversion + regeneration is: pixel MSE and PSNR, the feature-space
     distance, and (extractors with a classifier) whether the predicted class survives."""
     from diffusionscope.core.metrics.reference import extract
 
@@ -90,13 +111,15 @@ def _reconstruction(ctx: RunContext, extractor: Any, images: np.ndarray,
 
 def images_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> dict[str, Any]:
     explore.require_vae(pipeline, "images")
-    images, skipped = load_images([Path(p).expanduser() for p in options.images],
-                                  size=options.size[0])  # fmt: skip
+    images, skipped = _read_images([Path(p).expanduser() for p in options.images], options.size)
     if skipped or len(images) != 2:
         raise InputError(f"--images: {', '.join(map(str, skipped))}: cannot be decoded as an image")
     latents = explore.encode_images(pipeline, images, options.batch_size)
     a, b = latents[:1], latents[1:]
-    out: dict[str, Any] = {"images": [str(p) for p in options.images]}
+    out: dict[str, Any] = {"images": [str(p) for p in options.images],
+                           "size": list(options.size),
+                           "inversion": parts.inversion_kind(
+                               parts.family_of(pipeline), _scheduler_config(pipeline))}  # fmt: skip
     for method in ("slerp", "lerp"):
         strip = explore.decode_latents(pipeline, torch.cat(path(a, b, options.frames, method)))
         stats = smoothness(_features(ctx, extractor, strip))
@@ -104,20 +127,21 @@ def images_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) ->
                                                          f"VAE-latent {method}")}  # fmt: skip
         ctx.metric(f"images_vae_{method}_max_mean_ratio", stats["max_mean_ratio"])
     ctx.progress("images", 1, 3, "phase")
-    steps = options.settings.steps
-    noise = explore.ddim_invert(pipeline, latents, options.inversion_prompt, steps)
-    rebuilt = explore.ddim_regenerate(pipeline, [noise[:1], noise[1:]], options.inversion_prompt,
-                                      steps, ctx.seed)  # fmt: skip
+    steps, guidance = options.settings.steps, options.settings.guidance_scale
+    prompt = options.inversion_prompt
+    noise = explore.invert(pipeline, latents, prompt, steps, guidance)
+    rebuilt = explore.regenerate(pipeline, noise, prompt, steps, options.size, guidance)
     fidelity = _reconstruction(ctx, extractor, images, rebuilt)
     ctx.progress("images", 2, 3, "phase")
-    strip = explore.ddim_regenerate(pipeline, path(noise[:1], noise[1:], options.frames, "slerp"),
-                                    options.inversion_prompt, steps, ctx.seed)  # fmt: skip
+    strip = explore.regenerate(pipeline, torch.cat(path(noise[:1], noise[1:], options.frames,
+                                                        "slerp")), prompt, steps, options.size,
+                               guidance)  # fmt: skip
     stats = smoothness(_features(ctx, extractor, strip))
     out["ddim"] = {**stats, **fidelity,
-                   "strip": _strip(ctx, strip, "latent_images_ddim.png", "DDIM-inverted slerp"),
+                   "strip": _strip(ctx, strip, "latent_images_ddim.png", "inverted-noise slerp"),
                    "reconstruction": _strip(ctx, np.concatenate([images, rebuilt]),
                                             "latent_images_reconstruction.png",
-                                            "originals, then their DDIM reconstructions")}  # fmt: skip
+                                            "originals, then their inversion + regeneration")}  # fmt: skip
     ctx.progress("images", 3, 3, "phase")
     ctx.metric("inversion_mse", fidelity["reconstruction_mse"], n=2)
     ctx.metric("inversion_psnr", fidelity["reconstruction_psnr"], unit="dB", n=2)
@@ -126,59 +150,74 @@ def images_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) ->
     return out
 
 
-AXIS_SEEDS = 4  # seeds per pair prompt when building the attribute axis
+def _scheduler_config(pipeline: Any) -> dict[str, Any]:
+    return {**dict(pipeline.scheduler.config), "_class_name": type(pipeline.scheduler).__name__}
+
+
+def _spearman(strengths: list[float], values: np.ndarray | None) -> float:
+    from scipy.stats import spearmanr
+
+    if values is None or np.ptp(values) == 0:
+        return 0.0
+    rho = spearmanr(strengths, values).statistic
+    return float(rho) if np.isfinite(rho) else 0.0
 
 
 def directions_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> dict[str, Any]:
-    from scipy.stats import spearmanr
-
+    explore.require_vae(pipeline, "directions")
     prompts, strengths = options.direction_prompts, options.strengths
-    rows_images = []
+    pair, seed = options.direction, ctx.seed
+    total = 2 * len(prompts) + 1
+    grid = []
     for index, prompt in enumerate(prompts):
-        rows_images.append(explore.direction_sweep(pipeline, options.settings, options.direction,
-                                                   [prompt], strengths, ctx.seed)[0])  # fmt: skip
-        ctx.progress("directions", index + 1, len(prompts) + 1, "prompt")
-    grid = np.stack(rows_images)
-    # The attribute: projection on the feature-space axis between the pair's own images.
-    axis_seeds = [ctx.seed + 1000 + i for i in range(AXIS_SEEDS)]
-    positive, negative = explore.pair_images(pipeline, options.settings, options.direction,
-                                             axis_seeds)  # fmt: skip
-    ctx.progress("directions", len(prompts) + 1, len(prompts) + 1, "prompt")
-    axis = _features(ctx, extractor, positive).mean(0) - _features(ctx, extractor, negative).mean(0)
-    axis /= np.linalg.norm(axis) + 1e-12
+        grid.append(explore.direction_sweep(pipeline, options.settings, pair, [prompt], strengths,
+                                            seed, options.batch_size)[0])  # fmt: skip
+        ctx.progress("directions", index + 1, total, "step")
+    # Each row's scale: the same prompt and seed with the positive and with the negative word.
+    positive, negative = explore.contrast_images(pipeline, options.settings, pair, prompts, seed)
+    ctx.progress("directions", total, total, "step")
     rows = []
-    for prompt, row in zip(prompts, grid, strict=True):
-        values = _features(ctx, extractor, row) @ axis
-        rho = spearmanr(strengths, values).statistic
-        rows.append({"prompt": prompt, "attribute": values.tolist(),
-                     "spearman": float(rho) if np.isfinite(rho) else 0.0,
-                     "monotone": bool(np.all(np.diff(values) > 0))})  # fmt: skip
+    for prompt, row, high, low in zip(prompts, grid, positive, negative, strict=True):
+        values = explore.attribute(pipeline, row, high, low)
+        if values is None:
+            ctx.warn(f"--direction: '{pair[0]}' and '{pair[1]}' give the same image for "
+                     f"{prompt!r}; its attribute scale is undefined")  # fmt: skip
+        rows.append({"prompt": prompt, "contrast": [explore.with_word(prompt, w) for w in pair],
+                     "attribute": None if values is None else [float(v) for v in values],
+                     "spearman": _spearman(strengths, values),
+                     "monotone": values is not None and bool(np.all(np.diff(values) > 0))})  # fmt: skip
     share = float(np.mean([r["monotone"] for r in rows]))
+    mean_rho = float(np.mean([r["spearman"] for r in rows]))
     ctx.metric("direction_monotone_share", share, n=len(rows))
-    ctx.metric("direction_mean_spearman", float(np.mean([r["spearman"] for r in rows])))
-    flat = grid.reshape(-1, *grid.shape[2:])
-    ctx.save_image(make_grid(flat, columns=len(strengths)), "latent_directions.png",
-                   f"{options.direction[0]} - {options.direction[1]} sweep")  # fmt: skip
-    ctx.save_npz("latent_directions.npz", "sweep images", images=grid,
-                 strengths=np.asarray(strengths))  # fmt: skip
+    ctx.metric("direction_mean_spearman", mean_rho, n=len(rows))
+    # grid rows: the negative word's image, the sweep, the positive word's image
+    framed = np.stack([np.concatenate([low[None], row, high[None]])
+                       for row, high, low in zip(grid, positive, negative, strict=True)])  # fmt: skip
+    ctx.save_image(make_grid(framed.reshape(-1, *framed.shape[2:]), columns=framed.shape[1]),
+                   "latent_directions.png", f"{pair[1]} (left), the {pair[0]} - {pair[1]} sweep "
+                   f"at strengths {', '.join(f'{s:g}' for s in strengths)}, {pair[0]} (right)")  # fmt: skip
+    ctx.save_npz("latent_directions.npz", "sweep images and each row's contrast pair",
+                 images=np.stack(grid), strengths=np.asarray(strengths), positive=positive,
+                 negative=negative)  # fmt: skip
     ctx.save_csv("latent_directions.csv", ["prompt", *[f"s={s:g}" for s in strengths],
-                 "spearman", "monotone"], [[r["prompt"], *[f"{v:.6g}" for v in r["attribute"]],
+                 "spearman", "monotone"], [[r["prompt"], *([f"{v:.6g}" for v in r["attribute"]]
+                 if r["attribute"] is not None else [""] * len(strengths)),
                  f"{r['spearman']:.4f}", int(r["monotone"])] for r in rows],
-                 "attribute along the sweep")  # fmt: skip
-    return {"pair": list(options.direction), "strengths": list(strengths), "rows": rows,
-            "axis_seeds": axis_seeds, "monotone_share": share,
-            "mean_spearman": float(np.mean([r["spearman"] for r in rows])),
+                 "attribute along the sweep: 0 = the negative word's image, 1 = the positive "
+                 "word's (VAE-latent projection)")  # fmt: skip
+    return {"pair": list(pair), "strengths": list(strengths), "seed": seed, "rows": rows,
+            "measured_in": "vae_latent", "monotone_share": share, "mean_spearman": mean_rho,
             "grid": "artifacts/latent_directions.png"}  # fmt: skip
 
 
-def _read_folder(ctx: RunContext, folder: str, size: int, what: str,
+def _read_folder(ctx: RunContext, folder: str, size: tuple[int, int], what: str,
                  limit: int | None = None) -> np.ndarray:  # fmt: skip
     """Decodable images of a folder (at most ``limit``, evenly spread over its sorted files);
     files that fail to decode are skipped with one warning line."""
     paths = find_images(folder, what=what)
     if limit is not None and len(paths) > limit:
         paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
-    images, skipped = load_images(paths, size=size)
+    images, skipped = _read_images(paths, size)
     if skipped:
         ctx.warn(f"{what} {folder}: skipped {len(skipped)} file(s) that failed to decode: "
                  f"{', '.join(p.name for p in skipped[:5])}")  # fmt: skip
@@ -189,7 +228,7 @@ def _read_folder(ctx: RunContext, folder: str, size: int, what: str,
 
 def ood_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> dict[str, Any]:
     explore.require_vae(pipeline, "ood")
-    size = options.size[0]
+    size = options.size
     reference = _read_folder(ctx, options.reference, size, "--reference", options.ood_limit)
     latent_model = fit_mahalanobis(_latents(ctx, pipeline, reference, options, "ood reference"),
                                    f"--reference {options.reference}", "latent_mahalanobis")  # fmt: skip
@@ -199,9 +238,10 @@ def ood_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> di
     out: dict[str, Any] = {"reference": options.reference, "n_reference": len(reference),
                            "min_reference": MIN_REFERENCE, "shrinkage": feature_model.shrinkage,
                            "clusters": len(feature_model.centres),
+                           "n_fit": feature_model.fitted, "n_calibration": len(feature_model.scores),
                            **{name: model.describe() for name, model in models.items()}}  # fmt: skip
     for name, model in models.items():
-        ctx.metric(f"ood_{name}_threshold", model.threshold, n=len(reference))
+        ctx.metric(f"ood_{name}_threshold", model.threshold, n=len(model.scores))
 
     def score(images: np.ndarray, phase: str) -> dict[str, np.ndarray]:
         return {"latent_mahalanobis": latent_model.score(_latents(ctx, pipeline, images, options, phase)),
@@ -214,9 +254,11 @@ def ood_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> di
         for name, value in list(out["auroc"].items()):
             ctx.metric(f"auroc_{name}", value, n=len(inside[name]) + len(outside[name]))
         out["auroc"].update(n_in=len(inside["mahalanobis"]), n_out=len(outside["mahalanobis"]))
+        out["in_flagged"] = {name: float(np.mean(inside[name] > models[name].threshold))
+                             for name in models}  # fmt: skip
     if options.ood_score:
         paths = find_images(options.ood_score, what="--ood-score")
-        images, skipped = load_images(paths, size=size)
+        images, skipped = _read_images(paths, size)
         if skipped:
             ctx.warn(f"--ood-score {options.ood_score}: skipped {len(skipped)} file(s) that "
                      "failed to decode")  # fmt: skip
@@ -228,7 +270,8 @@ def ood_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> di
             rows.append([str(file), *[f"{values[n]:.6g}" for n in models],
                          *[int(values[n] > models[n].threshold) for n in models]])  # fmt: skip
         ctx.save_csv("ood_scores.csv", ["file", *models, *[f"{n}_flagged" for n in models]],
-                     rows, "OOD scores; flagged = above the reference's 95th percentile")  # fmt: skip
+                     rows, "OOD scores; flagged = above the threshold calibrated on the held-out "
+                     "part of the reference (about 5% of in-distribution images)")  # fmt: skip
         out["scored"] = len(rows)
         out["flagged"] = {n: int(np.sum(scores[n] > models[n].threshold)) for n in models}
         out["scores_csv"] = "artifacts/ood_scores.csv"
@@ -249,8 +292,9 @@ def analyse(ctx: RunContext, options: Any) -> tuple[dict[str, Any], str]:
                          "pipeline")  # fmt: skip
     if hasattr(pipeline, "set_progress_bar_config"):
         pipeline.set_progress_bar_config(disable=True)
-    side = options.size_override or model.summary.native_resolution or 512
-    options.size = (side, side)
+    parts.parts(pipeline)  # one line for a pipeline family the mode cannot drive
+    settings = options.settings
+    options.size = parts.denoise_size(pipeline, settings.height, settings.width)
     extractor = get_extractor(options.features, str(pipeline.device),
                               inception_weights=getattr(ctx.args, "inception_weights", None),
                               model=getattr(ctx.args, "feature_model", None))  # fmt: skip
@@ -283,8 +327,9 @@ def _report(results: dict[str, Any]) -> str:
         agreement = ddim["label_agreement"]
         lines += [f"Image interpolation: VAE-latent max/mean ratio slerp "
                   f"{images['vae_slerp']['max_mean_ratio']:.3f}, lerp "
-                  f"{images['vae_lerp']['max_mean_ratio']:.3f}; DDIM-inverted slerp "
-                  f"{ddim['max_mean_ratio']:.3f}. Inversion reconstruction MSE "
+                  f"{images['vae_lerp']['max_mean_ratio']:.3f}; inverted-noise slerp "
+                  f"{ddim['max_mean_ratio']:.3f} ({images['inversion']} inversion). "
+                  f"Inversion reconstruction MSE "
                   f"{ddim['reconstruction_mse']:.5f} (PSNR {ddim['reconstruction_psnr']:.1f} dB)"
                   + (f", class kept for {agreement:.0%}" if agreement is not None else "") + ".",
                   "", f"![vae slerp]({images['vae_slerp']['strip']})", "",
@@ -292,20 +337,33 @@ def _report(results: dict[str, Any]) -> str:
                   "", f"![reconstruction]({ddim['reconstruction']})", ""]  # fmt: skip
     if "directions" in results:
         d = results["directions"]
-        lines += [f"Direction *{d['pair'][0]}* − *{d['pair'][1]}*: attribute monotone for "
-                  f"{d['monotone_share']:.0%} of prompts (mean Spearman {d['mean_spearman']:.2f}).",
-                  "", f"![directions]({d['grid']})", ""]  # fmt: skip
+        lines += [
+            f"Direction *{d['pair'][0]}* − *{d['pair'][1]}*: attribute monotone for "
+            f"{d['monotone_share']:.0%} of prompts (mean Spearman {d['mean_spearman']:.2f}). "
+            f"The attribute of a frame is where it lies between the same prompt and seed "
+            f"with *{d['pair'][1]}* (0) and with *{d['pair'][0]}* (1), in VAE latents.",
+            "",
+        ]
+        for row in d["rows"]:
+            values = ", ".join(f"{v:.2f}" for v in row["attribute"]) if row["attribute"] else "–"
+            lines.append(f"- *{row['prompt']}*: {values} (Spearman {row['spearman']:.2f})")
+        lines += ["", f"![directions]({d['grid']})", ""]  # fmt: skip
     if "ood" in results:
         ood = results["ood"]
-        lines.append(f"OOD reference: {ood['n_reference']} images; Mahalanobis threshold "
-                     f"{ood['mahalanobis']['threshold']:.3f} (reference mean "
+        lines.append(f"OOD reference: {ood['n_reference']} images, fitted on {ood['n_fit']}, "
+                     f"thresholds calibrated on the other {ood['n_calibration']} (a new "
+                     f"in-distribution image is flagged with probability "
+                     f"{ood['mahalanobis']['expected_flag_rate']:.1%}); Mahalanobis threshold "
+                     f"{ood['mahalanobis']['threshold']:.3f} (held-out mean "
                      f"{ood['mahalanobis']['mean']:.3f}), latent Mahalanobis threshold "
                      f"{ood['latent_mahalanobis']['threshold']:.3f} (mean "
                      f"{ood['latent_mahalanobis']['mean']:.3f}).")  # fmt: skip
         if "auroc" in ood:
             lines.append(f"AUROC ({ood['auroc']['n_in']} in, {ood['auroc']['n_out']} out): "
                          f"Mahalanobis {ood['auroc']['mahalanobis']:.3f}, latent Mahalanobis "
-                         f"{ood['auroc']['latent_mahalanobis']:.3f}.")  # fmt: skip
+                         f"{ood['auroc']['latent_mahalanobis']:.3f}; in-distribution images "
+                         f"flagged: {ood['in_flagged']['mahalanobis']:.1%} (Mahalanobis), "
+                         f"{ood['in_flagged']['latent_mahalanobis']:.1%} (latent).")  # fmt: skip
         if "scored" in ood:
             lines.append(f"Scored {ood['scored']} images; flagged {ood['flagged']['mahalanobis']} "
                          f"(Mahalanobis), {ood['flagged']['latent_mahalanobis']} (latent Mahalanobis): "
