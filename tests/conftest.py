@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -77,5 +78,22 @@ def family_dir(tmp_path_factory: pytest.TempPathFactory):
         if name not in built:
             built[name] = build_family(name, tmp_path_factory.mktemp("families") / name)
         return built[name]
+
+    return get
+
+
+@pytest.fixture(scope="module")
+def family_pipeline(family_dir):
+    """``family_pipeline(name)``: that family's pipeline, loaded once for the test module."""
+    from diffusers import DiffusionPipeline
+
+    loaded: dict[str, Any] = {}
+
+    def get(name: str) -> Any:
+        if name not in loaded:
+            pipeline = DiffusionPipeline.from_pretrained(family_dir(name))
+            pipeline.set_progress_bar_config(disable=True)
+            loaded[name] = pipeline
+        return loaded[name]
 
     return get

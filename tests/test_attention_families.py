@@ -30,22 +30,6 @@ SIZES = {"sd3": None, "sd35m": None, "flux_dev": 64, "pixart_alpha": None,
          "pixart_sigma": None}  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def pipelines(family_dir):
-    from diffusers import DiffusionPipeline
-
-    loaded: dict[str, Any] = {}
-
-    def get(name: str) -> Any:
-        if name not in loaded:
-            pipeline = DiffusionPipeline.from_pretrained(family_dir(name))
-            pipeline.set_progress_bar_config(disable=True)
-            loaded[name] = pipeline
-        return loaded[name]
-
-    return get
-
-
 def _settings(name: str, steps: int) -> GenerationSettings:
     size = SIZES.get(name)
     return GenerationSettings(steps=steps, guidance_scale=5.0, height=size, width=size)
@@ -159,8 +143,8 @@ def _image_part(output: Any, kind: str, text_tokens: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", list(SIZES))
-def test_captured_probabilities_equal_a_by_hand_softmax(pipelines, name: str) -> None:
-    pipeline = pipelines(name)
+def test_captured_probabilities_equal_a_by_hand_softmax(family_pipeline, name: str) -> None:
+    pipeline = family_pipeline(name)
     model = pipeline.transformer
     calls: dict[str, Any] = {}
     with (
@@ -206,8 +190,8 @@ def test_captured_probabilities_equal_a_by_hand_softmax(pipelines, name: str) ->
 
 
 @pytest.mark.parametrize("name", list(SIZES))
-def test_capture_on_and_off_gives_identical_images(pipelines, name: str) -> None:
-    pipeline = pipelines(name)
+def test_capture_on_and_off_gives_identical_images(family_pipeline, name: str) -> None:
+    pipeline = family_pipeline(name)
     before = dict(pipeline.transformer.attn_processors)
     plain = generate(pipeline, [5], _settings(name, 2), [PROMPT])
     with capture_text_attention(pipeline, [0, 1], (64, 64)) as buffers:

@@ -41,23 +41,6 @@ SIZES: dict[str, tuple[int | None, int | None]] = {
 }
 
 
-@pytest.fixture(scope="module")
-def pipeline_of(family_dir) -> Callable[[str], Any]:
-    """``pipeline_of(name)``: that family's pipeline, loaded once for this module."""
-    from diffusers import DiffusionPipeline
-
-    loaded: dict[str, Any] = {}
-
-    def get(name: str) -> Any:
-        if name not in loaded:
-            pipeline = DiffusionPipeline.from_pretrained(family_dir(name))
-            pipeline.set_progress_bar_config(disable=True)
-            loaded[name] = pipeline
-        return loaded[name]
-
-    return get
-
-
 def _own_image(pipeline: Any, prompt: str, seed: int, settings: GenerationSettings) -> np.ndarray:
     """What ``pipe`` itself makes for the seed: its own call, its own noise."""
     sizes = {k: v for k, v in (("height", settings.height), ("width", settings.width)) if v}
@@ -73,13 +56,13 @@ def _max_difference(a: np.ndarray, b: np.ndarray) -> int:
 
 
 @pytest.mark.parametrize("name", FAMILIES)
-def test_strip_ends_are_the_pipelines_own_images(name: str, pipeline_of) -> None:
+def test_strip_ends_are_the_pipelines_own_images(name: str, family_pipeline) -> None:
     """Seed and prompt strips end exactly (max pixel difference 0) on ``pipe(prompt,
     generator=seed)``: conditioning from encode_prompt by keyword, every value handed back
     (pooled embeddings, masks), latents from prepare_latents (unscaled where the scheduler
     scales, packed on Flux, at PixArt's and Sana's bin size), LCM's later noise from the
     seed's own generator."""
-    pipeline = pipeline_of(name)
+    pipeline = family_pipeline(name)
     height, width = SIZES[name]
     settings = GenerationSettings(steps=2, guidance_scale=GUIDANCE, height=height, width=width)
     own = [_own_image(pipeline, PROMPT, seed, settings) for seed in (3, 4)]
@@ -97,8 +80,8 @@ def test_strip_ends_are_the_pipelines_own_images(name: str, pipeline_of) -> None
 
 
 @pytest.mark.parametrize("name", ["pixart_alpha", "sana"])
-def test_denoise_size_is_the_bin(name: str, pipeline_of) -> None:
-    pipeline = pipeline_of(name)
+def test_denoise_size_is_the_bin(name: str, family_pipeline) -> None:
+    pipeline = family_pipeline(name)
     height, width = SIZES[name]
     h, w = parts.denoise_size(pipeline, height, width)
     conditioning = parts.encode(pipeline, PROMPT, 1.0)
@@ -115,14 +98,14 @@ def _smooth_image(size: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("name", INVERTIBLE)
-def test_inversion_round_trip_converges(name: str, pipeline_of) -> None:
+def test_inversion_round_trip_converges(name: str, family_pipeline) -> None:
     """Inverting then regenerating is exact up to how much the model's prediction changes over
     one step, so the round trip's error in VAE latents must fall as steps grow and end far
     below what fresh noise gives. Random weights make the model's output no image at all; the
     mechanics are what is checked here. Measured from 8 to 32 steps, the error falls 1.6x
     (SDXL), 1.9x (SD 1.5), 4.2x (SD 2.1-v), 7.9x (PixArt), 12-19x (Flux, SD3, Sana), and
     fresh noise lands 186x (SD 2.1-v) to 13848x (Sana) farther."""
-    pipeline = pipeline_of(name)
+    pipeline = family_pipeline(name)
     size = 64
     clean = explore.encode_images(pipeline, _smooth_image(size))
     errors, fresh = [], None
@@ -139,10 +122,10 @@ def test_inversion_round_trip_converges(name: str, pipeline_of) -> None:
     assert fresh is not None and fresh > 50 * errors[1], (errors, fresh)
 
 
-def test_flow_inverse_scheduler_mirrors_the_forward_grid(pipeline_of) -> None:
+def test_flow_inverse_scheduler_mirrors_the_forward_grid(family_pipeline) -> None:
     """Flux-dev's dynamic shift included: the inverse visits the forward σ's in reverse, from
     0, and its timesteps are its σ's where each step starts."""
-    pipeline = pipeline_of("flux_dev")
+    pipeline = family_pipeline("flux_dev")
     inverse, forward = parts.inversion_schedulers(pipeline)
     sigmas = np.linspace(1.0, 1 / 6, 6)
     forward.set_timesteps(sigmas=sigmas, mu=0.8)
@@ -201,9 +184,9 @@ def test_check_model_refuses_sizes_the_pipeline_refuses(family_dir) -> None:
     check_model(_args(model=pixart, prompt=PROMPT, width=300), read_model_configs(pixart))
 
 
-def test_inverting_lcm_is_refused_in_one_line(pipeline_of) -> None:
+def test_inverting_lcm_is_refused_in_one_line(family_pipeline) -> None:
     with pytest.raises(InputError, match="cannot invert images"):
-        explore.invert(pipeline_of("lcm"), torch.zeros(1, 4, 8, 8), PROMPT, 2)
+        explore.invert(family_pipeline("lcm"), torch.zeros(1, 4, 8, 8), PROMPT, 2)
 
 
 # ---- every network gets its inputs on its own device --------------------------------------------

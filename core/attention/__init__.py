@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from diffusionscope.core.families import ModelConfigs
     from diffusionscope.core.modes import ModeResult, RunContext
 
-DESCRIPTION = "cross-attention probability maps per prompt word, timestep and layer group"
+DESCRIPTION = "text-image attention probability maps per prompt word, timestep and layer group"
 NEEDS_PIPELINE = True
 DEFAULT_PROMPT = "a red seven on a white background"
 
