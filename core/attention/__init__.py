@@ -49,7 +49,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("words", "comma-separated words to map", default_text="default: all but articles"),
     Option(
         "attention_steps",
-        "how many timesteps to keep, spread over the run, or a comma list of step indices",
+        "how many timesteps to capture, spread over the run, 'all', or a comma list of step "
+        "indices; the aggregate map is their mean",
         default_text="default 4",
     ),  # fmt: skip
 )
@@ -77,9 +78,13 @@ def validate(args: argparse.Namespace) -> None:
         if text and text.lower() not in {word.lower() for word in words}:
             raise InputError(f"--words: {text!r} is not a word of the prompt (words: "
                              f"{', '.join(words)})")  # fmt: skip
-    requested = args.attention_steps
+    requested = (args.attention_steps or "").strip()
     if requested and requested.isdigit() and int(requested) <= 0:
         raise InputError(f"--attention-steps: must be positive, got {requested}")
+    listed = [part.strip() for part in requested.split(",") if part.strip()]
+    if requested and requested.lower() != "all" and not all(p.isdigit() for p in listed):
+        raise InputError(f"--attention-steps: expected a count, 'all' or step indices, got "
+                         f"{requested!r}")  # fmt: skip
 
 
 def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:

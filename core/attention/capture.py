@@ -15,9 +15,13 @@ Two maps are kept per layer call, both head-averaged and ``[tokens, pixels]``:
   tokens given that the pixel attends to text. These are the maps the report shows: they read
   the same way for cross- and joint-attention layers.
 
+Only the selected steps are computed: the probabilities cost one more attention pass per
+layer call, so the cost grows with the steps kept, not with the run's length, and the aggregate
+map is the mean over the selected steps (``--attention-steps all`` keeps every step).
+
 Memory: the sums live on the denoiser's device, one pair of ``[tokens, pixels]`` buffers per
-resolution group for the step being captured and one for the running total over all steps;
-each selected step is copied to the host once, when the next denoiser call starts. The host
+resolution group for the step being captured and one for the running total over the selected
+steps; each selected step is copied to the host once, when the next denoiser call starts. The host
 holds ``selected steps × groups × 2 × tokens × pixels`` floats, whatever the number of layers
 and steps; the device twice one step's worth.
 """
@@ -76,13 +80,14 @@ class CaptureBuffers:
 
     After the capture: ``selected[g]`` / ``selected_share[g]`` are ``[K, tokens, h·w]`` on the
     host (renormalised over the text / full-softmax share), ``total[g]`` / ``total_share[g]``
-    the same summed over every step. ``layers[g]`` names the layers summed in a group,
+    the same summed over the selected steps. ``layers[g]`` names the layers summed in a group,
     ``kinds`` each captured layer's kind, ``skipped`` each layer not captured and why.
     """
 
     selected_steps: list[int]
     latent_size: tuple[int, int]  # aspect hint when the denoiser input has no grid of its own
     step: int = -1
+    captured_steps: int = 0  # selected steps that have begun
     text_tokens: int | None = None  # the denoiser's text sequence length
     image_tokens: int | None = None  # the denoiser's token count when it takes a sequence
     grid: tuple[int, int] | None = None  # the denoiser input's latent grid
@@ -104,12 +109,18 @@ class CaptureBuffers:
     def slot(self) -> int | None:
         return self.selected_steps.index(self.step) if self.step in self.selected_steps else None
 
+    @property
+    def capturing(self) -> bool:
+        """Whether the current denoiser call is a selected step (the only ones computed)."""
+        return self._pending is not None
+
     def begin_call(self, hidden_states: Any, context: Any, image_ids: Any) -> None:
         """A denoiser call starts: the previous step's sums go to the host if it was selected,
         and the call's text length and latent grid are read from its inputs."""
         self.flush()
         self.step += 1
         self._pending = self.slot
+        self.captured_steps += self._pending is not None
         if isinstance(hidden_states, torch.Tensor):
             self.batch = int(hidden_states.shape[0])
         if isinstance(context, torch.Tensor) and context.ndim == 3:
@@ -141,7 +152,7 @@ class CaptureBuffers:
             self.layers[key] = set()
         self.layers[key].add(layer)
         self.kinds[layer] = kind
-        target = self._step_sums[key] if self._pending is not None else self._totals[key]
+        target = self._step_sums[key]  # added to the totals when the step is flushed
         target[0].add_(probabilities)
         total = probabilities.sum(dim=1, keepdim=True)
         target[1].add_(probabilities / total.clamp_min(torch.finfo(total.dtype).tiny))
@@ -289,6 +300,8 @@ class CapturingProcessor(ProbabilityTap):
     @torch.no_grad()
     def observe(self, attn: Any, args: tuple, kwargs: dict) -> None:
         buffers = self.buffers
+        if not buffers.capturing:
+            return
         processor = innermost(self.original)
         call = bind_call(processor, attn, args, kwargs)
         kind = call_kind(call, buffers.text_tokens, buffers.image_tokens)

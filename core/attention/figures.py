@@ -52,7 +52,7 @@ def grid_figure(image: np.ndarray, per_step: np.ndarray, aggregate: np.ndarray,
         axes[row, -1].imshow(np.asarray(overlay(image, aggregate[row])))
         if row == 0:
             axes[row, 0].set_title("image", fontsize=9)
-            axes[row, -1].set_title("all steps", fontsize=9)
+            axes[row, -1].set_title("mean", fontsize=9)
     for axis in axes.flat:
         axis.set_xticks([])
         axis.set_yticks([])

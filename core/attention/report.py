@@ -26,7 +26,9 @@ SHOWN = "renormalised over the text tokens"
 
 
 def selected_step_indices(calls: int, requested: str | None) -> list[int]:
-    """Denoiser-call indices to keep: ``K`` spread over the run, or an explicit list."""
+    """Denoiser-call indices to keep: ``K`` spread over the run, ``all``, or an explicit list."""
+    if requested and requested.strip().lower() == "all":
+        return list(range(calls))
     if requested and "," in requested or (requested and not requested.isdigit()):
         try:
             steps = sorted({int(s) for s in requested.split(",") if s.strip()})
@@ -72,8 +74,8 @@ def _skipped_summary(skipped: dict[str, str]) -> str:
 
 
 def text_share(buffers: CaptureBuffers) -> tuple[list[float | None], float | None]:
-    """Mean share of attention on the text keys per selected step, and over all steps: each
-    captured layer call's pixels averaged alike (1 for cross-attention)."""
+    """Mean share of attention on the text keys per selected step, and over the selected steps:
+    each captured layer call's pixels averaged alike (1 for cross-attention)."""
     per_step = np.zeros(len(buffers.selected_steps))
     total = calls = 0.0
     layer_count = sum(len(names) for names in buffers.layers.values())
@@ -81,7 +83,7 @@ def text_share(buffers: CaptureBuffers) -> tuple[list[float | None], float | Non
         pixels = share.shape[-1]
         per_step += share.sum(dim=(1, 2)).double().numpy() / pixels
         total += float(buffers.total_share[grid].sum()) / pixels
-    calls = layer_count * (buffers.step + 1)
+    calls = layer_count * buffers.captured_steps
     steps = [_number(v / layer_count) if layer_count else None for v in per_step]
     return steps, _number(total / calls) if calls else None
 
@@ -216,7 +218,7 @@ def _write(ctx: RunContext, image: np.ndarray, maps: Any, labels: list[str],
     ctx.save_image(overlay(image, None), "attention_image.png", "generated image")
     for index, label in enumerate(labels):
         ctx.save_image(overlay(image, maps.aggregate[index]), f"attention_word-{_slug(label)}.png",
-                       f"{label}: all steps and layers")  # fmt: skip
+                       f"{label}: the selected steps, all layers")  # fmt: skip
         for slot, timestep in enumerate(results["timesteps"]):
             ctx.save_image(overlay(image, maps.per_step[index, slot]),
                            f"attention_word-{_slug(label)}_t-{int(timestep):03d}.png",
