@@ -115,11 +115,12 @@ class ModelConfigs:
         return None
 
 
-def _read_json(path: Path, what: str) -> dict[str, Any]:
+def read_json_object(path: Path, what: str) -> dict[str, Any]:
+    """A JSON object from a config file, or one line naming ``what`` and the file."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise InputError(f"{what} {path}: not readable JSON ({error})") from None
+        raise InputError(f"{what} {path}: not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise InputError(f"{what} {path}: expected a JSON object")
     return data
@@ -138,15 +139,17 @@ def _components(index: dict[str, Any]) -> dict[str, tuple[str, str]]:
 
 
 def _folder_configs(folder: Path) -> ModelConfigs:
-    index = _read_json(folder / "model_index.json", "model index")
+    index = read_json_object(folder / "model_index.json", "model index")
     components = _components(index)
     configs = {}
     for name in CONFIGURED_COMPONENTS:
         path = folder / name / "config.json"
         if name in components and path.is_file():
-            configs[name] = _read_json(path, f"{name} config")
+            configs[name] = read_json_object(path, f"{name} config")
     scheduler_path = folder / "scheduler" / "scheduler_config.json"
-    scheduler = _read_json(scheduler_path, "scheduler config") if scheduler_path.is_file() else {}
+    scheduler = (
+        read_json_object(scheduler_path, "scheduler config") if scheduler_path.is_file() else {}
+    )
     return ModelConfigs(str(folder), "folder", str(index.get("_class_name", "")), components,
                         configs, scheduler)  # fmt: skip
 
@@ -173,16 +176,16 @@ def _hub_configs(repo_id: str) -> ModelConfigs:
 
     index_path = fetch("model_index.json")
     assert index_path is not None
-    index = _read_json(index_path, "model index")
+    index = read_json_object(index_path, "model index")
     components = _components(index)
     configs = {}
     for name in CONFIGURED_COMPONENTS:
         if name in components and (path := fetch("config.json", name)) is not None:
-            configs[name] = _read_json(path, f"{name} config")
+            configs[name] = read_json_object(path, f"{name} config")
     scheduler_path = (
         fetch("scheduler_config.json", "scheduler") if "scheduler" in components else None
     )
-    scheduler = _read_json(scheduler_path, "scheduler config") if scheduler_path else {}
+    scheduler = read_json_object(scheduler_path, "scheduler config") if scheduler_path else {}
     return ModelConfigs(repo_id, "hub", str(index.get("_class_name", "")), components, configs,
                         scheduler)  # fmt: skip
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from diffusionscope.core.errors import InputError
+from diffusionscope.core.families import read_json_object
 
 SourceKind = Literal["hub", "folder", "single_file", "scheduler_config"]
 
@@ -234,18 +235,8 @@ def _is_component(value: Any) -> bool:
     return isinstance(value, list | tuple) and len(value) == 2 and value[1] is not None
 
 
-def _read_json_object(path: Path, what: str) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise InputError(f"{what} {path}: not valid JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise InputError(f"{what} {path}: expected a JSON object")
-    return value
-
-
 def read_model_index(folder: Path) -> dict[str, Any]:
-    return _read_json_object(Path(folder) / "model_index.json", "model")
+    return read_json_object(Path(folder) / "model_index.json", "model")
 
 
 def _cached_hub_file(repo_id: str, filename: str) -> Path | None:

@@ -38,7 +38,7 @@ def test_family_read_from_configs(name: str, family_dir, monkeypatch: pytest.Mon
 
 def test_broken_model_index_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "model_index.json").write_text("{not json")
-    with pytest.raises(InputError, match="model index .*not readable JSON"):
+    with pytest.raises(InputError, match="model index .*not valid JSON"):
         read_model_configs(str(tmp_path))
 
 
