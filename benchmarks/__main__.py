@@ -28,8 +28,10 @@ def main(argv: list[str]) -> int:
     names, options = argv[:split] or available(), argv[split:]
     unknown = [name for name in names if name not in available()]
     if unknown:
-        print(f"benchmarks: unknown benchmark {unknown[0]!r} (have: {', '.join(available())})",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"benchmarks: unknown benchmark {unknown[0]!r} (have: {', '.join(available())})",
+            file=sys.stderr,
+        )
         return 2
     for name in names:
         print(f"== {name}", flush=True)

@@ -70,12 +70,20 @@ class Side:
 
     def __init__(self, name: str, cwd: Path, prefix: str, env: dict[str, str] | None = None):
         self.name = name
-        environment = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
-                       **(env or {})}  # fmt: skip
+        environment = {
+            **os.environ,
+            "HF_HUB_OFFLINE": "1",
+            "TOKENIZERS_PARALLELISM": "false",
+            **(env or {}),
+        }
         self.process = subprocess.Popen(
-            [sys.executable, "-c", _SERVER, prefix], cwd=cwd, env=environment,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+            [sys.executable, "-c", _SERVER, prefix],
+            cwd=cwd,
+            env=environment,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         self._read()  # "ready": imports done
 
     def _read(self) -> dict[str, Any]:
@@ -102,12 +110,27 @@ def old_tree() -> Path:
     if getattr(old_tree, "path", None):
         return old_tree.path
     folder = Path(tempfile.mkdtemp(prefix="diffusionscope-baseline-")) / START_COMMIT
-    subprocess.run(["git", "-C", str(REPO), "worktree", "add", "--detach", "--quiet", str(folder),
-                    START_COMMIT], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "git",
+            "-C",
+            str(REPO),
+            "worktree",
+            "add",
+            "--detach",
+            "--quiet",
+            str(folder),
+            START_COMMIT,
+        ],
+        check=True,
+    )
 
     def remove() -> None:
-        subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)],
-                       check=False, capture_output=True)  # fmt: skip
+        subprocess.run(
+            ["git", "-C", str(REPO), "worktree", "remove", "--force", str(folder)],
+            check=False,
+            capture_output=True,
+        )
         shutil.rmtree(folder.parent, ignore_errors=True)
 
     atexit.register(remove)

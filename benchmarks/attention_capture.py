@@ -59,7 +59,7 @@ RELEASED = {
         ),
         "vae": {"block_out_channels": [128, 256, 512, 512], "latent_channels": 16},
         "text_encoder": {"max_position_embeddings": 77},
-    },  # fmt: skip
+    },
     "Flux.1-dev": {
         "pipeline": "FluxPipeline",
         "components": ["transformer", "vae", "text_encoder", "text_encoder_2"],
@@ -72,8 +72,12 @@ RELEASED = {
 
 def _memory(steps: int, capture: bool) -> dict:
     """Peak memory of one configuration, in a fresh process so that peaks do not mix."""
-    output = subprocess.run([sys.executable, "-c", CHILD, str(steps), "1" if capture else "0"],
-                            capture_output=True, text=True, check=True).stdout  # fmt: skip
+    output = subprocess.run(
+        [sys.executable, "-c", CHILD, str(steps), "1" if capture else "0"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -102,10 +106,12 @@ def _interleaved(label: str, pipeline, settings, selected: list[int], pairs: int
         captured, plain = (a, b) if first else (b, a)
         walls.append(captured[0] / plain[0])
         cpus.append(captured[1] / plain[1])
-    print(f"   {label}, {pairs} interleaved pairs: capture/plain time "
-          f"ratio, median {statistics.median(walls):.2f} wall-clock ({min(walls):.2f}-"
-          f"{max(walls):.2f}), {statistics.median(cpus):.2f} CPU time ({min(cpus):.2f}-"
-          f"{max(cpus):.2f}); target <= 1.5")  # fmt: skip
+    print(
+        f"   {label}, {pairs} interleaved pairs: capture/plain time "
+        f"ratio, median {statistics.median(walls):.2f} wall-clock ({min(walls):.2f}-"
+        f"{max(walls):.2f}), {statistics.median(cpus):.2f} CPU time ({min(cpus):.2f}-"
+        f"{max(cpus):.2f}); target <= 1.5"
+    )
 
 
 def _digits(pairs: int = 7) -> None:
@@ -124,9 +130,11 @@ def _digits(pairs: int = 7) -> None:
     )
     for steps in (25, 100):
         plain, captured = _memory(steps, False), _memory(steps, True)
-        print(f"   digits-ldm {steps:>3} steps: peak RSS {plain['peak_mb']:.0f} -> "
-              f"{captured['peak_mb']:.0f} MB, growth during generation "
-              f"{plain['growth_mb']:.1f} -> {captured['growth_mb']:.1f} MB")  # fmt: skip
+        print(
+            f"   digits-ldm {steps:>3} steps: peak RSS {plain['peak_mb']:.0f} -> "
+            f"{captured['peak_mb']:.0f} MB, growth during generation "
+            f"{plain['growth_mb']:.1f} -> {captured['growth_mb']:.1f} MB"
+        )
 
 
 #: (family, side, steps, selected steps): every other step captured, the heaviest use; then the
@@ -157,13 +165,15 @@ def _families(pairs: int = 9) -> None:
     with tempfile.TemporaryDirectory() as folder:
         for name, side, steps, requested in FAMILY_CASES:
             if name not in built:
-                built[name] = load_pipeline(str(build_family(name, Path(folder) / name)), "cpu",
-                                            "fp32").pipeline  # fmt: skip
+                built[name] = load_pipeline(
+                    str(build_family(name, Path(folder) / name)), "cpu", "fp32"
+                ).pipeline
                 built[name].set_progress_bar_config(disable=True)
             settings = GenerationSettings(steps=steps, height=side, width=side)
             selected = selected_step_indices(steps, requested)
-            label = (f"tiny {name} at {side or 'its default'} px, steps {selected} captured "
-                     f"of {steps}")  # fmt: skip
+            label = (
+                f"tiny {name} at {side or 'its default'} px, steps {selected} captured of {steps}"
+            )
             _interleaved(label, built[name], settings, selected, pairs if steps < 10 else 5)
 
 
@@ -175,16 +185,26 @@ def _released() -> None:
         denoiser_class, denoiser_config = spec["transformer"]
         components = {name: ("diffusers", "x") for name in spec["components"]}
         components["transformer"] = ("diffusers", denoiser_class)
-        model = ModelConfigs(label, "folder", spec["pipeline"], components,
-                             {"transformer": denoiser_config, "vae": spec["vae"],
-                              "text_encoder": spec["text_encoder"]})  # fmt: skip
+        model = ModelConfigs(
+            label,
+            "folder",
+            spec["pipeline"],
+            components,
+            {
+                "transformer": denoiser_config,
+                "vae": spec["vae"],
+                "text_encoder": spec["text_encoder"],
+            },
+        )
         footprint = capture_footprint(model, 1024, 1024)
         pixels = sum(h * w for h, w in footprint.groups)
-        print(f"   {label} at 1024x1024: {footprint.text_tokens} text tokens x {pixels} image "
-              f"tokens ({len(footprint.groups)} group {footprint.groups[0][0]}x"
-              f"{footprint.groups[0][1]}): {footprint.bytes_per_selected_step:,} bytes "
-              f"({footprint.bytes_per_selected_step / 2**20:.1f} MiB) per selected step on the "
-              f"host, {footprint.device_bytes / 2**20:.1f} MiB on the device")  # fmt: skip
+        print(
+            f"   {label} at 1024x1024: {footprint.text_tokens} text tokens x {pixels} image "
+            f"tokens ({len(footprint.groups)} group {footprint.groups[0][0]}x"
+            f"{footprint.groups[0][1]}): {footprint.bytes_per_selected_step:,} bytes "
+            f"({footprint.bytes_per_selected_step / 2**20:.1f} MiB) per selected step on the "
+            f"host, {footprint.device_bytes / 2**20:.1f} MiB on the device"
+        )
 
 
 def main() -> None:

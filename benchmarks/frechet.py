@@ -52,5 +52,7 @@ def main() -> None:
     print(f"   scipy sqrtm  {t_scipy:8.3f} s  FID {reference:.9f}")
     print(f"   speed vs scipy sqrtm: {t_scipy / t_ours:.2f}x (target >= 3x)")
     print(f"   speed vs torchmetrics: {t_tm / t_ours:.2f}x (target >= 1x)")
-    print(f"   largest relative difference: {max(abs(ours - reference), abs(ours - tm)) / reference:.2e}"
-          " (target <= 1e-6)")  # fmt: skip
+    print(
+        f"   largest relative difference: {max(abs(ours - reference), abs(ours - tm)) / reference:.2e}"
+        " (target <= 1e-6)"
+    )

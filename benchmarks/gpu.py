@@ -52,11 +52,30 @@ MODES = ("metrics", "attention", "latent", "schedule")
 PROMPT = "a red seven on a white background"
 TOLERANCE = {"folder": 1e-4, "fp32": 2e-2, "fp16": 1e-1, "bf16": 2.5e-1, "schedule": 1e-9}
 HEADLINES = {
-    "metrics": ("fid.value", "kid.mean", "is.mean", "clip_score.mean", "precision.value",
-                "recall.value", "density.value", "coverage.value"),
-}  # fmt: skip
-SKIPPED_KEYS = ("seconds", "throughput", "time", "strip", "grid", "path", "statistics_device",
-                "source", "reference", "csv", "per_second")  # fmt: skip
+    "metrics": (
+        "fid.value",
+        "kid.mean",
+        "is.mean",
+        "clip_score.mean",
+        "precision.value",
+        "recall.value",
+        "density.value",
+        "coverage.value",
+    ),
+}
+SKIPPED_KEYS = (
+    "seconds",
+    "throughput",
+    "time",
+    "strip",
+    "grid",
+    "path",
+    "statistics_device",
+    "source",
+    "reference",
+    "csv",
+    "per_second",
+)
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
 
 
@@ -153,14 +172,22 @@ def flatten(value: Any, prefix: str = "") -> dict[str, float]:
     elif isinstance(value, list) and len(value) <= 64:
         for index, item in enumerate(value):
             leaves.update(flatten(item, f"{prefix}{index}."))
-    elif (isinstance(value, int | float) and not isinstance(value, bool)
-          and math.isfinite(float(value))):  # fmt: skip
+    elif (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    ):
         leaves[prefix.rstrip(".")] = float(value)
     return leaves
 
 
-def compare(mode: str, got: dict[str, Any], want: dict[str, Any], tolerance: float,
-            absolute: dict[str, float] | None = None) -> tuple[bool, str, dict[str, Any]]:  # fmt: skip
+def compare(
+    mode: str,
+    got: dict[str, Any],
+    want: dict[str, Any],
+    tolerance: float,
+    absolute: dict[str, float] | None = None,
+) -> tuple[bool, str, dict[str, Any]]:
     """Headline numbers within ``tolerance`` (relative) or ``absolute[key]``; every other
     numeric leaf's largest relative difference is reported, not judged."""
     a, b = flatten(got.get(mode, {})), flatten(want.get(mode, {}))
@@ -172,16 +199,18 @@ def compare(mode: str, got: dict[str, Any], want: dict[str, Any], tolerance: flo
             continue
         difference = abs(a[key] - b[key])
         relative = difference / max(abs(b[key]), 1e-12)
-        allowed = max(tolerance * abs(b[key]), (absolute or {}).get(key.split(".")[0], 0.0),
-                      1e-9)  # fmt: skip
+        allowed = max(tolerance * abs(b[key]), (absolute or {}).get(key.split(".")[0], 0.0), 1e-9)
         rows[key] = {"cuda": a[key], "cpu": b[key], "relative": relative}
         if difference > allowed:
             failures.append(f"{key} {a[key]:.6g} vs {b[key]:.6g}")
         if relative > worst:
             worst, worst_key = relative, key
     others = [abs(a[k] - b[k]) / max(abs(b[k]), 1e-12) for k in b if k in a and abs(b[k]) > 1e-6]
-    details = {"headline": rows, "max_relative_any_leaf": max(others, default=0.0),
-               "leaves_compared": len(others)}  # fmt: skip
+    details = {
+        "headline": rows,
+        "max_relative_any_leaf": max(others, default=0.0),
+        "leaves_compared": len(others),
+    }
     summary = f"max rel diff {worst:.2e} ({worst_key or '-'}); tol {tolerance:g}"
     if failures:
         summary += "; over: " + ", ".join(failures[:3])
@@ -194,8 +223,11 @@ def compare(mode: str, got: dict[str, Any], want: dict[str, Any], tolerance: flo
 def inception_weights(explicit: str | None) -> str | None:
     import torch
 
-    candidates = [explicit, os.environ.get("DIFFUSIONSCOPE_INCEPTION_WEIGHTS"),
-                  str(Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE)]  # fmt: skip
+    candidates = [
+        explicit,
+        os.environ.get("DIFFUSIONSCOPE_INCEPTION_WEIGHTS"),
+        str(Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE),
+    ]
     return next((c for c in candidates if c and Path(c).is_file()), None)
 
 
@@ -236,14 +268,48 @@ def mode_options(mode: str, model: str, work: Path) -> list[str]:
 
 def _mode_options(mode: str, model: str, work: Path, clip: Path) -> list[str]:
     if mode == "metrics":
-        return ["--modes", "metrics", "--model", model, "-n", "16", "--batch-size", "8",
-                "--steps", "4", "--features", "digits", "--reference", str(small_reference(work)),
-                "--prompts-file", str(prompts_file(work)), "--clip-model", str(clip),
-                "--metrics", "fid,kid,is,clip,pr,dc", "--bootstrap", "10"]  # fmt: skip
+        return [
+            "--modes",
+            "metrics",
+            "--model",
+            model,
+            "-n",
+            "16",
+            "--batch-size",
+            "8",
+            "--steps",
+            "4",
+            "--features",
+            "digits",
+            "--reference",
+            str(small_reference(work)),
+            "--prompts-file",
+            str(prompts_file(work)),
+            "--clip-model",
+            str(clip),
+            "--metrics",
+            "fid,kid,is,clip,pr,dc",
+            "--bootstrap",
+            "10",
+        ]
     if mode == "attention":
         return ["--modes", "attention", "--model", model, "--prompt", PROMPT, "--steps", "4"]
-    return ["--modes", "latent", "--model", model, "--prompt", PROMPT, "--latent-tasks",
-            "seeds", "--frames", "4", "--steps", "4", "--features", "digits"]  # fmt: skip
+    return [
+        "--modes",
+        "latent",
+        "--model",
+        model,
+        "--prompt",
+        PROMPT,
+        "--latent-tasks",
+        "seeds",
+        "--frames",
+        "4",
+        "--steps",
+        "4",
+        "--features",
+        "digits",
+    ]
 
 
 # ---- the cases --------------------------------------------------------------------------------
@@ -260,9 +326,28 @@ def throughput_case(bench: Bench, dtype: str, n: int, steps: int, use_compile: b
 
     torch_dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[dtype]
     prompts = read_prompts(str(DIGITS_PROMPTS))
-    common = ["--modes", "metrics", "--device", DEVICE, "--dtype", dtype, "-n", str(n), "--steps",
-              str(steps), "--guidance-scale", "5", "--metrics", "fid", "--features", "digits",
-              "--reference", str(DIGITS_REFERENCE), "--prompts-file", str(DIGITS_PROMPTS)]  # fmt: skip
+    common = [
+        "--modes",
+        "metrics",
+        "--device",
+        DEVICE,
+        "--dtype",
+        dtype,
+        "-n",
+        str(n),
+        "--steps",
+        str(steps),
+        "--guidance-scale",
+        "5",
+        "--metrics",
+        "fid",
+        "--features",
+        "digits",
+        "--reference",
+        str(DIGITS_REFERENCE),
+        "--prompts-file",
+        str(DIGITS_PROMPTS),
+    ]
 
     def plain_loop() -> tuple[float, float]:
         from diffusers import DiffusionPipeline
@@ -276,8 +361,9 @@ def throughput_case(bench: Bench, dtype: str, n: int, steps: int, use_compile: b
         pipe = DiffusionPipeline.from_pretrained(str(DIGITS_LDM), torch_dtype=torch_dtype)
         pipe = pipe.to(DEVICE)
         pipe.set_progress_bar_config(disable=True)
-        fid = FrechetInceptionDistance(feature=load_digits_features(DEVICE),
-                                       reset_real_features=False).to(DEVICE)  # fmt: skip
+        fid = FrechetInceptionDistance(
+            feature=load_digits_features(DEVICE), reset_real_features=False
+        ).to(DEVICE)
         paths = sorted(DIGITS_REFERENCE.glob("*.png"))
         for start in range(0, len(paths), 250):
             chunk = paths[start : start + 250]
@@ -286,8 +372,12 @@ def throughput_case(bench: Bench, dtype: str, n: int, steps: int, use_compile: b
         for start in range(0, n, 8):
             indices = range(start, min(start + 8, n))
             generators = [torch.Generator().manual_seed(i) for i in indices]  # as ours
-            images = pipe([prompts[i % len(prompts)] for i in indices], num_inference_steps=steps,
-                          guidance_scale=5.0, generator=generators).images  # fmt: skip
+            images = pipe(
+                [prompts[i % len(prompts)] for i in indices],
+                num_inference_steps=steps,
+                guidance_scale=5.0,
+                generator=generators,
+            ).images
             batch = np.stack([np.asarray(image) for image in images])
             fid.update(torch.from_numpy(batch).permute(0, 3, 1, 2).to(DEVICE), real=False)
         value = float(fid.compute())
@@ -311,21 +401,33 @@ def throughput_case(bench: Bench, dtype: str, n: int, steps: int, use_compile: b
             raise RuntimeError(f"metrics run exited {code}: {err}")
         metrics = results["metrics"]
         ratio = loop_seconds / ours_seconds
-        case.details.update({"n": n, "steps": steps, "dtype": dtype, "plain_loop_seconds":
-                             loop_seconds, "plain_loop_fid": loop_fid, "ours_seconds": ours_seconds,
-                             "ours_fid": metrics["fid"]["value"], "ratio": ratio,
-                             "throughput": metrics.get("throughput"),
-                             "peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30
-                             if DEVICE == "cuda" else None})  # fmt: skip
+        case.details.update(
+            {
+                "n": n,
+                "steps": steps,
+                "dtype": dtype,
+                "plain_loop_seconds": loop_seconds,
+                "plain_loop_fid": loop_fid,
+                "ours_seconds": ours_seconds,
+                "ours_fid": metrics["fid"]["value"],
+                "ratio": ratio,
+                "throughput": metrics.get("throughput"),
+                "peak_gpu_memory_gb": torch.cuda.max_memory_allocated() / 2**30
+                if DEVICE == "cuda"
+                else None,
+            }
+        )
         # The target is for the default run; --compile is timed for information (its warm-up,
         # one compilation per batch size tried, is reported separately in its throughput).
         case.status = "ok" if ratio >= 1.3 or use_compile else "FAIL"
         steady = (metrics.get("throughput") or {}).get("steady_images_per_second")
-        case.summary = (f"plain loop {loop_seconds:.1f} s (FID {loop_fid:.3f}), ours "
-                        f"{ours_seconds:.1f} s (FID {metrics['fid']['value']:.3f}, batch "
-                        f"{metrics['throughput'].get('batch_sizes')}, steady "
-                        f"{steady or 0:.0f} img/s) -> {ratio:.2f}x"
-                        + ("" if use_compile else " (target >= 1.3x)"))  # fmt: skip
+        case.summary = (
+            f"plain loop {loop_seconds:.1f} s (FID {loop_fid:.3f}), ours "
+            f"{ours_seconds:.1f} s (FID {metrics['fid']['value']:.3f}, batch "
+            f"{metrics['throughput'].get('batch_sizes')}, steady "
+            f"{steady or 0:.0f} img/s) -> {ratio:.2f}x"
+            + ("" if use_compile else " (target >= 1.3x)")
+        )
 
     label = f"throughput digits-ldm {dtype} N={n} steps={steps}"
     bench.case(label + (" --compile" if use_compile else ""), body)
@@ -339,32 +441,52 @@ def folder_case(bench: Bench, features: str, weights: str | None) -> None:
         # Disjoint sets: a generated image that is also a reference image lies exactly on its
         # neighbours' k-NN radii, and rounding would decide precision and density there.
         folder = small_reference(bench.work, 300)
-        reference = small_reference(bench.work, len(list(DIGITS_REFERENCE.glob("*.png"))) - 300,
-                                    skip=300)  # fmt: skip
-        options = ["--modes", "metrics", "--generated", str(folder), "--reference",
-                   str(reference), "--features", features, "--metrics", "fid,kid,is,pr,dc",
-                   "--bootstrap", "10"] + (["--inception-weights", weights] if weights else [])  # fmt: skip
+        reference = small_reference(
+            bench.work, len(list(DIGITS_REFERENCE.glob("*.png"))) - 300, skip=300
+        )
+        options = [
+            "--modes",
+            "metrics",
+            "--generated",
+            str(folder),
+            "--reference",
+            str(reference),
+            "--features",
+            features,
+            "--metrics",
+            "fid,kid,is,pr,dc",
+            "--bootstrap",
+            "10",
+        ] + (["--inception-weights", weights] if weights else [])
         runs = {}
         for side, device in (("cpu", "cpu"), ("cuda", DEVICE)):
-            code, results, err = run_cli([*options, "--device", device],
-                                         bench.work / f"folder-{features}-{side}")  # fmt: skip
+            code, results, err = run_cli(
+                [*options, "--device", device], bench.work / f"folder-{features}-{side}"
+            )
             if code != 0 or results is None:
                 raise RuntimeError(f"{side} run exited {code}: {err}")
             runs[side] = results
         one_sample = 1.0 / 300
-        ok, summary, details = compare("metrics", runs["cuda"], runs["cpu"], TOLERANCE["folder"],
-                                       {k: one_sample for k in ("precision", "recall", "density",
-                                                                "coverage")})  # fmt: skip
+        ok, summary, details = compare(
+            "metrics",
+            runs["cuda"],
+            runs["cpu"],
+            TOLERANCE["folder"],
+            {k: one_sample for k in ("precision", "recall", "density", "coverage")},
+        )
         case.status, case.summary, case.details = ("ok" if ok else "FAIL"), summary, details
 
     bench.case(f"same folder, CPU vs CUDA, {features} features", body)
 
 
-def _mode_on_cpu(bench: Bench, model_name: str, model: str, mode: str, store: dict,
-                 case: Case) -> None:  # fmt: skip
+def _mode_on_cpu(
+    bench: Bench, model_name: str, model: str, mode: str, store: dict, case: Case
+) -> None:
     options = mode_options(mode, model, bench.work)
-    code, results, err = run_cli([*options, "--device", "cpu", "--dtype", "fp32"],
-                                 bench.work / "modes" / f"{model_name}-{mode}-cpu")  # fmt: skip
+    code, results, err = run_cli(
+        [*options, "--device", "cpu", "--dtype", "fp32"],
+        bench.work / "modes" / f"{model_name}-{mode}-cpu",
+    )
     if code == 2:
         case.status, case.summary = "skipped", f"refused: {err.split(' | ')[0][:140]}"
         return
@@ -374,11 +496,20 @@ def _mode_on_cpu(bench: Bench, model_name: str, model: str, mode: str, store: di
     case.summary = f"{len(flatten(results.get(mode, {})))} numbers"
 
 
-def _mode_on_device(bench: Bench, model_name: str, model: str, mode: str, dtype: str,
-                    reference: dict[str, Any], case: Case) -> None:  # fmt: skip
+def _mode_on_device(
+    bench: Bench,
+    model_name: str,
+    model: str,
+    mode: str,
+    dtype: str,
+    reference: dict[str, Any],
+    case: Case,
+) -> None:
     options = mode_options(mode, model, bench.work)
-    code, results, err = run_cli([*options, "--device", DEVICE, "--dtype", dtype],
-                                 bench.work / "modes" / f"{model_name}-{mode}-{dtype}")  # fmt: skip
+    code, results, err = run_cli(
+        [*options, "--device", DEVICE, "--dtype", dtype],
+        bench.work / "modes" / f"{model_name}-{mode}-{dtype}",
+    )
     if code != 0 or results is None:
         raise RuntimeError(f"exited {code}: {err}")
     tolerance = TOLERANCE["schedule" if mode == "schedule" else dtype]
@@ -391,14 +522,19 @@ def modes_cases(bench: Bench, models: dict[str, str], dtypes: tuple[str, ...] = 
     for model_name, model in models.items():
         for mode in MODES:
             store: dict[str, Any] = {}
-            bench.case(f"{model_name} {mode} cpu fp32 (reference)",
-                       functools.partial(_mode_on_cpu, bench, model_name, model, mode, store))  # fmt: skip
+            bench.case(
+                f"{model_name} {mode} cpu fp32 (reference)",
+                functools.partial(_mode_on_cpu, bench, model_name, model, mode, store),
+            )
             if "results" not in store:
                 continue
             for dtype in ("fp32",) if mode == "schedule" else dtypes:
-                bench.case(f"{model_name} {mode} {DEVICE} {dtype}",
-                           functools.partial(_mode_on_device, bench, model_name, model, mode,
-                                             dtype, store["results"]))  # fmt: skip
+                bench.case(
+                    f"{model_name} {mode} {DEVICE} {dtype}",
+                    functools.partial(
+                        _mode_on_device, bench, model_name, model, mode, dtype, store["results"]
+                    ),
+                )
 
 
 # ---- entry ------------------------------------------------------------------------------------
@@ -410,9 +546,15 @@ def environment() -> dict[str, Any]:
     import torchmetrics
     import transformers
 
-    info = {"torch": torch.__version__, "cuda": torch.version.cuda, "diffusers": diffusers.__version__,
-            "transformers": transformers.__version__, "torchmetrics": torchmetrics.__version__,
-            "python": sys.version.split()[0], "cpu_threads": torch.get_num_threads()}  # fmt: skip
+    info = {
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
+        "torchmetrics": torchmetrics.__version__,
+        "python": sys.version.split()[0],
+        "cpu_threads": torch.get_num_threads(),
+    }
     if torch.cuda.is_available():
         properties = torch.cuda.get_device_properties(0)
         info.update({"gpu": properties.name, "gpu_memory_gb": properties.total_memory / 2**30})
@@ -436,11 +578,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=330.0, help="start no case after this")
     parser.add_argument("-n", type=int, default=1024, help="samples of the throughput runs")
     parser.add_argument("--steps", type=int, default=20, help="steps of the throughput runs")
-    parser.add_argument("--models", default=",".join(("digits-ldm", *FAMILIES)),
-                        help="models of the per-mode cases (default: all)")  # fmt: skip
-    parser.add_argument("--device", default="cuda", choices=("cuda", "cpu"),
-                        help="cpu rehearses every case without a GPU (fp32 only; checks this "
-                             "script, measures nothing)")  # fmt: skip
+    parser.add_argument(
+        "--models",
+        default=",".join(("digits-ldm", *FAMILIES)),
+        help="models of the per-mode cases (default: all)",
+    )
+    parser.add_argument(
+        "--device",
+        default="cuda",
+        choices=("cuda", "cpu"),
+        help="cpu rehearses every case without a GPU (fp32 only; checks this "
+        "script, measures nothing)",
+    )
     args = parser.parse_args(argv or [])
     global DEVICE
     DEVICE = args.device
@@ -466,17 +615,25 @@ def main(argv: list[str] | None = None) -> int:
     info: dict[str, Any] = {}
     try:
         info = environment()
-        print(f"   {info.get('gpu')} ({info.get('gpu_memory_gb', 0):.0f} GiB), torch {info['torch']}, "
-              f"CUDA {info['cuda']}", flush=True)  # fmt: skip
+        print(
+            f"   {info.get('gpu')} ({info.get('gpu_memory_gb', 0):.0f} GiB), torch {info['torch']}, "
+            f"CUDA {info['cuda']}",
+            flush=True,
+        )
         weights = inception_weights(args.inception_weights)
         throughput_case(bench, "fp16", args.n, args.steps, use_compile=False)
         folder_case(bench, "digits", None)
         if weights:
             folder_case(bench, "inception", weights)
         else:
-            bench.cases.append(Case("same folder, CPU vs CUDA, inception features", "skipped",
-                                    "no local Inception weights (--inception-weights, "
-                                    "DIFFUSIONSCOPE_INCEPTION_WEIGHTS or the torch hub cache)"))  # fmt: skip
+            bench.cases.append(
+                Case(
+                    "same folder, CPU vs CUDA, inception features",
+                    "skipped",
+                    "no local Inception weights (--inception-weights, "
+                    "DIFFUSIONSCOPE_INCEPTION_WEIGHTS or the torch hub cache)",
+                )
+            )
         wanted = [name.strip() for name in args.models.split(",") if name.strip()]
         models = {"digits-ldm": str(REPO / "core" / "zoo" / "digits-ldm")}
         built: dict[str, Path] = {}
@@ -495,9 +652,12 @@ def main(argv: list[str] | None = None) -> int:
         report = table(bench.cases)
         print(report)
         if args.out:
-            payload = {"environment": info, "elapsed_seconds": bench.elapsed(),
-                       "tolerances": TOLERANCE,
-                       "cases": [vars(c) for c in bench.cases]}  # fmt: skip
+            payload = {
+                "environment": info,
+                "elapsed_seconds": bench.elapsed(),
+                "tolerances": TOLERANCE,
+                "cases": [vars(c) for c in bench.cases],
+            }
             Path(args.out).write_text(report + "\n\n" + json.dumps(payload, indent=1, default=str))
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -41,28 +41,43 @@ def _features(net: torch.nn.Module, images: np.ndarray) -> np.ndarray:
 
 
 def _ratios(net: torch.nn.Module, strips: dict[str, list[np.ndarray]]) -> dict[str, np.ndarray]:
-    return {m: np.array([smoothness(_features(net, s))["max_mean_ratio"] for s in strips[m]])
-            for m in strips}  # fmt: skip
+    return {
+        m: np.array([smoothness(_features(net, s))["max_mean_ratio"] for s in strips[m]])
+        for m in strips
+    }
 
 
 def _print_ratios(label: str, ratios: dict[str, np.ndarray]) -> None:
     wins = float(np.mean(ratios["slerp"] < ratios["lerp"]))
-    print(f"   {label:<34} slerp {ratios['slerp'].mean():.3f}  lerp {ratios['lerp'].mean():.3f}"
-          f"  ratio {ratios['slerp'].mean() / ratios['lerp'].mean():.3f}  slerp smoother in "
-          f"{wins:.0%} of {len(ratios['slerp'])} pairs")  # fmt: skip
+    print(
+        f"   {label:<34} slerp {ratios['slerp'].mean():.3f}  lerp {ratios['lerp'].mean():.3f}"
+        f"  ratio {ratios['slerp'].mean() / ratios['lerp'].mean():.3f}  slerp smoother in "
+        f"{wins:.0%} of {len(ratios['slerp'])} pairs"
+    )
 
 
 def seed_and_vae_paths(pipeline, net) -> None:
     for guidance in (1.0, 5.0):
         settings = GenerationSettings(steps=10, guidance_scale=guidance)
-        strips = {m: [explore.seed_strip(pipeline, settings, make_prompt(7, "red"), pair, 9, m)
-                      for pair in PAIRS] for m in ("slerp", "lerp")}  # fmt: skip
+        strips = {
+            m: [
+                explore.seed_strip(pipeline, settings, make_prompt(7, "red"), pair, 9, m)
+                for pair in PAIRS
+            ]
+            for m in ("slerp", "lerp")
+        }
         _print_ratios(f"seed noise, guidance {guidance:g}", _ratios(net, strips))
     images = np.stack([s.image for s in random_samples(2 * len(PAIRS), seed=5)])
     latents = explore.encode_images(pipeline, images)
-    strips = {m: [explore.decode_latents(pipeline, torch.cat(path(latents[i : i + 1],
-                                                                  latents[i + 1 : i + 2], 9, m)))
-                  for i in range(0, len(latents), 2)] for m in ("slerp", "lerp")}  # fmt: skip
+    strips = {
+        m: [
+            explore.decode_latents(
+                pipeline, torch.cat(path(latents[i : i + 1], latents[i + 1 : i + 2], 9, m))
+            )
+            for i in range(0, len(latents), 2)
+        ]
+        for m in ("slerp", "lerp")
+    }
     _print_ratios("VAE latents of real digits", _ratios(net, strips))
 
 
@@ -76,11 +91,14 @@ def inversion(pipeline, net) -> None:
     fresh = explore.regenerate(pipeline, torch.randn_like(noise), prompts, 20, (32, 32))
     errors = []
     for label, out in (("DDIM inversion", rebuilt), ("fresh noise, same prompt", fresh)):
-        agree = float(np.mean(net.classify(torch.from_numpy(out).permute(0, 3, 1, 2)).numpy()
-                              == labels))  # fmt: skip
+        agree = float(
+            np.mean(net.classify(torch.from_numpy(out).permute(0, 3, 1, 2)).numpy() == labels)
+        )
         errors.append(float(np.mean((out.astype(float) - images) ** 2) / 255**2))
-        print(f"   {label:<34} classifier agrees with the label {agree:.0%} of "
-              f"{len(samples)}; pixel MSE {errors[-1]:.5f}")  # fmt: skip
+        print(
+            f"   {label:<34} classifier agrees with the label {agree:.0%} of "
+            f"{len(samples)}; pixel MSE {errors[-1]:.5f}"
+        )
     print(f"   inversion reconstructs {errors[1] / errors[0]:.1f}x better than fresh noise (MSE)")
 
 
@@ -105,14 +123,17 @@ def directions(pipeline, net) -> None:
         grid = explore.direction_sweep(pipeline, settings, pair, DIRECTION_PROMPTS, STRENGTHS, 0)
         high, low = explore.contrast_images(pipeline, settings, pair, DIRECTION_PROMPTS, 0)
         seeds = [1000 + i for i in range(4)]
-        axis = (_features(net, generate(pipeline, seeds, settings, [pair[0]] * 4)).mean(0)
-                - _features(net, generate(pipeline, seeds, settings, [pair[1]] * 4)).mean(0))  # fmt: skip
+        axis = _features(net, generate(pipeline, seeds, settings, [pair[0]] * 4)).mean(
+            0
+        ) - _features(net, generate(pipeline, seeds, settings, [pair[1]] * 4)).mean(0)
         for prompt, row, h, lo in zip(DIRECTION_PROMPTS, grid, high, low, strict=True):
             ink = [ink_fraction(image) * image.shape[0] * image.shape[1] for image in row]
             attribute = explore.attribute(pipeline, row, h, lo)
-            print(f"   {pair[0]}|{pair[1]} {prompt:<36} ink px {[round(v) for v in ink]} "
-                  f"Spearman ink {_spearman(ink):+.2f}  attribute {_spearman(attribute):+.2f}  "
-                  f"old feature axis {_spearman(_features(net, row) @ axis):+.2f}")  # fmt: skip
+            print(
+                f"   {pair[0]}|{pair[1]} {prompt:<36} ink px {[round(v) for v in ink]} "
+                f"Spearman ink {_spearman(ink):+.2f}  attribute {_spearman(attribute):+.2f}  "
+                f"old feature axis {_spearman(_features(net, row) @ axis):+.2f}"
+            )
 
 
 def ood(pipeline, net) -> None:
@@ -122,34 +143,45 @@ def ood(pipeline, net) -> None:
 
     reference = np.stack([s.image for s in random_samples(500, seed=31)])
     inside = np.stack([s.image for s in random_samples(200, seed=32)])
-    outsides = {"uniform noise": np.random.default_rng(0).integers(0, 256, (200, 32, 32, 3),
-                                                                   dtype=np.uint8),
-                "letters and shapes": letters_and_shapes(200)}  # fmt: skip
+    outsides = {
+        "uniform noise": np.random.default_rng(0).integers(
+            0, 256, (200, 32, 32, 3), dtype=np.uint8
+        ),
+        "letters and shapes": letters_and_shapes(200),
+    }
     mahalanobis = fit_mahalanobis(_features(net, reference))
     latent = fit_mahalanobis(explore.encode_images(pipeline, reference).numpy())
 
     def scores(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        return (mahalanobis.score(_features(net, images)),
-                latent.score(explore.encode_images(pipeline, images).numpy()))  # fmt: skip
+        return (
+            mahalanobis.score(_features(net, images)),
+            latent.score(explore.encode_images(pipeline, images).numpy()),
+        )
 
     in_m, in_z = scores(inside)
     for label, images in outsides.items():
         out_m, out_z = scores(images)
-        print(f"   OOD AUROC vs {label:<20} Mahalanobis {auroc(in_m, out_m):.3f}  latent Mahalanobis "
-              f"{auroc(in_z, out_z):.3f}")  # fmt: skip
+        print(
+            f"   OOD AUROC vs {label:<20} Mahalanobis {auroc(in_m, out_m):.3f}  latent Mahalanobis "
+            f"{auroc(in_z, out_z):.3f}"
+        )
     shipped, _ = load_images(find_images(DIGITS_REFERENCE), size=32)
     new = np.stack([s.image for s in random_samples(1000, seed=12345)])
-    spaces = {"features": lambda x: _features(net, x),
-              "VAE latents": lambda x: explore.encode_images(pipeline, x, 250).numpy()}  # fmt: skip
+    spaces = {
+        "features": lambda x: _features(net, x),
+        "VAE latents": lambda x: explore.encode_images(pipeline, x, 250).numpy(),
+    }
     for label, embed in spaces.items():
         values, held = embed(shipped), embed(new)
         own = _fit(values, label)
         own_threshold = np.percentile(own.score(values), 95)
         model = fit_mahalanobis(values, name=label)
-        print(f"   new in-distribution digits flagged ({label}, n={len(new)}): held-out "
-              f"calibration {np.mean(model.score(held) > model.threshold):.1%} (expected "
-              f"{model.expected_flag_rate:.1%}); reference's own 95th percentile "
-              f"{np.mean(own.score(held) > own_threshold):.1%}")  # fmt: skip
+        print(
+            f"   new in-distribution digits flagged ({label}, n={len(new)}): held-out "
+            f"calibration {np.mean(model.score(held) > model.threshold):.1%} (expected "
+            f"{model.expected_flag_rate:.1%}); reference's own 95th percentile "
+            f"{np.mean(own.score(held) > own_threshold):.1%}"
+        )
 
 
 def families() -> None:
@@ -170,19 +202,38 @@ def families() -> None:
             worst = 0
             for frame, seed in ((strip[0], 3), (strip[-1], 4)):
                 with torch.inference_mode():
-                    own = pipeline(prompt="a red seven", num_inference_steps=2, guidance_scale=3.0,
-                                   generator=torch.Generator().manual_seed(seed),
-                                   output_type="np").images[0]  # fmt: skip
+                    own = pipeline(
+                        prompt="a red seven",
+                        num_inference_steps=2,
+                        guidance_scale=3.0,
+                        generator=torch.Generator().manual_seed(seed),
+                        output_type="np",
+                    ).images[0]
                 worst = max(worst, int(np.abs(float_to_uint8(own).astype(int) - frame).max()))
-            print(f"   {name:<13} {strip.shape[1]}x{strip.shape[2]} px: largest pixel difference "
-                  f"between the strip's ends and the pipeline's own images {worst}")  # fmt: skip
+            print(
+                f"   {name:<13} {strip.shape[1]}x{strip.shape[2]} px: largest pixel difference "
+                f"between the strip's ends and the pipeline's own images {worst}"
+            )
 
 
 def cli_wall_time() -> None:
     with tempfile.TemporaryDirectory() as root:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "diffusionscope", "run", "--modes", "latent",
-                        "--runs-root", root, "--quiet"], check=True, capture_output=True)  # fmt: skip
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "diffusionscope",
+                "run",
+                "--modes",
+                "latent",
+                "--runs-root",
+                root,
+                "--quiet",
+            ],
+            check=True,
+            capture_output=True,
+        )
         seconds = time.perf_counter() - started
     print(f"   default `run --modes latent` on the digits model: {seconds:.1f} s")
 

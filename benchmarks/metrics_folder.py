@@ -52,9 +52,20 @@ def main() -> None:
             for repeat in range(REPEATS + 1):
                 for side in (old, new):
                     root = work / f"runs-{side.name}-{repeat}"
-                    args = ["run", "--modes", "metrics", "--generated", str(generated),
-                            "--reference", str(DIGITS_REFERENCE), "--features", "digits",
-                            "--quiet", "--runs-root", str(root)]  # fmt: skip
+                    args = [
+                        "run",
+                        "--modes",
+                        "metrics",
+                        "--generated",
+                        str(generated),
+                        "--reference",
+                        str(DIGITS_REFERENCE),
+                        "--features",
+                        "digits",
+                        "--quiet",
+                        "--runs-root",
+                        str(root),
+                    ]
                     result = side.run({"op": "metrics", "args": args})
                     if result["code"] != 0:
                         raise RuntimeError(f"{side.name} side: metrics run exited {result['code']}")
@@ -66,11 +77,17 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     ratios = [o / n for o, n in zip(times["old"], times["new"], strict=True)]
-    print(f"   {N} generated images vs the 1000-image digits reference (cached), digits "
-          "features, default metrics; torch threads 2")  # fmt: skip
+    print(
+        f"   {N} generated images vs the 1000-image digits reference (cached), digits "
+        "features, default metrics; torch threads 2"
+    )
     for name in ("old", "new"):
         runs = ", ".join(f"{t:.2f}" for t in times[name])
-        print(f"   {name} ({'d76af1f' if name == 'old' else 'this checkout'}): median "
-              f"{statistics.median(times[name]):.2f} s (runs {runs})")  # fmt: skip
-    print(f"   speed-up old/new: median of paired runs {statistics.median(ratios):.2f}x "
-          f"(pairs {', '.join(f'{r:.2f}' for r in ratios)}; target >= 1.8x)")  # fmt: skip
+        print(
+            f"   {name} ({'d76af1f' if name == 'old' else 'this checkout'}): median "
+            f"{statistics.median(times[name]):.2f} s (runs {runs})"
+        )
+    print(
+        f"   speed-up old/new: median of paired runs {statistics.median(ratios):.2f}x "
+        f"(pairs {', '.join(f'{r:.2f}' for r in ratios)}; target >= 1.8x)"
+    )

@@ -39,8 +39,12 @@ def bare_loop() -> tuple[float, float]:
     prompts = read_prompts(str(DIGITS_PROMPTS))
     for start in range(0, N, BATCH):
         indices = range(start, min(start + BATCH, N))
-        images = generate(pipeline, list(indices), GenerationSettings(steps=STEPS),
-                          [prompts[i % len(prompts)] for i in indices])  # fmt: skip
+        images = generate(
+            pipeline,
+            list(indices),
+            GenerationSettings(steps=STEPS),
+            [prompts[i % len(prompts)] for i in indices],
+        )
         fid.update(to_uint8_nchw(images), real=False)
     value = float(fid.compute())
     return time.perf_counter() - started, value
@@ -49,17 +53,36 @@ def bare_loop() -> tuple[float, float]:
 def our_run(root: Path) -> tuple[float, float, str]:
     from diffusionscope.core.cli import main as cli
 
-    options = ["run", "--modes", "metrics", "--metrics", "fid,kid", "--runs-root", str(root),
-               "--quiet", "-n", str(N), "--batch-size", str(BATCH), "--steps", str(STEPS),
-               "--bootstrap", "50", "--stream-at", "32,64,128"]  # fmt: skip
+    options = [
+        "run",
+        "--modes",
+        "metrics",
+        "--metrics",
+        "fid,kid",
+        "--runs-root",
+        str(root),
+        "--quiet",
+        "-n",
+        str(N),
+        "--batch-size",
+        str(BATCH),
+        "--steps",
+        str(STEPS),
+        "--bootstrap",
+        "50",
+        "--stream-at",
+        "32,64,128",
+    ]
     started = time.perf_counter()
     assert cli(options) == 0
     elapsed = time.perf_counter() - started
     run_dir = sorted(root.iterdir())[-1]
     results = json.loads((run_dir / "results.json").read_text())["metrics"]
     chunks = len(list((run_dir / "checkpoint").glob("metrics-chunk-*.npz")))
-    detail = (f"{len(results['fid']['curve'])} streamed FID+KID points, {chunks} checkpoints, "
-              "FID∞ fit, 50 half-sample FIDs, KID")  # fmt: skip
+    detail = (
+        f"{len(results['fid']['curve'])} streamed FID+KID points, {chunks} checkpoints, "
+        "FID∞ fit, 50 half-sample FIDs, KID"
+    )
     return elapsed, results["fid"]["value"], detail
 
 
@@ -69,8 +92,26 @@ def main() -> None:
         os.environ["DIFFUSIONSCOPE_CACHE"] = cache
         from diffusionscope.core.cli import main as cli
 
-        cli(["run", "--modes", "metrics", "--metrics", "fid", "--runs-root", root, "--quiet",
-             "-n", "8", "--batch-size", "8", "--steps", "2", "--bootstrap", "0"])  # warm cache  # fmt: skip
+        cli(
+            [
+                "run",
+                "--modes",
+                "metrics",
+                "--metrics",
+                "fid",
+                "--runs-root",
+                root,
+                "--quiet",
+                "-n",
+                "8",
+                "--batch-size",
+                "8",
+                "--steps",
+                "2",
+                "--bootstrap",
+                "0",
+            ]
+        )  # warm cache
         bare_times, our_times = [], []
         for _ in range(REPEATS):
             seconds, bare_fid = bare_loop()
@@ -79,8 +120,12 @@ def main() -> None:
             our_times.append(seconds)
     bare, ours = min(bare_times), min(our_times)
     print(f"   {N} samples, batch {BATCH}, {STEPS} steps; ours: {detail}")
-    print(f"   bare loop {bare:.1f} s (runs {', '.join(f'{t:.1f}' for t in bare_times)}; "
-          f"torchmetrics FID {bare_fid:.4f})")  # fmt: skip
-    print(f"   ours      {ours:.1f} s (runs {', '.join(f'{t:.1f}' for t in our_times)}; "
-          f"FID {our_fid:.4f})")  # fmt: skip
+    print(
+        f"   bare loop {bare:.1f} s (runs {', '.join(f'{t:.1f}' for t in bare_times)}; "
+        f"torchmetrics FID {bare_fid:.4f})"
+    )
+    print(
+        f"   ours      {ours:.1f} s (runs {', '.join(f'{t:.1f}' for t in our_times)}; "
+        f"FID {our_fid:.4f})"
+    )
     print(f"   overhead ratio ours/bare: {ours / bare:.3f} (target <= 1.10)")

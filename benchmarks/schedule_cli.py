@@ -19,13 +19,31 @@ def _seconds(command: list[str]) -> float:
 
 
 def main() -> None:
-    baseline = min(_seconds([sys.executable, "-c", "import torch, diffusers.schedulers"])
-                   for _ in range(2))  # fmt: skip
+    baseline = min(
+        _seconds([sys.executable, "-c", "import torch, diffusers.schedulers"]) for _ in range(2)
+    )
     config = str(DIGITS_LDM / "scheduler" / "scheduler_config.json")
     with tempfile.TemporaryDirectory() as root:
         for label, model in (("model folder", str(DIGITS_LDM)), ("scheduler_config.json", config)):
-            seconds = min(_seconds([sys.executable, "-m", "diffusionscope", "run", "--modes", "schedule",
-                                    "--model", model, "--runs-root", root, "--quiet"])
-                          for _ in range(2))  # fmt: skip
-            print(f"   {label:<22} {seconds:.2f} s (target < 5 s); plain import "
-                  f"{baseline:.2f} s; ratio {seconds / baseline:.2f}")  # fmt: skip
+            seconds = min(
+                _seconds(
+                    [
+                        sys.executable,
+                        "-m",
+                        "diffusionscope",
+                        "run",
+                        "--modes",
+                        "schedule",
+                        "--model",
+                        model,
+                        "--runs-root",
+                        root,
+                        "--quiet",
+                    ]
+                )
+                for _ in range(2)
+            )
+            print(
+                f"   {label:<22} {seconds:.2f} s (target < 5 s); plain import "
+                f"{baseline:.2f} s; ratio {seconds / baseline:.2f}"
+            )

@@ -33,8 +33,10 @@ def make_runs(root: Path) -> Path:
             / f"2024{index // 100 + 1:02d}{index % 28 + 1:02d}-1200{index % 60:02d}-metrics-{index:04d}"
         )
         path.mkdir(parents=True)
-        atomic_write_json(path / "config.json", {"modes": ["metrics"], "model": f"org/model-{index % 7}",
-                                                 "num_samples": 500})  # fmt: skip
+        atomic_write_json(
+            path / "config.json",
+            {"modes": ["metrics"], "model": f"org/model-{index % 7}", "num_samples": 500},
+        )
         writer = RunWriter(path)
         writer._events_file = open(path / "events.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         writer.status("running", "started")
@@ -47,8 +49,12 @@ def make_runs(root: Path) -> Path:
         if index == 0:
             long_run = writer  # left open: it grows during the benchmark
             continue
-        writer.write_results({"run": {"modes": ["metrics"]},
-                              "metrics": {"fid": {"value": 12.5, "n": 500, "interval": [11, 14]}}})  # fmt: skip
+        writer.write_results(
+            {
+                "run": {"modes": ["metrics"]},
+                "metrics": {"fid": {"value": 12.5, "n": 500, "interval": [11, 14]}},
+            }
+        )
         writer.status("finished")
         writer.close()
     assert long_run is not None
@@ -98,8 +104,10 @@ def main() -> None:
         root = Path(folder)
         started = time.perf_counter()
         long_run = make_runs(root)
-        print(f"{RUNS} runs written in {time.perf_counter() - started:.1f} s "
-              f"(one of {LONG_RUN_EVENTS} events)")  # fmt: skip
+        print(
+            f"{RUNS} runs written in {time.perf_counter() - started:.1f} s "
+            f"(one of {LONG_RUN_EVENTS} events)"
+        )
 
         baseline = best(lambda: list_runs(root), repeats=2)
         cold = best(lambda: RunIndex(root).refresh(), repeats=2)
@@ -121,11 +129,15 @@ def main() -> None:
     print(f"index, refresh with nothing changed:     {warm:.3f} s  ({baseline / warm:.0f}x faster)")
     print(f"index, refresh after one run grew:       {grown:.3f} s")
     (first_wall, first_cpu), *again = screens
-    print(f"runs screen, first F2 to {RUNS} rows:      {first_wall:.3f} s wall, {first_cpu:.3f} s CPU "
-          f"(target < {TARGET_SECONDS} s)")  # fmt: skip
-    print(f"runs screen, F2 again:                   "
-          f"{statistics.median(w for w, _ in again):.3f} s wall, "
-          f"{statistics.median(c for _, c in again):.3f} s CPU")  # fmt: skip
+    print(
+        f"runs screen, first F2 to {RUNS} rows:      {first_wall:.3f} s wall, {first_cpu:.3f} s CPU "
+        f"(target < {TARGET_SECONDS} s)"
+    )
+    print(
+        f"runs screen, F2 again:                   "
+        f"{statistics.median(w for w, _ in again):.3f} s wall, "
+        f"{statistics.median(c for _, c in again):.3f} s CPU"
+    )
     print(f"(load average {load:.1f} on {os.cpu_count()} cores while measuring)")
 
 

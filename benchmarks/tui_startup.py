@@ -46,8 +46,9 @@ FirstScreen(runs_root={runs_root!r}).run(headless=True, size=(120, 40))
 
 def _time_once(code: str) -> float:
     start = time.perf_counter()
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
-                            text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     elapsed = time.perf_counter() - start
     if result.returncode != 0:
         raise RuntimeError(result.stderr[-2000:])

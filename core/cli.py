@@ -21,17 +21,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from diffusionscope.core.atomic import atomic_write_json
-from diffusionscope.core.errors import (
+from .atomic import atomic_write_json
+from .errors import (
     EXIT_USAGE,
     PROG,
     InputError,
     RunInterrupted,
     report_input_error,
 )
-from diffusionscope.core.events import MetricEvent
-from diffusionscope.core.modes import MODE_NAMES, ModeResult, RunContext, available_modes
-from diffusionscope.core.options import (
+from .events import MetricEvent
+from .modes import MODE_NAMES, ModeResult, RunContext, available_modes
+from .options import (
     GENERATION_OPTIONS,
     GENERATION_TITLE,
     HOW_OPTIONS,
@@ -43,7 +43,7 @@ from diffusionscope.core.options import (
     Option,
     add_options,
 )
-from diffusionscope.core.runs import (
+from .runs import (
     CONFIG,
     CONFIG_NOTES,
     RESULTS,
@@ -55,7 +55,7 @@ from diffusionscope.core.runs import (
     run_info,
     runs_root,
 )
-from diffusionscope.core.text import one_line, printable, read_text_file
+from .text import one_line, printable, read_text_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
 COMPLETED_MODES = "completed_modes.json"
@@ -78,7 +78,7 @@ LIBRARY_VERBOSITY = {
 
 
 def default_model() -> str:
-    from diffusionscope.core.zoo import DIGITS_LDM
+    from .zoo import DIGITS_LDM
 
     return str(DIGITS_LDM)
 
@@ -163,15 +163,16 @@ def check_run_inputs(args: argparse.Namespace) -> None:
     """The checks a new and a resumed run share, all before anything is written: the model's
     files, the device, the shared input files, each mode's options, and each mode's verdict on
     the model's configs."""
-    from diffusionscope.core.loading import resolve_device, resolve_dtype
+    from .loading import resolve_device, resolve_dtype
 
     modules = [available_modes()[mode] for mode in args.modes]
     if args.model is not None:
         _check_model_source(args, needs_pipeline=any(m.NEEDS_PIPELINE for m in modules))
     resolve_dtype(args.dtype, resolve_device(args.device))
     if getattr(args, "batch_size", None) == "auto" and set(args.modes) - {"metrics"}:
-        raise InputError("--batch-size auto: only the metrics mode sizes its own batches; "
-                         "give a number")  # fmt: skip
+        raise InputError(
+            "--batch-size auto: only the metrics mode sizes its own batches; give a number"
+        )
     if args.prompts_file is not None:
         read_text_file(args.prompts_file, "--prompts-file")
     for module in modules:
@@ -182,7 +183,7 @@ def check_run_inputs(args: argparse.Namespace) -> None:
 def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> None:
     """What ``--model`` names exists, may be read, and -- where the run loads weights -- has
     whole weights files (headers and sizes) or, on an offline host, is in the local cache."""
-    from diffusionscope.core.loading import check_hub_files, check_model_weights, classify_source
+    from .loading import check_hub_files, check_model_weights, classify_source
 
     kind = classify_source(args.model)
     if kind == "scheduler_config" and needs_pipeline:
@@ -211,7 +212,7 @@ def _check_model_fits(args: argparse.Namespace, modules: list[Any]) -> None:
     hooks = [m.check_model for m in modules if callable(getattr(m, "check_model", None))]
     if not hooks:
         return
-    from diffusionscope.core.families import read_model_configs
+    from .families import read_model_configs
 
     configs = None
     if args.model is not None:
@@ -260,8 +261,11 @@ def restore_run_config(
     if (run_dir / RESULTS).is_file():
         raise InputError(f"--resume {run_dir}: run already finished")
     options = _declared_run_options()
-    refused = [option.flag for dest, option in options.items()
-               if dest in given and dest not in RESUME_OPTIONS]  # fmt: skip
+    refused = [
+        option.flag
+        for dest, option in options.items()
+        if dest in given and dest not in RESUME_OPTIONS
+    ]
     if refused:
         allowed = ", ".join(options[name].flag for name in HOW_OPTIONS)
         raise InputError(
@@ -363,7 +367,7 @@ def _model_loader(args: argparse.Namespace, writer: RunWriter) -> Any:
 
     def load() -> Any:
         if "model" not in cache:
-            from diffusionscope.core.loading import load_pipeline
+            from .loading import load_pipeline
 
             writer.log(f"loading {args.model}")
             cache["model"] = load_pipeline(
@@ -398,7 +402,7 @@ def execute_run(args: argparse.Namespace, given: Collection[str] = ()) -> int:
     ``given`` names the options written on the command line (:func:`given_options`); with
     ``--resume`` only the "how" options among them are accepted.
     """
-    from diffusionscope.core.distributed import init_distributed
+    from .distributed import init_distributed
 
     changes: dict[str, tuple[Any, Any]] = {}
     if args.resume is not None:
@@ -456,14 +460,20 @@ def run_modes(
     except (KeyboardInterrupt, RunInterrupted) as error:
         message = str(error) or "interrupted"
         writer.status("interrupted", message)
-        print(f"{PROG}: interrupted ({message}); continue with: {PROG} run --resume "
-              f"{printable(writer.path)}", file=sys.stderr)  # fmt: skip
+        print(
+            f"{PROG}: interrupted ({message}); continue with: {PROG} run --resume "
+            f"{printable(writer.path)}",
+            file=sys.stderr,
+        )
         return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 -- report the failure in the run, then one line
         writer.log(traceback.format_exc(), level="error")
         writer.status("failed", f"{type(error).__name__}: {error}")
-        print(f"{PROG}: run failed: {one_line(f'{type(error).__name__}: {error}')} (traceback "
-              f"in {printable(writer.path / 'events.jsonl')})", file=sys.stderr)  # fmt: skip
+        print(
+            f"{PROG}: run failed: {one_line(f'{type(error).__name__}: {error}')} (traceback "
+            f"in {printable(writer.path / 'events.jsonl')})",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     finally:
         if display is not None:
@@ -478,7 +488,7 @@ def run_modes(
 
 def _attach_display(writer: RunWriter) -> Any:
     """Progress bars and messages on stderr, fed by the same events the run directory gets."""
-    from diffusionscope.core.progress import ProgressDisplay
+    from .progress import ProgressDisplay
 
     display = ProgressDisplay()
     writer.listeners.append(display.handle)
@@ -526,8 +536,14 @@ def _assemble_results(
 
 
 def _assemble_report(args: argparse.Namespace, completed: dict[str, Any], path: Path) -> str:
-    lines = [f"# diffusionscope run `{path.name}`", "", f"- model: `{args.model}`",
-             f"- modes: {', '.join(args.modes)}", f"- seed: {args.seed}", ""]  # fmt: skip
+    lines = [
+        f"# diffusionscope run `{path.name}`",
+        "",
+        f"- model: `{args.model}`",
+        f"- modes: {', '.join(args.modes)}",
+        f"- seed: {args.seed}",
+        "",
+    ]
     for mode in args.modes:
         section = completed[mode].get("report") or ""
         lines += [f"## {mode}", "", section.strip(), ""]
@@ -561,8 +577,14 @@ def list_command(args: argparse.Namespace) -> int:
     table = Table("run", "status", "model", "modes", "N", "key numbers")
     for info in runs:
         numbers = ", ".join(f"{k}={v:.4g}" for k, v in list(info.key_numbers.items())[:4])
-        cells = (info.name, info.state, Path(info.model).name or info.model,
-                 ",".join(info.modes), str(info.num_samples or ""), numbers)  # fmt: skip
+        cells = (
+            info.name,
+            info.state,
+            Path(info.model).name or info.model,
+            ",".join(info.modes),
+            str(info.num_samples or ""),
+            numbers,
+        )
         # Text, not str: a run name, path or mode in square brackets is shown, not styled.
         table.add_row(*(Text(printable(cell)) for cell in cells))
     console.print(table)
@@ -570,9 +592,15 @@ def list_command(args: argparse.Namespace) -> int:
 
 
 def _run_json(info: Any) -> dict[str, Any]:
-    return {"path": str(info.path), "state": info.state, "model": info.model,
-            "modes": info.modes, "num_samples": info.num_samples,
-            "key_numbers": info.key_numbers, "message": info.message}  # fmt: skip
+    return {
+        "path": str(info.path),
+        "state": info.state,
+        "model": info.model,
+        "modes": info.modes,
+        "num_samples": info.num_samples,
+        "key_numbers": info.key_numbers,
+        "message": info.message,
+    }
 
 
 def show_command(args: argparse.Namespace) -> int:
@@ -587,7 +615,7 @@ def show_command(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"state": info.state, "results": results}, indent=2, default=str))
         return EXIT_OK
-    from diffusionscope.core.result_fields import result_rows, results_table
+    from .result_fields import result_rows, results_table
 
     _say(f"{run_dir}: {info.state}{' (' + info.message + ')' if info.message else ''}")
     metric_events = [e for e in read_events(run_dir) if isinstance(e, MetricEvent)]
@@ -636,7 +664,7 @@ def _short(value: Any) -> str:
 
 def fid_command(args: argparse.Namespace) -> int:
     try:
-        from diffusionscope.core.metrics import fid_command as run_fid
+        from .metrics import fid_command as run_fid
     except ModuleNotFoundError:
         raise InputError("fid: the metrics mode is not available in this build") from None
     return run_fid(args)
@@ -659,8 +687,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _quiet_libraries()
         if args.command == "run":
             return execute_run(args, given_options(argv))
-        handler = {"runs": list_command, "show": show_command,
-                   "fid": fid_command}.get(args.command)  # fmt: skip
+        handler = {"runs": list_command, "show": show_command, "fid": fid_command}.get(args.command)
         if handler is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE

@@ -32,7 +32,7 @@ def report_input_error(error: InputError) -> int:
     into spaces and terminal escapes are dropped, so it stays one line and cannot restyle the
     terminal.
     """
-    from diffusionscope.core.text import one_line
+    from .text import one_line
 
     print(f"{PROG}: error: {one_line(error)}", file=sys.stderr)
     return EXIT_USAGE

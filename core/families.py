@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diffusionscope.core.errors import InputError
+from .errors import InputError
 
 #: diffusers pipeline class -> family name used throughout the modes.
 FAMILY_OF_PIPELINE: dict[str, str] = {
@@ -32,8 +32,14 @@ FAMILY_OF_PIPELINE: dict[str, str] = {
 }
 
 #: Components whose config.json the modes consult.
-CONFIGURED_COMPONENTS = ("unet", "transformer", "vae", "text_encoder", "text_encoder_2",
-                         "text_encoder_3")  # fmt: skip
+CONFIGURED_COMPONENTS = (
+    "unet",
+    "transformer",
+    "vae",
+    "text_encoder",
+    "text_encoder_2",
+    "text_encoder_3",
+)
 
 
 @dataclass(frozen=True)
@@ -150,8 +156,9 @@ def _folder_configs(folder: Path) -> ModelConfigs:
     scheduler = (
         read_json_object(scheduler_path, "scheduler config") if scheduler_path.is_file() else {}
     )
-    return ModelConfigs(str(folder), "folder", str(index.get("_class_name", "")), components,
-                        configs, scheduler)  # fmt: skip
+    return ModelConfigs(
+        str(folder), "folder", str(index.get("_class_name", "")), components, configs, scheduler
+    )
 
 
 def _hub_configs(repo_id: str) -> ModelConfigs:
@@ -159,7 +166,7 @@ def _hub_configs(repo_id: str) -> ModelConfigs:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
-    from diffusionscope.core.loading import hub_error_line
+    from .loading import hub_error_line
 
     def fetch(filename: str, subfolder: str | None = None) -> Path | None:
         try:
@@ -186,13 +193,14 @@ def _hub_configs(repo_id: str) -> ModelConfigs:
         fetch("scheduler_config.json", "scheduler") if "scheduler" in components else None
     )
     scheduler = read_json_object(scheduler_path, "scheduler config") if scheduler_path else {}
-    return ModelConfigs(repo_id, "hub", str(index.get("_class_name", "")), components, configs,
-                        scheduler)  # fmt: skip
+    return ModelConfigs(
+        repo_id, "hub", str(index.get("_class_name", "")), components, configs, scheduler
+    )
 
 
 def read_model_configs(source: str, single_file_config: str | None = None) -> ModelConfigs:
     """Describe ``source`` (``--model``) from its configs; one :class:`InputError` line if not."""
-    from diffusionscope.core.loading import classify_source
+    from .loading import classify_source
 
     kind = classify_source(source)
     path = Path(source).expanduser()
@@ -201,12 +209,18 @@ def read_model_configs(source: str, single_file_config: str | None = None) -> Mo
     if kind == "hub":
         return _hub_configs(source)
     if kind == "scheduler_config":
-        from diffusionscope.core.loading import load_scheduler_config
+        from .loading import load_scheduler_config
 
         return ModelConfigs(source, kind, scheduler=load_scheduler_config(source))
     # A single file carries no configs: they come from --single-file-config when given.
     if single_file_config:
         described = read_model_configs(single_file_config)
-        return ModelConfigs(source, kind, described.pipeline_class, described.components,
-                            described.configs, described.scheduler)  # fmt: skip
+        return ModelConfigs(
+            source,
+            kind,
+            described.pipeline_class,
+            described.components,
+            described.configs,
+            described.scheduler,
+        )
     return ModelConfigs(source, kind)

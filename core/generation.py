@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from diffusionscope.core.images import float_to_uint8
+from .images import float_to_uint8
 
 
 @dataclass(frozen=True)
@@ -26,8 +26,9 @@ class GenerationSettings:
     negative_prompt: str | None = None
 
     @classmethod
-    def from_args(cls, args: Any, *, steps: int = 25, guidance_scale: float = 5.0
-                  ) -> GenerationSettings:  # fmt: skip
+    def from_args(
+        cls, args: Any, *, steps: int = 25, guidance_scale: float = 5.0
+    ) -> GenerationSettings:
         """The shared CLI options, with the mode's defaults where the user gave none."""
         return cls(
             steps=args.steps or steps,

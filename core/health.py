@@ -96,8 +96,16 @@ class HealthMonitor:
                 utilization = nvml.nvmlDeviceGetUtilizationRates(handle).gpu
             except Exception:  # noqa: BLE001 -- one GPU that cannot be read is left out
                 continue
-            out.append(GpuHealth(index, name, int(utilization), int(memory.used),
-                                 int(memory.total), self._process_memory(handle, pids)))  # fmt: skip
+            out.append(
+                GpuHealth(
+                    index,
+                    name,
+                    int(utilization),
+                    int(memory.used),
+                    int(memory.total),
+                    self._process_memory(handle, pids),
+                )
+            )
         return out
 
     def _process_memory(self, handle: Any, pids: set[int]) -> int | None:
@@ -171,8 +179,10 @@ def health_lines(health: Health) -> list[str]:
     for gpu in health.gpus:
         own = f"  run {format_bytes(gpu.process_memory)}" if gpu.process_memory is not None else ""
         name = gpu.name.removeprefix("NVIDIA ")
-        lines.append(f"GPU{gpu.index} {name}  {gpu.utilization:3d}%  "
-                     f"{format_bytes(gpu.memory_used)}/{format_bytes(gpu.memory_total)}{own}")  # fmt: skip
+        lines.append(
+            f"GPU{gpu.index} {name}  {gpu.utilization:3d}%  "
+            f"{format_bytes(gpu.memory_used)}/{format_bytes(gpu.memory_total)}{own}"
+        )
     if health.process is not None:
         process = health.process
         workers = f" +{process.processes - 1}" if process.processes > 1 else ""

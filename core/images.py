@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from diffusionscope.core.errors import InputError
+from .errors import InputError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".webp", ".bmp"})
 SIXTEEN_BIT_MODES = frozenset({"I;16", "I;16L", "I;16B", "I;16N", "I"})
@@ -153,8 +153,7 @@ def same_size_groups(images: Sequence[np.ndarray]) -> list[tuple[list[int], np.n
     groups: dict[tuple[int, ...], list[int]] = {}
     for position, image in enumerate(images):
         groups.setdefault(tuple(image.shape), []).append(position)
-    return [(positions, np.stack([images[p] for p in positions]))
-            for positions in groups.values()]  # fmt: skip
+    return [(positions, np.stack([images[p] for p in positions])) for positions in groups.values()]
 
 
 def resize_square(image: np.ndarray, size: int) -> np.ndarray:
@@ -198,8 +197,9 @@ def listing_key(paths: Sequence[Path], root: Path) -> str:
     digest = hashlib.sha256(str(root.resolve()).encode())
     for path in paths:
         stat = path.stat()
-        digest.update(f"\0{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}"
-                      .encode())  # fmt: skip
+        digest.update(
+            f"\0{path.relative_to(root).as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()
+        )
     return digest.hexdigest()
 
 
@@ -215,8 +215,9 @@ def float_to_uint8(images: np.ndarray) -> np.ndarray:
     return (np.clip(images, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
-def make_grid(images: np.ndarray, columns: int | None = None, pad: int = 2,
-              background: int = 255) -> Any:  # fmt: skip
+def make_grid(
+    images: np.ndarray, columns: int | None = None, pad: int = 2, background: int = 255
+) -> Any:
     """Tile ``[N,H,W,3]`` uint8 images into one PIL image, row by row."""
     from PIL import Image
 
@@ -238,7 +239,7 @@ def make_grid(images: np.ndarray, columns: int | None = None, pad: int = 2,
 def save_png(image: np.ndarray, path: Path) -> None:
     from PIL import Image
 
-    from diffusionscope.core.atomic import atomic_path
+    from .atomic import atomic_path
 
     with atomic_path(path) as tmp:
         Image.fromarray(image).save(tmp, format="PNG")

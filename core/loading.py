@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.families import read_json_object
+from .errors import InputError
+from .families import read_json_object
 
 SourceKind = Literal["hub", "folder", "single_file", "scheduler_config"]
 

@@ -22,9 +22,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.families import ModelConfigs, read_model_configs
-from diffusionscope.core.loading import classify_source
+from .errors import InputError
+from .families import ModelConfigs, read_model_configs
+from .loading import classify_source
 
 #: Weight file names diffusers and transformers load, in the order they prefer them.
 WEIGHT_STEMS = ("diffusion_pytorch_model", "model")
@@ -108,8 +108,12 @@ def weight_files(folder: Path) -> list[Path]:
     one variant (``.fp16``), never two copies of the same weights."""
     files = sorted(folder.glob("*.safetensors"))
     for stem in WEIGHT_STEMS:
-        plain = [f for f in files if f.name == f"{stem}.safetensors"
-                 or (f.name.startswith(f"{stem}-") and "-of-" in f.name)]  # fmt: skip
+        plain = [
+            f
+            for f in files
+            if f.name == f"{stem}.safetensors"
+            or (f.name.startswith(f"{stem}-") and "-of-" in f.name)
+        ]
         if plain:
             return plain
     for stem in WEIGHT_STEMS:
@@ -154,7 +158,7 @@ def run_device(device: str = "auto", dtype: str = "auto") -> tuple[str, str]:
     without torch: an NVIDIA driver with a GPU means CUDA (fp16), Apple silicon means MPS."""
     device = (device or "auto").lower()
     if device == "auto":
-        from diffusionscope.core.health import gpu_count
+        from .health import gpu_count
 
         if gpu_count():
             device = "cuda"
@@ -180,16 +184,23 @@ def describe(configs: ModelConfigs, weights: Path | None, source: str, kind: str
     pipeline = configs.pipeline_class or "?"
     if configs.family != "other":
         pipeline += f" ({configs.family})"
-    info = ModelInfo(source=source, source_kind=kind, pipeline_class=pipeline,
-                     scheduler_class=configs.scheduler_class,
-                     native_resolution=native_resolution(configs),
-                     text_encoders=configs.text_encoders)  # fmt: skip
+    info = ModelInfo(
+        source=source,
+        source_kind=kind,
+        pipeline_class=pipeline,
+        scheduler_class=configs.scheduler_class,
+        native_resolution=native_resolution(configs),
+        text_encoders=configs.text_encoders,
+    )
     for name, (library, class_name) in configs.components.items():
         if name == "scheduler":
             continue
         folder = weights / name if weights is not None else None
-        info.components[name] = (_component(folder, library, class_name) if folder is not None
-                                 else ComponentInfo(library, class_name))  # fmt: skip
+        info.components[name] = (
+            _component(folder, library, class_name)
+            if folder is not None
+            else ComponentInfo(library, class_name)
+        )
     return info
 
 
@@ -214,23 +225,32 @@ def inspect_model(source: str, device: str = "auto", dtype: str = "auto") -> Mod
         info = describe(read_model_configs(source), path, source, "folder")
     elif kind == "hub":
         cached = _hub_folder(source)
-        info = describe(read_model_configs(source), cached, source,
-                        "hub (cached)" if cached is not None else "hub")  # fmt: skip
+        info = describe(
+            read_model_configs(source),
+            cached,
+            source,
+            "hub (cached)" if cached is not None else "hub",
+        )
         if cached is None:
             info.notes.append("weights not in the local hub cache: the run downloads them")
     elif kind == "single_file":
         info = ModelInfo(source=source, source_kind="single file", pipeline_class="?")
         if path.suffix.lower() == ".safetensors":
             count, dtype_name = safetensors_parameters(path)
-            info.components["checkpoint"] = ComponentInfo("", "single-file checkpoint", count,
-                                                          dtype_name, 1)  # fmt: skip
+            info.components["checkpoint"] = ComponentInfo(
+                "", "single-file checkpoint", count, dtype_name, 1
+            )
             info.notes.append("the pipeline class is inferred from the tensors by the run")
         else:
             info.notes.append(f"{path.suffix} is a pickle: the run needs --allow-pickle")
     else:
         scheduler = read_model_configs(source).scheduler_class or "?"
-        info = ModelInfo(source=source, source_kind="scheduler config", pipeline_class="-",
-                         scheduler_class=scheduler)  # fmt: skip
+        info = ModelInfo(
+            source=source,
+            source_kind="scheduler config",
+            pipeline_class="-",
+            scheduler_class=scheduler,
+        )
         info.notes.append("a scheduler config alone: the schedule mode only")
     info.device, info.dtype = run_device(device, dtype)
     return info

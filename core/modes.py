@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from diffusionscope.core.runs import RunWriter
+from .runs import RunWriter
 
 if TYPE_CHECKING:
-    from diffusionscope.core.distributed import DistInfo
-    from diffusionscope.core.loading import LoadedModel
+    from .distributed import DistInfo
+    from .loading import LoadedModel
 
 MODE_NAMES: tuple[str, ...] = ("metrics", "schedule", "attention", "latent")
 
@@ -112,8 +112,9 @@ class RunContext:
     def warn(self, message: str) -> None:
         self.log(message, level="warning")
 
-    def metric(self, name: str, value: float, *, unit: str = "", n: int | None = None,
-               **extra: Any) -> None:  # fmt: skip
+    def metric(
+        self, name: str, value: float, *, unit: str = "", n: int | None = None, **extra: Any
+    ) -> None:
         self.writer.metric(name, value, mode=self.mode, unit=unit, n=n, **extra)
 
     def series(self, series: str, x: float, y: float, x_label: str = "", y_label: str = "") -> None:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from diffusionscope.core.errors import InputError
+from .errors import InputError
 
 KINDS = ("text", "int", "float", "bool", "choice")
 
@@ -148,8 +148,9 @@ class Option:
         return [self.flag, str(value).strip()]
 
 
-def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup,
-                options: Iterable[Option]) -> None:  # fmt: skip
+def add_options(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup, options: Iterable[Option]
+) -> None:
     for option in options:
         option.add_to(parser)
 
@@ -170,13 +171,22 @@ MODEL = Option(
 MODES = Option("modes", "comma-separated analysis modes", default_text="required")
 RUNS_ROOT = Option("runs_root", "where run directories go", default_text="default ./runs")
 NAME = Option("name", "a name for the run directory", default_text="default: the modes")
-DEVICE = Option("device", "auto | cpu | cuda | cuda:N | mps (auto: CUDA when available)",
-                default="auto")  # fmt: skip
-DTYPE = Option("dtype", "numeric precision (auto: fp16 on CUDA, else fp32)", kind="choice",
-               default="auto", choices=DTYPES)  # fmt: skip
+DEVICE = Option(
+    "device", "auto | cpu | cuda | cuda:N | mps (auto: CUDA when available)", default="auto"
+)
+DTYPE = Option(
+    "dtype",
+    "numeric precision (auto: fp16 on CUDA, else fp32)",
+    kind="choice",
+    default="auto",
+    choices=DTYPES,
+)
 SEED = Option("seed", "sample i uses seed SEED+i", kind="int", default=0)
-ALLOW_PICKLE = Option("allow_pickle", "allow .ckpt/.bin/.pt weights (pickles; read with "
-                      "weights_only=True)", kind="bool")  # fmt: skip
+ALLOW_PICKLE = Option(
+    "allow_pickle",
+    "allow .ckpt/.bin/.pt weights (pickles; read with weights_only=True)",
+    kind="bool",
+)
 SINGLE_FILE_CONFIG = Option(
     "single_file_config",
     "diffusers folder or hub id whose configs a single-file checkpoint is read with",
@@ -186,9 +196,19 @@ JSON = Option("json", "print the final results as JSON on stdout", kind="bool")
 QUIET = Option("quiet", "no progress display on stderr", kind="bool")
 
 RUN_OPTIONS: tuple[Option, ...] = (
-    MODEL, MODES, RUNS_ROOT, NAME, DEVICE, DTYPE, SEED, ALLOW_PICKLE, SINGLE_FILE_CONFIG,
-    RESUME, JSON, QUIET,
-)  # fmt: skip
+    MODEL,
+    MODES,
+    RUNS_ROOT,
+    NAME,
+    DEVICE,
+    DTYPE,
+    SEED,
+    ALLOW_PICKLE,
+    SINGLE_FILE_CONFIG,
+    RESUME,
+    JSON,
+    QUIET,
+)
 
 #: Options that change only where or how a run works, not what it measures: given with
 #: ``--resume`` they override the saved ones.
@@ -196,35 +216,86 @@ HOW_OPTIONS = ("device", "quiet", "json")
 
 GENERATORS = ("metrics", "attention", "latent")  # the modes that sample the model
 
-NUM_SAMPLES = Option("num_samples", "samples to generate", kind="int", positive=True,
-                     short="-n", default_text="default 10000 (digits-ldm: 500)",
-                     modes=("metrics",))  # fmt: skip
-REFERENCE = Option("reference", "reference image folder or .npz statistics",
-                   default_text="default: the shipped digits for digits-ldm",
-                   modes=("metrics", "latent"))  # fmt: skip
-PROMPTS_FILE = Option("prompts_file", "one prompt a line, used in turn (UTF-8 text)",
-                      modes=("metrics",))  # fmt: skip
+NUM_SAMPLES = Option(
+    "num_samples",
+    "samples to generate",
+    kind="int",
+    positive=True,
+    short="-n",
+    default_text="default 10000 (digits-ldm: 500)",
+    modes=("metrics",),
+)
+REFERENCE = Option(
+    "reference",
+    "reference image folder or .npz statistics",
+    default_text="default: the shipped digits for digits-ldm",
+    modes=("metrics", "latent"),
+)
+PROMPTS_FILE = Option(
+    "prompts_file", "one prompt a line, used in turn (UTF-8 text)", modes=("metrics",)
+)
 PROMPT = Option("prompt", "the prompt", modes=("attention", "latent"))
 NEGATIVE_PROMPT = Option("negative_prompt", "the negative prompt", modes=GENERATORS)
-BATCH_SIZE = Option("batch_size", "images per batch, or auto", kind="int", positive=True,
-                    words=("auto",), modes=("metrics",),
-                    default_text="default 16; auto: the largest that fits, on CUDA")  # fmt: skip
-STEPS = Option("steps", "sampler steps", kind="int", positive=True,
-               default_text="default 25 (latent: 20)",
-               modes=GENERATORS)  # fmt: skip
-GUIDANCE_SCALE = Option("guidance_scale", "classifier-free guidance scale", kind="float",
-                        default_text="default 5", modes=GENERATORS)  # fmt: skip
-HEIGHT = Option("height", "image height in pixels", kind="int", positive=True,
-                default_text="default: the model's", modes=GENERATORS)  # fmt: skip
-WIDTH = Option("width", "image width in pixels", kind="int", positive=True,
-               default_text="default: the model's", modes=GENERATORS)  # fmt: skip
-FEATURES = Option("features", "feature extractor: inception | dinov2 | clip | digits",
-                  default_text="default inception (digits-ldm: digits)", modes=("metrics",))  # fmt: skip
+BATCH_SIZE = Option(
+    "batch_size",
+    "images per batch, or auto",
+    kind="int",
+    positive=True,
+    words=("auto",),
+    modes=("metrics",),
+    default_text="default 16; auto: the largest that fits, on CUDA",
+)
+STEPS = Option(
+    "steps",
+    "sampler steps",
+    kind="int",
+    positive=True,
+    default_text="default 25 (latent: 20)",
+    modes=GENERATORS,
+)
+GUIDANCE_SCALE = Option(
+    "guidance_scale",
+    "classifier-free guidance scale",
+    kind="float",
+    default_text="default 5",
+    modes=GENERATORS,
+)
+HEIGHT = Option(
+    "height",
+    "image height in pixels",
+    kind="int",
+    positive=True,
+    default_text="default: the model's",
+    modes=GENERATORS,
+)
+WIDTH = Option(
+    "width",
+    "image width in pixels",
+    kind="int",
+    positive=True,
+    default_text="default: the model's",
+    modes=GENERATORS,
+)
+FEATURES = Option(
+    "features",
+    "feature extractor: inception | dinov2 | clip | digits",
+    default_text="default inception (digits-ldm: digits)",
+    modes=("metrics",),
+)
 
 GENERATION_OPTIONS: tuple[Option, ...] = (
-    NUM_SAMPLES, REFERENCE, PROMPTS_FILE, PROMPT, NEGATIVE_PROMPT, BATCH_SIZE, STEPS,
-    GUIDANCE_SCALE, HEIGHT, WIDTH, FEATURES,
-)  # fmt: skip
+    NUM_SAMPLES,
+    REFERENCE,
+    PROMPTS_FILE,
+    PROMPT,
+    NEGATIVE_PROMPT,
+    BATCH_SIZE,
+    STEPS,
+    GUIDANCE_SCALE,
+    HEIGHT,
+    WIDTH,
+    FEATURES,
+)
 
 GENERATION_TITLE = "generation (shared by modes)"
 
@@ -234,8 +305,9 @@ def shared_options_for(mode: str) -> list[Option]:
     return [option for option in GENERATION_OPTIONS if mode in option.modes]
 
 
-def form_sections(modes: Sequence[str], own: Mapping[str, Sequence[Option]]
-                  ) -> list[tuple[str, list[Option]]]:  # fmt: skip
+def form_sections(
+    modes: Sequence[str], own: Mapping[str, Sequence[Option]]
+) -> list[tuple[str, list[Option]]]:
     """The options of several modes, each once, under the first mode that reads it.
 
     ``own`` maps each mode to the options only it declares (its package's ``OPTIONS``).

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.families import FAMILY_OF_PIPELINE
+from .errors import InputError
+from .families import FAMILY_OF_PIPELINE
 
 #: The keyword names of ``__call__`` for the positive prompt's tensors; the negative prompt's
 #: are these with ``negative_`` in front. Attention masks are 0/1 integers, never interpolated.
@@ -131,18 +131,26 @@ class Conditioning:
             elif name in MASKS:
                 out[name] = value if t == 0.0 else theirs if t == 1.0 else value | theirs
             else:
-                out[name] = value + t * (theirs - value) if 0.0 < t < 1.0 else (
-                    value if t == 0.0 else theirs)  # fmt: skip
+                out[name] = (
+                    value + t * (theirs - value)
+                    if 0.0 < t < 1.0
+                    else (value if t == 0.0 else theirs)
+                )
         return Conditioning(out, self.rebuilt if t < 0.5 else other.rebuilt)
 
     def difference(self, other: Conditioning) -> dict[str, Any]:
         """``self − other`` for the positive prompt's embeddings (pooled ones included)."""
-        return {name: self.tensors[name] - other.tensors[name] for name in POSITIVE
-                if name not in MASKS and self.tensors.get(name) is not None
-                and other.tensors.get(name) is not None}  # fmt: skip
+        return {
+            name: self.tensors[name] - other.tensors[name]
+            for name in POSITIVE
+            if name not in MASKS
+            and self.tensors.get(name) is not None
+            and other.tensors.get(name) is not None
+        }
 
-    def shifted(self, delta: dict[str, Any], strength: float,
-                masks: Conditioning | None = None) -> Conditioning:  # fmt: skip
+    def shifted(
+        self, delta: dict[str, Any], strength: float, masks: Conditioning | None = None
+    ) -> Conditioning:
         """The positive embeddings moved by ``strength · delta`` (the negative prompt's stay);
         with ``masks`` and a strength other than 0, the attention mask becomes the union of
         both, so the tokens the direction was taken from are attended (at 0 the conditioning
@@ -167,10 +175,13 @@ def _cfg_unet(pipeline: Any, guidance_scale: float) -> bool:
 
 def _encode_sd(pipeline: Any, prompt: str, negative: str | None, guidance: float) -> Conditioning:
     positive, negative_embeds = pipeline.encode_prompt(
-        prompt=prompt, device=text_device(pipeline), num_images_per_prompt=1,
-        do_classifier_free_guidance=_cfg_unet(pipeline, guidance), negative_prompt=negative,
+        prompt=prompt,
+        device=text_device(pipeline),
+        num_images_per_prompt=1,
+        do_classifier_free_guidance=_cfg_unet(pipeline, guidance),
+        negative_prompt=negative,
         clip_skip=None,
-    )  # fmt: skip
+    )
     return Conditioning({"prompt_embeds": positive, "negative_prompt_embeds": negative_embeds})
 
 
@@ -178,33 +189,61 @@ def _encode_lcm(pipeline: Any, prompt: str, negative: str | None, guidance: floa
     # LCM folds guidance into the UNet (a w embedding): no negative prompt, and encode_prompt's
     # second value is None, as in LatentConsistencyModelPipeline.__call__
     positive, negative_embeds = pipeline.encode_prompt(
-        prompt=prompt, device=text_device(pipeline), num_images_per_prompt=1,
-        do_classifier_free_guidance=False, negative_prompt=None, clip_skip=None,
-    )  # fmt: skip
+        prompt=prompt,
+        device=text_device(pipeline),
+        num_images_per_prompt=1,
+        do_classifier_free_guidance=False,
+        negative_prompt=None,
+        clip_skip=None,
+    )
     return Conditioning({"prompt_embeds": positive, "negative_prompt_embeds": negative_embeds})
 
 
-def _encode_pooled(pipeline: Any, prompt: str, negative: str | None, guidance: float,
-                   **extra: Any) -> Conditioning:  # fmt: skip
+def _encode_pooled(
+    pipeline: Any, prompt: str, negative: str | None, guidance: float, **extra: Any
+) -> Conditioning:
     """SDXL and SD3: hidden states and pooled projections, each with its negative."""
     positive, negative_embeds, pooled, negative_pooled = pipeline.encode_prompt(
-        prompt=prompt, prompt_2=None, device=text_device(pipeline), num_images_per_prompt=1,
-        negative_prompt=negative, negative_prompt_2=None, clip_skip=None, **extra,
-    )  # fmt: skip
-    return Conditioning({"prompt_embeds": positive, "negative_prompt_embeds": negative_embeds,
-                         "pooled_prompt_embeds": pooled,
-                         "negative_pooled_prompt_embeds": negative_pooled})  # fmt: skip
+        prompt=prompt,
+        prompt_2=None,
+        device=text_device(pipeline),
+        num_images_per_prompt=1,
+        negative_prompt=negative,
+        negative_prompt_2=None,
+        clip_skip=None,
+        **extra,
+    )
+    return Conditioning(
+        {
+            "prompt_embeds": positive,
+            "negative_prompt_embeds": negative_embeds,
+            "pooled_prompt_embeds": pooled,
+            "negative_pooled_prompt_embeds": negative_pooled,
+        }
+    )
 
 
 def _encode_sdxl(pipeline: Any, prompt: str, negative: str | None, guidance: float) -> Conditioning:
-    return _encode_pooled(pipeline, prompt, negative, guidance,
-                          do_classifier_free_guidance=_cfg_unet(pipeline, guidance))  # fmt: skip
+    return _encode_pooled(
+        pipeline,
+        prompt,
+        negative,
+        guidance,
+        do_classifier_free_guidance=_cfg_unet(pipeline, guidance),
+    )
 
 
 def _encode_sd3(pipeline: Any, prompt: str, negative: str | None, guidance: float) -> Conditioning:
-    return _encode_pooled(pipeline, prompt, negative, guidance, prompt_3=None,
-                          negative_prompt_3=None, do_classifier_free_guidance=guidance > 1,
-                          max_sequence_length=call_default(pipeline, "max_sequence_length"))  # fmt: skip
+    return _encode_pooled(
+        pipeline,
+        prompt,
+        negative,
+        guidance,
+        prompt_3=None,
+        negative_prompt_3=None,
+        do_classifier_free_guidance=guidance > 1,
+        max_sequence_length=call_default(pipeline, "max_sequence_length"),
+    )
 
 
 def _encode_masked(
@@ -213,28 +252,44 @@ def _encode_masked(
     """PixArt and Sana: T5 / Gemma states with their attention masks. ``clean_caption``,
     ``max_sequence_length`` and Sana's ``complex_human_instruction`` are what ``__call__``
     passes by default, so the embeddings are the ones ``pipe(prompt)`` makes."""
-    extra = {name: call_default(pipeline, name)
-             for name in ("clean_caption", "max_sequence_length", "complex_human_instruction")
-             if accepts(pipeline, name)}  # fmt: skip
+    extra = {
+        name: call_default(pipeline, name)
+        for name in ("clean_caption", "max_sequence_length", "complex_human_instruction")
+        if accepts(pipeline, name)
+    }
     positive, mask, negative_embeds, negative_mask = pipeline.encode_prompt(
-        prompt=prompt, do_classifier_free_guidance=guidance > 1,
-        negative_prompt=negative if negative is not None else call_default(pipeline, "negative_prompt"),
-        num_images_per_prompt=1, device=text_device(pipeline), **extra,
-    )  # fmt: skip
-    return Conditioning({"prompt_embeds": positive, "prompt_attention_mask": mask,
-                         "negative_prompt_embeds": negative_embeds,
-                         "negative_prompt_attention_mask": negative_mask})  # fmt: skip
+        prompt=prompt,
+        do_classifier_free_guidance=guidance > 1,
+        negative_prompt=negative
+        if negative is not None
+        else call_default(pipeline, "negative_prompt"),
+        num_images_per_prompt=1,
+        device=text_device(pipeline),
+        **extra,
+    )
+    return Conditioning(
+        {
+            "prompt_embeds": positive,
+            "prompt_attention_mask": mask,
+            "negative_prompt_embeds": negative_embeds,
+            "negative_prompt_attention_mask": negative_mask,
+        }
+    )
 
 
 def _encode_flux(pipeline: Any, prompt: str, negative: str | None, guidance: float) -> Conditioning:
     # Flux's guidance is an embedding of the scale (dev) or nothing (schnell); a negative prompt
     # only matters with true_cfg_scale > 1, which the analyses do not use.
     positive, pooled, text_ids = pipeline.encode_prompt(
-        prompt=prompt, prompt_2=None, device=text_device(pipeline), num_images_per_prompt=1,
+        prompt=prompt,
+        prompt_2=None,
+        device=text_device(pipeline),
+        num_images_per_prompt=1,
         max_sequence_length=call_default(pipeline, "max_sequence_length"),
-    )  # fmt: skip
-    return Conditioning({"prompt_embeds": positive, "pooled_prompt_embeds": pooled},
-                        rebuilt={"text_ids": text_ids})  # fmt: skip
+    )
+    return Conditioning(
+        {"prompt_embeds": positive, "pooled_prompt_embeds": pooled}, rebuilt={"text_ids": text_ids}
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -287,8 +342,12 @@ def _sana_bins(pipeline: Any) -> dict[str, list[float]] | None:
     from diffusers.pipelines.pixart_alpha.pipeline_pixart_sigma import ASPECT_RATIO_2048_BIN
     from diffusers.pipelines.sana.pipeline_sana import ASPECT_RATIO_4096_BIN
 
-    table = {128: ASPECT_RATIO_4096_BIN, 64: ASPECT_RATIO_2048_BIN, 32: ASPECT_RATIO_1024_BIN,
-             16: ASPECT_RATIO_512_BIN}  # fmt: skip
+    table = {
+        128: ASPECT_RATIO_4096_BIN,
+        64: ASPECT_RATIO_2048_BIN,
+        32: ASPECT_RATIO_1024_BIN,
+        16: ASPECT_RATIO_512_BIN,
+    }
     return _bin_for(pipeline, table)
 
 
@@ -299,8 +358,10 @@ def _bin_for(pipeline: Any, table: dict[int, Any]) -> dict[str, list[float]] | N
         return None
     size = int(denoiser(pipeline).config.sample_size)
     if size not in table:
-        raise InputError(f"{type(pipeline).__name__}: transformer sample_size {size} has no "
-                         f"resolution bins (the pipeline knows {sorted(table)})")  # fmt: skip
+        raise InputError(
+            f"{type(pipeline).__name__}: transformer sample_size {size} has no "
+            f"resolution bins (the pipeline knows {sorted(table)})"
+        )
     return table[size]
 
 
@@ -318,13 +379,16 @@ FAMILIES: dict[str, FamilyParts] = {
 def parts(pipeline: Any) -> FamilyParts:
     family = family_of(pipeline)
     if family not in FAMILIES:
-        raise InputError(f"{type(pipeline).__name__}: not a text-to-image pipeline of a known "
-                         f"family ({', '.join(FAMILIES)})")  # fmt: skip
+        raise InputError(
+            f"{type(pipeline).__name__}: not a text-to-image pipeline of a known "
+            f"family ({', '.join(FAMILIES)})"
+        )
     return FAMILIES[family]
 
 
-def encode(pipeline: Any, prompt: str, guidance_scale: float,
-           negative_prompt: str | None = None) -> Conditioning:  # fmt: skip
+def encode(
+    pipeline: Any, prompt: str, guidance_scale: float, negative_prompt: str | None = None
+) -> Conditioning:
     """``prompt``'s conditioning exactly as ``pipe(prompt, guidance_scale=...,
     negative_prompt=...)`` computes it, keyed by the keywords that hand it back."""
     import torch
@@ -368,7 +432,7 @@ def generator_for(pipeline: Any, seed: int) -> Any:
     """The seed's generator where :func:`diffusionscope.core.generation.generate` makes it."""
     import torch
 
-    from diffusionscope.core.generation import generator_device
+    from .generation import generator_device
 
     return torch.Generator(device=generator_device(pipeline)).manual_seed(int(seed))
 
@@ -388,8 +452,13 @@ class SeedLatents:
         return generator
 
 
-def initial_latents(pipeline: Any, seed: int, conditioning: Conditioning,
-                    height: int | None = None, width: int | None = None) -> SeedLatents:  # fmt: skip
+def initial_latents(
+    pipeline: Any,
+    seed: int,
+    conditioning: Conditioning,
+    height: int | None = None,
+    width: int | None = None,
+) -> SeedLatents:
     """The latents ``pipe(generator=torch.Generator().manual_seed(seed))`` starts from, drawn by
     the pipeline's own ``prepare_latents`` at its denoising size, in its dtype, packed where it
     packs.
@@ -410,9 +479,15 @@ def initial_latents(pipeline: Any, seed: int, conditioning: Conditioning,
     generator = generator_for(pipeline, seed)
     with torch.inference_mode():
         prepared = pipeline.prepare_latents(
-            batch_size=1, num_channels_latents=family.channels(pipeline), height=h, width=w,
-            dtype=dtype, device=device, generator=generator, latents=None,
-        )  # fmt: skip
+            batch_size=1,
+            num_channels_latents=family.channels(pipeline),
+            height=h,
+            width=w,
+            dtype=dtype,
+            device=device,
+            generator=generator,
+            latents=None,
+        )
     if isinstance(prepared, tuple):  # Flux: (packed latents, latent_image_ids)
         prepared = prepared[0]
     if float(getattr(pipeline.scheduler, "init_noise_sigma", 1.0)) == 1.0:
@@ -456,15 +531,20 @@ def inversion_kind(family: str, scheduler_config: dict[str, Any]) -> str:
         raise InputError(f"{family}: cannot invert images: {NOT_INVERTIBLE[family]}")
     name = str(scheduler_config.get("_class_name", ""))
     prediction = scheduler_config.get("prediction_type")
-    if (name.startswith("FlowMatch") or scheduler_config.get("use_flow_sigmas")
-            or prediction == "flow_prediction"):  # fmt: skip
+    if (
+        name.startswith("FlowMatch")
+        or scheduler_config.get("use_flow_sigmas")
+        or prediction == "flow_prediction"
+    ):
         return "flow"
     if prediction in (None, "epsilon", "v_prediction", "sample") and (
         "beta_schedule" in scheduler_config or "trained_betas" in scheduler_config
     ):
         return "ddim"
-    raise InputError(f"scheduler {name or '?'}: cannot invert images: neither a DDPM beta "
-                     f"schedule nor a flow-matching one (prediction_type {prediction!r})")  # fmt: skip
+    raise InputError(
+        f"scheduler {name or '?'}: cannot invert images: neither a DDPM beta "
+        f"schedule nor a flow-matching one (prediction_type {prediction!r})"
+    )
 
 
 def _from_config(cls: Any, config: dict[str, Any], **overrides: Any) -> Any:
@@ -487,13 +567,19 @@ def inversion_schedulers(pipeline: Any) -> tuple[Any, Any]:
     if kind == "ddim":
         # DDIMInverseScheduler knows leading and trailing spacing; latent diffusion never clips
         spacing = config.get("timestep_spacing")
-        overrides = {"clip_sample": False, "timestep_spacing": spacing
-                     if spacing in ("leading", "trailing") else "trailing"}  # fmt: skip
-        return (_from_config(DDIMInverseScheduler, config, **overrides),
-                _from_config(DDIMScheduler, config, **overrides))  # fmt: skip
+        overrides = {
+            "clip_sample": False,
+            "timestep_spacing": spacing if spacing in ("leading", "trailing") else "trailing",
+        }
+        return (
+            _from_config(DDIMInverseScheduler, config, **overrides),
+            _from_config(DDIMScheduler, config, **overrides),
+        )
     if not type(pipeline.scheduler).__name__.startswith("FlowMatch"):
-        config = {"num_train_timesteps": config.get("num_train_timesteps", 1000),
-                  "shift": config.get("flow_shift") or config.get("shift") or 1.0}  # fmt: skip
+        config = {
+            "num_train_timesteps": config.get("num_train_timesteps", 1000),
+            "shift": config.get("flow_shift") or config.get("shift") or 1.0,
+        }
     forward = _from_config(FlowMatchEulerDiscreteScheduler, config, stochastic_sampling=False)
     return _from_config(_inverse_flow_class(), dict(forward.config)), forward
 
@@ -509,9 +595,14 @@ def _inverse_flow_class() -> Any:
         its step starts, at the other end, so a round trip is exact up to how much v changes
         over one step. diffusers has DDIM's inverse scheduler but none for flow matching."""
 
-        def set_timesteps(self, num_inference_steps: int | None = None, device: Any = None,
-                          sigmas: Any = None, mu: float | None = None,
-                          timesteps: Any = None) -> None:  # fmt: skip
+        def set_timesteps(
+            self,
+            num_inference_steps: int | None = None,
+            device: Any = None,
+            sigmas: Any = None,
+            mu: float | None = None,
+            timesteps: Any = None,
+        ) -> None:
             # the parameters spelled out: pipelines look for ``sigmas`` in this signature
             super().set_timesteps(num_inference_steps, device, sigmas, mu, timesteps)
             self.sigmas = self.sigmas.flip(0)

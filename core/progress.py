@@ -20,8 +20,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from diffusionscope.core.events import Event, LogEvent, MetricEvent, ProgressEvent, SeriesEvent
-from diffusionscope.core.text import printable
+from .events import Event, LogEvent, MetricEvent, ProgressEvent, SeriesEvent
+from .text import printable
 
 SERIES_PRINT_SECONDS = 1.0
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red"}
@@ -68,8 +68,9 @@ class ProgressDisplay:
             self._line(f"{event.mode}: {event.series} @ {event.x:g} = {event.y:.6g}", "dim")
 
     def _line(self, text: str, style: str = "") -> None:
-        self.console.print(printable(text), style=style, markup=False, highlight=False,
-                           soft_wrap=True)  # fmt: skip
+        self.console.print(
+            printable(text), style=style, markup=False, highlight=False, soft_wrap=True
+        )
 
     def _progress(self, event: ProgressEvent) -> None:
         if not self.started:

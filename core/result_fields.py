@@ -67,7 +67,7 @@ FIELDS: tuple[ResultField, ...] = (
         value_key="mean",
         spread_key="std",
         headline=True,
-    ),  # fmt: skip
+    ),
     ResultField("is", "IS", better="higher", value_key="mean", spread_key="std"),
     ResultField("precision", "precision", better="higher"),
     ResultField("recall", "recall", better="higher"),
@@ -81,7 +81,7 @@ FIELDS: tuple[ResultField, ...] = (
     ResultField("entropy_late", "map entropy, last step", unit="nats"),
     ResultField(
         "max_mean_ratio", "step max/mean", better="lower", pattern=r"(?P<tag>.+)_max_mean_ratio"
-    ),  # fmt: skip
+    ),
     ResultField("inversion_mse", "inversion MSE", better="lower"),
     ResultField("inversion_psnr", "inversion PSNR", unit="dB", better="higher"),
     ResultField("inversion_label_agreement", "inversion label agreement", better="higher"),
@@ -197,7 +197,9 @@ def _interval(entry: Mapping[str, Any]) -> tuple[float, float] | None:
     return None
 
 
-def rows_from_metrics_section(section: Mapping[str, Any], mode: str = METRICS_SECTION) -> list[ResultRow]:  # fmt: skip
+def rows_from_metrics_section(
+    section: Mapping[str, Any], mode: str = METRICS_SECTION
+) -> list[ResultRow]:
     """One row per metric held in a metrics section of ``results.json``."""
     rows: list[ResultRow] = []
     for name, entry in section.items():
@@ -211,12 +213,21 @@ def rows_from_metrics_section(section: Mapping[str, Any], mode: str = METRICS_SE
             if value is None:
                 continue
             spread = _number(entry.get(described.spread_key)) if described.spread_key else None
-            rows.append(ResultRow(mode, name, value, n=_int(entry.get("n")), spread=spread,
-                                  interval=_interval(entry) if described.has_interval else None,
-                                  interval_level=_number(entry.get("interval_level"))))  # fmt: skip
+            rows.append(
+                ResultRow(
+                    mode,
+                    name,
+                    value,
+                    n=_int(entry.get("n")),
+                    spread=spread,
+                    interval=_interval(entry) if described.has_interval else None,
+                    interval_level=_number(entry.get("interval_level")),
+                )
+            )
             if name == "fid" and _number(entry.get("fid_inf")) is not None:
-                rows.append(ResultRow(mode, "fid_inf", float(entry["fid_inf"]),
-                                      n=_int(entry.get("n"))))  # fmt: skip
+                rows.append(
+                    ResultRow(mode, "fid_inf", float(entry["fid_inf"]), n=_int(entry.get("n")))
+                )
         elif (value := _number(entry)) is not None:
             rows.append(ResultRow(mode, name, value))
     return rows
@@ -241,10 +252,14 @@ def result_rows(
     rows: dict[str, ResultRow] = {}
     for event in metric_events:
         extra = getattr(event, "extra", None) or {}
-        row = ResultRow(event.mode, event.name, float(event.value), n=event.n,
-                        spread=_number(extra.get("std")),
-                        interval=_interval(extra) if field_for(event.name)[0].has_interval
-                        else None)  # fmt: skip
+        row = ResultRow(
+            event.mode,
+            event.name,
+            float(event.value),
+            n=event.n,
+            spread=_number(extra.get("std")),
+            interval=_interval(extra) if field_for(event.name)[0].has_interval else None,
+        )
         rows[row.key] = row
     for mode, section in (results or {}).items():
         if mode in NOT_MODES or not isinstance(section, Mapping):
@@ -294,7 +309,12 @@ def results_table(rows: Iterable[ResultRow]) -> list[str]:
     widths = [max(len(line[i]) for line in cells) for i in range(5)]
     lines = []
     for line in cells:
-        padded = [line[0].ljust(widths[0]), line[1].rjust(widths[1]), line[2].ljust(widths[2]),
-                  line[3].ljust(widths[3]), line[4].rjust(widths[4])]  # fmt: skip
+        padded = [
+            line[0].ljust(widths[0]),
+            line[1].rjust(widths[1]),
+            line[2].ljust(widths[2]),
+            line[3].ljust(widths[3]),
+            line[4].rjust(widths[4]),
+        ]
         lines.append(("  " + "  ".join(padded)).rstrip())
     return lines

@@ -39,14 +39,14 @@ from typing import Any
 
 import psutil
 
-from diffusionscope.core.atomic import (
+from .atomic import (
     atomic_path,
     atomic_write_json,
     atomic_write_text,
     remove_temp_files,
 )
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.events import (
+from .errors import InputError
+from .events import (
     ArtifactEvent,
     Event,
     LogEvent,
@@ -353,11 +353,13 @@ class RunWriter:
         config = read_json(self.config_path) or {}
         for key, (_old, new) in changes.items():
             config[key] = new
-        config.setdefault(CONFIG_NOTES, []).append({
-            "time": datetime.now().isoformat(timespec="seconds"),
-            "reason": reason,
-            "changed": {key: {"from": old, "to": new} for key, (old, new) in changes.items()},
-        })  # fmt: skip
+        config.setdefault(CONFIG_NOTES, []).append(
+            {
+                "time": datetime.now().isoformat(timespec="seconds"),
+                "reason": reason,
+                "changed": {key: {"from": old, "to": new} for key, (old, new) in changes.items()},
+            }
+        )
         atomic_write_json(self.config_path, config)
 
     def close(self) -> None:
@@ -415,25 +417,47 @@ class RunWriter:
     def progress(self, phase: str, done: int, total: int, unit: str = "it", mode: str = "") -> None:
         self.emit(ProgressEvent(phase=phase, done=done, total=total, unit=unit, mode=mode))
 
-    def metric(self, name: str, value: float, *, mode: str = "", unit: str = "", n: int | None = None,
-               **extra: Any) -> None:  # fmt: skip
+    def metric(
+        self,
+        name: str,
+        value: float,
+        *,
+        mode: str = "",
+        unit: str = "",
+        n: int | None = None,
+        **extra: Any,
+    ) -> None:
         self.emit(
             MetricEvent(name=name, value=float(value), mode=mode, unit=unit, n=n, extra=extra)
         )
 
-    def series(self, series: str, x: float, y: float, *, mode: str = "", x_label: str = "",
-               y_label: str = "") -> None:  # fmt: skip
-        self.emit(SeriesEvent(series=series, x=float(x), y=float(y), mode=mode, x_label=x_label,
-                              y_label=y_label))  # fmt: skip
+    def series(
+        self,
+        series: str,
+        x: float,
+        y: float,
+        *,
+        mode: str = "",
+        x_label: str = "",
+        y_label: str = "",
+    ) -> None:
+        self.emit(
+            SeriesEvent(
+                series=series, x=float(x), y=float(y), mode=mode, x_label=x_label, y_label=y_label
+            )
+        )
 
     # ---- files --------------------------------------------------------------------------
 
-    def announce_artifact(self, path: Path, kind: str = "file", caption: str = "", mode: str = "") -> None:  # fmt: skip
+    def announce_artifact(
+        self, path: Path, kind: str = "file", caption: str = "", mode: str = ""
+    ) -> None:
         relative = Path(path).resolve().relative_to(self.path.resolve())
         self.emit(ArtifactEvent(path=relative.as_posix(), kind=kind, caption=caption, mode=mode))
 
-    def save_figure(self, figure: Any, name: str, caption: str = "", mode: str = "",
-                    trim: bool = True) -> Path:  # fmt: skip
+    def save_figure(
+        self, figure: Any, name: str, caption: str = "", mode: str = "", trim: bool = True
+    ) -> Path:
         """Save a matplotlib figure as ``artifacts/<name>`` (PNG at 150 dpi) and announce it.
 
         ``trim`` crops the page to what is drawn, at the price of drawing it twice; figures that
@@ -442,8 +466,12 @@ class RunWriter:
         target = self.artifact_path(name)
         if self.enabled:
             with atomic_path(target) as tmp:
-                figure.savefig(tmp, dpi=150, bbox_inches="tight" if trim else None,
-                               format=target.suffix.lstrip("."))  # fmt: skip
+                figure.savefig(
+                    tmp,
+                    dpi=150,
+                    bbox_inches="tight" if trim else None,
+                    format=target.suffix.lstrip("."),
+                )
             self.announce_artifact(target, "figure", caption, mode)
         return target
 
@@ -456,8 +484,14 @@ class RunWriter:
             self.announce_artifact(target, "image", caption, mode)
         return target
 
-    def save_csv(self, name: str, header: list[str], rows: Iterable[Iterable[Any]], caption: str = "",
-                 mode: str = "") -> Path:  # fmt: skip
+    def save_csv(
+        self,
+        name: str,
+        header: list[str],
+        rows: Iterable[Iterable[Any]],
+        caption: str = "",
+        mode: str = "",
+    ) -> Path:
         """Save a table as CSV under ``artifacts/`` and announce it."""
         import csv
         import io

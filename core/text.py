@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from diffusionscope.core.errors import InputError
+from .errors import InputError
 
 _CONTROL = re.compile(
     r"""

@@ -13,17 +13,17 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] != "tui":
-        from diffusionscope.core.cli import main as cli_main
+        from .core.cli import main as cli_main
 
         return cli_main(argv)
-    from diffusionscope.core.cli import parse_workbench_args
-    from diffusionscope.core.errors import InputError, report_input_error
+    from .core.cli import parse_workbench_args
+    from .core.errors import InputError, report_input_error
 
     try:
         options = parse_workbench_args(argv[1:])
     except InputError as error:
         return report_input_error(error)
-    from diffusionscope.tui.app import run_app
+    from .tui.app import run_app
 
     return run_app(model=options.model, runs_root=options.runs_root)
 

@@ -16,7 +16,7 @@ from torch import nn
 META = torch.device("meta")
 
 
-class Reached(Exception):  # noqa: N818 -- a signal, not an error
+class Reached(Exception):
     """The checked layer ran with its input on the right device; nothing after it must run."""
 
 
@@ -28,8 +28,9 @@ def first_tensor(args: tuple, kwargs: dict) -> torch.Tensor:
 
 
 @contextlib.contextmanager
-def input_on(layer: nn.Module, device: torch.device = META, stop: bool = True,
-             seen: list | None = None) -> Iterator[list]:  # fmt: skip
+def input_on(
+    layer: nn.Module, device: torch.device = META, stop: bool = True, seen: list | None = None
+) -> Iterator[list]:
     """Check, before ``layer`` runs, that its input is on ``device``; ``stop`` ends the
     forward there by raising :class:`Reached`."""
     calls = seen if seen is not None else []
@@ -55,5 +56,6 @@ def input_on(layer: nn.Module, device: torch.device = META, stop: bool = True,
 def leaf_layers(module: nn.Module) -> list[nn.Module]:
     """Every module that holds its own weights (parameter-free helpers such as rotary
     embeddings or timestep projections take their inputs wherever they are built)."""
-    return [m for m in module.modules()
-            if not list(m.children()) and list(m.parameters(recurse=False))]  # fmt: skip
+    return [
+        m for m in module.modules() if not list(m.children()) and list(m.parameters(recurse=False))
+    ]

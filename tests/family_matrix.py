@@ -39,7 +39,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from family_pipelines import FAMILIES, build_family  # noqa: E402
+from family_pipelines import FAMILIES, build_family
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 START, END = "<!-- family-matrix:start -->", "<!-- family-matrix:end -->"
@@ -86,14 +86,39 @@ def cell_options(mode: str, assets: Path) -> list[str]:
     """The tiny settings of each mode's cell."""
     small = ["--height", "64", "--width", "64", "--steps", "2"]
     return {
-        "metrics": [*small, "-n", "4", "--batch-size", "4", "--prompts-file",
-                    str(assets / "prompts.txt"), "--reference", str(assets / "reference"),
-                    "--features", "digits", "--metrics", "fid,kid,is,pr,dc", "--bootstrap", "0"],
+        "metrics": [
+            *small,
+            "-n",
+            "4",
+            "--batch-size",
+            "4",
+            "--prompts-file",
+            str(assets / "prompts.txt"),
+            "--reference",
+            str(assets / "reference"),
+            "--features",
+            "digits",
+            "--metrics",
+            "fid,kid,is,pr,dc",
+            "--bootstrap",
+            "0",
+        ],
         "schedule": ["--sampler-steps", "3"],
         "attention": [*small, "--prompt", PROMPTS[0], "--attention-steps", "2"],
-        "latent": [*small, "--prompt", PROMPTS[0], "--prompt-b", PROMPTS[1], "--frames", "2",
-                   "--latent-tasks", "seeds,prompts", "--features", "digits"],
-    }[mode]  # fmt: skip
+        "latent": [
+            *small,
+            "--prompt",
+            PROMPTS[0],
+            "--prompt-b",
+            PROMPTS[1],
+            "--frames",
+            "2",
+            "--latent-tasks",
+            "seeds,prompts",
+            "--features",
+            "digits",
+        ],
+    }[mode]
 
 
 def prepare_assets(folder: Path) -> Path:
@@ -147,9 +172,12 @@ def check_schedule(results: dict[str, Any], run_dir: Path, model: Path) -> None:
 
 def check_metrics(results: dict[str, Any], run_dir: Path, model: Path) -> None:
     section = results["metrics"]
-    numbers = {"fid": section["fid"]["value"], "kid": section["kid"]["mean"],
-               "is": section["is"]["mean"],
-               **{k: section[k]["value"] for k in ("precision", "recall", "density", "coverage")}}  # fmt: skip
+    numbers = {
+        "fid": section["fid"]["value"],
+        "kid": section["kid"]["mean"],
+        "is": section["is"]["mean"],
+        **{k: section[k]["value"] for k in ("precision", "recall", "density", "coverage")},
+    }
     bad = {k: v for k, v in numbers.items() if v is None or not np.isfinite(v)}
     assert not bad, f"non-finite metrics {bad}"
     assert section["n_generated"] == 4
@@ -204,8 +232,17 @@ def run_cell(family: str, mode: str, model: Path, runs: Path, assets: Path) -> C
     root = runs / f"{family}-{mode}"
     err = io.StringIO()
     started = time.perf_counter()
-    argv = ["run", "--modes", mode, "--model", str(model), "--runs-root", str(root), "--quiet",
-            *cell_options(mode, assets)]  # fmt: skip
+    argv = [
+        "run",
+        "--modes",
+        mode,
+        "--model",
+        str(model),
+        "--runs-root",
+        str(root),
+        "--quiet",
+        *cell_options(mode, assets),
+    ]
     crash = None
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
@@ -246,8 +283,9 @@ class Matrix:
 
     def cell(self, family: str, mode: str) -> Cell:
         if (family, mode) not in self.cells:
-            self.cells[family, mode] = run_cell(family, mode, self.model_of(family), self.runs,
-                                                self.assets)  # fmt: skip
+            self.cells[family, mode] = run_cell(
+                family, mode, self.model_of(family), self.runs, self.assets
+            )
         return self.cells[family, mode]
 
     def all(self) -> dict[tuple[str, str], Cell]:
@@ -299,8 +337,11 @@ def main(argv: list[str]) -> int:
         for family in FAMILIES:
             for mode in MODES:
                 cell = matrix.cell(family, mode)
-                print(f"{family:13s} {mode:9s} {cell.status:8s} {cell.seconds:5.1f} s  "
-                      f"{cell.detail[:150]}", flush=True)  # fmt: skip
+                print(
+                    f"{family:13s} {mode:9s} {cell.status:8s} {cell.seconds:5.1f} s  "
+                    f"{cell.detail[:150]}",
+                    flush=True,
+                )
         print(f"matrix: {time.perf_counter() - started:.1f} s", flush=True)
         table = render_table(matrix.cells)
     print(table)

@@ -18,9 +18,17 @@ from diffusionscope.core.errors import InputError
 from diffusionscope.core.generation import GenerationSettings, generate
 from diffusionscope.core.zoo.prompts import ink_mask
 
-PROMPTS = [f"a {color} {digit} on a white background"
-           for color, digit in (("red", "seven"), ("blue", "two"), ("green", "four"),
-                                ("purple", "zero"), ("yellow", "three"), ("red", "eight"))]  # fmt: skip
+PROMPTS = [
+    f"a {color} {digit} on a white background"
+    for color, digit in (
+        ("red", "seven"),
+        ("blue", "two"),
+        ("green", "four"),
+        ("purple", "zero"),
+        ("yellow", "three"),
+        ("red", "eight"),
+    )
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +36,22 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     root = tmp_path_factory.mktemp("attention-runs")
     out = []
     for index, prompt in enumerate(PROMPTS):
-        code = main(["run", "--modes", "attention", "--prompt", prompt, "--steps", "20",
-                     "--seed", str(index), "--runs-root", str(root / str(index)), "--quiet"])  # fmt: skip
+        code = main(
+            [
+                "run",
+                "--modes",
+                "attention",
+                "--prompt",
+                prompt,
+                "--steps",
+                "20",
+                "--seed",
+                str(index),
+                "--runs-root",
+                str(root / str(index)),
+                "--quiet",
+            ]
+        )
         assert code == 0
         out.append(next((root / str(index)).iterdir()))
     return out
@@ -110,8 +132,9 @@ def test_capture_changes_nothing_and_restores_processors(digits_pipeline) -> Non
     for grid, total in buffers.total.items():
         calls = len(buffers.layers[grid]) * buffers.captured_steps
         for sums in (total, buffers.total_share[grid]):
-            assert torch.allclose(sums.sum(dim=0), torch.full((sums.shape[1],), float(calls)),
-                                  atol=1e-3)  # fmt: skip
+            assert torch.allclose(
+                sums.sum(dim=0), torch.full((sums.shape[1],), float(calls)), atol=1e-3
+            )
 
 
 def test_long_prompt_truncated_with_named_words(tmp_path: Path, capsys, digits_pipeline) -> None:
@@ -119,16 +142,41 @@ def test_long_prompt_truncated_with_named_words(tmp_path: Path, capsys, digits_p
     pipeline = digits_pipeline
     tokens = prompt_words(pipeline.tokenizer, prompt)
     assert tokens.dropped and tokens.dropped[-1] == "two"
-    code = main(["run", "--modes", "attention", "--prompt", prompt, "--steps", "4",
-                 "--runs-root", str(tmp_path)])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "attention",
+            "--prompt",
+            prompt,
+            "--steps",
+            "4",
+            "--runs-root",
+            str(tmp_path),
+        ]
+    )
     assert code == 0
     err = capsys.readouterr().err
     assert "not mapped:" in err and " ".join(tokens.dropped) in err
 
 
 def test_all_steps_are_captured_when_asked(tmp_path: Path) -> None:
-    code = main(["run", "--modes", "attention", "--steps", "5", "--prompt", "a red seven",
-                 "--attention-steps", "all", "--runs-root", str(tmp_path), "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "attention",
+            "--steps",
+            "5",
+            "--prompt",
+            "a red seven",
+            "--attention-steps",
+            "all",
+            "--runs-root",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     assert code == 0
     results, arrays = _load(next(tmp_path.iterdir()))
     assert len(results["timesteps"]) == 5 and arrays["per_step"].shape[1] == 5
@@ -145,8 +193,19 @@ def test_all_steps_are_captured_when_asked(tmp_path: Path) -> None:
     ],
 )
 def test_bad_inputs(tmp_path: Path, capsys, options: list[str], expected: str) -> None:
-    code = main(["run", "--modes", "attention", "--steps", "4", "--runs-root", str(tmp_path),
-                 "--quiet", *options])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "attention",
+            "--steps",
+            "4",
+            "--runs-root",
+            str(tmp_path),
+            "--quiet",
+            *options,
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and expected in err[-1]
     assert not list(tmp_path.glob("*/results.json"))

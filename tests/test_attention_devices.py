@@ -36,8 +36,9 @@ def _guard(network: Any, label: str, seen: dict[str, int], stop: bool = False) -
         device = next(module.parameters()).device
         for value in (*args, *kwargs.values()):
             if isinstance(value, torch.Tensor) and value.device != device:
-                raise AssertionError(f"{label}.{type(module).__name__}: input on {value.device}, "
-                                     f"weights on {device}")  # fmt: skip
+                raise AssertionError(
+                    f"{label}.{type(module).__name__}: input on {value.device}, weights on {device}"
+                )
         seen[label] = seen.get(label, 0) + 1
         if stop:
             raise ReachedDecoder
@@ -47,11 +48,18 @@ def _guard(network: Any, label: str, seen: dict[str, int], stop: bool = False) -
             module.register_forward_pre_hook(check, with_kwargs=True)
 
 
-@pytest.mark.parametrize(("name", "kinds"), [("sd3", {"joint"}), ("sd35m", {"joint"}),
-                                             ("flux_dev", {"joint", "single"}),
-                                             ("sana", {"cross"})])  # fmt: skip
-def test_attention_path_keeps_every_input_on_its_network(family_dir, monkeypatch, name: str,
-                                                         kinds: set[str]) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "kinds"),
+    [
+        ("sd3", {"joint"}),
+        ("sd35m", {"joint"}),
+        ("flux_dev", {"joint", "single"}),
+        ("sana", {"cross"}),
+    ],
+)
+def test_attention_path_keeps_every_input_on_its_network(
+    family_dir, monkeypatch, name: str, kinds: set[str]
+) -> None:
     from diffusers import DiffusionPipeline
 
     import diffusionscope.core.generation as generation
@@ -91,30 +99,36 @@ def test_attention_path_keeps_every_input_on_its_network(family_dir, monkeypatch
 
 
 def _unet_inputs(model: Any) -> dict[str, Any]:
-    return {"sample": torch.empty(2, 4, 8, 8, device="meta"),
-            "timestep": torch.empty(2, device="meta"),
-            "encoder_hidden_states": torch.empty(2, 16, model.config.cross_attention_dim,
-                                                 device="meta")}  # fmt: skip
+    return {
+        "sample": torch.empty(2, 4, 8, 8, device="meta"),
+        "timestep": torch.empty(2, device="meta"),
+        "encoder_hidden_states": torch.empty(
+            2, 16, model.config.cross_attention_dim, device="meta"
+        ),
+    }
 
 
 def _pixart_inputs(model: Any) -> dict[str, Any]:
-    return {"hidden_states": torch.empty(2, 4, 32, 32, device="meta"),
-            "encoder_hidden_states": torch.empty(2, 120, model.config.caption_channels,
-                                                 device="meta"),
-            "encoder_attention_mask": torch.ones(2, 120, device="meta"),
-            "timestep": torch.empty(2, device="meta"),
-            "added_cond_kwargs": {"resolution": None, "aspect_ratio": None}}  # fmt: skip
+    return {
+        "hidden_states": torch.empty(2, 4, 32, 32, device="meta"),
+        "encoder_hidden_states": torch.empty(2, 120, model.config.caption_channels, device="meta"),
+        "encoder_attention_mask": torch.ones(2, 120, device="meta"),
+        "timestep": torch.empty(2, device="meta"),
+        "added_cond_kwargs": {"resolution": None, "aspect_ratio": None},
+    }
 
 
 class Stop(Exception):
     """Leave the capture before its sums are copied to the host (meta tensors hold no data)."""
 
 
-@pytest.mark.parametrize(("name", "component", "inputs"),
-                         [("sd15", "unet", _unet_inputs),
-                          ("pixart_alpha", "transformer", _pixart_inputs)])  # fmt: skip
-def test_cross_attention_capture_stays_on_the_denoiser_device(family_dir, name: str,
-                                                              component: str, inputs) -> None:  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "component", "inputs"),
+    [("sd15", "unet", _unet_inputs), ("pixart_alpha", "transformer", _pixart_inputs)],
+)
+def test_cross_attention_capture_stays_on_the_denoiser_device(
+    family_dir, name: str, component: str, inputs
+) -> None:
     from diffusers import DiffusionPipeline
 
     model = getattr(DiffusionPipeline.from_pretrained(family_dir(name)), component).to("meta")

@@ -26,8 +26,7 @@ from diffusionscope.core.generation import GenerationSettings, generate
 
 PROMPT = "a red seven, on a white background."
 #: Families and the image size they are run at (Flux at 64 px: 256 packed tokens, not 4096).
-SIZES = {"sd3": None, "sd35m": None, "flux_dev": 64, "pixart_alpha": None,
-         "pixart_sigma": None}  # fmt: skip
+SIZES = {"sd3": None, "sd35m": None, "flux_dev": 64, "pixart_alpha": None, "pixart_sigma": None}
 
 
 def _settings(name: str, steps: int) -> GenerationSettings:
@@ -62,8 +61,9 @@ def _split(x: torch.Tensor, heads: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def by_hand(processor: str, attn: Any, call: dict[str, Any], text_tokens: int
-            ) -> tuple[torch.Tensor, slice, torch.Tensor]:  # fmt: skip
+def by_hand(
+    processor: str, attn: Any, call: dict[str, Any], text_tokens: int
+) -> tuple[torch.Tensor, slice, torch.Tensor]:
     """The conditional image's full attention ``P [heads, image tokens, keys]``, which keys
     are text, and the layer's output for those image tokens recomputed as ``P·V``."""
     x = call["hidden_states"][-1:]
@@ -160,8 +160,10 @@ def test_captured_probabilities_equal_a_by_hand_softmax(family_pipeline, name: s
     text_tokens = buffers.text_tokens
     for layer, (attn, call, output) in calls.items():
         kind = buffers.kinds.get(layer)
-        call = {key: value.clone() if isinstance(value, torch.Tensor) else value
-                for key, value in call.items()}  # out of inference mode  # fmt: skip
+        call = {
+            key: value.clone() if isinstance(value, torch.Tensor) else value
+            for key, value in call.items()
+        }  # out of inference mode
         if kind is None:  # not captured: SD3.5's attn2, given image tokens only
             assert "self-attention" in buffers.skipped[layer]
             assert call["encoder_hidden_states"] is None
@@ -169,8 +171,9 @@ def test_captured_probabilities_equal_a_by_hand_softmax(family_pipeline, name: s
         processor = type(attn.processor).__name__
         probabilities, text, out = by_hand(processor, attn, call, text_tokens)
         # The recomputation is the processor's: P·V gives what the layer returned.
-        torch.testing.assert_close(out, _image_part(output, kind, text_tokens), atol=1e-5,
-                                   rtol=1e-4)  # fmt: skip
+        torch.testing.assert_close(
+            out, _image_part(output, kind, text_tokens), atol=1e-5, rtol=1e-4
+        )
         text_part = probabilities[..., text].mean(0)  # [pixels, tokens]
         share_sum += text_part.T
         renormalised_sum += (text_part / text_part.sum(-1, keepdim=True)).T
@@ -184,8 +187,13 @@ def test_captured_probabilities_equal_a_by_hand_softmax(family_pipeline, name: s
     # Captured text share + the image keys' share: one per pixel and layer (full softmax).
     rows = selected_share[0].sum(0) + image_share_sum
     torch.testing.assert_close(rows, torch.full_like(rows, float(len(captured))))
-    expected = {"sd3": {"joint"}, "sd35m": {"joint"}, "flux_dev": {"joint", "single"},
-                "pixart_alpha": {"cross"}, "pixart_sigma": {"cross"}}[name]  # fmt: skip
+    expected = {
+        "sd3": {"joint"},
+        "sd35m": {"joint"},
+        "flux_dev": {"joint", "single"},
+        "pixart_alpha": {"cross"},
+        "pixart_sigma": {"cross"},
+    }[name]
     assert set(buffers.kinds.values()) == expected
 
 
@@ -223,8 +231,23 @@ def runs(family_dir, tmp_path_factory) -> dict[str, tuple[dict, str]]:
     out = {}
     for name, (options, _, _) in RUNS.items():
         root = tmp_path_factory.mktemp(f"attention-{name}")
-        code = main(["run", "--modes", "attention", "--model", str(family_dir(name)), "--prompt",
-                     PROMPT, "--steps", "2", "--runs-root", str(root), "--quiet", *options])  # fmt: skip
+        code = main(
+            [
+                "run",
+                "--modes",
+                "attention",
+                "--model",
+                str(family_dir(name)),
+                "--prompt",
+                PROMPT,
+                "--steps",
+                "2",
+                "--runs-root",
+                str(root),
+                "--quiet",
+                *options,
+            ]
+        )
         assert code == 0
         run_dir = next(root.iterdir())
         results = json.loads((run_dir / "results.json").read_text())["attention"]
@@ -240,8 +263,9 @@ def test_run_maps_every_word_with_numbers(runs, name: str) -> None:
     assert results["words"] == ["red", "seven", "white", "background"]
     for word, positions in results["word_positions"].items():
         for source in results["text_sources"]:
-            inside = [p for p in positions if source["start"] <= p < source["start"] +
-                      source["length"]]  # fmt: skip
+            inside = [
+                p for p in positions if source["start"] <= p < source["start"] + source["length"]
+            ]
             spelled = "".join(results["tokens"][p] for p in inside)
             assert spelled.replace("</w>", "").replace("▁", "") == word
     for measures in results["measures"].values():
@@ -260,7 +284,9 @@ def test_run_names_what_each_family_captured(runs) -> None:
     assert runs["flux_dev"][0]["layer_kinds"] == {"joint": 1, "single": 1}
     assert runs["pixart_sigma"][0]["layer_kinds"] == {"cross": 1}
     assert [s["encoders"] for s in runs["sd3"][0]["text_sources"]] == [
-        ["text_encoder", "text_encoder_2"], ["text_encoder_3"]]  # fmt: skip
+        ["text_encoder", "text_encoder_2"],
+        ["text_encoder_3"],
+    ]
     assert [s["encoders"] for s in runs["flux_dev"][0]["text_sources"]] == [["text_encoder_2"]]
     for name in ("sd3", "sd35m", "flux_dev"):  # joint: part of the attention goes to the image
         share = runs[name][0]["text_share"]["all_steps"]
@@ -279,14 +305,29 @@ def test_memory_per_selected_step_follows_from_the_configs(family_dir, runs, nam
     assert {f"{h}x{w}" for h, w in footprint.groups} == set(runs[name][0]["groups"])
 
 
-def test_run_that_captures_no_layer_fails_in_one_line(family_dir, tmp_path, capsys,
-                                                      monkeypatch) -> None:  # fmt: skip
+def test_run_that_captures_no_layer_fails_in_one_line(
+    family_dir, tmp_path, capsys, monkeypatch
+) -> None:
     from diffusionscope.core.attention import layers
     from diffusionscope.core.cli import main
 
     monkeypatch.setattr(layers, "RECOMPUTE", {})  # no processor known: nothing to capture
-    code = main(["run", "--modes", "attention", "--model", str(family_dir("sd15")), "--prompt",
-                 PROMPT, "--steps", "2", "--runs-root", str(tmp_path), "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "attention",
+            "--model",
+            str(family_dir("sd15")),
+            "--prompt",
+            PROMPT,
+            "--steps",
+            "2",
+            "--runs-root",
+            str(tmp_path),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert "no attention layer attended to the prompt's tokens" in err[-1]

@@ -31,8 +31,16 @@ def _layer(processor: str, qk_norm: str | None):
 
     made = {"sana": SanaAttnProcessor2_0, "classic": AttnProcessor, "sdpa": AttnProcessor2_0}
     torch.manual_seed(0)
-    attn = Attention(query_dim=16, cross_attention_dim=12, heads=2, dim_head=8, qk_norm=qk_norm,
-                     kv_heads=2 if qk_norm else None, bias=True, processor=made[processor]())  # fmt: skip
+    attn = Attention(
+        query_dim=16,
+        cross_attention_dim=12,
+        heads=2,
+        dim_head=8,
+        qk_norm=qk_norm,
+        kv_heads=2 if qk_norm else None,
+        bias=True,
+        processor=made[processor](),
+    )
     with torch.no_grad():  # norms with weights that are not all one
         for norm in (attn.norm_q, attn.norm_k):
             if norm is not None and getattr(norm, "weight", None) is not None:

@@ -39,8 +39,9 @@ def _spelled(tokens: list[str], positions: tuple[int, ...]) -> str:
     ("prompt", "words"),
     [(PROMPT, WORDS), ("red-seven", ["red", "seven"]), ("A Red seven", ["A", "Red", "seven"])],
 )
-def test_every_word_maps_to_its_own_tokens(tokenizers, kind: str, prompt: str,
-                                           words: list[str]) -> None:  # fmt: skip
+def test_every_word_maps_to_its_own_tokens(
+    tokenizers, kind: str, prompt: str, words: list[str]
+) -> None:
     tokens = prompt_words(tokenizers[kind], prompt, max_length=32)
     assert [w.text for w in tokens.words] == words and not tokens.dropped
     seen: set[int] = set()
@@ -51,17 +52,35 @@ def test_every_word_maps_to_its_own_tokens(tokenizers, kind: str, prompt: str,
     # Punctuation, start, end and padding tokens belong to no word.
     for position, token in enumerate(tokens.tokens):
         if position not in seen:
-            assert token.replace("▁", "") in {",", ".", "-", "", "<|startoftext|>",
-                                              "<|endoftext|>", "</s>", "<pad>", "<bos>"}  # fmt: skip
+            assert token.replace("▁", "") in {
+                ",",
+                ".",
+                "-",
+                "",
+                "<|startoftext|>",
+                "<|endoftext|>",
+                "</s>",
+                "<pad>",
+                "<bos>",
+            }
 
 
 def test_clip_punctuation_is_the_unknown_token_and_no_word(tokenizers) -> None:
     """The shipped CLIP vocabulary has no "," or "."; both become <|endoftext|> (id 1), which
     must neither glue onto the next word nor be taken for one."""
     tokens = prompt_words(tokenizers["clip"], PROMPT)
-    assert tokens.tokens[:10] == ["<|startoftext|>", "a</w>", "red</w>", "seven</w>",
-                                  "<|endoftext|>", "on</w>", "a</w>", "white</w>",
-                                  "background</w>", "<|endoftext|>"]  # fmt: skip
+    assert tokens.tokens[:10] == [
+        "<|startoftext|>",
+        "a</w>",
+        "red</w>",
+        "seven</w>",
+        "<|endoftext|>",
+        "on</w>",
+        "a</w>",
+        "white</w>",
+        "background</w>",
+        "<|endoftext|>",
+    ]
     positions = {w.text: w.positions for w in tokens.words}
     assert positions["seven"] == (3,) and positions["on"] == (5,)
     assert positions["background"] == (8,)
@@ -144,6 +163,8 @@ def _encode_kwargs(name: str) -> dict:
         from diffusers import SanaPipeline
 
         parameters = inspect.signature(SanaPipeline.__call__).parameters
-        return {"device": "cpu",
-                "complex_human_instruction": parameters["complex_human_instruction"].default}  # fmt: skip
+        return {
+            "device": "cpu",
+            "complex_human_instruction": parameters["complex_human_instruction"].default,
+        }
     return {"device": "cpu"}

@@ -164,7 +164,7 @@ CASES = [
         "--model",
         "{ws}/plain-folder",
         expected="no model_index.json",
-    ),  # fmt: skip
+    ),
     case(
         "model-index-not-json", *ATTENTION, "--model", "{ws}/bad-index", expected="not valid JSON"
     ),
@@ -174,21 +174,21 @@ CASES = [
         "--model",
         "{ws}/scheduler_config.json",
         expected="only for the schedule mode",
-    ),  # fmt: skip
+    ),
     case(
         "scheduler-not-json",
         *SCHEDULE,
         "--model",
         "{ws}/broken_scheduler.json",
         expected="not valid JSON",
-    ),  # fmt: skip
+    ),
     case(
         "hub-model-not-cached",
         *ATTENTION,
         "--model",
         "nobody/not-cached",
         expected="not in the local Hugging Face cache",
-    ),  # fmt: skip
+    ),
     case("weights-empty", *ATTENTION, "--model", "{ws}/empty.safetensors", expected="empty file"),
     case("weights-short", *ATTENTION, "--model", "{ws}/short.safetensors", expected="truncated"),
     case(
@@ -197,28 +197,28 @@ CASES = [
         "--model",
         "{ws}/garbage.safetensors",
         expected="header (not JSON)",
-    ),  # fmt: skip
+    ),
     case(
         "weights-truncated",
         *ATTENTION,
         "--model",
         "{ws}/truncated.safetensors",
         expected="bytes of",
-    ),  # fmt: skip
+    ),
     case(
         "weights-padded",
         *ATTENTION,
         "--model",
         "{ws}/padded.safetensors",
         expected="16 bytes past the last tensor",
-    ),  # fmt: skip
+    ),
     case(
         "folder-truncated-unet",
         *ATTENTION,
         "--model",
         "{ws}/truncated-unet",
         expected="diffusion_pytorch_model.safetensors: truncated",
-    ),  # fmt: skip
+    ),
     case(
         "default-clip-not-cached",
         *METRICS,
@@ -233,7 +233,7 @@ CASES = [
         "-n",
         "4",
         expected="openai/clip-vit-large-patch14",
-    ),  # fmt: skip
+    ),
     # ---- run: input files and the runs root --------------------------------------------------
     case(
         "prompts-latin1",
@@ -241,44 +241,40 @@ CASES = [
         "--prompts-file",
         "{ws}/latin1.txt",
         expected="not UTF-8 text (byte 0xe9 at offset 15, line 2)",
-    ),  # fmt: skip
+    ),
     case(
         "prompts-binary",
         *METRICS,
         "--prompts-file",
         "{ws}/binary.bin",
         expected="not UTF-8 text (byte 0x89 at offset 0, line 1)",
-    ),  # fmt: skip
+    ),
     case("prompts-nul", *METRICS, "--prompts-file", "{ws}/nul.txt", expected="NUL byte"),
     case("prompts-missing", *METRICS, "--prompts-file", "{ws}/none.txt", expected="no such file"),
     case("prompts-folder", *METRICS, "--prompts-file", "{ws}", expected="is a folder"),
     case("runs-root-file", *SCHEDULE, "--runs-root", "{ws}/afile", expected="is a file"),
-    case(
-        "runs-root-under-file", *SCHEDULE, "--runs-root", "{ws}/afile/runs", expected="is a file"
-    ),  # fmt: skip
+    case("runs-root-under-file", *SCHEDULE, "--runs-root", "{ws}/afile/runs", expected="is a file"),
     # ---- run --resume ----------------------------------------------------------------------
     case("resume-missing", "run", "--resume", "{ws}/nope", expected="no such run directory"),
     case(
         "resume-not-a-run", "run", "--resume", "{ws}/plain-folder", expected="not a run directory"
-    ),  # fmt: skip
-    case(
-        "resume-config-not-json", "run", "--resume", "RUN:not-json", expected="not a JSON object"
-    ),  # fmt: skip
+    ),
+    case("resume-config-not-json", "run", "--resume", "RUN:not-json", expected="not a JSON object"),
     case("resume-config-list", "run", "--resume", "RUN:list", expected="not a JSON object"),
     case("resume-config-empty", "run", "--resume", "RUN:config-empty", expected="lacks 'modes'"),
     case(
         "resume-modes-text", "run", "--resume", "RUN:modes-text", expected="'modes' must be a list"
-    ),  # fmt: skip
+    ),
     case(
         "resume-modes-bogus", "run", "--resume", "RUN:modes-bogus", expected="unknown mode 'bogus'"
-    ),  # fmt: skip
+    ),
     case(
         "resume-modes-empty",
         "run",
         "--resume",
         "RUN:modes-empty",
         expected="'modes' must be a list",
-    ),  # fmt: skip
+    ),
     case("resume-no-model", "run", "--resume", "RUN:no-model", expected="lacks 'model'"),
     case("resume-seed-text", "run", "--resume", "RUN:seed-text", expected="'seed' is 'zero'"),
     case(
@@ -287,10 +283,10 @@ CASES = [
         "--resume",
         "RUN:steps-negative",
         expected="must be positive",
-    ),  # fmt: skip
+    ),
     case(
         "resume-guidance-nan", "run", "--resume", "RUN:guidance-nan", expected="not a finite number"
-    ),  # fmt: skip
+    ),
     case("resume-flag-text", "run", "--resume", "RUN:pickle-text", expected="not true or false"),
     case("resume-model-number", "run", "--resume", "RUN:model-number", expected="not text"),
     case("resume-model-gone", "run", "--resume", "RUN:model-gone", expected="no such"),
@@ -303,7 +299,7 @@ CASES = [
         "--seed",
         "0",
         expected="--seed cannot be given with --resume",
-    ),  # fmt: skip
+    ),
     case(
         "resume-with-modes",
         "run",
@@ -312,7 +308,7 @@ CASES = [
         "--modes",
         "schedule",
         expected="--modes cannot be given",
-    ),  # fmt: skip
+    ),
     case(
         "resume-with-n-and-steps",
         "run",
@@ -323,7 +319,7 @@ CASES = [
         "--steps",
         "2",
         expected="--num-samples, --steps cannot be given",
-    ),  # fmt: skip
+    ),
     case(
         "resume-with-runs-root",
         "run",
@@ -332,7 +328,7 @@ CASES = [
         "--runs-root",
         "{ws}",
         expected="--runs-root cannot be given",
-    ),  # fmt: skip
+    ),
     # ---- runs, show, fid, the command itself ------------------------------------------------
     case("runs-root-is-file", "runs", "--runs-root", "{ws}/afile", expected="is a file"),
     case("runs-extra-argument", "runs", "extra", expected="unrecognized arguments: extra"),
@@ -352,7 +348,7 @@ CASES = [
         "{ws}/broken.npz",
         "{ws}/broken.npz",
         expected="not a readable .npz",
-    ),  # fmt: skip
+    ),
     case(
         "fid-batch-zero",
         "fid",
@@ -361,7 +357,7 @@ CASES = [
         "--batch-size",
         "0",
         expected="--batch-size",
-    ),  # fmt: skip
+    ),
     case("unknown-command", "frobnicate", expected="invalid choice: 'frobnicate'"),
     # ---- user strings are shown literally ---------------------------------------------------
     case(
@@ -370,14 +366,14 @@ CASES = [
         "--prompts-file",
         "{ws}/x\x1b]0;owned\x07\x1b[2J.txt",
         expected="x.txt: no such file",
-    ),  # fmt: skip
+    ),
     case(
         "newline-in-path",
         *METRICS,
         "--prompts-file",
         "{ws}/two\nlines.txt",
         expected="two lines.txt: no such file",
-    ),  # fmt: skip
+    ),
 ]
 
 # Rows that pass only with work outside this area: "default-clip-not-cached" needs the metrics
@@ -428,8 +424,14 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
     assert _snapshot(isolated) == before, "a bad input wrote something"
 
 
-END_TO_END = ["unknown-mode", "prompts-latin1", "resume-config-empty", "runs-root-is-file",
-              "show-file", "weights-truncated"]  # fmt: skip
+END_TO_END = [
+    "unknown-mode",
+    "prompts-latin1",
+    "resume-config-empty",
+    "runs-root-is-file",
+    "show-file",
+    "weights-truncated",
+]
 
 
 @pytest.mark.parametrize("name", END_TO_END)
@@ -462,8 +464,16 @@ def test_read_only_runs_root(tmp_path: Path) -> None:
     """
     root = tmp_path / "ro"
     root.mkdir()
-    command = [sys.executable, "-m", "diffusionscope", "run", "--modes", "schedule",
-               "--runs-root", str(root / "runs")]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "diffusionscope",
+        "run",
+        "--modes",
+        "schedule",
+        "--runs-root",
+        str(root / "runs"),
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
     if os.geteuid() != 0:
         root.chmod(0o555)
@@ -476,8 +486,9 @@ def test_read_only_runs_root(tmp_path: Path) -> None:
         command = [unshare, "--mount", "--map-root-user", "sh", "-c", mount, "sh", *command]
         expected = "read-only file system"
     try:
-        result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, env=env,
-                                timeout=300)  # fmt: skip
+        result = subprocess.run(
+            command, capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300
+        )
     finally:
         root.chmod(0o755)
     if os.geteuid() == 0 and "mount" in result.stderr and "diffusionscope" not in result.stderr:

@@ -44,8 +44,9 @@ def test_bad_options_one_line_exit_2_nothing_written(
 def test_pickle_checkpoint_needs_flag(runs_root: Path, tmp_path: Path, capsys) -> None:
     checkpoint = tmp_path / "model.ckpt"
     checkpoint.write_bytes(b"x")
-    code = main(["run", "--modes", "schedule", "--model", str(checkpoint), "--runs-root",
-                 str(runs_root)])  # fmt: skip
+    code = main(
+        ["run", "--modes", "schedule", "--model", str(checkpoint), "--runs-root", str(runs_root)]
+    )
     assert code == 2 and "--allow-pickle" in capsys.readouterr().err
     assert list(runs_root.iterdir()) == []
 
@@ -78,8 +79,9 @@ def test_error_is_one_line_from_the_console_script(runs_root: Path) -> None:
 def test_runs_and_show(runs_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["runs", "--runs-root", str(runs_root)]) == 0
     assert "no runs" in capsys.readouterr().out
-    writer = RunWriter.create(runs_root, "listed", {"model": "digits", "modes": ["metrics"],
-                                                    "num_samples": 8})  # fmt: skip
+    writer = RunWriter.create(
+        runs_root, "listed", {"model": "digits", "modes": ["metrics"], "num_samples": 8}
+    )
     writer.start()
     writer.status("running")
     writer.metric("fid", 3.25, mode="metrics", n=8)
@@ -158,8 +160,10 @@ def test_two_simultaneous_resumes_one_proceeds(runs_root: Path) -> None:
     run_dir = _interrupted_schedule_run(runs_root)
     command = [sys.executable, "-m", "diffusionscope", "run", "--resume", str(run_dir), "--quiet"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "HF_HUB_OFFLINE": "1"}
-    processes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env,
-                                  cwd=runs_root) for _ in range(2)]  # fmt: skip
+    processes = [
+        subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env, cwd=runs_root)
+        for _ in range(2)
+    ]
     outcomes = sorted((p.wait(timeout=300), p.stderr.read()) for p in processes)  # type: ignore[union-attr]
     (won, won_err), (lost, lost_err) = outcomes
     assert (won, lost) == (0, 2), outcomes
@@ -167,8 +171,9 @@ def test_two_simultaneous_resumes_one_proceeds(runs_root: Path) -> None:
     [line] = lost_err.splitlines()
     # Started together, the loser finds the run locked; started after the winner ended, it
     # finds it finished. Either way it is refused in one line and the run ran once.
-    assert re.match(r"diffusionscope: error: .*(in use by another process|already finished)",
-                    line), line  # fmt: skip
+    assert re.match(
+        r"diffusionscope: error: .*(in use by another process|already finished)", line
+    ), line
     from diffusionscope.core.events import StatusEvent
     from diffusionscope.core.runs import read_events
 
@@ -223,10 +228,12 @@ def test_runs_and_show_print_user_strings_literally(
     monkeypatch.setenv("COLUMNS", "300")
     run_dir = runs_root / "20250101-000000-[bold red]x[blink]\x1b]0;owned\x07"
     run_dir.mkdir()
-    (run_dir / "config.json").write_text(json.dumps(
-        {"model": "[red]sd\x1b[2J", "modes": ["attention"]}))  # fmt: skip
-    (run_dir / "results.json").write_text(json.dumps(
-        {"attention": {"prompt": "a [b]red[/b] seven\x1b[31m in red\x9b0m [/INST]"}}))  # fmt: skip
+    (run_dir / "config.json").write_text(
+        json.dumps({"model": "[red]sd\x1b[2J", "modes": ["attention"]})
+    )
+    (run_dir / "results.json").write_text(
+        json.dumps({"attention": {"prompt": "a [b]red[/b] seven\x1b[31m in red\x9b0m [/INST]"}})
+    )
     assert main(["runs", "--runs-root", str(runs_root)]) == 0
     listed = capsys.readouterr().out
     assert "20250101-000000-[bold red]x[blink]" in listed and "[red]sd" in listed

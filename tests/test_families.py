@@ -11,9 +11,19 @@ from family_pipelines import FAMILIES, FAMILY_INFO
 from diffusionscope.core.errors import InputError
 from diffusionscope.core.families import read_model_configs
 
-EXPECTED_FAMILY = {"sd15": "sd", "sd21v": "sd", "sdxl": "sdxl", "lcm": "lcm", "sd3": "sd3",
-                   "sd35m": "sd3", "pixart_alpha": "pixart", "pixart_sigma": "pixart",
-                   "flux_dev": "flux", "flux_schnell": "flux", "sana": "sana"}  # fmt: skip
+EXPECTED_FAMILY = {
+    "sd15": "sd",
+    "sd21v": "sd",
+    "sdxl": "sdxl",
+    "lcm": "lcm",
+    "sd3": "sd3",
+    "sd35m": "sd3",
+    "pixart_alpha": "pixart",
+    "pixart_sigma": "pixart",
+    "flux_dev": "flux",
+    "flux_schnell": "flux",
+    "sana": "sana",
+}
 
 
 @pytest.mark.parametrize("name", FAMILIES)

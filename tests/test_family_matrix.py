@@ -47,8 +47,9 @@ def test_cell_finishes_or_refuses_in_one_line(matrix: Matrix, family: str, mode:
 
 @pytest.mark.parametrize("mode", ["schedule", "metrics", "attention"])
 def test_schedule_metrics_and_attention_work_on_every_family(matrix: Matrix, mode: str) -> None:
-    failing = {f: matrix.cell(f, mode).detail for f in FAMILIES
-               if matrix.cell(f, mode).status != "works"}  # fmt: skip
+    failing = {
+        f: matrix.cell(f, mode).detail for f in FAMILIES if matrix.cell(f, mode).status != "works"
+    }
     assert not failing
 
 

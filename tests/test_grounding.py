@@ -37,8 +37,10 @@ def test_loss_is_zero_on_the_region_and_grows_as_maps_leave_it() -> None:
     ink[..., 2:6, 3:5] = 1.0
     targets = word_targets(["a red seven on a white background"], tokens=10)
     weights = torch.ones(1)
-    losses = [grounding_loss(_maps(share, ink, targets), ink, targets, weights).item()
-              for share in (1.0, 0.8, 0.5, 0.2)]  # fmt: skip
+    losses = [
+        grounding_loss(_maps(share, ink, targets), ink, targets, weights).item()
+        for share in (1.0, 0.8, 0.5, 0.2)
+    ]
     assert losses[0] < 1e-10
     assert losses == sorted(losses) and losses[-1] > 0.5
     assert grounding_loss(_maps(0.2, ink, targets), ink, targets, torch.zeros(1)).item() == 0.0

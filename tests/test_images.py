@@ -52,8 +52,12 @@ def _png_rgb16(path: Path, pixels: np.ndarray) -> None:
     height, width, _ = pixels.shape
     raw = b"".join(b"\0" + pixels[row].astype(">u2").tobytes() for row in range(height))
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
-                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))  # fmt: skip
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def test_16_bit_rgb_png_keeps_its_colours(tmp_path: Path) -> None:
@@ -86,9 +90,13 @@ def test_grey_with_alpha_is_grey(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("cmyk", "rgb"),
-    [((255, 0, 0, 0), (0, 255, 255)), ((0, 255, 255, 0), (255, 0, 0)),
-     ((0, 0, 0, 128), (127, 127, 127)), ((0, 0, 0, 0), (255, 255, 255))],
-)  # fmt: skip
+    [
+        ((255, 0, 0, 0), (0, 255, 255)),
+        ((0, 255, 255, 0), (255, 0, 0)),
+        ((0, 0, 0, 128), (127, 127, 127)),
+        ((0, 0, 0, 0), (255, 255, 255)),
+    ],
+)
 def test_cmyk_jpeg_colours(tmp_path: Path, cmyk: tuple, rgb: tuple) -> None:
     path = tmp_path / "cmyk.jpg"
     Image.new("CMYK", (16, 16), cmyk).save(path, quality=100)
@@ -97,9 +105,14 @@ def test_cmyk_jpeg_colours(tmp_path: Path, cmyk: tuple, rgb: tuple) -> None:
     assert np.abs(image - np.asarray(rgb)).max() <= 3
 
 
-@pytest.mark.parametrize(("orientation", "turn"), [(3, Image.Transpose.ROTATE_180),
-                                                   (6, Image.Transpose.ROTATE_270),
-                                                   (8, Image.Transpose.ROTATE_90)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("orientation", "turn"),
+    [
+        (3, Image.Transpose.ROTATE_180),
+        (6, Image.Transpose.ROTATE_270),
+        (8, Image.Transpose.ROTATE_90),
+    ],
+)
 def test_exif_orientation_is_applied(tmp_path: Path, orientation: int, turn) -> None:
     stored = Image.fromarray(_gradient())
     exif = Image.Exif()

@@ -129,8 +129,9 @@ def test_seed_slerp_strips_are_smoother_than_lerp(digits_pipeline, digits_classi
     ratios: dict[str, list[float]] = {"slerp": [], "lerp": []}
     for pair in ((0, 1), (2, 3), (4, 5), (6, 7), (8, 9), (10, 11)):
         for method in ratios:
-            strip = explore.seed_strip(digits_pipeline, settings, make_prompt(7, "red"), pair, 9,
-                                       method)  # fmt: skip
+            strip = explore.seed_strip(
+                digits_pipeline, settings, make_prompt(7, "red"), pair, 9, method
+            )
             ratios[method].append(smoothness(_features(digits_classifier, strip))["max_mean_ratio"])
     assert np.mean(ratios["slerp"]) < np.mean(ratios["lerp"]), ratios
 
@@ -235,8 +236,10 @@ def test_ood_auroc_on_noise_and_on_letters(digits_pipeline, digits_classifier) -
     latent = fit_mahalanobis(explore.encode_images(digits_pipeline, reference).numpy())
     scores = {}
     for name, images in (("in", inside), ("noise", noise), ("shapes", shapes)):
-        scores[name] = (mahalanobis.score(_features(digits_classifier, images)),
-                        latent.score(explore.encode_images(digits_pipeline, images).numpy()))  # fmt: skip
+        scores[name] = (
+            mahalanobis.score(_features(digits_classifier, images)),
+            latent.score(explore.encode_images(digits_pipeline, images).numpy()),
+        )
     assert auroc(scores["in"][0], scores["noise"][0]) >= 0.95
     assert auroc(scores["in"][0], scores["shapes"][0]) >= 0.95
     assert auroc(scores["in"][1], scores["noise"][1]) >= 0.95
@@ -257,8 +260,10 @@ def test_held_out_in_distribution_images_are_flagged_near_five_percent(
 
     reference, _ = load_images(find_images(DIGITS_REFERENCE), size=32)  # the shipped 1000
     new = np.stack([s.image for s in random_samples(1000, seed=12345)])
-    spaces = {"features": lambda x: _features(digits_classifier, x),
-              "latents": lambda x: explore.encode_images(digits_pipeline, x, 250).numpy()}  # fmt: skip
+    spaces = {
+        "features": lambda x: _features(digits_classifier, x),
+        "latents": lambda x: explore.encode_images(digits_pipeline, x, 250).numpy(),
+    }
     for name, embed in spaces.items():
         model = fit_mahalanobis(embed(reference))
         p, m, n = model.expected_flag_rate, len(model.scores), len(new)
@@ -281,10 +286,32 @@ def test_cli_writes_strips_and_results(tmp_path: Path) -> None:
         Image.fromarray(image).save(ood_out / f"{index}.png")
     (ood_out / "broken.png").write_bytes(b"not an image")
     pngs = sorted(DIGITS_REFERENCE.glob("*.png"))
-    code = main(["run", "--modes", "latent", "--runs-root", str(tmp_path / "runs"), "--quiet",
-                 "--steps", "4", "--frames", "3", "--strengths", "0,2",
-                 "--images", f"{pngs[0]},{pngs[1]}", "--latent-tasks", "all",
-                 "--ood-in", str(ood_in), "--ood-out", str(ood_out), "--ood-score", str(ood_out)])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "latent",
+            "--runs-root",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--steps",
+            "4",
+            "--frames",
+            "3",
+            "--strengths",
+            "0,2",
+            "--images",
+            f"{pngs[0]},{pngs[1]}",
+            "--latent-tasks",
+            "all",
+            "--ood-in",
+            str(ood_in),
+            "--ood-out",
+            str(ood_out),
+            "--ood-score",
+            str(ood_out),
+        ]
+    )
     assert code == 0
     run_dir = next((tmp_path / "runs").iterdir())
     results = json.loads((run_dir / "results.json").read_text())["latent"]
@@ -302,10 +329,17 @@ def test_cli_writes_strips_and_results(tmp_path: Path) -> None:
     assert ood["auroc"]["n_out"] == 20 and ood["scored"] == 20
     csv_lines = (run_dir / "artifacts" / "ood_scores.csv").read_text().splitlines()
     assert len(csv_lines) == 21 and csv_lines[0].startswith("file,latent_mahalanobis,mahalanobis")
-    for name in ("latent_seeds_slerp.png", "latent_seeds_lerp.png", "latent_prompts.png",
-                 "latent_images_vae_slerp.png", "latent_images_vae_lerp.png",
-                 "latent_images_ddim.png", "latent_images_reconstruction.png",
-                 "latent_directions.png", "latent_directions.csv"):  # fmt: skip
+    for name in (
+        "latent_seeds_slerp.png",
+        "latent_seeds_lerp.png",
+        "latent_prompts.png",
+        "latent_images_vae_slerp.png",
+        "latent_images_vae_lerp.png",
+        "latent_images_ddim.png",
+        "latent_images_reconstruction.png",
+        "latent_directions.png",
+        "latent_directions.csv",
+    ):
         assert (run_dir / "artifacts" / name).stat().st_size > 0
     events = [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
     assert any("failed to decode" in e.get("message", "") for e in events)
@@ -322,8 +356,20 @@ def test_too_few_reference_images(tmp_path: Path, capsys) -> None:
     few.mkdir()
     for path_ in sorted(DIGITS_REFERENCE.glob("*.png"))[:20]:
         shutil.copy(path_, few)
-    code = main(["run", "--modes", "latent", "--latent-tasks", "ood", "--reference", str(few),
-                 "--runs-root", str(tmp_path / "runs"), "--quiet"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "latent",
+            "--latent-tasks",
+            "ood",
+            "--reference",
+            str(few),
+            "--runs-root",
+            str(tmp_path / "runs"),
+            "--quiet",
+        ]
+    )
     assert code == 2
     assert f"20 images; OOD statistics need at least {MIN_REFERENCE}" in capsys.readouterr().err
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").iterdir())
@@ -355,8 +401,18 @@ def test_image_that_fails_to_decode_is_refused_up_front(tmp_path: Path, capsys) 
     broken.write_bytes(b"\x89PNG but not really")
     good = sorted(DIGITS_REFERENCE.glob("*.png"))[0]
     runs = tmp_path / "runs"
-    code = main(["run", "--modes", "latent", "--runs-root", str(runs), "--quiet",
-                 "--images", f"{good},{broken}"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "latent",
+            "--runs-root",
+            str(runs),
+            "--quiet",
+            "--images",
+            f"{good},{broken}",
+        ]
+    )
     assert code == 2 and "cannot be decoded" in capsys.readouterr().err
     assert not runs.exists() or not list(runs.iterdir())
 
@@ -381,10 +437,14 @@ def test_conditioning_interpolates_embeddings_and_keeps_masks_whole() -> None:
     from diffusionscope.core.pipeline_parts import Conditioning
 
     def conditioning(value: float, mask: list[int]) -> Conditioning:
-        return Conditioning({"prompt_embeds": torch.full((1, 4, 2), value),
-                             "pooled_prompt_embeds": torch.full((1, 3), 2 * value),
-                             "prompt_attention_mask": torch.tensor([mask]),
-                             "negative_prompt_embeds": torch.full((1, 4, 2), -value)})  # fmt: skip
+        return Conditioning(
+            {
+                "prompt_embeds": torch.full((1, 4, 2), value),
+                "pooled_prompt_embeds": torch.full((1, 3), 2 * value),
+                "prompt_attention_mask": torch.tensor([mask]),
+                "negative_prompt_embeds": torch.full((1, 4, 2), -value),
+            }
+        )
 
     a, b = conditioning(1.0, [1, 1, 0, 0]), conditioning(3.0, [1, 1, 1, 0])
     for t, own in ((0.0, a), (1.0, b)):  # the ends are each prompt's own, masks included
@@ -414,7 +474,7 @@ def test_conditioning_interpolates_embeddings_and_keeps_masks_whole() -> None:
         ),
         ("An old {} cat", "An old thick cat", "An old cat"),
         ("photo of a cat", "thick photo of a cat", "photo of a cat"),
-    ],  # fmt: skip
+    ],
 )
 def test_attribute_word_goes_where_the_prompt_says(prompt, with_thick, without) -> None:
     assert explore.with_word(prompt, "thick") == with_thick

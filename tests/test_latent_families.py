@@ -45,9 +45,14 @@ def _own_image(pipeline: Any, prompt: str, seed: int, settings: GenerationSettin
     """What ``pipe`` itself makes for the seed: its own call, its own noise."""
     sizes = {k: v for k, v in (("height", settings.height), ("width", settings.width)) if v}
     with torch.inference_mode():
-        image = pipeline(prompt=prompt, generator=torch.Generator().manual_seed(seed),
-                         num_inference_steps=settings.steps, guidance_scale=settings.guidance_scale,
-                         output_type="np", **sizes).images[0]  # fmt: skip
+        image = pipeline(
+            prompt=prompt,
+            generator=torch.Generator().manual_seed(seed),
+            num_inference_steps=settings.steps,
+            guidance_scale=settings.guidance_scale,
+            output_type="np",
+            **sizes,
+        ).images[0]
     return float_to_uint8(image)
 
 
@@ -115,8 +120,9 @@ def test_inversion_round_trip_converges(name: str, family_pipeline) -> None:
         back = explore.regenerate_latents(pipeline, noise, PROMPT, steps, (size, size), GUIDANCE)
         errors.append(float(((back - clean) ** 2).mean()))
         if steps == 32:
-            other = explore.regenerate_latents(pipeline, torch.randn_like(noise), PROMPT, steps,
-                                               (size, size), GUIDANCE)  # fmt: skip
+            other = explore.regenerate_latents(
+                pipeline, torch.randn_like(noise), PROMPT, steps, (size, size), GUIDANCE
+            )
             fresh = float(((other - clean) ** 2).mean())
     assert errors[1] < errors[0] / 1.4, errors
     assert fresh is not None and fresh > 50 * errors[1], (errors, fresh)
@@ -145,7 +151,7 @@ def test_flow_inverse_scheduler_mirrors_the_forward_grid(family_pipeline) -> Non
         ("sd3", "flow"),
         ("flux_dev", "flow"),
         ("sana", "flow"),
-    ],  # fmt: skip
+    ],
 )
 def test_inversion_kind_comes_from_the_configs(name: str, kind: str, family_dir) -> None:
     configs = read_model_configs(str(family_dir(name)))
@@ -257,8 +263,11 @@ def test_every_network_is_fed_on_its_own_device(name: str, family_dir) -> None:
     assert _on_meta(vae, lambda: explore.decode_latents(pipeline, latents))
 
     pipeline = fresh()
-    encoders = [getattr(pipeline, n) for n in ("text_encoder", "text_encoder_2", "text_encoder_3")
-                if getattr(pipeline, n, None) is not None]  # fmt: skip
+    encoders = [
+        getattr(pipeline, n)
+        for n in ("text_encoder", "text_encoder_2", "text_encoder_3")
+        if getattr(pipeline, n, None) is not None
+    ]
     for encoder in encoders:
         encoder.to("meta")
     for encoder in encoders:  # the ones before run through on meta; this one stops the call
@@ -304,12 +313,40 @@ def test_cli_runs_every_task_on_a_family(name: str, family_dir, tmp_path: Path) 
         Image.fromarray(_smooth_image(64)[0][:, ::-1] if index else _smooth_image(64)[0]).save(
             images[-1]
         )
-    code = main(["run", "--modes", "latent", "--model", str(family_dir(name)), "--quiet",
-                 "--runs-root", str(tmp_path / "runs"), "--features", "digits", "--steps", "2",
-                 "--frames", "2", "--height", "64", "--width", "48", "--prompt", PROMPT,
-                 "--prompt-b", OTHER_PROMPT, "--direction", "red|blue", "--strengths", "0,1",
-                 "--images", f"{images[0]},{images[1]}",
-                 "--latent-tasks", "seeds,prompts,images,directions"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "latent",
+            "--model",
+            str(family_dir(name)),
+            "--quiet",
+            "--runs-root",
+            str(tmp_path / "runs"),
+            "--features",
+            "digits",
+            "--steps",
+            "2",
+            "--frames",
+            "2",
+            "--height",
+            "64",
+            "--width",
+            "48",
+            "--prompt",
+            PROMPT,
+            "--prompt-b",
+            OTHER_PROMPT,
+            "--direction",
+            "red|blue",
+            "--strengths",
+            "0,1",
+            "--images",
+            f"{images[0]},{images[1]}",
+            "--latent-tasks",
+            "seeds,prompts,images,directions",
+        ]
+    )
     assert code == 0
     run_dir = next((tmp_path / "runs").iterdir())
     results = json.loads((run_dir / "results.json").read_text())["latent"]
@@ -329,10 +366,16 @@ def test_check_model_refuses_what_the_configs_rule_out(family_dir) -> None:
     with pytest.raises(InputError, match="DDPMPipeline: the latent mode needs a text-to-image"):
         check_model(_args(prompt=PROMPT), ddpm)
     sd = read_model_configs(str(family_dir("sd15")))
-    no_vae = ModelConfigs(sd.source, sd.kind, sd.pipeline_class,
-                          {k: v for k, v in sd.components.items() if k != "vae"}, sd.configs,
-                          sd.scheduler)  # fmt: skip
+    no_vae = ModelConfigs(
+        sd.source,
+        sd.kind,
+        sd.pipeline_class,
+        {k: v for k, v in sd.components.items() if k != "vae"},
+        sd.configs,
+        sd.scheduler,
+    )
     with pytest.raises(InputError, match="--latent-tasks directions: .* has no VAE"):
         check_model(_args(prompt=PROMPT, direction="red|blue"), no_vae)
-    check_model(_args(prompt=PROMPT, images="a.png,b.png"), ModelConfigs("m.safetensors",
-                                                                        "single_file"))  # fmt: skip
+    check_model(
+        _args(prompt=PROMPT, images="a.png,b.png"), ModelConfigs("m.safetensors", "single_file")
+    )

@@ -101,9 +101,17 @@ def test_a_set_against_itself_gives_exactly_one(monkeypatch, n: int, dim: int, b
     assert (found.precision, found.recall, found.density, found.coverage) == (1.0, 1.0, 1.0, 1.0)
 
 
-@pytest.mark.parametrize(("n_real", "n_fake", "subset"),
-                         [(400, 300, 1000), (300, 400, 1000), (200, 200, 1000), (400, 500, 100),
-                          (300, 420, 260), (1100, 1024, 1000)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("n_real", "n_fake", "subset"),
+    [
+        (400, 300, 1000),
+        (300, 400, 1000),
+        (200, 200, 1000),
+        (400, 500, 100),
+        (300, 420, 260),
+        (1100, 1024, 1000),
+    ],
+)
 def test_kid_equals_torchmetrics(n_real: int, n_fake: int, subset: int) -> None:
     """Same subsets (the same randperm calls from the same seed), same estimator."""
     from torchmetrics.image.kid import KernelInceptionDistance
@@ -162,9 +170,21 @@ def test_inception_score_uses_population_std_over_splits() -> None:
 def digits_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("metrics-runs")
     os.environ["DIFFUSIONSCOPE_CACHE"] = str(tmp_path_factory.getbasetemp() / "cache")
-    code = main(["run", "--modes", "metrics", "--runs-root", str(root), "--quiet",
-                 "--save-images", "--save-features", "--metrics", "fid,kid,is,clip,pr,dc,cmmd",
-                 *SMALL])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "metrics",
+            "--runs-root",
+            str(root),
+            "--quiet",
+            "--save-images",
+            "--save-features",
+            "--metrics",
+            "fid,kid,is,clip,pr,dc,cmmd",
+            *SMALL,
+        ]
+    )
     assert code == 0
     return next(root.iterdir())
 
@@ -191,8 +211,13 @@ def test_end_to_end_digits_metrics(digits_run: Path) -> None:
     fid_series = [e for e in events if getattr(e, "series", None) == "fid"]
     assert [e.x for e in fid_series] == [3, 6, 12, 24]
     assert fid_series[-1].y == pytest.approx(fid["value"])
-    for name in ("fid_curve.png", "fid_curve.csv", "sample_grid.png", "features_real.npz",
-                 "features_generated.npz"):  # fmt: skip
+    for name in (
+        "fid_curve.png",
+        "fid_curve.csv",
+        "sample_grid.png",
+        "features_real.npz",
+        "features_generated.npz",
+    ):
         assert (digits_run / "artifacts" / name).stat().st_size > 0
     assert len(list((digits_run / "artifacts" / "samples").glob("*.png"))) == 24
     assert "FID" in (digits_run / "report.md").read_text()
@@ -206,8 +231,12 @@ def test_real_set_against_itself_is_zero(capsys) -> None:
 
 def test_fid_command_on_two_npz_files(digits_run: Path, capsys) -> None:
     artifacts = digits_run / "artifacts"
-    assert main(["fid", str(artifacts / "features_real.npz"),
-                 str(artifacts / "features_generated.npz")]) == 0  # fmt: skip
+    assert (
+        main(
+            ["fid", str(artifacts / "features_real.npz"), str(artifacts / "features_generated.npz")]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out.strip()
     assert printed.startswith("FID:")  # pytorch-fid's output line
     expected = json.loads((digits_run / "results.json").read_text())["metrics"]["fid"]["value"]
@@ -224,9 +253,26 @@ def test_npz_reference_gives_the_folder_fid(digits_run: Path, tmp_path: Path) ->
     (samples / "0000005-broken.png").write_bytes(b"not a png")
     (samples / "notes.txt").write_text("not an image")
     root = tmp_path / "runs"
-    code = main(["run", "--modes", "metrics", "--runs-root", str(root), "--quiet",
-                 "--generated", str(samples), "--reference", str(tmp_path / "stats.npz"),
-                 "--features", "digits", "--metrics", "fid,kid", "--bootstrap", "2"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "metrics",
+            "--runs-root",
+            str(root),
+            "--quiet",
+            "--generated",
+            str(samples),
+            "--reference",
+            str(tmp_path / "stats.npz"),
+            "--features",
+            "digits",
+            "--metrics",
+            "fid,kid",
+            "--bootstrap",
+            "2",
+        ]
+    )
     assert code == 0
     run_dir = next(root.iterdir())
     again = json.loads(run_dir.joinpath("results.json").read_text())["metrics"]
@@ -239,9 +285,14 @@ def test_npz_reference_gives_the_folder_fid(digits_run: Path, tmp_path: Path) ->
 
 
 def _run_cli(args: list[str], **kwargs) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "diffusionscope", "run", *args], cwd=REPO,
-                            env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            **kwargs)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "diffusionscope", "run", *args],
+        cwd=REPO,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
 
 
 def _chunk_seconds(run_dir: Path) -> dict[str, float]:
@@ -254,8 +305,21 @@ def _chunk_seconds(run_dir: Path) -> dict[str, float]:
 
 
 def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
-    options = ["--modes", "metrics", "--quiet", "--steps", "6", "--batch-size", "4", "-n", "32",
-               "--metrics", "fid,kid,pr,dc,is", "--bootstrap", "3"]  # fmt: skip
+    options = [
+        "--modes",
+        "metrics",
+        "--quiet",
+        "--steps",
+        "6",
+        "--batch-size",
+        "4",
+        "-n",
+        "32",
+        "--metrics",
+        "fid,kid,pr,dc,is",
+        "--bootstrap",
+        "3",
+    ]
     straight = tmp_path / "straight"
     assert _run_cli([*options, "--runs-root", str(straight)]).wait(timeout=600) == 0
     killed_root = tmp_path / "killed"
@@ -272,14 +336,20 @@ def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
     run_dir = next(killed_root.iterdir())
     assert run_state(run_dir) == "interrupted" and not (run_dir / "results.json").exists()
     before_kill = _chunk_seconds(run_dir)
-    resumed = subprocess.run([sys.executable, "-m", "diffusionscope", "run", "--resume", str(run_dir),
-                              "--quiet"], cwd=REPO, env=_env(), capture_output=True, text=True,
-                             timeout=600)  # fmt: skip
+    resumed = subprocess.run(
+        [sys.executable, "-m", "diffusionscope", "run", "--resume", str(run_dir), "--quiet"],
+        cwd=REPO,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert run_state(run_dir) == "finished"
     # seconds count the killed attempt too: chunks written after the resume continue its total.
-    after_resume = {name: t for name, t in _chunk_seconds(run_dir).items()
-                    if name not in before_kill}  # fmt: skip
+    after_resume = {
+        name: t for name, t in _chunk_seconds(run_dir).items() if name not in before_kill
+    }
     assert before_kill and after_resume
     assert min(after_resume.values()) > max(before_kill.values()) > 0
     results = json.loads((run_dir / "results.json").read_text())
@@ -295,18 +365,31 @@ def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
     assert b["fid"]["interval"] == pytest.approx(a["fid"]["interval"], rel=1e-6)
     # The curve points passed before the kill are part of the resumed run's results too.
     assert [p[0] for p in b["fid"]["curve"]] == [p[0] for p in a["fid"]["curve"]] == [4, 8, 16, 32]
-    assert [p[1] for p in b["fid"]["curve"]] == pytest.approx([p[1] for p in a["fid"]["curve"]],
-                                                              rel=1e-6)  # fmt: skip
+    assert [p[1] for p in b["fid"]["curve"]] == pytest.approx(
+        [p[1] for p in a["fid"]["curve"]], rel=1e-6
+    )
 
 
 LAUNCHERS = {
     "torchrun": ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"],
     # Without GPUs, accelerate starts several processes only through its multi-GPU launcher
     # (torchrun underneath; Accelerator() then picks gloo on the CPU): `--cpu` starts one.
-    "accelerate": ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                   "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                   "--main_process_port", "29534"],
-}  # fmt: skip
+    "accelerate": [
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "29534",
+    ],
+}
 
 
 @pytest.mark.parametrize("launcher", sorted(LAUNCHERS))
@@ -315,10 +398,19 @@ def test_two_processes_give_the_one_process_fid(tmp_path: Path, launcher: str) -
     # pixel that rounds the other way moves FID by ~1e-5, which is not what is tested here.
     options = ["--modes", "metrics", "--device", "cpu", "--metrics", "fid", "--quiet", *SMALL]
     one_root, two_root = tmp_path / "one", tmp_path / "two"
-    command = [sys.executable, *LAUNCHERS[launcher], "-m", "diffusionscope", "run", *options,
-               "--runs-root", str(two_root)]  # fmt: skip
-    result = subprocess.run(command, cwd=REPO, env=_env(), capture_output=True, text=True,
-                            timeout=900)  # fmt: skip
+    command = [
+        sys.executable,
+        *LAUNCHERS[launcher],
+        "-m",
+        "diffusionscope",
+        "run",
+        *options,
+        "--runs-root",
+        str(two_root),
+    ]
+    result = subprocess.run(
+        command, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=900
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert _run_cli([*options, "--runs-root", str(one_root)]).wait(timeout=600) == 0
     [run_dir] = list(two_root.iterdir())  # rank 0 alone wrote a run directory
@@ -338,18 +430,34 @@ def test_inception_extractor_from_local_weights(tmp_path: Path, capsys) -> None:
 
     from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
-    with mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None), \
-            mock.patch("torch.load", return_value={}):  # fmt: skip
-        random_net = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"],
-                                                 feature_extractor_weights_path="unused")  # fmt: skip
+    with (
+        mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None),
+        mock.patch("torch.load", return_value={}),
+    ):
+        random_net = FeatureExtractorInceptionV3(
+            "inception-v3-compat", ["2048"], feature_extractor_weights_path="unused"
+        )
     weights = tmp_path / "inception-random.pth"
     torch.save(random_net.state_dict(), weights)
     folder = tmp_path / "few"
     folder.mkdir()
     for path in sorted(DIGITS_REFERENCE.glob("*.png"))[:6]:
         shutil.copy(path, folder)
-    assert main(["fid", str(folder), str(folder), "--features", "inception",
-                 "--inception-weights", str(weights), "--json"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "fid",
+                str(folder),
+                str(folder),
+                "--features",
+                "inception",
+                "--inception-weights",
+                str(weights),
+                "--json",
+            ]
+        )
+        == 0
+    )
     output = json.loads(capsys.readouterr().out)
     assert output["fid"] == pytest.approx(0.0, abs=1e-3) and output["n_a"] == 6
     assert "299" in output["resize_policy"]
@@ -360,8 +468,20 @@ def test_pickled_inception_weights_are_refused(tmp_path: Path, capsys) -> None:
 
     weights = tmp_path / "evil.pth"
     torch.save({"x": argparse.Namespace(payload="runs code when unpickled")}, weights)
-    assert main(["fid", str(DIGITS_REFERENCE), str(DIGITS_REFERENCE), "--features", "inception",
-                 "--inception-weights", str(weights)]) == 2  # fmt: skip
+    assert (
+        main(
+            [
+                "fid",
+                str(DIGITS_REFERENCE),
+                str(DIGITS_REFERENCE),
+                "--features",
+                "inception",
+                "--inception-weights",
+                str(weights),
+            ]
+        )
+        == 2
+    )
     assert "refused" in capsys.readouterr().err
 
 
@@ -379,8 +499,13 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (base / "prompts.txt").write_text("\n  \n# only a comment\n")
     np.savez(base / "nomu.npz", mean=np.zeros(3))
     np.savez(base / "wrongdim.npz", mu=np.zeros(7), sigma=np.eye(7))
-    return {"empty": base / "empty", "broken": broken, "prompts": base / "prompts.txt",
-            "nomu": base / "nomu.npz", "wrongdim": base / "wrongdim.npz"}  # fmt: skip
+    return {
+        "empty": base / "empty",
+        "broken": broken,
+        "prompts": base / "prompts.txt",
+        "nomu": base / "nomu.npz",
+        "wrongdim": base / "wrongdim.npz",
+    }
 
 
 @pytest.mark.parametrize(
@@ -396,11 +521,25 @@ def bad_inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         (["--reference", "{wrongdim}"], "7-d but the feature extractor gives 64-d"),
     ],
 )
-def test_bad_inputs_one_line_no_results(bad_inputs: dict[str, Path], runs_root: Path, capsys,
-                                        options: list[str], expected: str) -> None:  # fmt: skip
+def test_bad_inputs_one_line_no_results(
+    bad_inputs: dict[str, Path], runs_root: Path, capsys, options: list[str], expected: str
+) -> None:
     options = [option.format(**bad_inputs) for option in options]
-    code = main(["run", "--modes", "metrics", "--runs-root", str(runs_root), "--quiet",
-                 "--steps", "2", "-n", "4", *options])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "metrics",
+            "--runs-root",
+            str(runs_root),
+            "--quiet",
+            "--steps",
+            "2",
+            "-n",
+            "4",
+            *options,
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
     assert expected in err[-1] and err[-1].startswith("diffusionscope: error: ")

@@ -35,9 +35,12 @@ def random_inception(device: str = "cpu"):
 
     from diffusionscope.core.metrics.features import InceptionExtractor
 
-    with mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None), \
-            mock.patch("torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url",
-                       return_value={}):  # fmt: skip
+    with (
+        mock.patch.object(FeatureExtractorInceptionV3, "load_state_dict", lambda *a, **k: None),
+        mock.patch(
+            "torch_fidelity.feature_extractor_inceptionv3.load_state_dict_from_url", return_value={}
+        ),
+    ):
         return InceptionExtractor(device, None).eval()
 
 
@@ -75,11 +78,18 @@ def tiny_dinov2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     folder = tmp_path_factory.mktemp("dinov2")
     torch.manual_seed(0)
-    config = Dinov2Config(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                          intermediate_size=64, image_size=28, patch_size=14)  # fmt: skip
+    config = Dinov2Config(
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        image_size=28,
+        patch_size=14,
+    )
     Dinov2Model(config).save_pretrained(folder)
-    BitImageProcessor(size={"shortest_edge": 40}, crop_size={"height": 28, "width": 28},
-                      do_center_crop=True).save_pretrained(folder)  # fmt: skip
+    BitImageProcessor(
+        size={"shortest_edge": 40}, crop_size={"height": 28, "width": 28}, do_center_crop=True
+    ).save_pretrained(folder)
     return folder
 
 
@@ -116,8 +126,11 @@ def test_clip_score_runs_where_the_model_is() -> None:
     scorer.model.to(META)
     vision = scorer.model.vision_model.embeddings.patch_embedding
     text = scorer.model.text_model.embeddings.token_embedding
-    with input_on(vision, stop=False) as image_calls, input_on(text) as text_calls, \
-            pytest.raises(Reached):  # fmt: skip
+    with (
+        input_on(vision, stop=False) as image_calls,
+        input_on(text) as text_calls,
+        pytest.raises(Reached),
+    ):
         scorer.scores(_images(), ["a red seven on a white background", "a blue two"])
     assert image_calls == [META] and text_calls == [META]
     assert scorer.device == META  # still where it was put
@@ -134,8 +147,9 @@ def test_clip_score_equals_torchmetrics_on_the_cpu() -> None:
     ours = ClipScorer(str(DIGITS_CLIP), "cpu").scores(images, prompts)
     model, processor = load_digits_clip()
     with torch.inference_mode():
-        theirs, _ = _clip_score_update(list(torch.from_numpy(images).permute(0, 3, 1, 2)),
-                                       prompts, model, processor)  # fmt: skip
+        theirs, _ = _clip_score_update(
+            list(torch.from_numpy(images).permute(0, 3, 1, 2)), prompts, model, processor
+        )
     np.testing.assert_allclose(ours, theirs.double().numpy(), rtol=1e-5, atol=1e-4)
 
 
@@ -151,8 +165,9 @@ def family_dirs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @pytest.mark.parametrize("family", ["digits", "sdxl", "sd3", "flux_schnell"])
-def test_pipeline_networks_get_their_inputs_on_their_device(family: str, family_dirs, monkeypatch
-                                                            ) -> None:  # fmt: skip
+def test_pipeline_networks_get_their_inputs_on_their_device(
+    family: str, family_dirs, monkeypatch
+) -> None:
     """Text encoders, denoiser and VAE decoder, each with every layer's input checked, through
     the metrics mode's own sampling (``PipelineImages``)."""
     import diffusionscope.core.generation as generation
@@ -190,9 +205,12 @@ def test_pipeline_networks_get_their_inputs_on_their_device(family: str, family_
                 stack.enter_context(input_on(layer, stop=False, seen=calls[name]))
         stack.enter_context(input_on(networks["vae"].conv_in))  # the last network: stop there
         with pytest.raises(Reached):
-            PipelineImages(pipeline, ["a red seven on a white background"] * 2,
-                           generation.GenerationSettings(steps=2, guidance_scale=3.0),
-                           seed=0).batch(range(2))  # fmt: skip
+            PipelineImages(
+                pipeline,
+                ["a red seven on a white background"] * 2,
+                generation.GenerationSettings(steps=2, guidance_scale=3.0),
+                seed=0,
+            ).batch(range(2))
     assert all(calls[name] for name in networks), {k: len(v) for k, v in calls.items()}
 
 

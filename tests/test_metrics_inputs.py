@@ -56,9 +56,27 @@ def folder(request, tmp_path: Path) -> Path:
 
 def test_a_folder_against_itself(folder: Path, tmp_path: Path, capsys) -> None:
     root = tmp_path / "runs"
-    code = main(["run", "--modes", "metrics", "--runs-root", str(root), "--quiet",
-                 "--generated", str(folder), "--reference", str(folder), "--features", "digits",
-                 "--metrics", "fid,pr,dc", "--bootstrap", "4", "--json"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "metrics",
+            "--runs-root",
+            str(root),
+            "--quiet",
+            "--generated",
+            str(folder),
+            "--reference",
+            str(folder),
+            "--features",
+            "digits",
+            "--metrics",
+            "fid,pr,dc",
+            "--bootstrap",
+            "4",
+            "--json",
+        ]
+    )
     assert code == 0
     results = json.loads(capsys.readouterr().out)["metrics"]
     assert results["n_generated"] == results["n_reference"] == COUNT
@@ -70,9 +88,21 @@ def test_a_folder_against_itself(folder: Path, tmp_path: Path, capsys) -> None:
 
 
 def test_generated_folder_refuses_a_resize(tmp_path: Path, runs_root: Path, capsys) -> None:
-    code = main(["run", "--modes", "metrics", "--runs-root", str(runs_root), "--generated",
-                 str(DIGITS_REFERENCE), "--reference", str(DIGITS_REFERENCE),
-                 "--height", "64"])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "--modes",
+            "metrics",
+            "--runs-root",
+            str(runs_root),
+            "--generated",
+            str(DIGITS_REFERENCE),
+            "--reference",
+            str(DIGITS_REFERENCE),
+            "--height",
+            "64",
+        ]
+    )
     assert code == 2
     assert "used at their own size" in capsys.readouterr().err
     assert not list(runs_root.iterdir())

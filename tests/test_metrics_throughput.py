@@ -77,8 +77,9 @@ def test_auto_batch_grows_until_twice_would_not_fit_then_backs_off() -> None:
     assert batcher.size == 16  # capped below the size that failed
 
 
-def test_auto_batch_retries_a_step_after_out_of_memory(tmp_path: Path, monkeypatch,
-                                                       small_reference: Path) -> None:  # fmt: skip
+def test_auto_batch_retries_a_step_after_out_of_memory(
+    tmp_path: Path, monkeypatch, small_reference: Path
+) -> None:
     """A step that runs out of memory is redone at half the batch; every sample is made once
     in the end, and the numbers are those of a fixed-batch run."""
     from diffusionscope.core.metrics import loop
@@ -115,8 +116,9 @@ def test_auto_batch_retries_a_step_after_out_of_memory(tmp_path: Path, monkeypat
     assert "out of GPU memory at batch 16; retrying with 8" in log
 
 
-def test_compile_wraps_the_denoiser_and_restores_it(tmp_path: Path, monkeypatch, capsys,
-                                                    small_reference: Path) -> None:  # fmt: skip
+def test_compile_wraps_the_denoiser_and_restores_it(
+    tmp_path: Path, monkeypatch, capsys, small_reference: Path
+) -> None:
     from diffusionscope.core.metrics import acceleration
 
     monkeypatch.setattr(acceleration, "COMPILE_BACKEND", "eager")  # no C++ toolchain needed
@@ -169,17 +171,20 @@ def test_compile_wraps_the_denoiser_and_restores_it(tmp_path: Path, monkeypatch,
     ("options", "expected"),
     [
         (["--modes", "metrics,latent", "--batch-size", "auto"], "only the metrics mode"),
-        (["--modes", "metrics", "--generated", "{ref}", "--compile"],
-         "--generated samples nothing"),
+        (
+            ["--modes", "metrics", "--generated", "{ref}", "--compile"],
+            "--generated samples nothing",
+        ),
         (["--modes", "metrics", "--batch-size", "-3"], "must be positive"),
     ],
-)  # fmt: skip
+)
 def test_throughput_options_refused_in_one_line(runs_root: Path, capsys, options, expected) -> None:
     from diffusionscope.core.zoo import DIGITS_REFERENCE
 
     options = [o.format(ref=DIGITS_REFERENCE) for o in options]
-    code = main(["run", *options, "--runs-root", str(runs_root), "--reference",
-                 str(DIGITS_REFERENCE)])  # fmt: skip
+    code = main(
+        ["run", *options, "--runs-root", str(runs_root), "--reference", str(DIGITS_REFERENCE)]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and expected in err[0]
     assert not list(runs_root.iterdir())

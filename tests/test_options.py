@@ -13,8 +13,8 @@ from diffusionscope.tui.options import form_options
 
 
 def _run_parser_flags() -> list[str]:
-    sub = build_parser()._subparsers._group_actions[0].choices["run"]  # noqa: SLF001
-    return [flag for action in sub._actions for flag in action.option_strings]  # noqa: SLF001
+    sub = build_parser()._subparsers._group_actions[0].choices["run"]
+    return [flag for action in sub._actions for flag in action.option_strings]
 
 
 def test_every_declared_option_is_on_the_cli_exactly_once() -> None:

@@ -12,8 +12,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE_ROOTS = {"diffusionscope": "diffusionscope", "diffusionscope.core": "core",
-                "diffusionscope.tui": "tui"}  # fmt: skip
+SOURCE_ROOTS = {
+    "diffusionscope": "diffusionscope",
+    "diffusionscope.core": "core",
+    "diffusionscope.tui": "tui",
+}
 
 
 def _declared_packages() -> set[str]:
@@ -53,10 +56,22 @@ def test_core_never_imports_the_workbench() -> None:
 
 def test_wheel_installs_one_top_level_package_with_its_stylesheet(tmp_path: Path) -> None:
     built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path), str(REPO)],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert built.returncode == 0, built.stderr[-2000:]
     [wheel] = tmp_path.glob("diffusionscope-*.whl")
     with zipfile.ZipFile(wheel) as archive:
@@ -65,8 +80,12 @@ def test_wheel_installs_one_top_level_package_with_its_stylesheet(tmp_path: Path
     top = {name.split("/")[0] for name in names}
     assert top == {"diffusionscope", wheel.name.split("-py3")[0] + ".dist-info"}
     assert stylesheet == (REPO / "screens.tcss").read_text()
-    for shipped in ("digits-ldm/unet/diffusion_pytorch_model.safetensors", "prompts.txt",
-                    "digits-clip/tokenizer.json", "digits-features/model.safetensors"):  # fmt: skip
+    for shipped in (
+        "digits-ldm/unet/diffusion_pytorch_model.safetensors",
+        "prompts.txt",
+        "digits-clip/tokenizer.json",
+        "digits-features/model.safetensors",
+    ):
         assert f"diffusionscope/core/zoo/{shipped}" in names
     prefix = "diffusionscope/core/zoo/digits-reference/"
     shipped_reference = [n for n in names if n.startswith(prefix)]

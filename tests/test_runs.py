@@ -246,7 +246,10 @@ def test_a_resumed_run_ends_a_torn_line_before_appending(runs_root: Path) -> Non
 
 
 def _leave_temp_files(run_dir: Path) -> list[Path]:
-    leftovers = [run_dir / ".results.k3j_x9a1.tmp.json", run_dir / "checkpoint" / ".state.ab12cd34.tmp.pt"]  # fmt: skip
+    leftovers = [
+        run_dir / ".results.k3j_x9a1.tmp.json",
+        run_dir / "checkpoint" / ".state.ab12cd34.tmp.pt",
+    ]
     for path in leftovers:
         path.write_bytes(b"half")
     (run_dir / "artifacts" / "keep.tmp.csv").write_text("a user's file, not ours\n")
@@ -274,7 +277,9 @@ def test_listing_removes_temp_files_of_dead_runs_only(runs_root: Path) -> None:
     dead_leftovers, live_temps = _leave_temp_files(dead.path), _leave_temp_files(live.path)
     list_runs(runs_root)
     assert all(path.exists() for path in dead_leftovers), "a plain listing writes nothing"
-    states = {info.name.split("-")[-1]: info.state for info in list_runs(runs_root, clean_temp_files=True)}  # fmt: skip
+    states = {
+        info.name.split("-")[-1]: info.state for info in list_runs(runs_root, clean_temp_files=True)
+    }
     live.close()
     assert states == {"dead": "interrupted", "live": "running"}
     assert not any(path.exists() for path in dead_leftovers)

@@ -145,8 +145,12 @@ def test_cli_on_a_bare_scheduler_config(runs_root: Path, tmp_path: Path) -> None
         "trailing",
         "linspace",
     }
-    for name in ("noise_schedule.png", "schedule_comparison.png", "sampler_timesteps.png",
-                 "schedule_curves.csv"):  # fmt: skip
+    for name in (
+        "noise_schedule.png",
+        "schedule_comparison.png",
+        "sampler_timesteps.png",
+        "schedule_curves.csv",
+    ):
         assert (run_dir / "artifacts" / name).stat().st_size > 0
     assert "## schedule" in (run_dir / "report.md").read_text()
 
@@ -198,8 +202,12 @@ def test_diffusers_import_skips_dynamo_and_leaves_it_importable() -> None:
         "assert torch.compile(lambda x: x + 1, backend='eager')(torch.ones(1)).item() == 2.0\n"
         "print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
 
 
@@ -242,8 +250,9 @@ def _plan(folder: Path, *options: str):
     from diffusionscope.core.families import read_model_configs
     from diffusionscope.core.schedule.plan import plan_schedule
 
-    args = build_parser().parse_args(["run", "--modes", "schedule", "--model", str(folder),
-                                      *options])  # fmt: skip
+    args = build_parser().parse_args(
+        ["run", "--modes", "schedule", "--model", str(folder), *options]
+    )
     return plan_schedule(args, read_model_configs(str(folder)))
 
 
@@ -267,8 +276,10 @@ def test_sampler_steps_are_the_pipelines_own(name: str, family_dir) -> None:
     if FAMILY_INFO[name].dynamic_shifting:
         assert plan.call.mu == pytest.approx(seen["kwargs"]["mu"], abs=0)
     if plan.model_curve.family == "flow":
-        for sigmas, log_snr in ((plan.model_curve.sigmas, plan.model_curve.log_snr),
-                                (plan.visited[0].sigmas, plan.visited[0].log_snr)):  # fmt: skip
+        for sigmas, log_snr in (
+            (plan.model_curve.sigmas, plan.model_curve.log_snr),
+            (plan.visited[0].sigmas, plan.visited[0].log_snr),
+        ):
             inside = (sigmas > 0) & (sigmas < 1)
             assert np.allclose(log_snr[inside], 2 * np.log((1 - sigmas[inside]) / sigmas[inside]))
             assert np.all(np.isneginf(log_snr[sigmas >= 1]))
@@ -326,8 +337,9 @@ def test_sana_curve_uses_flow_shift_without_a_false_warning(family_dir) -> None:
     checks = {c.name: c for c in sampler_checks(curve, plan.visited[0])}
     assert checks["flow sampler follows the model's shift"].verdict == "pass"
     # Another shift does warn: FlowMatchEuler built from Sana's config has shift 1.
-    other = _plan(family_dir("sana"), "--sampler-steps", "20", "--sampler",
-                  "FlowMatchEulerDiscreteScheduler")  # fmt: skip
+    other = _plan(
+        family_dir("sana"), "--sampler-steps", "20", "--sampler", "FlowMatchEulerDiscreteScheduler"
+    )
     checks = {c.name: c for c in sampler_checks(curve, other.visited[0])}
     assert checks["flow sampler follows the model's shift"].verdict == "warn"
 
@@ -356,7 +368,7 @@ def test_shift_applied_twice_is_flagged() -> None:
                 "prediction_type": "flow_prediction",
             },
             "flow",
-        ),  # fmt: skip
+        ),
         ({"_class_name": "FlowMatchHeunDiscreteScheduler", "shift": 3.0}, "flow"),
         ({"_class_name": "EDMEulerScheduler"}, "sigma"),
         ({"_class_name": "CMStochasticIterativeScheduler"}, "sigma"),
@@ -384,8 +396,9 @@ def test_family_is_read_from_the_config(config: dict, family: str) -> None:
 
 def test_flow_log_snr_is_zero_at_half_noise() -> None:
     """σ = 0.5 is equal parts signal and noise: log-SNR 0 (−2 ln σ would say 1.386)."""
-    curve = curve_from_scheduler("flow", build_scheduler({
-        "_class_name": "FlowMapEulerDiscreteScheduler", "shift": 1.0}))  # fmt: skip
+    curve = curve_from_scheduler(
+        "flow", build_scheduler({"_class_name": "FlowMapEulerDiscreteScheduler", "shift": 1.0})
+    )
     assert curve.log_snr[499] == pytest.approx(0.0, abs=1e-12) and curve.sigmas[499] == 0.5
 
 
@@ -418,8 +431,9 @@ def test_kdpm2_pairs_each_timestep_with_its_own_sigma(name: str) -> None:
     config = {**SD_CONFIG, "_class_name": name}
     visited = visited_steps(config, None, 5, "linspace")
     scheduler = build_scheduler(config)
-    log_sigmas = np.log(np.sqrt((1 - scheduler.alphas_cumprod.numpy()) /
-                                scheduler.alphas_cumprod.numpy()))  # fmt: skip
+    log_sigmas = np.log(
+        np.sqrt((1 - scheduler.alphas_cumprod.numpy()) / scheduler.alphas_cumprod.numpy())
+    )
     for t, sigma in zip(visited.timesteps, visited.sigmas, strict=True):
         if sigma > 0:  # the timestep diffusers derives from that σ is the visited one
             assert scheduler._sigma_to_t(np.array(sigma), log_sigmas) == pytest.approx(t, abs=1e-2)
@@ -445,14 +459,19 @@ def test_a_repeated_step_of_a_one_stage_sampler_fails() -> None:
 
 
 def test_zero_terminal_snr_with_leading_spacing_does_not_start_at_max_noise() -> None:
-    config = {**SD_CONFIG, "_class_name": "DDIMScheduler", "rescale_betas_zero_snr": True,
-              "prediction_type": "v_prediction"}  # fmt: skip
+    config = {
+        **SD_CONFIG,
+        "_class_name": "DDIMScheduler",
+        "rescale_betas_zero_snr": True,
+        "prediction_type": "v_prediction",
+    }
     curve = curve_from_scheduler("zsnr", build_scheduler(config))
     assert curve.terminal_snr == 0.0
     key = "sampler starts at the schedule's maximum noise"
     leading = {c.name: c for c in sampler_checks(curve, visited_steps(config, None, 50, "leading"))}
-    trailing = {c.name: c for c in
-                sampler_checks(curve, visited_steps(config, None, 50, "trailing"))}  # fmt: skip
+    trailing = {
+        c.name: c for c in sampler_checks(curve, visited_steps(config, None, 50, "trailing"))
+    }
     assert leading[key].verdict == "warn" and leading[key].value["first_timestep"] == 981
     assert trailing[key].verdict == "pass"
 
@@ -478,7 +497,7 @@ def test_leading_spacing_with_1000_steps_visits_an_out_of_range_step() -> None:
             SD_CONFIG,
             ["--sampler", "EDMEulerScheduler"],
             "a sigma sampler cannot run on this model's ddpm schedule",
-        ),  # fmt: skip
+        ),
         (SD_CONFIG, ["--sampler", "FlowMatchEulerDiscreteScheduler"], "a flow sampler"),
         (SD_CONFIG, ["--sampler", "IPNDMScheduler"], "defines no noise schedule"),
         ({"_class_name": "IPNDMScheduler"}, [], "defines no noise schedule"),
@@ -488,12 +507,12 @@ def test_leading_spacing_with_1000_steps_visits_an_out_of_range_step() -> None:
             {"_class_name": "FlowMatchEulerDiscreteScheduler", "use_dynamic_shifting": True},
             [],
             "use_dynamic_shifting",
-        ),  # fmt: skip
+        ),
         (
             {"_class_name": "FlowMatchEulerDiscreteScheduler", "shift": 3.0},
             ["--sampler", "ScoreSdeVeScheduler"],
             "a sigma sampler",
-        ),  # fmt: skip
+        ),
     ],
 )
 def test_unanalysable_schedulers_are_refused_in_one_line(
@@ -527,8 +546,9 @@ def test_pipeline_with_dynamic_shifting_of_unknown_rule_is_refused(
     shutil.copytree(family_dir("sana"), folder)
     capsys.readouterr()  # the fixture's build messages
     config_path = folder / "scheduler" / "scheduler_config.json"
-    config_path.write_text(json.dumps({**json.loads(config_path.read_text()),
-                                       "use_dynamic_shifting": True}))  # fmt: skip
+    config_path.write_text(
+        json.dumps({**json.loads(config_path.read_text()), "use_dynamic_shifting": True})
+    )
     code, run_dir = _run(runs_root, "--model", str(folder))
     err = capsys.readouterr().err.strip()
     assert code == 2 and run_dir is None and len(err.splitlines()) == 1

@@ -47,8 +47,13 @@ def isolated_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def make_app(runs_root: Path, model: str | None = None):
     from diffusionscope.tui.app import WorkbenchApp
 
-    return WorkbenchApp(model=model, runs_root=runs_root, image_renderer="halfcell",
-                        theme="textual-dark", cursor_blink=False)  # fmt: skip
+    return WorkbenchApp(
+        model=model,
+        runs_root=runs_root,
+        image_renderer="halfcell",
+        theme="textual-dark",
+        cursor_blink=False,
+    )
 
 
 async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
@@ -73,22 +78,38 @@ def _writer(root: Path, name: str, config: dict) -> RunWriter:
 
 def live_metrics_run(root: Path, name: str = "20240101-000000-metrics-live") -> RunWriter:
     """A metrics run half way through: progress with rates, FID/KID points, some numbers."""
-    writer = _writer(root, name, {"modes": ["metrics"], "model": "core/zoo/digits-ldm",
-                                  "num_samples": 64})  # fmt: skip
+    writer = _writer(
+        root, name, {"modes": ["metrics"], "model": "core/zoo/digits-ldm", "num_samples": 64}
+    )
     writer.emit(StatusEvent(state="running", message="started", time=T0))
     writer.emit(LogEvent(message="loading core/zoo/digits-ldm", time=T0 + 0.5))
     for i, n in enumerate((8, 16, 24, 32)):
-        writer.emit(ProgressEvent(phase="generate", done=n, total=64, unit="img", mode="metrics",
-                                  time=T0 + 2 + 4 * i))  # fmt: skip
+        writer.emit(
+            ProgressEvent(
+                phase="generate", done=n, total=64, unit="img", mode="metrics", time=T0 + 2 + 4 * i
+            )
+        )
         fid = 180.0 * (8 / n) ** 0.5 + 20
-        writer.emit(SeriesEvent(series="fid", x=n, y=fid, mode="metrics", x_label="N samples",
-                                y_label="FID", time=T0 + 2.5 + 4 * i))  # fmt: skip
-        writer.emit(SeriesEvent(series="kid", x=n, y=0.05 * 8 / n, mode="metrics",
-                                time=T0 + 2.6 + 4 * i))  # fmt: skip
-    writer.emit(ProgressEvent(phase="features", done=32, total=64, unit="img", mode="metrics",
-                              time=T0 + 16))  # fmt: skip
-    writer.emit(MetricEvent(name="inception_score", value=2.125, mode="metrics", n=32,
-                            time=T0 + 16.5))  # fmt: skip
+        writer.emit(
+            SeriesEvent(
+                series="fid",
+                x=n,
+                y=fid,
+                mode="metrics",
+                x_label="N samples",
+                y_label="FID",
+                time=T0 + 2.5 + 4 * i,
+            )
+        )
+        writer.emit(
+            SeriesEvent(series="kid", x=n, y=0.05 * 8 / n, mode="metrics", time=T0 + 2.6 + 4 * i)
+        )
+    writer.emit(
+        ProgressEvent(phase="features", done=32, total=64, unit="img", mode="metrics", time=T0 + 16)
+    )
+    writer.emit(
+        MetricEvent(name="inception_score", value=2.125, mode="metrics", n=32, time=T0 + 16.5)
+    )
     writer.emit(LogEvent(message="FID at N=32: 110.0", mode="metrics", time=T0 + 17))
     return writer
 
@@ -125,23 +146,33 @@ def finished_schedule_run(root: Path, name: str = "20240101-000100-schedule-done
     curves = {"model": _schedule("linear"), "cosine": _schedule("cosine")}
     for schedule, values in curves.items():
         for t, y in zip(values["timesteps"][::10], values["log_snr"][::10], strict=True):
-            writer.emit(SeriesEvent(series=f"logsnr:{schedule}", x=t, y=y, mode="schedule",
-                                    time=T0 + 1))  # fmt: skip
+            writer.emit(
+                SeriesEvent(series=f"logsnr:{schedule}", x=t, y=y, mode="schedule", time=T0 + 1)
+            )
     figure = Image.new("RGB", (96, 64), "white")
     ImageDraw.Draw(figure).line([(0, 10), (95, 60)], fill="blue", width=3)
     figure.save(writer.artifact_path("schedule_curves.png"))
-    writer.emit(ArtifactEvent(path="artifacts/schedule_curves.png", kind="figure",
-                              caption="noise schedules", mode="schedule", time=T0 + 2))  # fmt: skip
+    writer.emit(
+        ArtifactEvent(
+            path="artifacts/schedule_curves.png",
+            kind="figure",
+            caption="noise schedules",
+            mode="schedule",
+            time=T0 + 2,
+        )
+    )
     writer.emit(MetricEvent(name="terminal_snr", value=0.0047, mode="schedule", time=T0 + 2))
-    writer.write_results({"run": {"modes": ["schedule"]},
-                          "schedule": {"schedules": curves, "terminal_snr": 0.0047}})  # fmt: skip
+    writer.write_results(
+        {"run": {"modes": ["schedule"]}, "schedule": {"schedules": curves, "terminal_snr": 0.0047}}
+    )
     writer.emit(StatusEvent(state="finished", time=T0 + 3))
     writer.close()
     return writer.path
 
 
-def finished_attention_run(root: Path, name: str = "20240101-000200-attention-done",
-                           layers: tuple[str, ...] = ()) -> Path:  # fmt: skip
+def finished_attention_run(
+    root: Path, name: str = "20240101-000200-attention-done", layers: tuple[str, ...] = ()
+) -> Path:
     """A finished attention run: per-word, per-timestep overlays as PNG artifacts (and per
     layer group too when ``layers`` names some)."""
     from PIL import Image, ImageDraw
@@ -159,8 +190,15 @@ def finished_attention_run(root: Path, name: str = "20240101-000200-attention-do
                 suffix = f"_layer-{layer}" if layer else ""
                 rel = f"artifacts/attention_word-{word}_t-{t:03d}{suffix}.png"
                 image.save(writer.path / rel)
-                writer.emit(ArtifactEvent(path=rel, kind="image", caption=f"'{word}' at t={t}",
-                                          mode="attention", time=T0 + 1))  # fmt: skip
+                writer.emit(
+                    ArtifactEvent(
+                        path=rel,
+                        kind="image",
+                        caption=f"'{word}' at t={t}",
+                        mode="attention",
+                        time=T0 + 1,
+                    )
+                )
     writer.write_results({"run": {"modes": ["attention"]}, "attention": {"sharpness": 0.42}})
     writer.emit(StatusEvent(state="finished", time=T0 + 2))
     writer.close()
@@ -169,14 +207,31 @@ def finished_attention_run(root: Path, name: str = "20240101-000200-attention-do
 
 #: A metrics section of results.json as the metrics mode writes it (see core/metrics/__init__).
 METRICS_RESULTS = {
-    "n_generated": 64, "n_reference": 500, "seconds": 81.5,
+    "n_generated": 64,
+    "n_reference": 500,
+    "seconds": 81.5,
     "features": {"name": "digits", "dim": 64, "resize_policy": "none"},
-    "reference": {"source": "digits-reference", "n": 500, "content_hash": "ab12",
-                  "skipped_files": [], "from_cache": False, "has_features": True},
-    "fid": {"value": 23.4567, "n": 64, "extractor": "digits", "resize_policy": "none",
-            "interval": [21.25, 26.5], "interval_level": 0.95, "interval_method": "bootstrap",
-            "fid_inf": 19.875, "fid_inf_slope": 250.0, "fid_inf_points": [[32, 27.0], [64, 23.5]],
-            "curve": [[32, 30.0, 0.05], [64, 23.4567, 0.0314]]},
+    "reference": {
+        "source": "digits-reference",
+        "n": 500,
+        "content_hash": "ab12",
+        "skipped_files": [],
+        "from_cache": False,
+        "has_features": True,
+    },
+    "fid": {
+        "value": 23.4567,
+        "n": 64,
+        "extractor": "digits",
+        "resize_policy": "none",
+        "interval": [21.25, 26.5],
+        "interval_level": 0.95,
+        "interval_method": "bootstrap",
+        "fid_inf": 19.875,
+        "fid_inf_slope": 250.0,
+        "fid_inf_points": [[32, 27.0], [64, 23.5]],
+        "curve": [[32, 30.0, 0.05], [64, 23.4567, 0.0314]],
+    },
     "kid": {"mean": 0.0314, "std": 0.0021, "subset_size": 64, "n": 64},
     "is": {"mean": 2.125, "std": 0.0625, "splits": 10, "n": 64},
     "precision": {"value": 0.75, "k": 3, "n": 64},
@@ -184,36 +239,87 @@ METRICS_RESULTS = {
     "density": {"value": 0.875, "k": 5, "n": 64},
     "coverage": {"value": 0.625, "k": 5, "n": 64},
     "clip_score": {"mean": 27.5, "std": 1.5, "n": 64, "model": "digits-clip"},
-}  # fmt: skip
+}
 
 
-def finished_metrics_run(root: Path, name: str = "20240101-000300-metrics-done",
-                         config: dict | None = None) -> Path:  # fmt: skip
+def finished_metrics_run(
+    root: Path, name: str = "20240101-000300-metrics-done", config: dict | None = None
+) -> Path:
     """A finished metrics run: FID/KID curve points, every final number as a metric event and
     in results.json (with the FID interval), as the metrics mode writes them."""
-    writer = _writer(root, name, config or {"modes": ["metrics"], "model": "core/zoo/digits-ldm",
-                                            "num_samples": 64, "steps": 25, "seed": 0})  # fmt: skip
+    writer = _writer(
+        root,
+        name,
+        config
+        or {
+            "modes": ["metrics"],
+            "model": "core/zoo/digits-ldm",
+            "num_samples": 64,
+            "steps": 25,
+            "seed": 0,
+        },
+    )
     writer.emit(StatusEvent(state="running", message="started", time=T0))
     for i, (n, fid, kid) in enumerate(METRICS_RESULTS["fid"]["curve"]):
-        writer.emit(ProgressEvent(phase="generate", done=n, total=64, unit="img", mode="metrics",
-                                  time=T0 + 10 * (i + 1)))  # fmt: skip
-        writer.emit(SeriesEvent(series="fid", x=n, y=fid, mode="metrics", x_label="N samples",
-                                time=T0 + 10 * (i + 1)))  # fmt: skip
+        writer.emit(
+            ProgressEvent(
+                phase="generate",
+                done=n,
+                total=64,
+                unit="img",
+                mode="metrics",
+                time=T0 + 10 * (i + 1),
+            )
+        )
+        writer.emit(
+            SeriesEvent(
+                series="fid",
+                x=n,
+                y=fid,
+                mode="metrics",
+                x_label="N samples",
+                time=T0 + 10 * (i + 1),
+            )
+        )
         writer.emit(SeriesEvent(series="kid", x=n, y=kid, mode="metrics", time=T0 + 10 * (i + 1)))
     fid = METRICS_RESULTS["fid"]
-    writer.emit(MetricEvent(name="fid", value=fid["value"], mode="metrics", n=64,
-                            extra={"interval": fid["interval"]}, time=T0 + 30))  # fmt: skip
-    writer.emit(MetricEvent(name="fid_inf", value=fid["fid_inf"], mode="metrics", n=64,
-                            time=T0 + 30))  # fmt: skip
+    writer.emit(
+        MetricEvent(
+            name="fid",
+            value=fid["value"],
+            mode="metrics",
+            n=64,
+            extra={"interval": fid["interval"]},
+            time=T0 + 30,
+        )
+    )
+    writer.emit(
+        MetricEvent(name="fid_inf", value=fid["fid_inf"], mode="metrics", n=64, time=T0 + 30)
+    )
     for key in ("kid", "is", "clip_score"):
         entry = METRICS_RESULTS[key]
-        writer.emit(MetricEvent(name=key, value=entry["mean"], mode="metrics", n=64,
-                                extra={"std": entry.get("std")}, time=T0 + 30))  # fmt: skip
+        writer.emit(
+            MetricEvent(
+                name=key,
+                value=entry["mean"],
+                mode="metrics",
+                n=64,
+                extra={"std": entry.get("std")},
+                time=T0 + 30,
+            )
+        )
     for key in ("precision", "recall", "density", "coverage"):
-        writer.emit(MetricEvent(name=key, value=METRICS_RESULTS[key]["value"], mode="metrics",
-                                n=64, time=T0 + 30))  # fmt: skip
-    writer.write_results({"run": {"modes": ["metrics"], "model": "core/zoo/digits-ldm", "seed": 0},
-                          "metrics": METRICS_RESULTS})  # fmt: skip
+        writer.emit(
+            MetricEvent(
+                name=key, value=METRICS_RESULTS[key]["value"], mode="metrics", n=64, time=T0 + 30
+            )
+        )
+    writer.write_results(
+        {
+            "run": {"modes": ["metrics"], "model": "core/zoo/digits-ldm", "seed": 0},
+            "metrics": METRICS_RESULTS,
+        }
+    )
     writer.emit(StatusEvent(state="finished", time=T0 + 31))
     writer.close()
     return writer.path
@@ -235,10 +341,24 @@ def kill_group(process: subprocess.Popen | int) -> None:
 def cli_run(runs_root: Path, *options: str) -> subprocess.Popen:
     """``python -m diffusionscope run`` in its own session, as a user would start it from a shell."""
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "diffusionscope", "run", "--runs-root", str(runs_root),
-                             "--quiet", *options], cwd=REPO, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "diffusionscope",
+            "run",
+            "--runs-root",
+            str(runs_root),
+            "--quiet",
+            *options,
+        ],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def async_test(function):
@@ -289,9 +409,15 @@ def fake_run_argv(runs_root: Path, name: str, gate: Path) -> list[str]:
 
 def start_fake_run(runs_root: Path, name: str, gate: Path) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(fake_run_argv(runs_root, name, gate), cwd=REPO, env=env,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        fake_run_argv(runs_root, name, gate),
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
 
 
 def wait_for_run_dir(runs_root: Path, token: str, timeout: float = 60.0) -> Path:

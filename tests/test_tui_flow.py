@@ -41,13 +41,23 @@ def metrics_options() -> dict[str, str]:
     """Small and quick: N samples of a few sampler steps, the digits feature network."""
     from diffusionscope.core.zoo import DIGITS_REFERENCE
 
-    return {"num_samples": str(N), "steps": "2", "batch_size": "8", "features": "digits",
-            "reference": str(DIGITS_REFERENCE)}  # fmt: skip
+    return {
+        "num_samples": str(N),
+        "steps": "2",
+        "batch_size": "8",
+        "features": "digits",
+        "reference": str(DIGITS_REFERENCE),
+    }
 
 
 def metrics_cli_options() -> list[str]:
-    flags = {"num_samples": "-n", "steps": "--steps", "batch_size": "--batch-size",
-             "features": "--features", "reference": "--reference"}  # fmt: skip
+    flags = {
+        "num_samples": "-n",
+        "steps": "--steps",
+        "batch_size": "--batch-size",
+        "features": "--features",
+        "reference": "--reference",
+    }
     return [part for key, value in metrics_options().items() for part in (flags[key], value)]
 
 
@@ -77,11 +87,13 @@ async def test_load_pick_start_watch_finish_and_open(runs_root: Path) -> None:
         launched = app.launched[-1]
         try:
             assert launched.run_dir is None or launched.run_dir.parent == runs_root.resolve()
-            await wait_for(pilot, lambda: screen.model is not None and screen.model.phases,
-                           timeout=300)  # fmt: skip
+            await wait_for(
+                pilot, lambda: screen.model is not None and screen.model.phases, timeout=300
+            )
             await wait_for(pilot, lambda: screen.query("PhaseRow"))
-            await wait_for(pilot, lambda: screen.query_one("#live-chart").curves.get("fid"),
-                           timeout=600)  # fmt: skip
+            await wait_for(
+                pilot, lambda: screen.query_one("#live-chart").curves.get("fid"), timeout=600
+            )
             await wait_for(pilot, lambda: screen.model.state != "running", timeout=900)
             assert screen.model.state == "finished", screen.model.message
             await wait_for(pilot, lambda: screen.results is not None)
@@ -110,8 +122,16 @@ async def test_load_pick_start_watch_finish_and_open(runs_root: Path) -> None:
 @async_test
 async def test_runs_screen_attaches_to_a_headless_cli_run(runs_root: Path) -> None:
     """A shell user's ``diffusionscope run`` shows up as running and is followed to the end."""
-    child = cli_run(runs_root, "--modes", "metrics", "--model", digits_model(), "--name",
-                    "shell-ab12cd", *metrics_cli_options())  # fmt: skip
+    child = cli_run(
+        runs_root,
+        "--modes",
+        "metrics",
+        "--model",
+        digits_model(),
+        "--name",
+        "shell-ab12cd",
+        *metrics_cli_options(),
+    )
     try:
         run_dir = wait_for_run_dir(runs_root, "ab12cd", timeout=300)
         os.killpg(child.pid, signal.SIGSTOP)  # hold it mid-run while the TUI attaches
@@ -137,8 +157,16 @@ async def test_runs_screen_attaches_to_a_headless_cli_run(runs_root: Path) -> No
 
 @async_test
 async def test_an_interrupted_run_is_resumed_from_the_runs_screen(runs_root: Path) -> None:
-    child = cli_run(runs_root, "--modes", "metrics", "--model", digits_model(), "--name",
-                    "cut-ef34ab", *metrics_cli_options())  # fmt: skip
+    child = cli_run(
+        runs_root,
+        "--modes",
+        "metrics",
+        "--model",
+        digits_model(),
+        "--name",
+        "cut-ef34ab",
+        *metrics_cli_options(),
+    )
     try:
         run_dir = wait_for_run_dir(runs_root, "ef34ab", timeout=300)
         os.killpg(child.pid, signal.SIGTERM)  # the CLI records it as interrupted
@@ -155,8 +183,11 @@ async def test_an_interrupted_run_is_resumed_from_the_runs_screen(runs_root: Pat
         assert type(screen).__name__ == "RunScreen" and screen.run_dir == run_dir
         launched = app.launched[-1]
         try:
-            await wait_for(pilot, lambda: screen.model is not None
-                           and screen.model.state in ("finished", "failed"), timeout=900)  # fmt: skip
+            await wait_for(
+                pilot,
+                lambda: screen.model is not None and screen.model.state in ("finished", "failed"),
+                timeout=900,
+            )
             assert screen.model.state == "finished", screen.model.message
         finally:
             kill_group(launched.process)

@@ -52,18 +52,19 @@ def fake_nvml(processes: dict[int, list[tuple[int, int | None]]], *, fail_init: 
         nvmlDeviceGetHandleByIndex=lambda i: i,
         nvmlDeviceGetName=lambda h: gpus[h][0],
         nvmlDeviceGetUtilizationRates=lambda h: SimpleNamespace(gpu=gpus[h][1], memory=0),
-        nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(used=gpus[h][2], total=gpus[h][3],
-                                                          free=gpus[h][3] - gpus[h][2]),  # fmt: skip
+        nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(
+            used=gpus[h][2], total=gpus[h][3], free=gpus[h][3] - gpus[h][2]
+        ),
         nvmlDeviceGetComputeRunningProcesses=lambda h: [
             SimpleNamespace(pid=pid, usedGpuMemory=used) for pid, used in processes.get(h, [])
         ],
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
 def worker_process():
     """A run process with one worker child, as ``accelerate launch`` would start."""
-    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"  # noqa: E501
+    code = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
     process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
     try:
         import psutil
@@ -120,7 +121,12 @@ def test_without_an_nvidia_driver_only_the_process_is_shown(worker_process) -> N
 
 def test_byte_sizes() -> None:
     assert [format_bytes(n) for n in (512, 2048, 5 * 1024**2, 3 * GIB, None)] == [
-        "512 B", "2.0 KiB", "5.0 MiB", "3.0 GiB", "?"]  # fmt: skip
+        "512 B",
+        "2.0 KiB",
+        "5.0 MiB",
+        "3.0 GiB",
+        "?",
+    ]
 
 
 @pytest.mark.usefixtures("isolated_config")
@@ -129,8 +135,7 @@ async def test_the_run_view_shows_gpu_health_of_a_running_run(
     runs_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The fake run's process is this test process (it wrote process.json): its GPU memory."""
-    monkeypatch.setattr(health, "load_nvml",
-                        lambda: fake_nvml({1: [(os.getpid(), 7 * GIB)]}))  # fmt: skip
+    monkeypatch.setattr(health, "load_nvml", lambda: fake_nvml({1: [(os.getpid(), 7 * GIB)]}))
     writer = live_metrics_run(runs_root)
     try:
         app = make_app(runs_root)

@@ -22,9 +22,11 @@ from diffusionscope.tui.run_index import RunIndex, matches, sort_runs
 @pytest.fixture
 def three_runs(runs_root: Path):
     schedule = finished_schedule_run(runs_root, "20240101-000100-schedule-done")
-    metrics = finished_metrics_run(runs_root, "20240102-000300-metrics-done",
-                                   config={"modes": ["metrics"], "model": "org/sd-model",
-                                           "num_samples": 64})  # fmt: skip
+    metrics = finished_metrics_run(
+        runs_root,
+        "20240102-000300-metrics-done",
+        config={"modes": ["metrics"], "model": "org/sd-model", "num_samples": 64},
+    )
     live = live_metrics_run(runs_root, "20240103-000000-metrics-live")
     yield schedule, metrics, live
     live.close()
@@ -38,8 +40,11 @@ def test_the_index_lists_what_the_run_directories_say(runs_root: Path, three_run
     assert by_name[schedule.name].info.state == "finished"
     assert by_name[live.path.name].info.state == "running"  # its process (this one) lives
     done = by_name[metrics.name]
-    assert (done.info.model, done.info.modes, done.info.num_samples) == ("org/sd-model",
-                                                                         ["metrics"], 64)  # fmt: skip
+    assert (done.info.model, done.info.modes, done.info.num_samples) == (
+        "org/sd-model",
+        ["metrics"],
+        64,
+    )
     assert done.headline == "FID 23.46  FID∞ 19.88  KID×10³ 31.4"
     assert done.info.started == T0
 

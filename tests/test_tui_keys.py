@@ -120,8 +120,15 @@ async def _live(app, pilot, root, key) -> None:
     try:
         from diffusionscope.tui.launcher import LaunchedRun
 
-        app.launched.append(LaunchedRun(process=_Finished(), token="live", runs_root=root,
-                                        log_path=root / "log", run_dir=writer.path))  # fmt: skip
+        app.launched.append(
+            LaunchedRun(
+                process=_Finished(),
+                token="live",
+                runs_root=root,
+                log_path=root / "log",
+                run_dir=writer.path,
+            )
+        )
         await pilot.press(key)
         assert screen_name(app) == "RunScreen" and app.screen.run_dir == writer.path
     finally:

@@ -16,8 +16,9 @@ def _imported_top_levels(code: str) -> set[str]:
         code
         + "\nimport sys\nprint(' '.join(sorted({'.'.join(m.split('.')[:2]) if m.startswith('diffusionscope.') else m.split('.')[0] for m in sys.modules})))"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            cwd=REPO, timeout=600)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     return set(result.stdout.split())
 

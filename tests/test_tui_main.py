@@ -70,8 +70,9 @@ def _fake_mode(name: str) -> SimpleNamespace:
         Option(f"{name}_levels", "levels to try", kind="int", default=3),
         Option(f"{name}_fast", "skip the slow part", kind="bool"),
     )
-    return SimpleNamespace(DESCRIPTION=f"the {name} stand-in", NEEDS_PIPELINE=False,
-                           OPTIONS=options, validate=validate)  # fmt: skip
+    return SimpleNamespace(
+        DESCRIPTION=f"the {name} stand-in", NEEDS_PIPELINE=False, OPTIONS=options, validate=validate
+    )
 
 
 @pytest.fixture
@@ -209,9 +210,13 @@ def test_the_workbench_never_imports_torch(runs_root: Path, tmp_path: Path) -> N
     from test_tui_flow import digits_model
 
     env = {**os.environ, "DIFFUSIONSCOPE_CONFIG": str(tmp_path / "config")}
-    result = subprocess.run([sys.executable, "-c", TORCH_FREE_SCRIPT, digits_model(),
-                             str(runs_root)], capture_output=True, text=True, timeout=600,
-                            env=env)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", TORCH_FREE_SCRIPT, digits_model(), str(runs_root)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert any("UNet2DConditionModel" in line for line in report["summary"])

@@ -39,13 +39,20 @@ def markup_run(root: Path) -> Path:
     """A failed run whose every user-named string carries markup (and escapes)."""
     from PIL import Image
 
-    writer = _writer(root, RUN_NAME, {"modes": ["attention"], "model": MODEL,
-                                                        "prompt": "[/INST] a red seven"})  # fmt: skip
+    writer = _writer(
+        root, RUN_NAME, {"modes": ["attention"], "model": MODEL, "prompt": "[/INST] a red seven"}
+    )
     writer.emit(StatusEvent(state="running", message="started", time=T0))
     writer.emit(LogEvent(message="prompt: [/INST] a [bold red]red[/] seven \x1b[2J", time=T0 + 1))
     Image.new("RGB", (16, 16), "red").save(writer.path / "artifacts" / "attention_word-x.png")
-    writer.emit(ArtifactEvent(path="artifacts/attention_word-x.png", kind="image",
-                              caption="'[/b]' at [bold]all[/] steps", time=T0 + 2))  # fmt: skip
+    writer.emit(
+        ArtifactEvent(
+            path="artifacts/attention_word-x.png",
+            kind="image",
+            caption="'[/b]' at [bold]all[/] steps",
+            time=T0 + 2,
+        )
+    )
     writer.emit(MetricEvent(name="[/b]odd name", value=1.5, mode="attention", time=T0 + 2))
     writer.emit(StatusEvent(state="failed", message=MESSAGE, time=T0 + 3))
     writer.close()

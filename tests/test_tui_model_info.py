@@ -21,11 +21,14 @@ DIGITS = REPO / "core" / "zoo" / "digits-ldm"
 
 
 def test_the_shipped_model_without_torch() -> None:
-    code = ("import json, sys\nfrom diffusionscope.core.model_info import inspect_model\n"
-            f"info = inspect_model({str(DIGITS)!r})\n"
-            "print(json.dumps({'lines': info.lines(), 'torch': 'torch' in sys.modules}))")  # fmt: skip
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            cwd=REPO, timeout=120)  # fmt: skip
+    code = (
+        "import json, sys\nfrom diffusionscope.core.model_info import inspect_model\n"
+        f"info = inspect_model({str(DIGITS)!r})\n"
+        "print(json.dumps({'lines': info.lines(), 'torch': 'torch' in sys.modules}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert not report["torch"]

@@ -25,8 +25,10 @@ pytestmark = pytest.mark.usefixtures("isolated_config")
 
 def test_escapes_carry_plain_one_line_text() -> None:
     escapes = desktop_escapes("run x finished", "FID 12.5; KID\x1b[2J 3\nnext\a")
-    assert escapes == ("\x1b]9;run x finished: FID 12.5, KID 3 next\a"
-                       "\x1b]777;notify;run x finished;FID 12.5, KID 3 next\a")  # fmt: skip
+    assert escapes == (
+        "\x1b]9;run x finished: FID 12.5, KID 3 next\a"
+        "\x1b]777;notify;run x finished;FID 12.5, KID 3 next\a"
+    )
     assert terminal_notification("t", "b", in_tmux=False) == "\a" + desktop_escapes("t", "b")
     wrapped = terminal_notification("t", "b", in_tmux=True)
     assert wrapped == "\a" + tmux_passthrough(desktop_escapes("t", "b"))
@@ -62,8 +64,9 @@ async def test_a_finished_run_is_announced_once(
     app = make_app(runs_root)
     async with app.run_test(size=SIZE) as pilot:
         capture = Capture(app, monkeypatch)
-        launched = _spawn(fake_run_argv(runs_root, "fid-note01", tmp_path / "go"), runs_root,
-                          "note01")  # fmt: skip
+        launched = _spawn(
+            fake_run_argv(runs_root, "fid-note01", tmp_path / "go"), runs_root, "note01"
+        )
         try:
             app.launched.append(launched)
             app.watch_run(launched=launched)
@@ -81,7 +84,7 @@ async def test_a_finished_run_is_announced_once(
             kill_group(launched.process)
 
 
-REFUSING = "import sys; print('diffusionscope: error: --steps: must be positive, got 0', file=sys.stderr); sys.exit(2)"  # noqa: E501
+REFUSING = "import sys; print('diffusionscope: error: --steps: must be positive, got 0', file=sys.stderr); sys.exit(2)"
 
 
 @async_test
@@ -98,8 +101,9 @@ async def test_a_refused_run_is_announced_as_failed(
             app.watch_run(launched=launched)
             await wait_for(pilot, lambda: capture.written)
             message = "--steps: must be positive, got 0"
-            expected = terminal_notification(f"diffusionscope: run (pid {launched.pid}) failed",
-                                             message, in_tmux=True)  # fmt: skip
+            expected = terminal_notification(
+                f"diffusionscope: run (pid {launched.pid}) failed", message, in_tmux=True
+            )
             assert capture.terminal == expected
             assert capture.toasts[0][1] == "error" and message in capture.toasts[0][0]
         finally:

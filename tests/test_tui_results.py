@@ -24,9 +24,17 @@ from diffusionscope.core.result_fields import (
     results_table,
 )
 
-EXPECTED_KEYS = ["metrics.fid", "metrics.fid_inf", "metrics.kid", "metrics.is", "metrics.precision",
-                 "metrics.recall", "metrics.density", "metrics.coverage",
-                 "metrics.clip_score"]  # fmt: skip
+EXPECTED_KEYS = [
+    "metrics.fid",
+    "metrics.fid_inf",
+    "metrics.kid",
+    "metrics.is",
+    "metrics.precision",
+    "metrics.recall",
+    "metrics.density",
+    "metrics.coverage",
+    "metrics.clip_score",
+]
 
 
 def test_one_row_per_metric_from_results_json() -> None:
@@ -34,7 +42,11 @@ def test_one_row_per_metric_from_results_json() -> None:
     assert [row.key for row in rows] == EXPECTED_KEYS  # headline numbers (FID, FID∞, KID) first
     fid, fid_inf, kid = rows[:3]
     assert (fid.label, fid.value_text, fid.detail_text, fid.n_text) == (
-        "FID", "23.46", "95% [21.25, 26.5]", "64")  # fmt: skip
+        "FID",
+        "23.46",
+        "95% [21.25, 26.5]",
+        "64",
+    )
     assert fid_inf.label == "FID∞" and fid_inf.value_text == "19.88"
     # KID is shown ×10³ (its spread too), and the unit says so.
     assert (kid.value_text, kid.unit, kid.detail_text) == ("31.4", "×10³", "± 2.1")
@@ -42,9 +54,11 @@ def test_one_row_per_metric_from_results_json() -> None:
 
 
 def test_metric_events_give_the_rows_of_a_run_without_results() -> None:
-    events = [MetricEvent(name="fid", value=30.0, mode="metrics", n=32, extra={"interval": [28, 33]}),
-              MetricEvent(name="terminal_snr:cosine", value=0.0047, mode="schedule"),
-              MetricEvent(name="inversion_psnr", value=31.25, mode="latent", unit="dB")]  # fmt: skip
+    events = [
+        MetricEvent(name="fid", value=30.0, mode="metrics", n=32, extra={"interval": [28, 33]}),
+        MetricEvent(name="terminal_snr:cosine", value=0.0047, mode="schedule"),
+        MetricEvent(name="inversion_psnr", value=31.25, mode="latent", unit="dB"),
+    ]
     rows = {row.key: row for row in result_rows(None, events)}
     assert rows["metrics.fid"].detail_text == "[28, 33]"
     assert rows["schedule.terminal_snr:cosine"].label == "terminal SNR (cosine)"
@@ -63,7 +77,13 @@ def test_live_curve_points_stand_in_for_numbers_not_yet_final() -> None:
 
 def test_numbers_are_readable() -> None:
     assert [format_number(v) for v in (727.5, 14200.0, 0.0047, 23.4567, 0.0, 3)] == [
-        "727.5", "14200", "0.0047", "23.46", "0", "3"]  # fmt: skip
+        "727.5",
+        "14200",
+        "0.0047",
+        "23.46",
+        "0",
+        "3",
+    ]
     assert format_number(1.5e-5) == "1.500e-05" and format_number(2.5e7) == "2.500e+07"
     rows = result_rows({"metrics": METRICS_RESULTS})
     assert headline_numbers(rows) == "FID 23.46  FID∞ 19.88  KID×10³ 31.4"

@@ -29,9 +29,12 @@ def _runs_table_rows(app) -> dict[str, dict[str, str]]:
     """``{run name: {column key: cell text}}`` of the runs table as shown."""
     table = app.screen.query_one("#runs-table")
     columns = [str(column.value) for column in table.columns]
-    return {str(key.value): dict(zip(columns, (str(c).strip() for c in table.get_row(key)),
-                                     strict=True))
-            for key in table.rows}  # fmt: skip
+    return {
+        str(key.value): dict(
+            zip(columns, (str(c).strip() for c in table.get_row(key)), strict=True)
+        )
+        for key in table.rows
+    }
 
 
 @async_test
@@ -50,8 +53,10 @@ async def test_runs_screen_attaches_to_a_run_of_another_process(
             await pilot.press("enter")
             screen = app.screen
             assert type(screen).__name__ == "RunScreen" and screen.run_dir == run_dir
-            await wait_for(pilot, lambda: screen.model is not None
-                           and len(screen.model.series.get("fid", [])) == 2)  # fmt: skip
+            await wait_for(
+                pilot,
+                lambda: screen.model is not None and len(screen.model.series.get("fid", [])) == 2,
+            )
             assert screen.model.state == "running"
             gate.touch()  # let the run finish while we watch
             await wait_for(pilot, lambda: screen.model.state == "finished")
@@ -176,8 +181,9 @@ async def test_compare_two_finished_runs(runs_root: Path) -> None:
     for name in ("results.json", "events.jsonl"):  # B measured another number
         (second / name).write_text((second / name).read_text().replace("0.0047", "0.0123"))
     config = second / "config.json"  # ... on another model, with more steps
-    config.write_text(json.dumps({**json.loads(config.read_text()), "model": "other/sd-model",
-                                  "steps": 50}))  # fmt: skip
+    config.write_text(
+        json.dumps({**json.loads(config.read_text()), "model": "other/sd-model", "steps": 50})
+    )
     app = make_app(runs_root)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f2")
@@ -190,8 +196,10 @@ async def test_compare_two_finished_runs(runs_root: Path) -> None:
         screen = app.screen
         assert type(screen).__name__ == "CompareScreen"
         table = screen.query_one("#compare-table")
-        rows = {str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)]
-                for i in range(table.row_count)}  # fmt: skip
+        rows = {
+            str(table.get_row_at(i)[0]): [str(c) for c in table.get_row_at(i)]
+            for i in range(table.row_count)
+        }
         # The newer run (B in the list, marked first) is A here: numbers, then B's difference.
         assert rows["terminal SNR"][2:] == ["0.0123", "0.0047", "-0.0076"]
         differs = str(screen.query_one("#compare-differs").render())

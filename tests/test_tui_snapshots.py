@@ -145,9 +145,16 @@ def _picker(root: Path):
 
 @scene("run_starting")
 def _starting(root: Path):
-    launched = SimpleNamespace(pid=4242, started=T0 + 28, resumed=False, from_form=True,
-                               run_dir=None, alive=lambda: True, find_run_dir=lambda: None,
-                               log_tail=lambda n: ["run directory: (not yet)"])  # fmt: skip
+    launched = SimpleNamespace(
+        pid=4242,
+        started=T0 + 28,
+        resumed=False,
+        from_form=True,
+        run_dir=None,
+        alive=lambda: True,
+        find_run_dir=lambda: None,
+        log_tail=lambda n: ["run directory: (not yet)"],
+    )
 
     async def before(pilot) -> None:
         from diffusionscope.tui.screens.run import RunScreen
@@ -224,9 +231,17 @@ def _files(root: Path):
 def three_runs(root: Path):
     finished_schedule_run(root, "20240101-000100-schedule-done")
     finished_metrics_run(root, "20240102-000300-metrics-a1b2c3d4")
-    finished_metrics_run(root, "20240102-000400-metrics-e5f6a7b8",
-                         config={"modes": ["metrics"], "model": "org/sd-model", "num_samples": 64,
-                                 "steps": 50, "seed": 1})  # fmt: skip
+    finished_metrics_run(
+        root,
+        "20240102-000400-metrics-e5f6a7b8",
+        config={
+            "modes": ["metrics"],
+            "model": "org/sd-model",
+            "num_samples": 64,
+            "steps": 50,
+            "seed": 1,
+        },
+    )
     return live_metrics_run(root, "20240103-000000-metrics-live")
 
 
@@ -250,8 +265,14 @@ def _compare(root: Path):
     async def before(pilot) -> None:
         from diffusionscope.tui.screens.compare import CompareScreen
 
-        pilot.app.push_screen(CompareScreen([root / "20240102-000400-metrics-e5f6a7b8",
-                                             root / "20240102-000300-metrics-a1b2c3d4"]))  # fmt: skip
+        pilot.app.push_screen(
+            CompareScreen(
+                [
+                    root / "20240102-000400-metrics-e5f6a7b8",
+                    root / "20240102-000300-metrics-a1b2c3d4",
+                ]
+            )
+        )
         await pilot.pause(0.5)
 
     return make_app(root, model=MODEL), before

@@ -36,30 +36,38 @@ from diffusionscope.tui.widgets.images import image_axes
 
 def test_progress_rate_and_eta_come_from_event_times() -> None:
     model = RunModel(Path("run"))
-    model.apply([ProgressEvent(phase="generate", done=0, total=100, mode="metrics", time=T0),
-                 ProgressEvent(phase="generate", done=40, total=100, mode="metrics",
-                               time=T0 + 10)])  # fmt: skip
+    model.apply(
+        [
+            ProgressEvent(phase="generate", done=0, total=100, mode="metrics", time=T0),
+            ProgressEvent(phase="generate", done=40, total=100, mode="metrics", time=T0 + 10),
+        ]
+    )
     (phase,) = model.snapshot().phases
     assert phase.rate == pytest.approx(4.0) and phase.eta == pytest.approx(15.0)
     # A phase that starts again (a resumed run) measures its rate afresh.
-    model.apply([ProgressEvent(phase="generate", done=10, total=100, mode="metrics", time=T0 + 50),
-                 ProgressEvent(phase="generate", done=30, total=100, mode="metrics",
-                               time=T0 + 60)])  # fmt: skip
+    model.apply(
+        [
+            ProgressEvent(phase="generate", done=10, total=100, mode="metrics", time=T0 + 50),
+            ProgressEvent(phase="generate", done=30, total=100, mode="metrics", time=T0 + 60),
+        ]
+    )
     (phase,) = model.snapshot().phases
     assert phase.rate == pytest.approx(2.0) and not phase.finished
 
 
 def test_run_model_folds_every_event_type() -> None:
     model = RunModel(Path("run"))
-    model.apply([
-        SeriesEvent(series="fid", x=8, y=90.0, time=T0),
-        SeriesEvent(series="fid", x=16, y=70.0, time=T0 + 1),
-        MetricEvent(name="fid", value=70.0, mode="metrics", n=16, time=T0 + 2),
-        MetricEvent(name="fid", value=65.0, mode="metrics", n=32, time=T0 + 3),
-        ArtifactEvent(path="artifacts/a.png", kind="figure", time=T0 + 4),
-        ArtifactEvent(path="artifacts/a.png", kind="figure", caption="again", time=T0 + 5),
-        LogEvent(message="two\nlines", level="warning", mode="metrics", time=T0 + 65),
-    ])  # fmt: skip
+    model.apply(
+        [
+            SeriesEvent(series="fid", x=8, y=90.0, time=T0),
+            SeriesEvent(series="fid", x=16, y=70.0, time=T0 + 1),
+            MetricEvent(name="fid", value=70.0, mode="metrics", n=16, time=T0 + 2),
+            MetricEvent(name="fid", value=65.0, mode="metrics", n=32, time=T0 + 3),
+            ArtifactEvent(path="artifacts/a.png", kind="figure", time=T0 + 4),
+            ArtifactEvent(path="artifacts/a.png", kind="figure", caption="again", time=T0 + 5),
+            LogEvent(message="two\nlines", level="warning", mode="metrics", time=T0 + 65),
+        ]
+    )
     snap = model.snapshot()
     assert snap.series["fid"] == [(8, 90.0), (16, 70.0)]
     assert snap.metrics["metrics.fid"].value == 65.0
@@ -71,11 +79,19 @@ def test_run_model_folds_every_event_type() -> None:
 
 
 def test_schedule_curves_from_results_and_from_series() -> None:
-    results = {"schedule": {"schedules": {
-        "linear": {"timesteps": [0, 500, 999], "alphas_cumprod": [0.99, 0.5, 0.01],
-                   "log_snr": [4.6, 0.0, -4.6], "betas": [1e-4, 1e-3, 2e-2]},
-        "cosine": {"alphas_cumprod": [0.999, 0.4]},
-    }}}  # fmt: skip
+    results = {
+        "schedule": {
+            "schedules": {
+                "linear": {
+                    "timesteps": [0, 500, 999],
+                    "alphas_cumprod": [0.99, 0.5, 0.01],
+                    "log_snr": [4.6, 0.0, -4.6],
+                    "betas": [1e-4, 1e-3, 2e-2],
+                },
+                "cosine": {"alphas_cumprod": [0.999, 0.4]},
+            }
+        }
+    }
     curves = schedule_curves(results, {"logsnr:cosine": [(0.0, 6.9), (999.0, -9.0)]})
     assert curves["alphas_cumprod"]["linear"] == [(0, 0.99), (500, 0.5), (999, 0.01)]
     assert curves["alphas_cumprod"]["cosine"] == [(0, 0.999), (1, 0.4)]  # no timesteps: index
@@ -93,7 +109,10 @@ def test_series_grouping_numbers_and_finite_points() -> None:
 
 def test_attention_file_names_carry_their_coordinates() -> None:
     assert image_axes("artifacts/attention_word-seven_t-020_layer-up1.png") == {
-        "word": "seven", "timestep": "020", "layer": "up1"}  # fmt: skip
+        "word": "seven",
+        "timestep": "020",
+        "layer": "up1",
+    }
     assert image_axes("latent_slerp_strip.png") == {}
     assert image_axes("attn_t981_w2.png") == {"timestep": "981", "word": "2"}
 
@@ -145,8 +164,9 @@ def test_find_run_dir_waits_for_the_config(tmp_path: Path) -> None:
 
 
 def test_stop_process_ends_the_whole_session(tmp_path: Path) -> None:
-    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
-                             start_new_session=True)  # fmt: skip
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
+    )
     try:
         assert _alive(child.pid)
         assert stop_process(child.pid, timeout=10)
@@ -161,19 +181,26 @@ def test_a_resume_reads_resuming_until_its_process_speaks_and_rates_skip_the_gap
 
     model = RunModel(Path("run"), modes=("metrics",))
     model.attempt_start, model.state = T0 + 100, "resuming"
-    model.apply([StatusEvent(state="running", time=T0),
-                 ProgressEvent(phase="generate", done=0, total=100, mode="metrics", time=T0),
-                 ProgressEvent(phase="generate", done=40, total=100, mode="metrics", time=T0 + 10),
-                 StatusEvent(state="interrupted", message="stopped by SIGTERM", time=T0 + 11)])  # fmt: skip
+    model.apply(
+        [
+            StatusEvent(state="running", time=T0),
+            ProgressEvent(phase="generate", done=0, total=100, mode="metrics", time=T0),
+            ProgressEvent(phase="generate", done=40, total=100, mode="metrics", time=T0 + 10),
+            StatusEvent(state="interrupted", message="stopped by SIGTERM", time=T0 + 11),
+        ]
+    )
     snap = model.snapshot()
     (phase,) = snap.phases
     assert snap.state == "resuming" and snap.message == "was interrupted: stopped by SIGTERM"
     assert not snap.current(phase) and phase_stats(phase, False) == "40/100 it  stopped"
     assert snap.eta() == (None, True)  # no stale ETA while it is not running
-    model.apply([StatusEvent(state="running", message="resumed", time=T0 + 101),
-                 ProgressEvent(phase="generate", done=40, total=100, mode="metrics", time=T0 + 101),
-                 ProgressEvent(phase="generate", done=60, total=100, mode="metrics",
-                               time=T0 + 111)])  # fmt: skip
+    model.apply(
+        [
+            StatusEvent(state="running", message="resumed", time=T0 + 101),
+            ProgressEvent(phase="generate", done=40, total=100, mode="metrics", time=T0 + 101),
+            ProgressEvent(phase="generate", done=60, total=100, mode="metrics", time=T0 + 111),
+        ]
+    )
     snap = model.snapshot()
     (phase,) = snap.phases
     assert snap.state == "running" and snap.current(phase)
@@ -183,14 +210,22 @@ def test_a_resume_reads_resuming_until_its_process_speaks_and_rates_skip_the_gap
 
 def test_one_eta_for_the_whole_run() -> None:
     model = RunModel(Path("run"), modes=("schedule", "metrics"))
-    model.apply([ProgressEvent(phase="reference", done=50, total=100, mode="metrics", time=T0),
-                 ProgressEvent(phase="reference", done=100, total=100, mode="metrics", time=T0 + 5),
-                 ProgressEvent(phase="generate", done=0, total=64, mode="metrics", time=T0 + 5),
-                 ProgressEvent(phase="generate", done=16, total=64, mode="metrics", time=T0 + 13)])  # fmt: skip
+    model.apply(
+        [
+            ProgressEvent(phase="reference", done=50, total=100, mode="metrics", time=T0),
+            ProgressEvent(phase="reference", done=100, total=100, mode="metrics", time=T0 + 5),
+            ProgressEvent(phase="generate", done=0, total=64, mode="metrics", time=T0 + 5),
+            ProgressEvent(phase="generate", done=16, total=64, mode="metrics", time=T0 + 13),
+        ]
+    )
     eta, complete = model.snapshot().eta()
     assert eta == pytest.approx(24.0) and not complete  # the schedule mode has not reported yet
-    model.apply([ProgressEvent(phase="curves", done=1, total=1, mode="schedule", time=T0 + 14),
-                 ProgressEvent(phase="scores", done=0, total=2, mode="metrics", time=T0 + 14)])  # fmt: skip
+    model.apply(
+        [
+            ProgressEvent(phase="curves", done=1, total=1, mode="schedule", time=T0 + 14),
+            ProgressEvent(phase="scores", done=0, total=2, mode="metrics", time=T0 + 14),
+        ]
+    )
     eta, complete = model.snapshot().eta()
     assert eta == pytest.approx(24.0) and not complete  # scores has no rate yet
     model.apply([ProgressEvent(phase="scores", done=1, total=2, mode="metrics", time=T0 + 16)])
@@ -203,8 +238,12 @@ def test_a_phase_first_heard_of_part_way_has_a_rate_from_its_first_event() -> No
     previous phase ended, so there is a rate at once; from the second event on, the rate is
     measured between events (the time before the first batch no longer counts)."""
     model = RunModel(Path("run"))
-    model.apply([ProgressEvent(phase="reference", done=1, total=1, mode="metrics", time=T0),
-                 ProgressEvent(phase="generate", done=16, total=64, mode="metrics", time=T0 + 8)])  # fmt: skip
+    model.apply(
+        [
+            ProgressEvent(phase="reference", done=1, total=1, mode="metrics", time=T0),
+            ProgressEvent(phase="generate", done=16, total=64, mode="metrics", time=T0 + 8),
+        ]
+    )
     generate = model.snapshot().phases[1]
     assert generate.rate == pytest.approx(2.0) and generate.eta == pytest.approx(24.0)
     model.apply([ProgressEvent(phase="generate", done=32, total=64, mode="metrics", time=T0 + 12)])

@@ -79,7 +79,10 @@ def test_loads_with_plain_diffusers_offline(monkeypatch) -> None:
     assert any("CrossAttn" in block for block in pipe.unet.config.down_block_types)
     scheduler = pipe.scheduler.config
     assert (scheduler.beta_schedule, scheduler.beta_start, scheduler.beta_end) == (
-        "scaled_linear", 0.00085, 0.012)  # fmt: skip
+        "scaled_linear",
+        0.00085,
+        0.012,
+    )
     assert scheduler.num_train_timesteps == 1000 and scheduler.prediction_type == "epsilon"
     assert pipe.unet.config.sample_size * pipe.vae_scale_factor == 32
 

@@ -90,8 +90,14 @@ def build_tiny_pipeline(folder: Path, seed: int = 0) -> Path:
 # diffusers -> original (LDM) key layout, SD 1.x
 # --------------------------------------------------------------------------------------------
 
-_RESNET = {"norm1": "in_layers.0", "conv1": "in_layers.2", "time_emb_proj": "emb_layers.1",
-           "norm2": "out_layers.0", "conv2": "out_layers.3", "conv_shortcut": "skip_connection"}  # fmt: skip
+_RESNET = {
+    "norm1": "in_layers.0",
+    "conv1": "in_layers.2",
+    "time_emb_proj": "emb_layers.1",
+    "norm2": "out_layers.0",
+    "conv2": "out_layers.3",
+    "conv_shortcut": "skip_connection",
+}
 _VAE_ATTENTION = {
     "group_norm": "norm",
     "to_q": "q",
@@ -109,8 +115,13 @@ def _rename_resnet(rest: str, table: dict[str, str]) -> str:
 def _unet_key(key: str, layers_per_block: int, up_has_attention: list[bool]) -> str:
     step = layers_per_block + 1
     parts = key.split(".")
-    fixed = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
-             "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2"}  # fmt: skip
+    fixed = {
+        "time_embedding.linear_1": "time_embed.0",
+        "time_embedding.linear_2": "time_embed.2",
+        "conv_in": "input_blocks.0.0",
+        "conv_norm_out": "out.0",
+        "conv_out": "out.2",
+    }
     for old, new in fixed.items():
         if key.startswith(old + "."):
             return new + key[len(old) :]

@@ -18,12 +18,12 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from diffusionscope.core.events import StatusEvent
-from diffusionscope.core.runs import EventTail, process_running, run_state
-from diffusionscope.core.runs import runs_root as resolve_runs_root
-from diffusionscope.tui import settings
-from diffusionscope.tui.launcher import LaunchedRun, launch_resume, launch_run, stop_process
-from diffusionscope.tui.notify import terminal_notification
+from ..core.events import StatusEvent
+from ..core.runs import EventTail, process_running, run_state
+from ..core.runs import runs_root as resolve_runs_root
+from . import settings
+from .launcher import LaunchedRun, launch_resume, launch_run, stop_process
+from .notify import terminal_notification
 
 #: The stylesheet ships inside the package (``tui/screens.tcss`` links to the top-level file).
 CSS_FILE = Path(__file__).resolve().parent / "screens.tcss"
@@ -51,7 +51,7 @@ class WatchedRun:
 
 
 def mode_descriptions() -> dict[str, str]:
-    from diffusionscope.core.modes import available_modes
+    from ..core.modes import available_modes
 
     return {
         name: str(getattr(module, "DESCRIPTION", "")) for name, module in available_modes().items()
@@ -107,9 +107,9 @@ class WorkbenchApp(App[int]):
         # shows even a thousand runs at once (later refreshes read only what changed).
         self.set_timer(RUN_INDEX_DELAY, self._warm_run_index)
 
-    def run_index(self):  # noqa: ANN201 -- tui.run_index.RunIndex, imported lazily
+    def run_index(self):
         """The runs root's index, shared by every runs screen of this app."""
-        from diffusionscope.tui.run_index import RunIndex
+        from .run_index import RunIndex
 
         with self._health_lock:
             if self._run_index is None:
@@ -120,9 +120,9 @@ class WorkbenchApp(App[int]):
     def _warm_run_index(self) -> None:
         self.run_index().refresh()
 
-    def health_monitor(self):  # noqa: ANN201 -- core.health.HealthMonitor, imported lazily
+    def health_monitor(self):
         """One NVML session for the whole app (initialising NVML takes a while on big hosts)."""
-        from diffusionscope.core.health import HealthMonitor
+        from ..core.health import HealthMonitor
 
         with self._health_lock:
             if self._health is None:
@@ -144,7 +144,7 @@ class WorkbenchApp(App[int]):
         settings.save_settings(saved)
 
     def get_default_screen(self) -> Screen:
-        from diffusionscope.tui.screens.main import MainScreen
+        from .screens.main import MainScreen
 
         return MainScreen(self.initial_model, mode_descriptions())
 
@@ -152,7 +152,7 @@ class WorkbenchApp(App[int]):
 
     def start_run(self, options: list[str], name: str) -> LaunchedRun:
         """Launch ``diffusionscope run OPTIONS`` as a detached child and show its live view."""
-        from diffusionscope.tui.screens.run import RunScreen
+        from .screens.run import RunScreen
 
         launched = launch_run(options, self.runs_root, name)
         launched.from_form = True
@@ -162,7 +162,7 @@ class WorkbenchApp(App[int]):
         return launched
 
     def resume_run(self, run_dir: Path) -> LaunchedRun:
-        from diffusionscope.tui.screens.run import RunScreen
+        from .screens.run import RunScreen
 
         launched = launch_resume(run_dir, self.runs_root)
         self.launched.append(launched)
@@ -172,7 +172,7 @@ class WorkbenchApp(App[int]):
 
     def open_run(self, run_dir: Path) -> None:
         """Attach to a running run or open a finished one; the same view serves both."""
-        from diffusionscope.tui.screens.run import RunScreen
+        from .screens.run import RunScreen
 
         if run_state(run_dir) == "running":
             self.watch_run(run_dir=Path(run_dir))
@@ -183,7 +183,7 @@ class WorkbenchApp(App[int]):
         launched = getattr(screen, "launched", None)
         if launched is None or not launched.from_form:
             return
-        from diffusionscope.tui.screens.main import MainScreen
+        from .screens.main import MainScreen
 
         main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
         if main is None:
@@ -202,8 +202,9 @@ class WorkbenchApp(App[int]):
         if run_dir is not None and run_dir in known:
             return
         since = launched.started if launched is not None else time.time()
-        self.watched.append(WatchedRun(launched, run_dir or (launched.run_dir if launched
-                                                             else None), since))  # fmt: skip
+        self.watched.append(
+            WatchedRun(launched, run_dir or (launched.run_dir if launched else None), since)
+        )
 
     @work(thread=True, exclusive=True, group="watch-runs", name="watch-runs")
     def _check_watched(self) -> None:
@@ -228,8 +229,11 @@ class WorkbenchApp(App[int]):
         )
         if watched.tail is None:
             watched.tail = EventTail(watched.run_dir)
-        finals = [e for e in watched.tail.poll() if isinstance(e, StatusEvent)
-                  and e.state != "running" and e.time >= watched.since]  # fmt: skip
+        finals = [
+            e
+            for e in watched.tail.poll()
+            if isinstance(e, StatusEvent) and e.state != "running" and e.time >= watched.since
+        ]
         if finals:
             return finals[-1].state, finals[-1].message
         if process_gone:
@@ -240,13 +244,13 @@ class WorkbenchApp(App[int]):
 
     def announce_run_end(self, watched: WatchedRun, state: str, message: str) -> None:
         """A toast, the terminal bell and a desktop notification (OSC 9 / OSC 777)."""
-        from diffusionscope.core.text import printable
+        from ..core.text import printable
 
         detail = message
         if state == "finished" and watched.run_dir is not None:
-            from diffusionscope.core.result_fields import headline_numbers, result_rows
-            from diffusionscope.core.runs import read_events
-            from diffusionscope.tui.run_model import read_results
+            from ..core.result_fields import headline_numbers, result_rows
+            from ..core.runs import read_events
+            from .run_model import read_results
 
             events = [e for e in read_events(watched.run_dir) if type(e).__name__ == "MetricEvent"]
             detail = headline_numbers(result_rows(read_results(watched.run_dir), events))
@@ -265,10 +269,11 @@ class WorkbenchApp(App[int]):
 
     def open_last_run(self) -> None:
         if not self.launched:
-            self.notify("no run started in this session yet (F2 lists every run)", timeout=3,
-                        markup=False)  # fmt: skip
+            self.notify(
+                "no run started in this session yet (F2 lists every run)", timeout=3, markup=False
+            )
             return
-        from diffusionscope.tui.screens.run import RunScreen
+        from .screens.run import RunScreen
 
         last = self.launched[-1]
         self.push_screen(RunScreen(last.find_run_dir(), last))
@@ -279,7 +284,7 @@ class WorkbenchApp(App[int]):
     # ---- actions ------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from diffusionscope.tui.screens.help import HelpScreen
+        from .screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -287,7 +292,7 @@ class WorkbenchApp(App[int]):
     def show_runs(self) -> None:
         """The runs screen: made once and kept (its table of a thousand rows is not rebuilt on
         every F2); when it is already open under other screens, back to it."""
-        from diffusionscope.tui.screens.runs import RunsScreen
+        from .screens.runs import RunsScreen
 
         if not self.is_screen_installed("runs"):
             self.install_screen(RunsScreen(self.runs_root), "runs")
@@ -302,14 +307,15 @@ class WorkbenchApp(App[int]):
         self.show_runs()
 
     def action_compare(self) -> None:
-        from diffusionscope.tui.screens.runs import RunsScreen
+        from .screens.runs import RunsScreen
 
         if isinstance(self.screen, RunsScreen):
             self.screen.action_compare()
             return
         self.show_runs()
-        self.notify("mark two or more finished runs with space, then press c", timeout=4,
-                    markup=False)  # fmt: skip
+        self.notify(
+            "mark two or more finished runs with space, then press c", timeout=4, markup=False
+        )
 
     def action_next_theme(self) -> None:
         index = THEMES.index(self.theme) if self.theme in THEMES else -1
@@ -320,7 +326,7 @@ class WorkbenchApp(App[int]):
         if not live:
             self.exit(0)
             return
-        from diffusionscope.tui.screens.dialogs import QuitScreen
+        from .screens.dialogs import QuitScreen
 
         def answered(answer: str | None) -> None:
             if answer is None:
@@ -337,20 +343,25 @@ class WorkbenchApp(App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        from diffusionscope.tui.screens.main import MainScreen
+        from .screens.main import MainScreen
 
         main = next((s for s in self.screen_stack if isinstance(s, MainScreen)), None)
         if main is not None:
-            yield SystemCommand("Load model", "Load the model named on the main screen",
-                                main.action_load_model)  # fmt: skip
-            yield SystemCommand("Start run", "Start a run of the selected modes",
-                                main.action_start_run)  # fmt: skip
-            yield SystemCommand("Browse for a model", "Pick a model folder or .safetensors file",
-                                main.action_browse)  # fmt: skip
-        yield SystemCommand("Runs", "List every run: attach, open, resume, delete",
-                            self.action_runs)  # fmt: skip
-        yield SystemCommand("Compare runs", "Numbers and curves of finished runs side by side",
-                            self.action_compare)  # fmt: skip
+            yield SystemCommand(
+                "Load model", "Load the model named on the main screen", main.action_load_model
+            )
+            yield SystemCommand(
+                "Start run", "Start a run of the selected modes", main.action_start_run
+            )
+            yield SystemCommand(
+                "Browse for a model", "Pick a model folder or .safetensors file", main.action_browse
+            )
+        yield SystemCommand(
+            "Runs", "List every run: attach, open, resume, delete", self.action_runs
+        )
+        yield SystemCommand(
+            "Compare runs", "Numbers and curves of finished runs side by side", self.action_compare
+        )
         yield SystemCommand("Live run", "Back to the run started last", self.open_last_run)
         yield SystemCommand("Keys", "Every key binding (F1)", self.action_help)
 

@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from diffusionscope.core.errors import PROG
-from diffusionscope.core.runs import CONFIG, PROCESS, pid_alive, read_json
-from diffusionscope.core.text import printable
+from ..core.errors import PROG
+from ..core.runs import CONFIG, PROCESS, pid_alive, read_json
+from ..core.text import printable
 
 #: Where the launcher's per-child stdout/stderr logs go, inside the runs root.
 LAUNCH_LOG_DIR = ".launch-logs"

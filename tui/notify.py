@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from diffusionscope.core.text import one_line
+from ..core.text import one_line
 
 BELL = "\a"
 #: Long bodies are cut: notification centres show a line or two.

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.options import Option, form_sections
+from ..core.errors import InputError
+from ..core.options import Option, form_sections
 
 #: A form field is an option declaration; the name stays for the screens that use it.
 OptionSpec = Option
 
 
 def _mode_modules() -> dict[str, Any]:
-    from diffusionscope.core.modes import available_modes
+    from ..core.modes import available_modes
 
     return available_modes()
 
@@ -49,7 +49,7 @@ def validate_arguments(argv: list[str]) -> None:
     Raises :class:`InputError` exactly as ``diffusionscope run`` would. Slow the first time
     (device checks import torch): call it from a worker.
     """
-    from diffusionscope.core.cli import build_parser, validate_run_args
+    from ..core.cli import build_parser, validate_run_args
 
     args = build_parser().parse_args(["run", *argv])
     validate_run_args(args)
@@ -67,5 +67,12 @@ def field_for_error(message: str, specs: list[Option]) -> str | None:
     return None
 
 
-__all__ = ["InputError", "OptionSpec", "build_arguments", "form_options", "mode_options",
-           "validate_arguments", "field_for_error"]  # fmt: skip
+__all__ = [
+    "InputError",
+    "OptionSpec",
+    "build_arguments",
+    "form_options",
+    "mode_options",
+    "validate_arguments",
+    "field_for_error",
+]

@@ -18,9 +18,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from diffusionscope.core.events import MetricEvent, StatusEvent, parse_event
-from diffusionscope.core.result_fields import headline_numbers, result_rows
-from diffusionscope.core.runs import CONFIG, EVENTS, RESULTS, RunInfo, read_json, run_state
+from ..core.events import MetricEvent, StatusEvent, parse_event
+from ..core.result_fields import headline_numbers, result_rows
+from ..core.runs import CONFIG, EVENTS, RESULTS, RunInfo, read_json, run_state
 
 #: Only these event lines are parsed when listing; the writer puts ``type`` first, so the rest
 #: (progress, series, log: nearly all of a long run) are skipped by a prefix test.
@@ -208,8 +208,13 @@ def matches(run: ListedRun, query: str) -> bool:
     """
     info = run.info
     date = datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M") if info.started else ""
-    fields = {"state": info.state, "model": info.model, "mode": ",".join(info.modes),
-              "name": info.name, "date": date}  # fmt: skip
+    fields = {
+        "state": info.state,
+        "model": info.model,
+        "mode": ",".join(info.modes),
+        "name": info.name,
+        "date": date,
+    }
     for term in query.lower().split():
         key, sep, value = term.partition(":")
         if sep and key in fields:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from diffusionscope.core.events import (
+from ..core.events import (
     ArtifactEvent,
     Event,
     LogEvent,
@@ -23,8 +23,8 @@ from diffusionscope.core.events import (
     SeriesEvent,
     StatusEvent,
 )
-from diffusionscope.core.runs import CONFIG, RESULTS, read_json
-from diffusionscope.core.text import printable
+from ..core.runs import CONFIG, RESULTS, read_json
+from ..core.text import printable
 
 LOG_LINES_KEPT = 2000
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
@@ -205,9 +205,18 @@ class RunModel:
                     start, start_done = began, 0
                 else:
                     start, start_done = event.time, event.done
-                phase = PhaseProgress(event.phase, event.mode, event.done, event.total,
-                                      event.unit, start, start_done, event.time,
-                                      event.time, event.done)  # fmt: skip
+                phase = PhaseProgress(
+                    event.phase,
+                    event.mode,
+                    event.done,
+                    event.total,
+                    event.unit,
+                    start,
+                    start_done,
+                    event.time,
+                    event.time,
+                    event.done,
+                )
                 self.phases[key] = phase
             self._mode_times[event.mode] = event.time
             phase.done, phase.total, phase.last_time = event.done, event.total, event.time
@@ -284,6 +293,6 @@ def format_duration(seconds: float | None) -> str:
 
 def format_number(value: Any) -> str:
     """Numbers as every screen shows them (the results description's own format)."""
-    from diffusionscope.core.result_fields import format_number as shared_format
+    from ..core.result_fields import format_number as shared_format
 
     return shared_format(value)

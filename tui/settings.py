@@ -7,8 +7,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from diffusionscope.core.atomic import atomic_write_json
-from diffusionscope.core.runs import read_json
+from ..core.atomic import atomic_write_json
+from ..core.runs import read_json
 
 RECENT_LIMIT = 10
 
@@ -54,7 +54,7 @@ def default_model() -> str | None:
     """The shipped digits model when this build has it, relative to the working directory
     when it lies under it (shorter to read, and what a user would type)."""
     try:
-        from diffusionscope.core.zoo import DIGITS_LDM
+        from ..core.zoo import DIGITS_LDM
     except ImportError:
         return None
     path = Path(DIGITS_LDM).resolve()

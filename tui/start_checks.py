@@ -14,14 +14,20 @@ from collections.abc import Sequence
 from typing import Any
 
 #: How a refusal about the model starts (the CLI's and the loader's own wording).
-MODEL_ERROR_HEADS = ("model", "--model", "weights", "--single-file-config", "--allow-pickle",
-                     "model_index.json")  # fmt: skip
+MODEL_ERROR_HEADS = (
+    "model",
+    "--model",
+    "weights",
+    "--single-file-config",
+    "--allow-pickle",
+    "model_index.json",
+)
 
 
 def quick_check(argv: Sequence[str]) -> None:
     """Raise :class:`~diffusionscope.core.errors.InputError` for what is wrong on its face."""
-    from diffusionscope.core.cli import build_parser, parse_modes
-    from diffusionscope.core.loading import classify_source
+    from ..core.cli import build_parser, parse_modes
+    from ..core.loading import classify_source
 
     args = build_parser().parse_args(["run", *argv])
     parse_modes(args.modes)

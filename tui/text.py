@@ -17,7 +17,7 @@ from rich.measure import Measurement
 from rich.text import Text
 from textual.content import Content
 
-from diffusionscope.core.text import printable
+from ..core.text import printable
 
 
 def folded(text: object) -> str:

@@ -33,12 +33,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.options import Option
+from ..errors import InputError
+from ..options import Option
 
 if TYPE_CHECKING:
-    from diffusionscope.core.families import ModelConfigs
-    from diffusionscope.core.modes import ModeResult, RunContext
+    from ..families import ModelConfigs
+    from ..modes import ModeResult, RunContext
 
 DESCRIPTION = "text-image attention probability maps per prompt word, timestep and layer group"
 NEEDS_PIPELINE = True
@@ -52,7 +52,7 @@ OPTIONS: tuple[Option, ...] = (
         "how many timesteps to capture, spread over the run, 'all', or a comma list of step "
         "indices; the aggregate map is their mean",
         default_text="default 4",
-    ),  # fmt: skip
+    ),
 )
 
 
@@ -60,7 +60,7 @@ def validate(args: argparse.Namespace) -> None:
     if args.prompt is None:
         from pathlib import Path
 
-        from diffusionscope.core.zoo import DIGITS_LDM
+        from ..zoo import DIGITS_LDM
 
         if args.model and Path(args.model).resolve() == DIGITS_LDM.resolve():
             args.prompt = DEFAULT_PROMPT
@@ -68,7 +68,7 @@ def validate(args: argparse.Namespace) -> None:
             raise InputError("--prompt: the attention mode needs a prompt")
     if not args.prompt.strip():
         raise InputError("--prompt: empty prompt; the attention mode maps the prompt's words")
-    from diffusionscope.core.attention.words import prompt_spans
+    from .words import prompt_spans
 
     words = [word for word, _, _ in prompt_spans(args.prompt)]
     if not words:
@@ -76,15 +76,17 @@ def validate(args: argparse.Namespace) -> None:
     for requested in (args.words or "").split(","):
         text = requested.strip()
         if text and text.lower() not in {word.lower() for word in words}:
-            raise InputError(f"--words: {text!r} is not a word of the prompt (words: "
-                             f"{', '.join(words)})")  # fmt: skip
+            raise InputError(
+                f"--words: {text!r} is not a word of the prompt (words: {', '.join(words)})"
+            )
     requested = (args.attention_steps or "").strip()
     if requested and requested.isdigit() and int(requested) <= 0:
         raise InputError(f"--attention-steps: must be positive, got {requested}")
     listed = [part.strip() for part in requested.split(",") if part.strip()]
     if requested and requested.lower() != "all" and not all(p.isdigit() for p in listed):
-        raise InputError(f"--attention-steps: expected a count, 'all' or step indices, got "
-                         f"{requested!r}")  # fmt: skip
+        raise InputError(
+            f"--attention-steps: expected a count, 'all' or step indices, got {requested!r}"
+        )
 
 
 def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
@@ -92,7 +94,7 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     cannot be captured (see :mod:`.support`); None (no model named) is the CLI's to refuse."""
     if model is None:
         return
-    from diffusionscope.core.attention.support import unsupported_reason
+    from .support import unsupported_reason
 
     reason = unsupported_reason(model)
     if reason:
@@ -100,8 +102,8 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
 
 
 def run(ctx: RunContext) -> ModeResult:
-    from diffusionscope.core.attention.report import analyse
-    from diffusionscope.core.modes import ModeResult
+    from ..modes import ModeResult
+    from .report import analyse
 
     results, report = analyse(ctx)
     return ModeResult(results=results, report=report)

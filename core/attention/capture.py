@@ -38,7 +38,8 @@ from typing import Any
 
 import torch
 
-from diffusionscope.core.attention.layers import (
+from ..errors import InputError
+from .layers import (
     SELF,
     UnsupportedLayer,
     bind_call,
@@ -48,7 +49,6 @@ from diffusionscope.core.attention.layers import (
     image_queries,
     text_probabilities,
 )
-from diffusionscope.core.errors import InputError
 
 
 def denoiser(pipeline: Any) -> tuple[str, Any]:
@@ -131,8 +131,11 @@ class CaptureBuffers:
         elif isinstance(hidden_states, torch.Tensor) and hidden_states.ndim == 3:
             self.image_tokens = int(hidden_states.shape[1])
             self.grid = None
-            if (isinstance(image_ids, torch.Tensor) and not image_ids.is_meta
-                    and image_ids.shape[-1] >= 3):  # fmt: skip
+            if (
+                isinstance(image_ids, torch.Tensor)
+                and not image_ids.is_meta
+                and image_ids.shape[-1] >= 3
+            ):
                 # Packed latents (Flux) carry their (frame, row, column) ids.
                 ids = image_ids.reshape(-1, image_ids.shape[-1])
                 rows, cols = int(ids[:, 1].max()) + 1, int(ids[:, 2].max()) + 1
@@ -219,11 +222,18 @@ class ProbabilityTap:
     def observe(self, attn: Any, args: tuple, kwargs: dict) -> None:
         call = bind_call(self.original, attn, args, kwargs)
         if call.encoder_hidden_states is not None and not has_added_projections(attn):
-            self.record(attn, call.hidden_states, call.encoder_hidden_states,
-                        call.attention_mask, call.temb)  # fmt: skip
+            self.record(
+                attn, call.hidden_states, call.encoder_hidden_states, call.attention_mask, call.temb
+            )
 
-    def record(self, attn: Any, hidden_states: torch.Tensor, context: torch.Tensor,
-               attention_mask: torch.Tensor | None, temb: Any) -> None:  # fmt: skip
+    def record(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        context: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        temb: Any,
+    ) -> None:
         raise NotImplementedError
 
 
@@ -250,13 +260,17 @@ def _mirrored(tap_class: type, processor_class: type) -> type:
     return type(tap_class.__name__, (tap_class,), {"__call__": __call__})
 
 
-def attention_probabilities(attn: Any, hidden_states: torch.Tensor, context: torch.Tensor,
-                            attention_mask: torch.Tensor | None = None,
-                            temb: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+def attention_probabilities(
+    attn: Any,
+    hidden_states: torch.Tensor,
+    context: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    temb: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Head-averaged softmax(QKᵀ·scale) of a cross-attention call, ``[batch, pixels, tokens]``,
     with the transforms of the layer's processor and with gradients (the zoo build trains on
     the same maps that are captured)."""
-    from diffusionscope.core.attention.layers import CROSS, AttentionCall
+    from .layers import CROSS, AttentionCall
 
     processor = innermost(attn.processor)  # called from inside a tap: the original
     call = AttentionCall(attn, hidden_states, context, attention_mask, temb)
@@ -312,16 +326,17 @@ class CapturingProcessor(ProbabilityTap):
             buffers.skipped[self.layer] = f"a batch of {call.batch}: no single conditional row"
             return
         try:
-            prepared = image_queries(processor, call.row(call.batch - 1), kind,
-                                     buffers.text_tokens)  # fmt: skip
+            prepared = image_queries(processor, call.row(call.batch - 1), kind, buffers.text_tokens)
         except UnsupportedLayer as error:
             buffers.skipped[self.layer] = str(error)
             return
         keys = prepared.text.stop - prepared.text.start
         if buffers.text_tokens is not None and keys != buffers.text_tokens:
             # e.g. an IP-Adapter's image tokens appended to the text: not the prompt's positions
-            buffers.skipped[self.layer] = (f"attends to {keys} tokens, the denoiser was given "
-                                           f"{buffers.text_tokens} text tokens")  # fmt: skip
+            buffers.skipped[self.layer] = (
+                f"attends to {keys} tokens, the denoiser was given "
+                f"{buffers.text_tokens} text tokens"
+            )
             return
         buffers.add(self.layer, kind, text_probabilities(prepared))
 
@@ -334,8 +349,9 @@ def _denoiser_inputs(model: Any, args: tuple, kwargs: dict) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def capture_text_attention(pipeline: Any, selected_steps: list[int],
-                           latent_size: tuple[int, int]) -> Iterator[CaptureBuffers]:  # fmt: skip
+def capture_text_attention(
+    pipeline: Any, selected_steps: list[int], latent_size: tuple[int, int]
+) -> Iterator[CaptureBuffers]:
     """Capture every denoiser layer that attends to the text while inside; restore every
     processor on the way out. The buffers are complete (on the host) after a clean exit."""
     _, model = denoiser(pipeline)

@@ -27,13 +27,19 @@ def overlay(image: np.ndarray, heat: np.ndarray | None, alpha: float = 0.6) -> A
     picture = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
     if min(picture.size) < MIN_SIDE:
         factor = -(-MIN_SIDE // min(picture.size))
-        picture = picture.resize((picture.width * factor, picture.height * factor),
-                                 Image.Resampling.NEAREST)  # fmt: skip
+        picture = picture.resize(
+            (picture.width * factor, picture.height * factor), Image.Resampling.NEAREST
+        )
     return picture
 
 
-def grid_figure(image: np.ndarray, per_step: np.ndarray, aggregate: np.ndarray,
-                words: list[str], timesteps: list[float]):  # fmt: skip
+def grid_figure(
+    image: np.ndarray,
+    per_step: np.ndarray,
+    aggregate: np.ndarray,
+    words: list[str],
+    timesteps: list[float],
+):
     """Rows are words, columns the selected timesteps and the aggregate, as in DAAM."""
     import matplotlib
 

@@ -67,9 +67,14 @@ class AttentionCall:
                 return value[index : index + 1]
             return value
 
-        return AttentionCall(self.attn, self.hidden_states[index : index + 1],
-                             pick(self.encoder_hidden_states), pick(self.attention_mask),
-                             pick(self.temb), self.image_rotary_emb)  # fmt: skip
+        return AttentionCall(
+            self.attn,
+            self.hidden_states[index : index + 1],
+            pick(self.encoder_hidden_states),
+            pick(self.attention_mask),
+            pick(self.temb),
+            self.image_rotary_emb,
+        )
 
 
 @lru_cache(maxsize=64)
@@ -87,8 +92,14 @@ def bind_call(processor: Any, attn: Any, args: tuple, kwargs: dict) -> Attention
     def get(name: str) -> Any:
         return bound.get(name, extra.get(name))
 
-    return AttentionCall(attn, get("hidden_states"), get("encoder_hidden_states"),
-                         get("attention_mask"), get("temb"), get("image_rotary_emb"))  # fmt: skip
+    return AttentionCall(
+        attn,
+        get("hidden_states"),
+        get("encoder_hidden_states"),
+        get("attention_mask"),
+        get("temb"),
+        get("image_rotary_emb"),
+    )
 
 
 def has_added_projections(attn: Any) -> bool:
@@ -173,8 +184,14 @@ def _sdpa_cross(call: AttentionCall, kind: str, _text_tokens: int | None) -> Ima
         query = attn.norm_q(query)
     if attn.norm_k is not None:
         key = attn.norm_k(key)
-    return ImageQueries(query, key, query.shape[-1] ** -0.5, slice(0, key.shape[2]),
-                        _additive(bias, query.dtype), CROSS)  # fmt: skip
+    return ImageQueries(
+        query,
+        key,
+        query.shape[-1] ** -0.5,
+        slice(0, key.shape[2]),
+        _additive(bias, query.dtype),
+        CROSS,
+    )
 
 
 def _classic_cross(call: AttentionCall, kind: str, _text_tokens: int | None) -> ImageQueries:
@@ -208,8 +225,14 @@ def _sana_cross(call: AttentionCall, kind: str, _text_tokens: int | None) -> Ima
     if attn.norm_k is not None:
         key = attn.norm_k(key)
     query, key = _heads(query, attn.heads), _heads(key, attn.heads)
-    return ImageQueries(query, key, query.shape[-1] ** -0.5, slice(0, key.shape[2]),
-                        _additive(bias, query.dtype), CROSS)  # fmt: skip
+    return ImageQueries(
+        query,
+        key,
+        query.shape[-1] ** -0.5,
+        slice(0, key.shape[2]),
+        _additive(bias, query.dtype),
+        CROSS,
+    )
 
 
 def _sd3_joint(call: AttentionCall, kind: str, _text_tokens: int | None) -> ImageQueries:
@@ -229,8 +252,9 @@ def _sd3_joint(call: AttentionCall, kind: str, _text_tokens: int | None) -> Imag
         text_key = attn.norm_added_k(text_key)
     image = key.shape[2]
     key = torch.cat([key, text_key], dim=2)
-    return ImageQueries(query, key, query.shape[-1] ** -0.5, slice(image, key.shape[2]),
-                        None, JOINT)  # fmt: skip
+    return ImageQueries(
+        query, key, query.shape[-1] ** -0.5, slice(image, key.shape[2]), None, JOINT
+    )
 
 
 def _flux(call: AttentionCall, kind: str, text_tokens: int | None) -> ImageQueries:
@@ -282,8 +306,9 @@ RECOMPUTE: dict[str, Callable[[AttentionCall, str, int | None], ImageQueries]] =
 }
 
 
-def image_queries(processor: Any, call: AttentionCall, kind: str,
-                  text_tokens: int | None = None) -> ImageQueries:  # fmt: skip
+def image_queries(
+    processor: Any, call: AttentionCall, kind: str, text_tokens: int | None = None
+) -> ImageQueries:
     """The image queries and all keys of ``call`` as ``processor`` computes them."""
     recompute = RECOMPUTE.get(type(processor).__name__)
     if recompute is None:
@@ -329,8 +354,9 @@ def text_probabilities(prepared: ImageQueries) -> torch.Tensor:
     else:
         indicator = torch.zeros_like(key)
         indicator[:, :, text, 0] = 1.0
-        mass = F.scaled_dot_product_attention(query, key, indicator, attn_mask=bias,
-                                              scale=prepared.scale)[0, :, :, :1]  # fmt: skip
+        mass = F.scaled_dot_product_attention(
+            query, key, indicator, attn_mask=bias, scale=prepared.scale
+        )[0, :, :, :1]
     # The head average, one head at a time: a reduction over the head dimension would read
     # the whole [heads, N, T] block again.
     out = within[0] * mass[0]

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffusionscope.core.attention.capture import CaptureBuffers
-from diffusionscope.core.attention.words import Word
+from .capture import CaptureBuffers
+from .words import Word
 
 
 def _upsample(maps: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:

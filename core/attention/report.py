@@ -10,17 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from diffusionscope.core.attention.capture import CaptureBuffers, capture_text_attention, denoiser
-from diffusionscope.core.attention.maps import entropy, overlap, top_mass, word_maps
-from diffusionscope.core.attention.words import (
+from ..errors import InputError
+from ..generation import GenerationSettings, generate
+from ..modes import RunContext
+from .capture import CaptureBuffers, capture_text_attention, denoiser
+from .maps import entropy, overlap, top_mass, word_maps
+from .words import (
     PromptTokens,
     align,
     encoder_inputs,
     recording_text_inputs,
 )
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.generation import GenerationSettings, generate
-from diffusionscope.core.modes import RunContext
 
 SHOWN = "renormalised over the text tokens"
 
@@ -33,8 +33,9 @@ def selected_step_indices(calls: int, requested: str | None) -> list[int]:
         try:
             steps = sorted({int(s) for s in requested.split(",") if s.strip()})
         except ValueError:
-            raise InputError(f"--attention-steps: expected a count or step indices, got "
-                             f"{requested!r}") from None  # fmt: skip
+            raise InputError(
+                f"--attention-steps: expected a count or step indices, got {requested!r}"
+            ) from None
         bad = [s for s in steps if not 0 <= s < calls]
         if bad:
             raise InputError(f"--attention-steps: step {bad[0]} is outside 0..{calls - 1}")
@@ -93,10 +94,14 @@ def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
     model = ctx.model()
     pipeline = model.pipeline
     denoiser(pipeline)
-    if not any(name.startswith("text_encoder") and value is not None
-               for name, value in pipeline.components.items()):  # fmt: skip
-        raise InputError(f"model {model.summary.source!r}: {model.summary.pipeline_class} has no "
-                         "text encoder; the attention mode maps prompt words")  # fmt: skip
+    if not any(
+        name.startswith("text_encoder") and value is not None
+        for name, value in pipeline.components.items()
+    ):
+        raise InputError(
+            f"model {model.summary.source!r}: {model.summary.pipeline_class} has no "
+            "text encoder; the attention mode maps prompt words"
+        )
     settings = GenerationSettings.from_args(args, steps=25, guidance_scale=5.0)
     calls, planned_timesteps = denoiser_calls(pipeline, settings.steps)
     selected = selected_step_indices(calls, args.attention_steps)
@@ -110,11 +115,15 @@ def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
         image = generate(pipeline, [ctx.seed], settings, [args.prompt])[0]
     ctx.progress("generate", 1, 1, "img")
     if not buffers.layers:
-        raise InputError(f"{model.summary.pipeline_class}: no attention layer attended to the "
-                         f"prompt's tokens (not captured: {_skipped_summary(buffers.skipped)})")  # fmt: skip
+        raise InputError(
+            f"{model.summary.pipeline_class}: no attention layer attended to the "
+            f"prompt's tokens (not captured: {_skipped_summary(buffers.skipped)})"
+        )
     if buffers.step + 1 != calls:
-        ctx.warn(f"the denoiser was called {buffers.step + 1} times, {calls} expected: selected "
-                 "steps are denoiser-call indices")  # fmt: skip
+        ctx.warn(
+            f"the denoiser was called {buffers.step + 1} times, {calls} expected: selected "
+            "steps are denoiser-call indices"
+        )
     tokens = align(args.prompt, encoder_inputs(records, args.prompt), int(buffers.text_tokens))
     if tokens.dropped:
         ctx.warn(f"words past the text encoders' limits, not mapped: {' '.join(tokens.dropped)}")
@@ -162,20 +171,25 @@ def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
                 "aggregate_entropy": _number(entropy(maps.aggregate[i])),
             }
             for i, label in enumerate(labels)
-        },  # fmt: skip
+        },
         "overlap": {
             f"{labels[i]}|{labels[j]}": _number(overlap(maps.aggregate[i], maps.aggregate[j]))
             for i in range(len(labels))
             for j in range(i + 1, len(labels))
-        },  # fmt: skip
+        },
     }
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a step where every map is empty
         mean_entropy = np.nanmean(step_entropy, axis=0)
     for slot, value in enumerate(mean_entropy):
         if math.isfinite(value):
-            ctx.series("attention_entropy", timesteps[slot], float(value),
-                       x_label="timestep", y_label="mean map entropy")  # fmt: skip
+            ctx.series(
+                "attention_entropy",
+                timesteps[slot],
+                float(value),
+                x_label="timestep",
+                y_label="mean map entropy",
+            )
     for name, value in (("entropy_early", mean_entropy[0]), ("entropy_late", mean_entropy[-1])):
         if math.isfinite(value):
             ctx.metric(name, float(value))
@@ -194,18 +208,27 @@ def _unique_labels(words: list[str]) -> list[str]:
     return labels
 
 
-def _write(ctx: RunContext, image: np.ndarray, maps: Any, labels: list[str],
-           results: dict[str, Any], buffers: CaptureBuffers,
-           tokens: PromptTokens) -> None:  # fmt: skip
+def _write(
+    ctx: RunContext,
+    image: np.ndarray,
+    maps: Any,
+    labels: list[str],
+    results: dict[str, Any],
+    buffers: CaptureBuffers,
+    tokens: PromptTokens,
+) -> None:
     import matplotlib.pyplot as plt
 
-    from diffusionscope.core.attention.figures import grid_figure, overlay
+    from .figures import grid_figure, overlay
 
-    arrays: dict[str, Any] = {"image": image, "words": np.asarray(labels),
-                              "per_step": maps.per_step.astype(np.float32),
-                              "aggregate": maps.aggregate.astype(np.float32),
-                              "timesteps": np.asarray(results["timesteps"]),
-                              "tokens": np.asarray(tokens.tokens)}  # fmt: skip
+    arrays: dict[str, Any] = {
+        "image": image,
+        "words": np.asarray(labels),
+        "per_step": maps.per_step.astype(np.float32),
+        "aggregate": maps.aggregate.astype(np.float32),
+        "timesteps": np.asarray(results["timesteps"]),
+        "tokens": np.asarray(tokens.tokens),
+    }
     for (h, w), selected in buffers.selected.items():
         arrays[f"raw_{h}x{w}"] = selected.reshape(*selected.shape[:2], h, w).numpy()
         share = buffers.selected_share[(h, w)]
@@ -217,12 +240,17 @@ def _write(ctx: RunContext, image: np.ndarray, maps: Any, labels: list[str],
     plt.close(figure)
     ctx.save_image(overlay(image, None), "attention_image.png", "generated image")
     for index, label in enumerate(labels):
-        ctx.save_image(overlay(image, maps.aggregate[index]), f"attention_word-{_slug(label)}.png",
-                       f"{label}: the selected steps, all layers")  # fmt: skip
+        ctx.save_image(
+            overlay(image, maps.aggregate[index]),
+            f"attention_word-{_slug(label)}.png",
+            f"{label}: the selected steps, all layers",
+        )
         for slot, timestep in enumerate(results["timesteps"]):
-            ctx.save_image(overlay(image, maps.per_step[index, slot]),
-                           f"attention_word-{_slug(label)}_t-{int(timestep):03d}.png",
-                           f"{label} at t={timestep:g}")  # fmt: skip
+            ctx.save_image(
+                overlay(image, maps.per_step[index, slot]),
+                f"attention_word-{_slug(label)}_t-{int(timestep):03d}.png",
+                f"{label} at t={timestep:g}",
+            )
 
 
 def _cell(value: float | None) -> str:
@@ -233,25 +261,38 @@ def _report(results: dict[str, Any], tokens: PromptTokens) -> str:
     header = " | ".join(f"t={t:g}" for t in results["timesteps"])
     kinds = ", ".join(f"{count} {kind}" for kind, count in sorted(results["layer_kinds"].items()))
     share = results["text_share"]["all_steps"]
-    lines = [f"Prompt: *{results['prompt']}* ({results['pipeline']}, {results['steps']} steps, "
-             f"groups {', '.join(results['groups'])}; captured layers: {kinds}).", "",
-             "![attention maps](artifacts/attention_maps.png)", "",
-             f"Maps shown: each pixel's attention over the prompt's tokens, {SHOWN} (for "
-             "joint attention, the text keys' probabilities from the softmax over all keys, "
-             "divided by their sum), summed over layers and the word's tokens. Mean share of "
-             f"attention on the text keys: {_cell(share)} (1 for cross-attention); the "
-             "unrenormalised maps are `share_<group>` in `artifacts/attention_maps.npz`.", "",
-             "Token positions the maps index:", ""]  # fmt: skip
+    lines = [
+        f"Prompt: *{results['prompt']}* ({results['pipeline']}, {results['steps']} steps, "
+        f"groups {', '.join(results['groups'])}; captured layers: {kinds}).",
+        "",
+        "![attention maps](artifacts/attention_maps.png)",
+        "",
+        f"Maps shown: each pixel's attention over the prompt's tokens, {SHOWN} (for "
+        "joint attention, the text keys' probabilities from the softmax over all keys, "
+        "divided by their sum), summed over layers and the word's tokens. Mean share of "
+        f"attention on the text keys: {_cell(share)} (1 for cross-attention); the "
+        "unrenormalised maps are `share_<group>` in `artifacts/attention_maps.npz`.",
+        "",
+        "Token positions the maps index:",
+        "",
+    ]
     lines += [f"- {source.describe()}" for source in tokens.sources]
-    lines += ["", "Map entropy per word and timestep (1 = uniform, lower = more localised; "
-              "n/a for a map with no mass):", "",
-              f"| word | {header} |", "|" + " --- |" * (len(results['timesteps']) + 1)]  # fmt: skip
+    lines += [
+        "",
+        "Map entropy per word and timestep (1 = uniform, lower = more localised; "
+        "n/a for a map with no mass):",
+        "",
+        f"| word | {header} |",
+        "|" + " --- |" * (len(results["timesteps"]) + 1),
+    ]
     for word, measures in results["measures"].items():
         cells = " | ".join(_cell(v) for v in measures["entropy"])
         lines.append(f"| {word} | {cells} |")
     if results["dropped_words"]:
-        lines += ["", f"Not mapped (past the text encoders' limits): "
-                  f"{' '.join(results['dropped_words'])}"]  # fmt: skip
+        lines += [
+            "",
+            f"Not mapped (past the text encoders' limits): {' '.join(results['dropped_words'])}",
+        ]
     if results["not_captured"]:
         lines += ["", f"Layers not captured: {_skipped_summary(results['not_captured'])}."]
     return "\n".join(lines)

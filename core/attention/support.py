@@ -17,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from diffusionscope.core.families import ModelConfigs
+from ..families import ModelConfigs
 
 #: Denoiser classes the attention mode captures, and how they attend to the text.
 CAPTURED_DENOISERS: dict[str, str] = {
@@ -47,15 +47,22 @@ def unsupported_reason(model: ModelConfigs) -> str | None:
     denoiser_class = model.components[model.denoiser][1]
     if denoiser_class not in CAPTURED_DENOISERS:
         known = ", ".join(CAPTURED_DENOISERS)
-        return (f"{denoiser_class}: its attention processors are not known to the attention "
-                f"mode (captured: {known})")  # fmt: skip
+        return (
+            f"{denoiser_class}: its attention processors are not known to the attention "
+            f"mode (captured: {known})"
+        )
     config = model.denoiser_config
     if denoiser_class == "UNet2DConditionModel":
         if config.get("encoder_hid_dim_type") in IMAGE_CONDITIONINGS:
-            return (f"{what}: its UNet attends to image embeddings "
-                    f"({config['encoder_hid_dim_type']}), not to prompt tokens alone")  # fmt: skip
-        blocks = [*config.get("down_block_types", ()), *config.get("up_block_types", ()),
-                  config.get("mid_block_type") or "UNetMidBlock2DCrossAttn"]  # fmt: skip
+            return (
+                f"{what}: its UNet attends to image embeddings "
+                f"({config['encoder_hid_dim_type']}), not to prompt tokens alone"
+            )
+        blocks = [
+            *config.get("down_block_types", ()),
+            *config.get("up_block_types", ()),
+            config.get("mid_block_type") or "UNetMidBlock2DCrossAttn",
+        ]
         if config and not any("CrossAttn" in str(block) for block in blocks):
             return f"{what}: its UNet has no cross-attention blocks"
     return None
@@ -147,7 +154,9 @@ class Footprint:
         return 2 * self.bytes_per_selected_step
 
 
-def capture_footprint(model: ModelConfigs, height: int, width: int,
-                      max_sequence_length: int | None = None) -> Footprint:  # fmt: skip
-    return Footprint(text_tokens(model, max_sequence_length),
-                     tuple(resolution_groups(model, height, width)))  # fmt: skip
+def capture_footprint(
+    model: ModelConfigs, height: int, width: int, max_sequence_length: int | None = None
+) -> Footprint:
+    return Footprint(
+        text_tokens(model, max_sequence_length), tuple(resolution_groups(model, height, width))
+    )

@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from diffusionscope.core.errors import InputError
+from ..errors import InputError
 
 #: A word: letters or digits, an inner apostrophe allowed ("don't"); punctuation is no word.
 WORD = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
@@ -64,8 +64,13 @@ class TextSource:
         return f"{where}: {' + '.join(self.encoders)} tokens ({self.tokenizer}){kept}"
 
     def to_json(self) -> dict[str, Any]:
-        return {"encoders": list(self.encoders), "tokenizer": self.tokenizer,
-                "start": self.start, "length": self.length, "given": self.given}  # fmt: skip
+        return {
+            "encoders": list(self.encoders),
+            "tokenizer": self.tokenizer,
+            "start": self.start,
+            "length": self.length,
+            "given": self.given,
+        }
 
 
 @dataclass(frozen=True)
@@ -122,12 +127,13 @@ def _fast(tokenizer: Any) -> Any:
     try:
         return AutoTokenizer.from_pretrained(tokenizer.name_or_path, use_fast=True)
     except Exception as error:  # noqa: BLE001 -- any failure means: no offsets to be had
-        raise InputError(f"tokenizer {tokenizer.name_or_path!r}: no fast tokenizer for character "
-                         f"offsets ({type(error).__name__})") from None  # fmt: skip
+        raise InputError(
+            f"tokenizer {tokenizer.name_or_path!r}: no fast tokenizer for character "
+            f"offsets ({type(error).__name__})"
+        ) from None
 
 
-def tokenized(tokenizer: Any, text: str, name: str = "tokenizer",
-              **kwargs: Any) -> EncoderInput:  # fmt: skip
+def tokenized(tokenizer: Any, text: str, name: str = "tokenizer", **kwargs: Any) -> EncoderInput:
     """``text`` tokenized as ``tokenizer(text, **kwargs)`` does, with character offsets."""
     fast = _fast(tokenizer)
     kwargs = {k: v for k, v in kwargs.items() if k not in ("return_tensors", "text")}
@@ -151,8 +157,9 @@ def _prompt_in_text(prompt: str, text: str) -> dict[int, tuple[int, int]]:
         return {i: (start + shift, end + shift) for i, (_, start, end) in enumerate(spans)}
     # Cleaned beyond recognition as a substring: match the words in order.
     theirs = prompt_spans(text)
-    matcher = difflib.SequenceMatcher(None, [w.lower() for w, _, _ in spans],
-                                      [w.lower() for w, _, _ in theirs], autojunk=False)  # fmt: skip
+    matcher = difflib.SequenceMatcher(
+        None, [w.lower() for w, _, _ in spans], [w.lower() for w, _, _ in theirs], autojunk=False
+    )
     placed: dict[int, tuple[int, int]] = {}
     for block in matcher.get_matching_blocks():
         for k in range(block.size):
@@ -206,10 +213,14 @@ def recording_text_inputs(pipeline: Any) -> Iterator[TextRecords]:
     """Record the pipeline's tokenizer calls and what its text encoders are given."""
     records = TextRecords()
     components = getattr(pipeline, "components", {}) or {}
-    tokenizers = {id(v): (k, v) for k, v in components.items()
-                  if k.startswith("tokenizer") and v is not None}  # fmt: skip
-    encoders = {k: v for k, v in components.items()
-                if k.startswith("text_encoder") and hasattr(v, "register_forward_pre_hook")}  # fmt: skip
+    tokenizers = {
+        id(v): (k, v) for k, v in components.items() if k.startswith("tokenizer") and v is not None
+    }
+    encoders = {
+        k: v
+        for k, v in components.items()
+        if k.startswith("text_encoder") and hasattr(v, "register_forward_pre_hook")
+    }
     classes = {type(v) for _, v in tokenizers.values()}
     originals = {cls: cls.__call__ for cls in classes}
     own = {cls: cls.__dict__.get("__call__") for cls in classes}
@@ -267,8 +278,9 @@ def encoder_inputs(records: TextRecords, prompt: str) -> list[EncoderInput]:
                 text = texts[tok_rows.index(row)]
                 encoded = tokenized(tokenizer, text, tok_name, **kwargs)
                 if encoded.ids != row:
-                    raise InputError(f"{tok_name}: re-tokenizing the prompt gave other ids than "
-                                     f"{name} was given")  # fmt: skip
+                    raise InputError(
+                        f"{tok_name}: re-tokenizing the prompt gave other ids than {name} was given"
+                    )
                 encoded.encoders = [name]
                 if any(word_tokens(prompt, encoded)):
                     chosen.setdefault(name, encoded)
@@ -278,8 +290,9 @@ def encoder_inputs(records: TextRecords, prompt: str) -> list[EncoderInput]:
             if name in chosen:
                 break
     order = list(dict.fromkeys(name for name, _, _ in records.encoder_calls))
-    return [chosen.get(name) or fallback[name] for name in order if name in chosen or
-            name in fallback]  # fmt: skip
+    return [
+        chosen.get(name) or fallback[name] for name in order if name in chosen or name in fallback
+    ]
 
 
 def _collapse(inputs: list[EncoderInput]) -> list[EncoderInput]:
@@ -291,13 +304,22 @@ def _collapse(inputs: list[EncoderInput]) -> list[EncoderInput]:
         if last and len(last.ids) == len(item.ids) and last.offsets == item.offsets:
             last.encoders = [*last.encoders, *item.encoders]
         else:
-            out.append(EncoderInput(list(item.encoders), item.tokenizer, item.text, item.ids,
-                                    item.tokens, item.offsets))  # fmt: skip
+            out.append(
+                EncoderInput(
+                    list(item.encoders),
+                    item.tokenizer,
+                    item.text,
+                    item.ids,
+                    item.tokens,
+                    item.offsets,
+                )
+            )
     return out
 
 
-def _layout(blocks: list[EncoderInput], text_tokens: int
-            ) -> list[tuple[EncoderInput | None, list[int]]]:  # fmt: skip
+def _layout(
+    blocks: list[EncoderInput], text_tokens: int
+) -> list[tuple[EncoderInput | None, list[int]]]:
     """``(block, encoder positions)`` runs that fill the denoiser's ``text_tokens`` positions."""
     lengths = [len(b.ids) for b in blocks]
     for end in reversed(range(len(blocks))):  # the latest-ending run: T5 after CLIP
@@ -314,8 +336,10 @@ def _layout(blocks: list[EncoderInput], text_tokens: int
             (None, [-1] * (text_tokens - sum(lengths)))
         ]
     given = ", ".join(f"{'+'.join(b.encoders)} {len(b.ids)}" for b in blocks) or "none"
-    raise InputError(f"cannot tell which text encoder's tokens the denoiser's {text_tokens} text "
-                     f"positions are (encoders were given: {given})")  # fmt: skip
+    raise InputError(
+        f"cannot tell which text encoder's tokens the denoiser's {text_tokens} text "
+        f"positions are (encoders were given: {given})"
+    )
 
 
 def align(prompt: str, inputs: list[EncoderInput], text_tokens: int) -> PromptTokens:
@@ -336,10 +360,12 @@ def align(prompt: str, inputs: list[EncoderInput], text_tokens: int) -> PromptTo
         for index, owned in enumerate(word_tokens(prompt, block)):
             positions[index] += [where[p] for p in owned if p in where]
         tokens += [block.tokens[p] for p in kept]
-        sources.append(TextSource(tuple(block.encoders), block.tokenizer, start, len(kept),
-                                  len(block.ids)))  # fmt: skip
-    words = [Word(text, tuple(sorted(p))) for (text, _, _), p in zip(spans, positions, strict=True)
-             if p]  # fmt: skip
+        sources.append(
+            TextSource(tuple(block.encoders), block.tokenizer, start, len(kept), len(block.ids))
+        )
+    words = [
+        Word(text, tuple(sorted(p))) for (text, _, _), p in zip(spans, positions, strict=True) if p
+    ]
     dropped = [text for (text, _, _), p in zip(spans, positions, strict=True) if not p]
     return PromptTokens(words, dropped, tokens, sources)
 
@@ -350,7 +376,6 @@ def prompt_words(tokenizer: Any, prompt: str, max_length: int | None = None) -> 
     if not prompt or not prompt.strip():
         raise InputError("--prompt: empty prompt; the attention mode maps the prompt's words")
     length = int(max_length or tokenizer.model_max_length)
-    encoded = tokenized(tokenizer, prompt, padding="max_length", max_length=length,
-                        truncation=True)  # fmt: skip
+    encoded = tokenized(tokenizer, prompt, padding="max_length", max_length=length, truncation=True)
     encoded.encoders = ["text_encoder"]
     return align(prompt, [encoded], len(encoded.ids))

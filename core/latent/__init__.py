@@ -45,12 +45,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.options import Option
+from ..errors import InputError
+from ..options import Option
 
 if TYPE_CHECKING:
-    from diffusionscope.core.families import ModelConfigs
-    from diffusionscope.core.modes import ModeResult, RunContext
+    from ..families import ModelConfigs
+    from ..modes import ModeResult, RunContext
 
 DESCRIPTION = "slerp strips, image interpolation, semantic directions and OOD scores"
 NEEDS_PIPELINE = True
@@ -69,7 +69,7 @@ OPTIONS: tuple[Option, ...] = (
         "latent_tasks",
         f"comma list of {', '.join(TASK_NAMES)}, or all",
         default_text="default: every task the given options allow",
-    ),  # fmt: skip
+    ),
     Option("seeds", "two seeds to interpolate, e.g. 3,8"),
     Option("prompt_b", "second prompt for prompt interpolation"),
     Option("images", "two image files to interpolate: A,B"),
@@ -113,7 +113,7 @@ class LatentOptions:
 
 
 def _is_digits(args: argparse.Namespace) -> bool:
-    from diffusionscope.core.zoo import DIGITS_LDM
+    from ..zoo import DIGITS_LDM
 
     return args.model is not None and Path(args.model).resolve() == DIGITS_LDM.resolve()
 
@@ -154,17 +154,22 @@ def _tasks(text: str | None, available: dict[str, bool]) -> tuple[str, ...]:
         names = list(TASK_NAMES)
     for task in names:
         if task not in TASK_NAMES:
-            raise InputError(f"--latent-tasks: unknown task {task!r} (known: "
-                             f"{', '.join(TASK_NAMES)}, all)")  # fmt: skip
+            raise InputError(
+                f"--latent-tasks: unknown task {task!r} (known: {', '.join(TASK_NAMES)}, all)"
+            )
         if not available[task]:
-            needs = {"prompts": "--prompt-b", "images": "--images A,B",
-                     "directions": "--direction", "ood": "--reference (a folder of images)"}[task]  # fmt: skip
+            needs = {
+                "prompts": "--prompt-b",
+                "images": "--images A,B",
+                "directions": "--direction",
+                "ood": "--reference (a folder of images)",
+            }[task]
             raise InputError(f"--latent-tasks: the {task} task needs {needs}")
     return tuple(t for t in TASK_NAMES if t in names)
 
 
 def resolve_options(args: argparse.Namespace) -> LatentOptions:
-    from diffusionscope.core.zoo import DIGITS_REFERENCE
+    from ..zoo import DIGITS_REFERENCE
 
     digits = _is_digits(args)
     defaults = DIGITS_DEFAULTS if digits else {}
@@ -186,30 +191,44 @@ def resolve_options(args: argparse.Namespace) -> LatentOptions:
     targets_text = args.direction_prompts or defaults.get("direction_prompts") or prompt
     reference = args.reference or (str(DIGITS_REFERENCE) if digits else None)
     if (args.ood_in is None) != (args.ood_out is None):
-        raise InputError("--ood-in/--ood-out: AUROC needs both an in- and an out-of-distribution "
-                         "folder")  # fmt: skip
+        raise InputError(
+            "--ood-in/--ood-out: AUROC needs both an in- and an out-of-distribution folder"
+        )
     prompt_b = args.prompt_b or defaults.get("prompt_b")
-    available = {"seeds": True, "prompts": prompt_b is not None, "images": images is not None,
-                 "directions": direction is not None,
-                 "ood": reference is not None and Path(reference).expanduser().is_dir()}  # fmt: skip
+    available = {
+        "seeds": True,
+        "prompts": prompt_b is not None,
+        "images": images is not None,
+        "directions": direction is not None,
+        "ood": reference is not None and Path(reference).expanduser().is_dir(),
+    }
     if reference is not None and not Path(reference).expanduser().exists():
         available["ood"] = True  # named but missing: validate() says so in one line
     return LatentOptions(
-        tasks=_tasks(args.latent_tasks, available), prompt=prompt, prompt_b=prompt_b,
-        seeds=seeds, frames=args.frames, images=images, inversion_prompt=args.inversion_prompt,
-        direction=direction, direction_prompts=[p.strip() for p in targets_text.split("|")],
-        strengths=_strengths(args.strengths), reference=reference, ood_in=args.ood_in,
-        ood_out=args.ood_out, ood_score=args.ood_score,
+        tasks=_tasks(args.latent_tasks, available),
+        prompt=prompt,
+        prompt_b=prompt_b,
+        seeds=seeds,
+        frames=args.frames,
+        images=images,
+        inversion_prompt=args.inversion_prompt,
+        direction=direction,
+        direction_prompts=[p.strip() for p in targets_text.split("|")],
+        strengths=_strengths(args.strengths),
+        reference=reference,
+        ood_in=args.ood_in,
+        ood_out=args.ood_out,
+        ood_score=args.ood_score,
         features=args.features or ("digits" if digits else "inception"),
         batch_size=getattr(args, "batch_size", None) or 16,
-    )  # fmt: skip
+    )
 
 
 def validate(args: argparse.Namespace) -> None:
     """Everything checkable without the model: option syntax, files that exist and decode,
     folders with images, and a reference set large enough for OOD statistics."""
-    from diffusionscope.core.images import find_images, read_image
-    from diffusionscope.core.latent.ood import MIN_REFERENCE
+    from ..images import find_images, read_image
+    from .ood import MIN_REFERENCE
 
     options = resolve_options(args)
     for image in options.images or []:
@@ -219,10 +238,15 @@ def validate(args: argparse.Namespace) -> None:
         assert options.reference is not None
         count = len(find_images(options.reference, what="--reference"))
         if count < MIN_REFERENCE:
-            raise InputError(f"--reference {options.reference}: {count} images; OOD statistics "
-                             f"need at least {MIN_REFERENCE}")  # fmt: skip
-        for flag, folder in (("--ood-in", options.ood_in), ("--ood-out", options.ood_out),
-                             ("--ood-score", options.ood_score)):  # fmt: skip
+            raise InputError(
+                f"--reference {options.reference}: {count} images; OOD statistics "
+                f"need at least {MIN_REFERENCE}"
+            )
+        for flag, folder in (
+            ("--ood-in", options.ood_in),
+            ("--ood-out", options.ood_out),
+            ("--ood-score", options.ood_score),
+        ):
             if folder:
                 find_images(folder, what=flag)
     elif options.ood_in or options.ood_score:
@@ -251,14 +275,16 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     """What the model's configs rule out, before any weight is loaded or anything is written:
     a pipeline of no family the mode drives, VAE tasks without a VAE, inverting a sampler that
     cannot be inverted (LCM), and sizes the pipeline would refuse."""
-    from diffusionscope.core.pipeline_parts import FAMILIES, inversion_kind
+    from ..pipeline_parts import FAMILIES, inversion_kind
 
     if model is None or not model.pipeline_class:
         return  # no model named, or a single file without configs: known once loaded
     options = resolve_options(args)
     if model.family not in FAMILIES:
-        raise InputError(f"{model.pipeline_class}: the latent mode needs a text-to-image "
-                         f"pipeline of a family it drives ({', '.join(FAMILIES)})")  # fmt: skip
+        raise InputError(
+            f"{model.pipeline_class}: the latent mode needs a text-to-image "
+            f"pipeline of a family it drives ({', '.join(FAMILIES)})"
+        )
     for task in options.tasks:
         if task in VAE_TASKS and "vae" not in model.components:
             raise InputError(f"--latent-tasks {task}: {model.pipeline_class} has no VAE")
@@ -270,14 +296,15 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     multiple = _size_multiple(model)
     for flag, value in (("--height", args.height), ("--width", args.width)):
         if multiple and value is not None and value % multiple:
-            raise InputError(f"{flag} {value}: {model.pipeline_class} needs a multiple of "
-                             f"{multiple}")  # fmt: skip
+            raise InputError(
+                f"{flag} {value}: {model.pipeline_class} needs a multiple of {multiple}"
+            )
 
 
 def run(ctx: RunContext) -> ModeResult:
-    from diffusionscope.core.generation import GenerationSettings
-    from diffusionscope.core.latent.report import analyse
-    from diffusionscope.core.modes import ModeResult
+    from ..generation import GenerationSettings
+    from ..modes import ModeResult
+    from .report import analyse
 
     options = resolve_options(ctx.args)
     options.settings = GenerationSettings.from_args(ctx.args, steps=20, guidance_scale=5.0)

@@ -22,12 +22,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from diffusionscope.core import pipeline_parts as parts
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.generation import GenerationSettings, generate
-from diffusionscope.core.images import float_to_uint8
-from diffusionscope.core.latent.paths import path
-from diffusionscope.core.pipeline_parts import Conditioning, SeedLatents
+from .. import pipeline_parts as parts
+from ..errors import InputError
+from ..generation import GenerationSettings, generate
+from ..images import float_to_uint8
+from ..pipeline_parts import Conditioning, SeedLatents
+from .paths import path
 
 
 def require_vae(pipeline: Any, task: str) -> Any:
@@ -42,13 +42,19 @@ def embed(pipeline: Any, settings: GenerationSettings, prompt: str) -> Condition
     return parts.encode(pipeline, prompt, settings.guidance_scale, settings.negative_prompt)
 
 
-def seed_latents(pipeline: Any, settings: GenerationSettings, seed: int,
-                 conditioning: Conditioning) -> SeedLatents:  # fmt: skip
+def seed_latents(
+    pipeline: Any, settings: GenerationSettings, seed: int, conditioning: Conditioning
+) -> SeedLatents:
     return parts.initial_latents(pipeline, seed, conditioning, settings.height, settings.width)
 
 
-def render(pipeline: Any, settings: GenerationSettings, conditioning: Conditioning,
-           latents: torch.Tensor, generator: torch.Generator) -> np.ndarray:  # fmt: skip
+def render(
+    pipeline: Any,
+    settings: GenerationSettings,
+    conditioning: Conditioning,
+    latents: torch.Tensor,
+    generator: torch.Generator,
+) -> np.ndarray:
     """One image from given latents and conditioning; ``generator`` feeds stochastic samplers
     (the seed's generator after its initial draw, as in the pipeline's own call)."""
     return _render_batch(pipeline, settings, [(conditioning, latents, generator)])[0]
@@ -57,16 +63,29 @@ def render(pipeline: Any, settings: GenerationSettings, conditioning: Conditioni
 Frame = tuple[Conditioning, torch.Tensor, torch.Generator]
 
 
-def _render_batch(pipeline: Any, settings: GenerationSettings, frames: Sequence[Frame]
-                  ) -> np.ndarray:  # fmt: skip
+def _render_batch(
+    pipeline: Any, settings: GenerationSettings, frames: Sequence[Frame]
+) -> np.ndarray:
     conditioning = _joined([frame[0] for frame in frames])
     latents = torch.cat([frame[1] for frame in frames])
-    return generate(pipeline, [0] * len(frames), settings, None, latents=latents,
-                    generator=[frame[2] for frame in frames], **conditioning.kwargs(pipeline))  # fmt: skip
+    return generate(
+        pipeline,
+        [0] * len(frames),
+        settings,
+        None,
+        latents=latents,
+        generator=[frame[2] for frame in frames],
+        **conditioning.kwargs(pipeline),
+    )
 
 
-def render_frames(pipeline: Any, settings: GenerationSettings, frames: Sequence[Frame],
-                  exact: Sequence[int], batch_size: int = 8) -> np.ndarray:  # fmt: skip
+def render_frames(
+    pipeline: Any,
+    settings: GenerationSettings,
+    frames: Sequence[Frame],
+    exact: Sequence[int],
+    batch_size: int = 8,
+) -> np.ndarray:
     """Images of ``frames``: those at the ``exact`` indices one at a time (each is then the
     pipeline's own image of its seed and prompt, pixel for pixel), the others in batches."""
     exact_set = {index % len(frames) for index in exact}
@@ -76,33 +95,51 @@ def render_frames(pipeline: Any, settings: GenerationSettings, frames: Sequence[
     rest = [index for index in range(len(frames)) if index not in exact_set]
     for start in range(0, len(rest), batch_size):
         chunk = rest[start : start + batch_size]
-        for index, image in zip(chunk, _render_batch(pipeline, settings,
-                                                     [frames[i] for i in chunk]), strict=True):  # fmt: skip
+        for index, image in zip(
+            chunk, _render_batch(pipeline, settings, [frames[i] for i in chunk]), strict=True
+        ):
             images[index] = image
     return np.stack(images)  # type: ignore[arg-type]
 
 
-def seed_strip(pipeline: Any, settings: GenerationSettings, prompt: str, seeds: tuple[int, int],
-               frames: int, method: str, batch_size: int = 8) -> np.ndarray:  # fmt: skip
+def seed_strip(
+    pipeline: Any,
+    settings: GenerationSettings,
+    prompt: str,
+    seeds: tuple[int, int],
+    frames: int,
+    method: str,
+    batch_size: int = 8,
+) -> np.ndarray:
     """Images along ``method`` (slerp or lerp) between two seeds' initial latents. A stochastic
     sampler (LCM, ancestral) draws its later noise from the nearer seed's generator."""
     conditioning = embed(pipeline, settings, prompt)
     a, b = (seed_latents(pipeline, settings, seed, conditioning) for seed in seeds)
     points = path(a.latents, b.latents, frames, method)
     times = np.linspace(0.0, 1.0, frames)
-    items = [(conditioning, latents, (a if t < 0.5 else b).generator(pipeline))
-             for latents, t in zip(points, times, strict=True)]  # fmt: skip
+    items = [
+        (conditioning, latents, (a if t < 0.5 else b).generator(pipeline))
+        for latents, t in zip(points, times, strict=True)
+    ]
     return render_frames(pipeline, settings, items, (0, -1), batch_size)
 
 
-def prompt_strip(pipeline: Any, settings: GenerationSettings, prompts: tuple[str, str],
-                 seed: int, frames: int, batch_size: int = 8) -> np.ndarray:  # fmt: skip
+def prompt_strip(
+    pipeline: Any,
+    settings: GenerationSettings,
+    prompts: tuple[str, str],
+    seed: int,
+    frames: int,
+    batch_size: int = 8,
+) -> np.ndarray:
     """Images of one seed along the linear path between two prompts' conditioning (every
     embedding the pipeline uses, pooled ones included)."""
     a, b = embed(pipeline, settings, prompts[0]), embed(pipeline, settings, prompts[1])
     start = seed_latents(pipeline, settings, seed, a)
-    items = [(a.lerp(b, float(t)), start.latents, start.generator(pipeline))
-             for t in np.linspace(0.0, 1.0, frames)]  # fmt: skip
+    items = [
+        (a.lerp(b, float(t)), start.latents, start.generator(pipeline))
+        for t in np.linspace(0.0, 1.0, frames)
+    ]
     return render_frames(pipeline, settings, items, (0, -1), batch_size)
 
 
@@ -159,20 +196,30 @@ def _scheduler(pipeline: Any, scheduler: Any) -> Iterator[None]:
 
 def _joined(conditionings: Sequence[Conditioning]) -> Conditioning:
     first = conditionings[0]
-    return Conditioning({name: None if value is None else torch.cat(
-        [c.tensors[name] for c in conditionings]) for name, value in first.tensors.items()})  # fmt: skip
+    return Conditioning(
+        {
+            name: None if value is None else torch.cat([c.tensors[name] for c in conditionings])
+            for name, value in first.tensors.items()
+        }
+    )
 
 
-def _conditioning(pipeline: Any, prompt: str | Sequence[str], count: int,
-                  guidance_scale: float) -> Conditioning:  # fmt: skip
+def _conditioning(
+    pipeline: Any, prompt: str | Sequence[str], count: int, guidance_scale: float
+) -> Conditioning:
     prompts = [prompt] * count if isinstance(prompt, str) else list(prompt)
     if len(prompts) != count:
         raise ValueError("one prompt per image is needed")
     return _joined([parts.encode(pipeline, p, guidance_scale) for p in prompts])
 
 
-def invert(pipeline: Any, latents: torch.Tensor, prompt: str | Sequence[str], steps: int,
-           guidance_scale: float = 1.0) -> torch.Tensor:  # fmt: skip
+def invert(
+    pipeline: Any,
+    latents: torch.Tensor,
+    prompt: str | Sequence[str],
+    steps: int,
+    guidance_scale: float = 1.0,
+) -> torch.Tensor:
     """Clean VAE-space latents ``[N,C,h,w]`` -> the noise the pipeline's deterministic sampler
     denoises back into them, in the form ``latents=`` takes (packed on Flux).
 
@@ -191,23 +238,36 @@ def invert(pipeline: Any, latents: torch.Tensor, prompt: str | Sequence[str], st
     dtype = parts.parts(pipeline).noise_dtype(pipeline, conditioning)
     start = parts.pack(pipeline, latents).to(parts.execution_device(pipeline), dtype)
     with _scheduler(pipeline, inverse), torch.inference_mode():
-        output = pipeline(**conditioning.kwargs(pipeline), latents=start, height=height,
-                          width=width, num_inference_steps=steps, guidance_scale=guidance,
-                          output_type="latent", **parts.unbinned(pipeline))  # fmt: skip
+        output = pipeline(
+            **conditioning.kwargs(pipeline),
+            latents=start,
+            height=height,
+            width=width,
+            num_inference_steps=steps,
+            guidance_scale=guidance,
+            output_type="latent",
+            **parts.unbinned(pipeline),
+        )
     return output.images.float().cpu()
 
 
-def _forward(pipeline: Any, noise: torch.Tensor, prompt: str | Sequence[str], steps: int,
-             size: tuple[int, int], guidance_scale: float
-             ) -> tuple[Any, GenerationSettings, dict[str, Any]]:  # fmt: skip
+def _forward(
+    pipeline: Any,
+    noise: torch.Tensor,
+    prompt: str | Sequence[str],
+    steps: int,
+    size: tuple[int, int],
+    guidance_scale: float,
+) -> tuple[Any, GenerationSettings, dict[str, Any]]:
     """The forward scheduler of the inversion's pair, and the settings and ``pipe`` keywords
     that denoise ``noise`` into ``size`` (height, width) under the inversion's conditioning."""
     _, forward = parts.inversion_schedulers(pipeline)
     guidance = parts.inversion_guidance(pipeline, guidance_scale)
     conditioning = _conditioning(pipeline, prompt, len(noise), guidance)
     dtype = parts.parts(pipeline).noise_dtype(pipeline, conditioning)
-    settings = GenerationSettings(steps=steps, guidance_scale=guidance, height=size[0],
-                                  width=size[1])  # fmt: skip
+    settings = GenerationSettings(
+        steps=steps, guidance_scale=guidance, height=size[0], width=size[1]
+    )
     return (
         forward,
         settings,
@@ -219,8 +279,14 @@ def _forward(pipeline: Any, noise: torch.Tensor, prompt: str | Sequence[str], st
     )
 
 
-def regenerate(pipeline: Any, noise: torch.Tensor, prompt: str | Sequence[str], steps: int,
-               size: tuple[int, int], guidance_scale: float = 1.0) -> np.ndarray:  # fmt: skip
+def regenerate(
+    pipeline: Any,
+    noise: torch.Tensor,
+    prompt: str | Sequence[str],
+    steps: int,
+    size: tuple[int, int],
+    guidance_scale: float = 1.0,
+) -> np.ndarray:
     """Denoise inverted noise (the form :func:`invert` returns) with the forward scheduler of
     the inversion's pair, under the same conditioning, into uint8 images of ``size``."""
     forward, settings, kwargs = _forward(pipeline, noise, prompt, steps, size, guidance_scale)
@@ -228,14 +294,25 @@ def regenerate(pipeline: Any, noise: torch.Tensor, prompt: str | Sequence[str], 
         return generate(pipeline, [0] * len(noise), settings, None, **kwargs)
 
 
-def regenerate_latents(pipeline: Any, noise: torch.Tensor, prompt: str | Sequence[str],
-                       steps: int, size: tuple[int, int], guidance_scale: float = 1.0
-                       ) -> torch.Tensor:  # fmt: skip
+def regenerate_latents(
+    pipeline: Any,
+    noise: torch.Tensor,
+    prompt: str | Sequence[str],
+    steps: int,
+    size: tuple[int, int],
+    guidance_scale: float = 1.0,
+) -> torch.Tensor:
     """:func:`regenerate`, stopped before the VAE: VAE-space latents ``[N,C,h,w]``."""
     forward, settings, kwargs = _forward(pipeline, noise, prompt, steps, size, guidance_scale)
     with _scheduler(pipeline, forward), torch.inference_mode():
-        output = pipeline(**kwargs, num_inference_steps=steps, guidance_scale=settings.guidance_scale,
-                          height=size[0], width=size[1], output_type="latent")  # fmt: skip
+        output = pipeline(
+            **kwargs,
+            num_inference_steps=steps,
+            guidance_scale=settings.guidance_scale,
+            height=size[0],
+            width=size[1],
+            output_type="latent",
+        )
     return parts.unpack(pipeline, output.images, *size).float().cpu()
 
 
@@ -260,9 +337,15 @@ def without_word(prompt: str) -> str:
     return " ".join(prompt.replace("{}", " ").split())
 
 
-def direction_sweep(pipeline: Any, settings: GenerationSettings, pair: tuple[str, str],
-                    prompts: Sequence[str], strengths: Sequence[float], seed: int,
-                    batch_size: int = 8) -> np.ndarray:  # fmt: skip
+def direction_sweep(
+    pipeline: Any,
+    settings: GenerationSettings,
+    pair: tuple[str, str],
+    prompts: Sequence[str],
+    strengths: Sequence[float],
+    seed: int,
+    batch_size: int = 8,
+) -> np.ndarray:
     """Images ``[prompts, strengths, H, W, 3]``: each prompt's conditioning (pooled embeddings
     included) moved by s·(e₊ − e₋), the difference of the pair's own conditioning, from one
     seed."""
@@ -272,8 +355,10 @@ def direction_sweep(pipeline: Any, settings: GenerationSettings, pair: tuple[str
     for prompt in prompts:
         base = embed(pipeline, settings, without_word(prompt))
         start = seed_latents(pipeline, settings, seed, base)
-        items = [(base.shifted(delta, s, positive), start.latents, start.generator(pipeline))
-                 for s in strengths]  # fmt: skip
+        items = [
+            (base.shifted(delta, s, positive), start.latents, start.generator(pipeline))
+            for s in strengths
+        ]
         exact = [i for i, s in enumerate(strengths) if s == 0.0]  # the prompt's own image
         rows.append(render_frames(pipeline, settings, items, exact, batch_size))
     return np.stack(rows)
@@ -294,20 +379,26 @@ def contrast_images(
 
     def images(word: str) -> np.ndarray:
         conditionings = [embed(pipeline, settings, with_word(p, word)) for p in prompts]
-        return np.stack([render(pipeline, settings, c, *_start(pipeline, settings, seed, c))
-                         for c in conditionings])  # fmt: skip
+        return np.stack(
+            [
+                render(pipeline, settings, c, *_start(pipeline, settings, seed, c))
+                for c in conditionings
+            ]
+        )
 
     return images(pair[0]), images(pair[1])
 
 
-def _start(pipeline: Any, settings: GenerationSettings, seed: int,
-           conditioning: Conditioning) -> tuple[torch.Tensor, torch.Generator]:  # fmt: skip
+def _start(
+    pipeline: Any, settings: GenerationSettings, seed: int, conditioning: Conditioning
+) -> tuple[torch.Tensor, torch.Generator]:
     start = seed_latents(pipeline, settings, seed, conditioning)
     return start.latents, start.generator(pipeline)
 
 
-def attribute(pipeline: Any, frames: np.ndarray, positive: np.ndarray,
-              negative: np.ndarray) -> np.ndarray | None:  # fmt: skip
+def attribute(
+    pipeline: Any, frames: np.ndarray, positive: np.ndarray, negative: np.ndarray
+) -> np.ndarray | None:
     """Where each frame lies between a row's two contrast images, in the model's own VAE latent
     space: 0 at the negative word's image, 1 at the positive word's, by projection on the
     segment between them. The contrast images share the frames' seed and so their

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from diffusionscope.core.errors import InputError
+from ..errors import InputError
 
 MIN_REFERENCE = 100
 MAX_CLUSTERS = 10
@@ -53,8 +53,10 @@ class ReferenceModel:
 
     def score(self, values: np.ndarray) -> np.ndarray:
         flat = values.reshape(len(values), -1).astype(np.float64)
-        squared = [np.einsum("ij,jk,ik->i", flat - centre, self.precision, flat - centre)
-                   for centre in self.centres]  # fmt: skip
+        squared = [
+            np.einsum("ij,jk,ik->i", flat - centre, self.precision, flat - centre)
+            for centre in self.centres
+        ]
         return np.sqrt(np.min(squared, axis=0))
 
     @property
@@ -74,18 +76,24 @@ class ReferenceModel:
         return (m + 1 - self._rank) / (m + 1)
 
     def describe(self) -> dict[str, float]:
-        return {"mean": float(self.scores.mean()), "std": float(self.scores.std()),
-                "p50": float(np.percentile(self.scores, 50)),
-                "p95": float(np.percentile(self.scores, 95)),
-                "p99": float(np.percentile(self.scores, 99)), "threshold": self.threshold,
-                "fitted": self.fitted, "calibration": len(self.scores),
-                "expected_flag_rate": self.expected_flag_rate}  # fmt: skip
+        return {
+            "mean": float(self.scores.mean()),
+            "std": float(self.scores.std()),
+            "p50": float(np.percentile(self.scores, 50)),
+            "p95": float(np.percentile(self.scores, 95)),
+            "p99": float(np.percentile(self.scores, 99)),
+            "threshold": self.threshold,
+            "fitted": self.fitted,
+            "calibration": len(self.scores),
+            "expected_flag_rate": self.expected_flag_rate,
+        }
 
 
 def _check_count(count: int, what: str) -> None:
     if count < MIN_REFERENCE:
-        raise InputError(f"{what}: {count} usable reference images; OOD statistics need at least "
-                         f"{MIN_REFERENCE}")  # fmt: skip
+        raise InputError(
+            f"{what}: {count} usable reference images; OOD statistics need at least {MIN_REFERENCE}"
+        )
 
 
 def split(count: int, held_out: float = HELD_OUT_SHARE) -> tuple[np.ndarray, np.ndarray]:
@@ -96,8 +104,9 @@ def split(count: int, held_out: float = HELD_OUT_SHARE) -> tuple[np.ndarray, np.
     return np.sort(order[calibration:]), np.sort(order[:calibration])
 
 
-def fit_mahalanobis(features: np.ndarray, what: str = "--reference",
-                    name: str = "mahalanobis") -> ReferenceModel:  # fmt: skip
+def fit_mahalanobis(
+    features: np.ndarray, what: str = "--reference", name: str = "mahalanobis"
+) -> ReferenceModel:
     """Fit the score on one part of the reference and calibrate its threshold on the rest."""
     _check_count(len(features), what)
     fit, calibration = split(len(features))
@@ -115,8 +124,9 @@ def _fit(features: np.ndarray, name: str) -> ReferenceModel:
     kmeans = KMeans(clusters, n_init=10, random_state=0).fit(flat)
     centres = kmeans.cluster_centers_
     estimator = LedoitWolf(assume_centered=True).fit(flat - centres[kmeans.labels_])
-    return ReferenceModel(name, np.zeros(0), centres, estimator.precision_,
-                          float(estimator.shrinkage_), len(flat))  # fmt: skip
+    return ReferenceModel(
+        name, np.zeros(0), centres, estimator.precision_, float(estimator.shrinkage_), len(flat)
+    )
 
 
 def auroc(in_scores: np.ndarray, out_scores: np.ndarray) -> float:

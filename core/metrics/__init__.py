@@ -47,11 +47,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.options import BATCH_SIZE, DEVICE, FEATURES, JSON, Option
+from ..errors import InputError
+from ..options import BATCH_SIZE, DEVICE, FEATURES, JSON, Option
 
 if TYPE_CHECKING:
-    from diffusionscope.core.modes import ModeResult, RunContext
+    from ..modes import ModeResult, RunContext
 
 DESCRIPTION = "FID, KID, IS, CLIP score, precision/recall, density/coverage against a reference"
 NEEDS_PIPELINE = True
@@ -60,39 +60,40 @@ DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 
 
-INCEPTION_WEIGHTS = Option("inception_weights", "local pt_inception-2015-12-05 weights for "
-                           "offline hosts", metavar="PATH")  # fmt: skip
+INCEPTION_WEIGHTS = Option(
+    "inception_weights", "local pt_inception-2015-12-05 weights for offline hosts", metavar="PATH"
+)
 
 OPTIONS: tuple[Option, ...] = (
     Option(
         "generated", "evaluate this folder of images instead of sampling the model", metavar="DIR"
-    ),  # fmt: skip
+    ),
     Option(
         "metrics",
         "which metrics, comma-separated (add cmmd)",
         default_text=f"default {','.join(DEFAULT_METRICS)}",
-    ),  # fmt: skip
+    ),
     INCEPTION_WEIGHTS,
     Option("feature_model", "hub id or folder for the dinov2/clip extractors"),
     Option(
         "clip_model", "CLIP model for CLIP score and CMMD", default_text=f"default {DEFAULT_CLIP}"
-    ),  # fmt: skip
+    ),
     Option(
         "stream_at",
         "sample counts at which to report FID/KID",
         default_text="default 250,500,1k,2k,5k...",
-    ),  # fmt: skip
+    ),
     Option("bootstrap", "half-samples for the FID interval (0: none)", kind="int", default=50),
     Option("save_images", "save every generated PNG", kind="bool"),
     Option(
         "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
-    ),  # fmt: skip
+    ),
     Option(
         "compile",
         "torch.compile the denoiser (UNet or transformer); its first steps "
         "compile it, timed apart as warm-up",
         kind="bool",
-    ),  # fmt: skip
+    ),
 )
 
 #: ``diffusionscope fid A B``: the same declarations, with the defaults of a plain comparison.
@@ -120,15 +121,15 @@ class MetricsOptions:
 
 
 def _is_digits_model(args: argparse.Namespace) -> bool:
-    from diffusionscope.core.zoo import DIGITS_LDM
+    from ..zoo import DIGITS_LDM
 
     return args.model is not None and Path(args.model).resolve() == DIGITS_LDM.resolve()
 
 
 def resolve_options(args: argparse.Namespace) -> MetricsOptions:
     """Fill defaults (the shipped digits model gets its own extractor, CLIP and reference)."""
-    from diffusionscope.core.metrics.features import EXTRACTORS, canonical_name
-    from diffusionscope.core.zoo import DIGITS_CLIP, DIGITS_PROMPTS, DIGITS_REFERENCE
+    from ..zoo import DIGITS_CLIP, DIGITS_PROMPTS, DIGITS_REFERENCE
+    from .features import EXTRACTORS, canonical_name
 
     digits = _is_digits_model(args) and not args.generated
     features = canonical_name(args.features or ("digits" if digits else "inception"))
@@ -159,7 +160,7 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
             ) from None
         if any(p <= 0 for p in points):
             raise InputError("--stream-at: sample counts must be positive")
-    from diffusionscope.core.metrics.loop import read_prompts
+    from .loop import read_prompts
 
     prompts = read_prompts(args.prompts_file) if args.prompts_file and not args.generated else None
     clip_model = args.clip_model or (str(DIGITS_CLIP) if _is_digits_model(args) else DEFAULT_CLIP)
@@ -178,8 +179,8 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
 
 
 def validate(args: argparse.Namespace) -> None:
-    from diffusionscope.core.images import find_images
-    from diffusionscope.core.metrics.reference import validate_reference
+    from ..images import find_images
+    from .reference import validate_reference
 
     options = resolve_options(args)
     if args.reference is None:
@@ -189,12 +190,14 @@ def validate(args: argparse.Namespace) -> None:
         find_images(args.generated, what="generated folder")
         for flag, value in (("--height", args.height), ("--width", args.width)):
             if value is not None:
-                raise InputError(f"{flag}: sets the size of sampled images; images of --generated "
-                                 "are used at their own size, as the reference's are")  # fmt: skip
+                raise InputError(
+                    f"{flag}: sets the size of sampled images; images of --generated "
+                    "are used at their own size, as the reference's are"
+                )
         if options.compile:
             raise InputError("--compile: compiles the denoiser, and --generated samples nothing")
     if options.features == "inception" and args.inception_weights:
-        from diffusionscope.core.metrics.features import check_weights_file
+        from .features import check_weights_file
 
         check_weights_file(args.inception_weights)
     _check_hub_models(args, options)
@@ -203,21 +206,22 @@ def validate(args: argparse.Namespace) -> None:
 def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
     """The CLIP model (CLIP score, CMMD) and a hub feature model must be at hand before the
     run directory exists: in the local cache on an offline host, else reachable."""
-    from diffusionscope.core.loading import check_hub_files
-    from diffusionscope.core.metrics.features import DEFAULT_DINOV2
+    from ..loading import check_hub_files
+    from .features import DEFAULT_DINOV2
 
     if ("clip" in options.metrics and options.prompts is not None) or "cmmd" in options.metrics:
         check_hub_files(options.clip_model, ("config.json",), "--clip-model")
     if options.features in ("dinov2", "clip"):
-        model = args.feature_model or (DEFAULT_DINOV2 if options.features == "dinov2"
-                                       else DEFAULT_CLIP)  # fmt: skip
+        model = args.feature_model or (
+            DEFAULT_DINOV2 if options.features == "dinov2" else DEFAULT_CLIP
+        )
         check_hub_files(model, ("config.json",), f"--features {options.features}")
 
 
 def run(ctx: RunContext) -> ModeResult:
     import warnings
 
-    from diffusionscope.core.metrics.loop import run_metrics
+    from .loop import run_metrics
 
     # Features are kept on purpose (PR/DC need them); these notices would only alarm users.
     warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
@@ -238,10 +242,10 @@ def fid_command(args: argparse.Namespace) -> int:
     """``diffusionscope fid A B``: FID between two image folders or ``.npz`` statistics."""
     import json
 
-    from diffusionscope.core.loading import resolve_device
-    from diffusionscope.core.metrics.features import get_extractor
-    from diffusionscope.core.metrics.frechet import frechet_distance
-    from diffusionscope.core.metrics.reference import (
+    from ..loading import resolve_device
+    from .features import get_extractor
+    from .frechet import frechet_distance
+    from .reference import (
         load_npz_stats,
         reference_from_folder,
         validate_reference,
@@ -258,19 +262,30 @@ def fid_command(args: argparse.Namespace) -> int:
                 Path(path), expected_dim=extractor.num_features if extractor else None
             )
         if extractor is None:
-            extractor = get_extractor(args.features, resolve_device(args.device),
-                                      inception_weights=args.inception_weights)  # fmt: skip
+            extractor = get_extractor(
+                args.features, resolve_device(args.device), inception_weights=args.inception_weights
+            )
         return reference_from_folder(path, extractor, args.batch_size)
 
     first, second = stats(args.path_a), stats(args.path_b)
     if first.dim != second.dim:
-        raise InputError(f"fid: {args.path_a} has {first.dim}-d and {args.path_b} "
-                         f"{second.dim}-d statistics")  # fmt: skip
+        raise InputError(
+            f"fid: {args.path_a} has {first.dim}-d and {args.path_b} {second.dim}-d statistics"
+        )
     value = frechet_distance(first.mu, first.sigma, second.mu, second.sigma)
     if args.json:
         policy = extractor.resize_policy if extractor else "precomputed statistics"
-        print(json.dumps({"fid": value, "n_a": first.n, "n_b": second.n,
-                          "features": args.features, "resize_policy": policy}))  # fmt: skip
+        print(
+            json.dumps(
+                {
+                    "fid": value,
+                    "n_a": first.n,
+                    "n_b": second.n,
+                    "features": args.features,
+                    "resize_policy": policy,
+                }
+            )
+        )
     else:
         print(f"FID:  {value}")
     return 0

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from diffusionscope.core.errors import InputError
+from ..errors import InputError
 
 
 def _embedding(output: Any) -> torch.Tensor:
@@ -48,24 +48,35 @@ class ClipScorer:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def scores(self, images: np.ndarray | Sequence[np.ndarray], prompts: Sequence[str]
-               ) -> np.ndarray:  # fmt: skip
+    def scores(
+        self, images: np.ndarray | Sequence[np.ndarray], prompts: Sequence[str]
+    ) -> np.ndarray:
         """One score per image (uint8 ``[H,W,3]`` arrays of any sizes) and its prompt."""
-        from diffusionscope.core.metrics.features import full_float32
+        from .features import full_float32
 
         device = self.device
-        pictures = [torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).to(device)
-                    for image in images]  # fmt: skip
-        tokens = self.processor.tokenizer(list(prompts), padding=True, truncation=True,
-                                          max_length=self.context, return_tensors="pt")  # fmt: skip
+        pictures = [
+            torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).to(device)
+            for image in images
+        ]
+        tokens = self.processor.tokenizer(
+            list(prompts),
+            padding=True,
+            truncation=True,
+            max_length=self.context,
+            return_tensors="pt",
+        )
         with torch.inference_mode(), full_float32():
-            pixels = self.processor.image_processor(images=pictures, return_tensors="pt",
-                                                    device=device)["pixel_values"]  # fmt: skip
+            pixels = self.processor.image_processor(
+                images=pictures, return_tensors="pt", device=device
+            )["pixel_values"]
             image_embeds = _embedding(self.model.get_image_features(pixel_values=pixels.to(device)))
-            text_embeds = _embedding(self.model.get_text_features(
-                input_ids=tokens["input_ids"].to(device),
-                attention_mask=tokens["attention_mask"].to(device),
-            ))  # fmt: skip
+            text_embeds = _embedding(
+                self.model.get_text_features(
+                    input_ids=tokens["input_ids"].to(device),
+                    attention_mask=tokens["attention_mask"].to(device),
+                )
+            )
             image_embeds = image_embeds / image_embeds.norm(p=2, dim=-1, keepdim=True)
             text_embeds = text_embeds / text_embeds.norm(p=2, dim=-1, keepdim=True)
             score = 100 * (image_embeds * text_embeds).sum(dim=-1)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from diffusionscope.core.errors import InputError
+from ..errors import InputError
 
 EXTRACTORS = ("inception", "dinov2", "clip", "digits")
 ALIASES = {"digits-features": "digits"}  # the zoo folder's name
@@ -60,8 +60,9 @@ class FeatureExtractor(nn.Module):
             return tensor.device
         return torch.device("cpu")
 
-    def features_and_logits(self, images: torch.Tensor, with_logits: bool = False
-                            ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    def features_and_logits(
+        self, images: torch.Tensor, with_logits: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Features ``[N, D]`` and, when asked and available, logits, from one forward pass."""
         raise NotImplementedError
 
@@ -76,7 +77,7 @@ class DigitsExtractor(FeatureExtractor):
 
     def __init__(self, device: str) -> None:
         super().__init__()
-        from diffusionscope.core.zoo.features import load_digits_features
+        from ..zoo.features import load_digits_features
 
         self.net = load_digits_features(device)
         self.name = "digits"
@@ -84,8 +85,9 @@ class DigitsExtractor(FeatureExtractor):
         self.num_logits = self.net.num_classes
         self.resize_policy = "uint8; bilinear to 32x32, antialias=False"
 
-    def features_and_logits(self, images: torch.Tensor, with_logits: bool = False
-                            ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    def features_and_logits(
+        self, images: torch.Tensor, with_logits: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         features = self.net(images.to(self.device, non_blocking=True))
         return features, self.net.head(features) if with_logits else None
 
@@ -124,8 +126,9 @@ class InceptionExtractor(FeatureExtractor):
         # torchmetrics >= 1.8 antialiases by default, which no longer matches published FID.
         self.resize_policy = "uint8; bilinear to 299x299, antialias=False (torch-fidelity/TF FID)"
 
-    def features_and_logits(self, images: torch.Tensor, with_logits: bool = False
-                            ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    def features_and_logits(
+        self, images: torch.Tensor, with_logits: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         # The 1008 unbiased logits are one matrix product on the pooled features: computing
         # them always costs nothing next to the convolutions, and keeps one code path.
         batch = images.to(self.device, torch.uint8, non_blocking=True)
@@ -172,11 +175,13 @@ class TransformersVisionExtractor(FeatureExtractor):
         self.name = kind
         self.resize_policy = f"uint8; {describe_processor(self.processor)}; {model}"
 
-    def features_and_logits(self, images: torch.Tensor, with_logits: bool = False
-                            ) -> tuple[torch.Tensor, torch.Tensor | None]:  # fmt: skip
+    def features_and_logits(
+        self, images: torch.Tensor, with_logits: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         device = self.device
-        pixels = self.processor(images=images.to(device, non_blocking=True), return_tensors="pt",
-                                device=device)["pixel_values"]  # fmt: skip
+        pixels = self.processor(
+            images=images.to(device, non_blocking=True), return_tensors="pt", device=device
+        )["pixel_values"]
         pixels = pixels.to(device, next(self.net.parameters()).dtype)
         if self.kind == "dinov2":
             return self.net(pixel_values=pixels).last_hidden_state[:, 0], None
@@ -227,8 +232,13 @@ def check_weights_file(path: str) -> None:
         raise InputError(f"--inception-weights {path}: expected a state dict of tensors")
 
 
-def get_extractor(name: str, device: str = "cpu", *, inception_weights: str | None = None,
-                  model: str | None = None) -> FeatureExtractor:  # fmt: skip
+def get_extractor(
+    name: str,
+    device: str = "cpu",
+    *,
+    inception_weights: str | None = None,
+    model: str | None = None,
+) -> FeatureExtractor:
     """``inception`` | ``dinov2`` | ``clip`` | ``digits``; ``model`` overrides the hub model."""
     name = canonical_name(name)
     if name == "digits":
@@ -279,15 +289,19 @@ def _to_device_batch(images: np.ndarray, device: torch.device) -> torch.Tensor:
     return batch
 
 
-def extract(extractor: FeatureExtractor, images: np.ndarray | Sequence[np.ndarray], *,
-            with_logits: bool = False) -> tuple[np.ndarray, np.ndarray | None]:  # fmt: skip
+def extract(
+    extractor: FeatureExtractor,
+    images: np.ndarray | Sequence[np.ndarray],
+    *,
+    with_logits: bool = False,
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Features (and logits) of uint8 images, as float32 NumPy arrays in the input's order.
 
     ``images`` is one ``[N,H,W,3]`` array or a list of ``[H,W,3]`` arrays of any sizes: images
     of one size go through the extractor together, each keeping its own size, so the extractor's
     resize is the only one and a batch's make-up never changes an image's features.
     """
-    from diffusionscope.core.images import same_size_groups
+    from ..images import same_size_groups
 
     count = len(images)
     logits_wanted = with_logits and extractor.has_logits
@@ -295,8 +309,11 @@ def extract(extractor: FeatureExtractor, images: np.ndarray | Sequence[np.ndarra
     logits = np.zeros((count, extractor.num_logits), np.float32) if logits_wanted else None
     if count == 0:
         return features, logits
-    groups = ([(list(range(count)), images)] if isinstance(images, np.ndarray)
-              else same_size_groups(images))  # fmt: skip
+    groups = (
+        [(list(range(count)), images)]
+        if isinstance(images, np.ndarray)
+        else same_size_groups(images)
+    )
     device = extractor.device
     with torch.inference_mode(), full_float32():
         for positions, group in groups:

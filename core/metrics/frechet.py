@@ -18,15 +18,16 @@ import numpy as np
 import torch
 
 
-def _float64(value: np.ndarray | torch.Tensor, device: str | torch.device | None = None
-             ) -> torch.Tensor:  # fmt: skip
+def _float64(
+    value: np.ndarray | torch.Tensor, device: str | torch.device | None = None
+) -> torch.Tensor:
     tensor = torch.as_tensor(value)
     return tensor.to(device if device is not None else tensor.device, torch.float64)
 
 
-def mean_and_covariance_tensors(features: np.ndarray | torch.Tensor,
-                                device: str | torch.device | None = None
-                                ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def mean_and_covariance_tensors(
+    features: np.ndarray | torch.Tensor, device: str | torch.device | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and unbiased covariance in float64 on ``device`` (default: where the input is)."""
     x = _float64(features, device)
     mu = x.mean(dim=0)
@@ -53,9 +54,13 @@ def trace_sqrt_product(sigma1: torch.Tensor, sigma2: torch.Tensor) -> float:
     return float(eigenvalues.clamp(min=0).sqrt().sum())
 
 
-def frechet_distance(mu1: np.ndarray | torch.Tensor, sigma1: np.ndarray | torch.Tensor,
-                     mu2: np.ndarray | torch.Tensor, sigma2: np.ndarray | torch.Tensor,
-                     device: str | torch.device | None = None) -> float:  # fmt: skip
+def frechet_distance(
+    mu1: np.ndarray | torch.Tensor,
+    sigma1: np.ndarray | torch.Tensor,
+    mu2: np.ndarray | torch.Tensor,
+    sigma2: np.ndarray | torch.Tensor,
+    device: str | torch.device | None = None,
+) -> float:
     """``|μ1 − μ2|² + tr Σ1 + tr Σ2 − 2 tr sqrt(Σ1 Σ2)``; exactly 0 for identical statistics
     (the formula itself leaves rounding noise of ~1e-10 there)."""
     m1, s1 = _float64(mu1, device), _float64(sigma1, device)
@@ -69,8 +74,11 @@ def frechet_distance(mu1: np.ndarray | torch.Tensor, sigma1: np.ndarray | torch.
     return max(value, 0.0)
 
 
-def fid_from_features(generated: np.ndarray | torch.Tensor, mu_ref: np.ndarray | torch.Tensor,
-                      sigma_ref: np.ndarray | torch.Tensor,
-                      device: str | torch.device | None = None) -> float:  # fmt: skip
+def fid_from_features(
+    generated: np.ndarray | torch.Tensor,
+    mu_ref: np.ndarray | torch.Tensor,
+    sigma_ref: np.ndarray | torch.Tensor,
+    device: str | torch.device | None = None,
+) -> float:
     mu, sigma = mean_and_covariance_tensors(generated, device)
     return frechet_distance(mu, sigma, mu_ref, sigma_ref, device=mu.device)

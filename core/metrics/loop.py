@@ -28,10 +28,10 @@ import torch
 from torchmetrics import Metric
 from torchmetrics.utilities import dim_zero_cat
 
-from diffusionscope.core.atomic import atomic_path
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.generation import GenerationSettings, generate
-from diffusionscope.core.images import (
+from ..atomic import atomic_path
+from ..errors import InputError
+from ..generation import GenerationSettings, generate
+from ..images import (
     decode_workers,
     find_images,
     make_grid,
@@ -39,23 +39,23 @@ from diffusionscope.core.images import (
     resize_square,
     save_png,
 )
-from diffusionscope.core.metrics.background import BackgroundWriter
-from diffusionscope.core.metrics.batching import (
+from ..modes import ModeResult, RunContext
+from .background import BackgroundWriter
+from .batching import (
     START,
     AutoBatch,
     MemoryProbe,
     distributed_agreement,
     is_out_of_memory,
 )
-from diffusionscope.core.metrics.features import FeatureExtractor, extract, get_extractor
-from diffusionscope.core.metrics.frechet import fid_from_features
-from diffusionscope.core.metrics.reference import (
+from .features import FeatureExtractor, extract, get_extractor
+from .frechet import fid_from_features
+from .reference import (
     ReferenceStats,
     folder_batch_size,
     load_npz_stats,
     reference_from_folder,
 )
-from diffusionscope.core.modes import ModeResult, RunContext
 
 CHUNK_GLOB = "metrics-chunk-*.npz"
 STREAM_CANDIDATES = (250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
@@ -118,8 +118,9 @@ def process_device(device: str) -> torch.device:
 class PipelineImages:
     """Samples from the model: sample ``i`` uses seed ``seed + i`` and prompt ``i mod len``."""
 
-    def __init__(self, pipeline: Any, prompts: list[str] | None, settings: GenerationSettings,
-                 seed: int) -> None:  # fmt: skip
+    def __init__(
+        self, pipeline: Any, prompts: list[str] | None, settings: GenerationSettings, seed: int
+    ) -> None:
         self.pipeline = pipeline
         self.prompts = prompts
         self.settings = settings
@@ -189,8 +190,14 @@ def grid_of(images: np.ndarray | list[np.ndarray]) -> Any:
     """The first samples as one picture (images of other sizes shown at the first's size)."""
     images = list(images[:64])
     side = images[0].shape[0]
-    return make_grid(np.stack([resize_square(image, side) if image.shape[:2] != (side, side)
-                               else image for image in images]))  # fmt: skip
+    return make_grid(
+        np.stack(
+            [
+                resize_square(image, side) if image.shape[:2] != (side, side) else image
+                for image in images
+            ]
+        )
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -242,12 +249,17 @@ class Timing:
 
     def describe(self) -> dict[str, Any]:
         rate = self.steady_images / self.steady_seconds if self.steady_seconds > 0 else None
-        return {"warmup_seconds": self.warmup_seconds, "steady_seconds": self.steady_seconds,
-                "steady_images": self.steady_images, "steady_images_per_second": rate}  # fmt: skip
+        return {
+            "warmup_seconds": self.warmup_seconds,
+            "steady_seconds": self.steady_seconds,
+            "steady_images": self.steady_images,
+            "steady_images_per_second": rate,
+        }
 
 
-def _layout(extractor: FeatureExtractor, with_logits: bool, with_clip: bool,
-            cmmd_dim: int) -> list[tuple[str, int]]:  # fmt: skip
+def _layout(
+    extractor: FeatureExtractor, with_logits: bool, with_clip: bool, cmmd_dim: int
+) -> list[tuple[str, int]]:
     widths = [("indices", 1), ("features", extractor.num_features)]
     if with_logits:
         widths.append(("logits", extractor.num_logits))
@@ -268,8 +280,10 @@ def _split(rows: torch.Tensor, layout: list[tuple[str, int]]) -> dict[str, np.nd
     out["indices"] = out["indices"][:, 0].astype(np.int64)
     if "clip" in out:
         out["clip"] = out["clip"][:, 0]
-    return {k: (v.astype(np.float32) if k in ("features", "logits", "cmmd") else v)
-            for k, v in out.items()}  # fmt: skip
+    return {
+        k: (v.astype(np.float32) if k in ("features", "logits", "cmmd") else v)
+        for k, v in out.items()
+    }
 
 
 def _write_chunk(target: Path, chunk: dict[str, np.ndarray]) -> None:
@@ -302,17 +316,22 @@ def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceSta
         raise InputError("--reference: a reference folder or .npz statistics file is needed")
     if Path(args.reference).suffix.lower() == ".npz":
         return load_npz_stats(Path(args.reference), expected_dim=extractor.num_features)
-    return reference_from_folder(args.reference, extractor, folder_batch_size(args),
-                                 progress=ctx.progress, log=ctx.log)  # fmt: skip
+    return reference_from_folder(
+        args.reference, extractor, folder_batch_size(args), progress=ctx.progress, log=ctx.log
+    )
 
 
-def _batcher(ctx: RunContext, device: str, sync_device: torch.device,
-             total: int) -> tuple[AutoBatch, Any]:  # fmt: skip
+def _batcher(
+    ctx: RunContext, device: str, sync_device: torch.device, total: int
+) -> tuple[AutoBatch, Any]:
     """The batch-size policy and the any-process-out-of-memory test for this run."""
     args = ctx.args
     world = ctx.dist.world_size
-    agree, any_failed = (distributed_agreement(sync_device) if ctx.dist.is_distributed
-                         else ((lambda size: size), (lambda failed: failed)))  # fmt: skip
+    agree, any_failed = (
+        distributed_agreement(sync_device)
+        if ctx.dist.is_distributed
+        else ((lambda size: size), (lambda failed: failed))
+    )
     if args.generated:
         return AutoBatch(folder_batch_size(args)), any_failed
     if args.batch_size != "auto":
@@ -322,26 +341,30 @@ def _batcher(ctx: RunContext, device: str, sync_device: torch.device,
         ctx.log(f"--batch-size auto: no GPU memory to probe on {device}; batch {SAMPLE_BATCH}")
         return AutoBatch(min(SAMPLE_BATCH, per_process)), any_failed
     probe = MemoryProbe(sync_device)
-    return AutoBatch(min(START, per_process), limit=per_process, probe=probe,
-                     agree=agree), any_failed  # fmt: skip
+    return AutoBatch(
+        min(START, per_process), limit=per_process, probe=probe, agree=agree
+    ), any_failed
 
 
 def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
-    from diffusionscope.core.loading import resolve_device
-    from diffusionscope.core.metrics.acceleration import accelerated
-    from diffusionscope.core.metrics.clip_score import ClipScorer
-    from diffusionscope.core.metrics.outputs import finish
+    from ..loading import resolve_device
+    from .acceleration import accelerated
+    from .clip_score import ClipScorer
+    from .outputs import finish
 
     args = ctx.args
     device = resolve_device(args.device)
     sync_device = process_device(device)
     stats_device = statistics_device(device)
-    extractor = get_extractor(options.features, device, inception_weights=args.inception_weights,
-                              model=args.feature_model)  # fmt: skip
+    extractor = get_extractor(
+        options.features, device, inception_weights=args.inception_weights, model=args.feature_model
+    )
     ctx.log(f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})")
     reference = load_reference(ctx, extractor)
-    ctx.log(f"reference: {reference.n} images from {reference.source}"
-            + (" (cached statistics)" if reference.cached else ""))  # fmt: skip
+    ctx.log(
+        f"reference: {reference.n} images from {reference.source}"
+        + (" (cached statistics)" if reference.cached else "")
+    )
     reference_stats = ReferenceTensors.of(reference, stats_device)
 
     pipeline = None
@@ -359,18 +382,26 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     cmmd_extractor = None
     if "cmmd" in options.metrics:
         cmmd_extractor = get_extractor("clip", device, model=options.clip_model)
-    layout = _layout(extractor, with_logits, clip is not None,
-                     cmmd_extractor.num_features if cmmd_extractor else 0)  # fmt: skip
+    layout = _layout(
+        extractor,
+        with_logits,
+        clip is not None,
+        cmmd_extractor.num_features if cmmd_extractor else 0,
+    )
 
-    collected, next_index, earlier_seconds = (_load_chunks(ctx) if ctx.resume
-                                              else (Collected(), 0, 0.0))  # fmt: skip
+    collected, next_index, earlier_seconds = (
+        _load_chunks(ctx) if ctx.resume else (Collected(), 0, 0.0)
+    )
     if next_index:
         ctx.log(f"resuming at sample {next_index} of {total}")
     world, rank = ctx.dist.world_size, ctx.dist.rank
     all_points = stream_points(total, options.stream_at)
     # A resumed run recomputes the points it had already passed (their events are in the log).
-    curve = [_stream(ctx, collected, reference_stats, p, emit=False)
-             for p in all_points if p <= next_index]  # fmt: skip
+    curve = [
+        _stream(ctx, collected, reference_stats, p, emit=False)
+        for p in all_points
+        if p <= next_index
+    ]
     points = [p for p in all_points if p > next_index]
     batcher, any_failed = _batcher(ctx, device, sync_device, total)
     timing = Timing()
@@ -392,8 +423,11 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
             columns.append(extract(cmmd_extractor, images)[0].astype(np.float64))
         return np.concatenate(columns, axis=1), images, kept
 
-    accelerate = (accelerated(pipeline, device, options.compile) if pipeline is not None
-                  else contextlib.nullcontext([]))  # fmt: skip
+    accelerate = (
+        accelerated(pipeline, device, options.compile)
+        if pipeline is not None
+        else contextlib.nullcontext([])
+    )
     try:
         with BackgroundWriter() as background, accelerate as applied:
             if applied:
@@ -402,17 +436,20 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
             while step_start < total:
                 size = batcher.start_step()
                 step_end = min(step_start + size * world, total)
-                mine = range(min(step_start + rank * size, step_end),
-                             min(step_start + (rank + 1) * size, step_end))  # fmt: skip
-                source.prefetch(range(step_end + rank * size,
-                                      min(step_end + (rank + 1) * size, total)))  # fmt: skip
+                mine = range(
+                    min(step_start + rank * size, step_end),
+                    min(step_start + (rank + 1) * size, step_end),
+                )
+                source.prefetch(
+                    range(step_end + rank * size, min(step_end + (rank + 1) * size, total))
+                )
                 began = time.perf_counter()
                 rows = np.zeros((0, sum(w for _, w in layout)))
                 images, kept, failed = [], np.zeros(0, np.int64), False
                 try:
                     if len(mine):
                         rows, images, kept = work(mine)
-                except Exception as error:  # noqa: BLE001 -- only out-of-memory is handled
+                except Exception as error:
                     if args.batch_size != "auto" or not is_out_of_memory(error):
                         raise
                     failed = True
@@ -436,25 +473,39 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
                     target = ctx.writer.checkpoint_dir / f"metrics-chunk-{step_start:09d}.npz"
                     background.submit(_write_chunk, target, chunk)
                 timing.add(size, time.perf_counter() - began, step_end - step_start)
-                ctx.progress("generate" if not args.generated else "features", step_end, total,
-                             "img")  # fmt: skip
+                ctx.progress(
+                    "generate" if not args.generated else "features", step_end, total, "img"
+                )
                 while points and step_end >= points[0]:
-                    curve.append(_stream(ctx, collected, reference_stats,
-                                         points.pop(0)))  # fmt: skip
+                    curve.append(_stream(ctx, collected, reference_stats, points.pop(0)))
                 step_start = step_end
     finally:
         source.close()
     elapsed = earlier_seconds + time.monotonic() - started
     if isinstance(source, FolderImages) and source.skipped:
-        ctx.warn(f"generated folder {args.generated}: skipped {len(source.skipped)} unreadable "
-                 "file(s)")  # fmt: skip
+        ctx.warn(
+            f"generated folder {args.generated}: skipped {len(source.skipped)} unreadable file(s)"
+        )
     if collected.count < 2:
         raise InputError(f"only {collected.count} usable generated image(s); need at least 2")
-    throughput = {"batch_size": batcher.size, "batch_sizes": sorted(set(batcher.history)),
-                  "auto_batch": args.batch_size == "auto", "applied": list(applied),
-                  **timing.describe()}  # fmt: skip
-    return finish(ctx, options, extractor, reference, collected, curve, elapsed,
-                  device=stats_device, throughput=throughput)  # fmt: skip
+    throughput = {
+        "batch_size": batcher.size,
+        "batch_sizes": sorted(set(batcher.history)),
+        "auto_batch": args.batch_size == "auto",
+        "applied": list(applied),
+        **timing.describe(),
+    }
+    return finish(
+        ctx,
+        options,
+        extractor,
+        reference,
+        collected,
+        curve,
+        elapsed,
+        device=stats_device,
+        throughput=throughput,
+    )
 
 
 @dataclass(frozen=True)
@@ -469,16 +520,24 @@ class ReferenceTensors:
     @classmethod
     def of(cls, reference: ReferenceStats, device: torch.device) -> ReferenceTensors:
         features = reference.features
-        return cls(torch.as_tensor(reference.mu, dtype=torch.float64, device=device),
-                   torch.as_tensor(reference.sigma, dtype=torch.float64, device=device),
-                   None if features is None else
-                   torch.as_tensor(features, device=device).to(torch.float64))  # fmt: skip
+        return cls(
+            torch.as_tensor(reference.mu, dtype=torch.float64, device=device),
+            torch.as_tensor(reference.sigma, dtype=torch.float64, device=device),
+            None
+            if features is None
+            else torch.as_tensor(features, device=device).to(torch.float64),
+        )
 
 
-def _stream(ctx: RunContext, collected: Collected, reference_stats: ReferenceTensors, n: int,
-            emit: bool = True) -> list[float]:  # fmt: skip
+def _stream(
+    ctx: RunContext,
+    collected: Collected,
+    reference_stats: ReferenceTensors,
+    n: int,
+    emit: bool = True,
+) -> list[float]:
     """FID (and KID) on the first ``n`` samples, emitted as points of the live curves."""
-    from diffusionscope.core.metrics.scores import kid
+    from .scores import kid
 
     mu, sigma = reference_stats.mu, reference_stats.sigma
     features = collected.array("features")
@@ -489,8 +548,9 @@ def _stream(ctx: RunContext, collected: Collected, reference_stats: ReferenceTen
         ctx.series("fid", n, value, x_label="N samples", y_label="FID")
     point = [float(n), value, math.nan]
     if reference_stats.features is not None and n >= 4:
-        kid_mean = kid(reference_stats.features, subset, subset_size=min(1000, n), subsets=20,
-                       device=mu.device)["mean"]  # fmt: skip
+        kid_mean = kid(
+            reference_stats.features, subset, subset_size=min(1000, n), subsets=20, device=mu.device
+        )["mean"]
         if emit:
             ctx.series("kid", n, kid_mean, x_label="N samples", y_label="KID")
         point[2] = kid_mean

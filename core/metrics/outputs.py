@@ -8,27 +8,34 @@ from typing import Any
 import numpy as np
 import torch
 
-from diffusionscope.core.metrics.frechet import fid_from_features, mean_and_covariance
-from diffusionscope.core.metrics.prdc import prdc
-from diffusionscope.core.metrics.reference import (
+from ..modes import ModeResult, RunContext
+from .frechet import fid_from_features, mean_and_covariance
+from .prdc import prdc
+from .reference import (
     ReferenceStats,
     folder_batch_size,
     reference_from_folder,
 )
-from diffusionscope.core.metrics.scores import (
+from .scores import (
     cmmd,
     fid_infinity,
     fid_interval,
     inception_score,
     kid,
 )
-from diffusionscope.core.modes import ModeResult, RunContext
 
 
-def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceStats,
-           collected: Any, curve: list[list[float]], elapsed: float,
-           device: torch.device | str = "cpu", throughput: dict[str, Any] | None = None
-           ) -> ModeResult:  # fmt: skip
+def finish(
+    ctx: RunContext,
+    options: Any,
+    extractor: Any,
+    reference: ReferenceStats,
+    collected: Any,
+    curve: list[list[float]],
+    elapsed: float,
+    device: torch.device | str = "cpu",
+    throughput: dict[str, Any] | None = None,
+) -> ModeResult:
     """Every final number, computed on ``device`` (the run's GPU, or the CPU)."""
     order = np.argsort(np.concatenate(collected.indices))
     features = collected.array("features")[order]
@@ -44,7 +51,7 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
             "name": extractor.name,
             "dim": extractor.num_features,
             "resize_policy": extractor.resize_policy,
-        },  # fmt: skip
+        },
         "reference": reference.describe(),
         "seconds": elapsed,
         "throughput": throughput or {},
@@ -54,21 +61,30 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
     if "fid" in options.metrics:
         value = fid_from_features(features_t, mu_ref, sigma_ref)
         infinity = fid_infinity(features_t, mu_ref, sigma_ref, seed=ctx.seed)
-        interval = fid_interval(features_t, mu_ref, sigma_ref, value,
-                                resamples=options.bootstrap, seed=ctx.seed)  # fmt: skip
-        results["fid"] = {"value": value, **common, "interval": [interval["low"], interval["high"]],
-                          "interval_level": interval["level"], "interval_method": interval["method"],
-                          "fid_inf": infinity["value"], "fid_inf_slope": infinity["slope"],
-                          "fid_inf_points": list(zip(infinity["n"], infinity["fid"], strict=True)),
-                          "curve": curve_points(curve)}  # fmt: skip
+        interval = fid_interval(
+            features_t, mu_ref, sigma_ref, value, resamples=options.bootstrap, seed=ctx.seed
+        )
+        results["fid"] = {
+            "value": value,
+            **common,
+            "interval": [interval["low"], interval["high"]],
+            "interval_level": interval["level"],
+            "interval_method": interval["method"],
+            "fid_inf": infinity["value"],
+            "fid_inf_slope": infinity["slope"],
+            "fid_inf_points": list(zip(infinity["n"], infinity["fid"], strict=True)),
+            "curve": curve_points(curve),
+        }
         ctx.metric("fid", value, n=n, interval=[interval["low"], interval["high"]])
         ctx.metric("fid_inf", infinity["value"], n=n)
     reference_features = reference.features
     if reference_features is None:
         skipped = [m for m in ("kid", "pr", "dc") if m in options.metrics]
         if skipped:
-            ctx.warn(f"reference {reference.source} holds statistics only: "
-                     f"{', '.join(skipped)} need features and are skipped")  # fmt: skip
+            ctx.warn(
+                f"reference {reference.source} holds statistics only: "
+                f"{', '.join(skipped)} need features and are skipped"
+            )
     else:
         real_t = torch.from_numpy(reference_features).to(device)
         if "kid" in options.metrics:
@@ -79,9 +95,11 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
             # One pass serves both pairs (k=3 and k=5 from the same 6 nearest neighbours).
             found = prdc(real_t, features_t, k_pr=3, k_dc=5)
             for name, value, k, wanted in (
-                ("precision", found.precision, 3, "pr"), ("recall", found.recall, 3, "pr"),
-                ("density", found.density, 5, "dc"), ("coverage", found.coverage, 5, "dc"),
-            ):  # fmt: skip
+                ("precision", found.precision, 3, "pr"),
+                ("recall", found.recall, 3, "pr"),
+                ("density", found.density, 5, "dc"),
+                ("coverage", found.coverage, 5, "dc"),
+            ):
                 if wanted in options.metrics:
                     results[name] = {"value": value, "k": k, **common}
                     ctx.metric(name, value, n=n)
@@ -93,8 +111,12 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
     scores = collected.array("clip")
     if scores is not None:
         scores = scores[order]
-        results["clip_score"] = {"mean": float(scores.mean()), "std": float(scores.std()),
-                                 "n": n, "model": options.clip_model}  # fmt: skip
+        results["clip_score"] = {
+            "mean": float(scores.mean()),
+            "std": float(scores.std()),
+            "n": n,
+            "model": options.clip_model,
+        }
         ctx.metric("clip_score", float(scores.mean()), n=n)
     embeddings = collected.array("cmmd")
     if embeddings is not None and reference.source.lower().endswith(".npz"):
@@ -111,8 +133,8 @@ def finish(ctx: RunContext, options: Any, extractor: Any, reference: ReferenceSt
 
 
 def _cmmd_extractor(ctx: RunContext, options: Any) -> Any:
-    from diffusionscope.core.loading import resolve_device
-    from diffusionscope.core.metrics.features import get_extractor
+    from ..loading import resolve_device
+    from .features import get_extractor
 
     return get_extractor("clip", resolve_device(ctx.args.device), model=options.clip_model)
 
@@ -121,15 +143,26 @@ def curve_points(curve: list[list[float]]) -> list[list[float | None]]:
     return [[n, fid, None if math.isnan(k) else k] for n, fid, k in curve]
 
 
-def _write_outputs(ctx: RunContext, options: Any, results: dict[str, Any],
-                   reference: ReferenceStats, features: np.ndarray, logits: np.ndarray | None,
-                   order: np.ndarray, curve: list[list[float]], collected: Any) -> None:  # fmt: skip
+def _write_outputs(
+    ctx: RunContext,
+    options: Any,
+    results: dict[str, Any],
+    reference: ReferenceStats,
+    features: np.ndarray,
+    logits: np.ndarray | None,
+    order: np.ndarray,
+    curve: list[list[float]],
+    collected: Any,
+) -> None:
     if not ctx.is_main:
         return
     if curve:
-        ctx.save_csv("fid_curve.csv", ["n", "fid", "kid"],
-                     [[int(n), f"{fid:.6f}", "" if math.isnan(k) else f"{k:.6f}"]
-                      for n, fid, k in curve], "FID and KID over N")  # fmt: skip
+        ctx.save_csv(
+            "fid_curve.csv",
+            ["n", "fid", "kid"],
+            [[int(n), f"{fid:.6f}", "" if math.isnan(k) else f"{k:.6f}"] for n, fid, k in curve],
+            "FID and KID over N",
+        )
         ctx.save_figure(_curve_figure(curve, results.get("fid")), "fid_curve.png", "FID over N")
     if options.save_features:
         real = {"mu": reference.mu, "sigma": reference.sigma, "n": np.asarray(reference.n)}
@@ -137,8 +170,13 @@ def _write_outputs(ctx: RunContext, options: Any, results: dict[str, Any],
             real["features"] = reference.features
         ctx.save_npz("features_real.npz", "reference features", **real)
         mu, sigma = mean_and_covariance(features)
-        generated = {"features": features, "mu": mu, "sigma": sigma, "n": np.asarray(len(features)),
-                     "indices": np.concatenate(collected.indices)[order]}  # fmt: skip
+        generated = {
+            "features": features,
+            "mu": mu,
+            "sigma": sigma,
+            "n": np.asarray(len(features)),
+            "indices": np.concatenate(collected.indices)[order],
+        }
         if logits is not None:
             generated["logits"] = logits[order]
         ctx.save_npz("features_generated.npz", "generated features", **generated)
@@ -181,21 +219,28 @@ def _curve_figure(curve: list[list[float]], fid: dict[str, Any] | None):
 
 
 def _report(results: dict[str, Any]) -> str:
-    lines = [f"Features: **{results['features']['name']}** ({results['features']['dim']}-d; "
-             f"{results['features']['resize_policy']}); {results['n_generated']} generated vs "
-             f"{results['n_reference']} reference images.", "",
-             "| metric | value | detail |", "| --- | --- | --- |"]  # fmt: skip
+    lines = [
+        f"Features: **{results['features']['name']}** ({results['features']['dim']}-d; "
+        f"{results['features']['resize_policy']}); {results['n_generated']} generated vs "
+        f"{results['n_reference']} reference images.",
+        "",
+        "| metric | value | detail |",
+        "| --- | --- | --- |",
+    ]
     if "fid" in results:
         fid = results["fid"]
-        lines.append(f"| FID | {fid['value']:.4f} | {fid['interval_level']:.0%} interval "
-                     f"[{fid['interval'][0]:.4f}, {fid['interval'][1]:.4f}]; FID∞ "
-                     f"{fid['fid_inf']:.4f} |")  # fmt: skip
+        lines.append(
+            f"| FID | {fid['value']:.4f} | {fid['interval_level']:.0%} interval "
+            f"[{fid['interval'][0]:.4f}, {fid['interval'][1]:.4f}]; FID∞ "
+            f"{fid['fid_inf']:.4f} |"
+        )
     for key, label in (("kid", "KID"), ("is", "IS")):
         if key in results:
             std = results[key]["std"]
             spread = f"± {std:.5f}" if std is not None else "no spread"
-            lines.append(f"| {label} | {results[key]['mean']:.5f} | {spread} "
-                         f"({results[key]['std_note']}) |")  # fmt: skip
+            lines.append(
+                f"| {label} | {results[key]['mean']:.5f} | {spread} ({results[key]['std_note']}) |"
+            )
     for key in ("precision", "recall", "density", "coverage"):
         if key in results:
             lines.append(f"| {key} | {results[key]['value']:.4f} | k={results[key]['k']} |")

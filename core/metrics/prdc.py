@@ -45,8 +45,9 @@ def _squared_norms(x: torch.Tensor) -> torch.Tensor:
     return (x * x).sum(dim=1)
 
 
-def _distance_blocks(rows: torch.Tensor, columns: torch.Tensor, block: int = 0
-                     ) -> Iterator[tuple[int, torch.Tensor]]:  # fmt: skip
+def _distance_blocks(
+    rows: torch.Tensor, columns: torch.Tensor, block: int = 0
+) -> Iterator[tuple[int, torch.Tensor]]:
     """``(start, squared distances of rows[start:start+block] to every column)``."""
     block = block or BLOCK_ROWS
     row_norms, column_norms = _squared_norms(rows), _squared_norms(columns)
@@ -62,8 +63,9 @@ def nearest_radii(features: torch.Tensor, ks: tuple[int, ...]) -> dict[int, torc
     largest = max(ks)
     if features.shape[0] <= largest:
         raise ValueError(f"need more than {largest} samples for k={largest} neighbours")
-    radii = {k: torch.empty(features.shape[0], dtype=features.dtype, device=features.device)
-             for k in ks}  # fmt: skip
+    radii = {
+        k: torch.empty(features.shape[0], dtype=features.dtype, device=features.device) for k in ks
+    }
     for start, squared in _distance_blocks(features, features):
         # The smallest value of a row is the sample's (near-zero) distance to itself.
         nearest = torch.topk(squared, largest + 1, dim=1, largest=False, sorted=True).values
@@ -72,13 +74,18 @@ def nearest_radii(features: torch.Tensor, ks: tuple[int, ...]) -> dict[int, torc
     return radii
 
 
-def prdc(real: torch.Tensor, fake: torch.Tensor, k_pr: int = 3, k_dc: int = 5,
-         device: str | torch.device | None = None) -> PRDC:  # fmt: skip
+def prdc(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    k_pr: int = 3,
+    k_dc: int = 5,
+    device: str | torch.device | None = None,
+) -> PRDC:
     """Precision, recall (k=``k_pr``), density and coverage (k=``k_dc``) in three passes.
 
     Computed in float32 on ``device`` (default: where ``real`` is), without TF32.
     """
-    from diffusionscope.core.metrics.features import full_float32
+    from .features import full_float32
 
     device = torch.device(device) if device is not None else real.device
     real = real.to(device, torch.float32).contiguous()

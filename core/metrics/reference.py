@@ -30,16 +30,16 @@ from typing import Any
 
 import numpy as np
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.images import (
+from ..errors import InputError
+from ..images import (
     content_hash,
     find_images,
     iter_decoded,
     listing_key,
     read_image,
 )
-from diffusionscope.core.metrics.features import extract
-from diffusionscope.core.metrics.frechet import mean_and_covariance
+from .features import extract
+from .frechet import mean_and_covariance
 
 MIN_REFERENCE_IMAGES = 2
 FOLDER_BATCH = 256  # images read per step from folders, on both sides of a comparison
@@ -62,9 +62,14 @@ class ReferenceStats:
         return int(self.mu.shape[0])
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "n": self.n, "content_hash": self.content_hash,
-                "skipped_files": self.skipped, "from_cache": self.cached,
-                "has_features": self.features is not None}  # fmt: skip
+        return {
+            "source": self.source,
+            "n": self.n,
+            "content_hash": self.content_hash,
+            "skipped_files": self.skipped,
+            "from_cache": self.cached,
+            "has_features": self.features is not None,
+        }
 
 
 def cache_dir() -> Path:
@@ -114,8 +119,9 @@ def load_npz_stats(path: Path, expected_dim: int | None = None) -> ReferenceStat
     features = arrays.get("features")
     n = int(arrays["n"]) if "n" in arrays else (len(features) if features is not None else 0)
     skipped = int(arrays["skipped"]) if "skipped" in arrays else 0
-    return ReferenceStats(str(path), mu, sigma, n, features=features,
-                          logits=arrays.get("logits"), skipped=skipped)  # fmt: skip
+    return ReferenceStats(
+        str(path), mu, sigma, n, features=features, logits=arrays.get("logits"), skipped=skipped
+    )
 
 
 def folder_batch_size(args: Any) -> int:
@@ -129,7 +135,7 @@ def folder_content_hash(root: Path, paths: list[Path]) -> str:
     """The folder's content hash, from the listing index when the listing is unchanged."""
     import json
 
-    from diffusionscope.core.atomic import atomic_write_text
+    from ..atomic import atomic_write_text
 
     index = cache_dir() / "listings" / f"{listing_key(paths, root)[:40]}.json"
     try:
@@ -144,8 +150,9 @@ def folder_content_hash(root: Path, paths: list[Path]) -> str:
     return digest
 
 
-def reference_from_folder(folder: str, extractor: Any, batch_size: int,
-                          progress: Any = None, log: Any = None) -> ReferenceStats:  # fmt: skip
+def reference_from_folder(
+    folder: str, extractor: Any, batch_size: int, progress: Any = None, log: Any = None
+) -> ReferenceStats:
     """Statistics (and features, logits) of an image folder: cached, or extracted with every
     image at its own size, decoded on threads ahead of the extractor."""
     root = Path(folder).expanduser()
@@ -194,10 +201,15 @@ def reference_from_folder(folder: str, extractor: Any, batch_size: int,
 
 
 def _write_cache(path: Path, stats: ReferenceStats) -> None:
-    from diffusionscope.core.atomic import atomic_path
+    from ..atomic import atomic_path
 
-    arrays = {"mu": stats.mu, "sigma": stats.sigma, "n": np.asarray(stats.n),
-              "features": stats.features, "skipped": np.asarray(stats.skipped)}  # fmt: skip
+    arrays = {
+        "mu": stats.mu,
+        "sigma": stats.sigma,
+        "n": np.asarray(stats.n),
+        "features": stats.features,
+        "skipped": np.asarray(stats.skipped),
+    }
     if stats.logits is not None:
         arrays["logits"] = stats.logits
     try:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from diffusionscope.core.metrics.frechet import (
+from .frechet import (
     fid_from_features,
     frechet_distance,
     mean_and_covariance,
@@ -33,8 +33,9 @@ class PrecomputedFeatures(nn.Module):
         return features
 
 
-def _kernel_sums(x: torch.Tensor, y: torch.Tensor, block: int = 2048
-                 ) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+def _kernel_sums(
+    x: torch.Tensor, y: torch.Tensor, block: int = 2048
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Row and column sums of KID's kernel ``k(x, y) = (x·y / d + 1)³``, in row blocks."""
     rows = torch.empty(len(x), dtype=x.dtype, device=x.device)
     columns = torch.zeros(len(y), dtype=x.dtype, device=x.device)
@@ -81,14 +82,20 @@ class _OwnTerm:
         if self.kernel is None:
             return _off_diagonal_sum(self.features[order[: self.size]])
         left_out = order[self.size :]
-        inside = (self.total - 2 * self.rows[left_out].sum()
-                  + self.kernel[left_out][:, left_out].sum())  # fmt: skip
+        inside = (
+            self.total - 2 * self.rows[left_out].sum() + self.kernel[left_out][:, left_out].sum()
+        )
         return inside - self.diagonal[order[: self.size]].sum()
 
 
-def kid(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor,
-        subset_size: int = 1000, subsets: int = 100, seed: int = 0,
-        device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
+def kid(
+    real: np.ndarray | torch.Tensor,
+    fake: np.ndarray | torch.Tensor,
+    subset_size: int = 1000,
+    subsets: int = 100,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
     """KID (Bińkowski et al. 2018) as torchmetrics computes it -- the unbiased MMD² with the
     kernel ``(x·y/d + 1)³`` over random subsets of ``subset_size`` real and generated samples,
     drawn by the same ``randperm`` calls -- and what its spread means.
@@ -131,21 +138,28 @@ def kid(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor,
             xy = _kernel(real_t[real_index], fake_t[fake_index]).sum()
         values.append((xx + yy) / pairs - 2 * xy / size**2)
     scores = torch.stack(values)
-    result: dict[str, Any] = {"mean": float(scores.mean()), "subset_size": size,
-                              "subsets": subsets}  # fmt: skip
+    result: dict[str, Any] = {"mean": float(scores.mean()), "subset_size": size, "subsets": subsets}
     if fake_whole:
         result["std"] = None
-        result["std_note"] = (f"none: every generated subset is all {len(fake_t)} samples, so "
-                              "subsets do not vary the generated side")  # fmt: skip
+        result["std_note"] = (
+            f"none: every generated subset is all {len(fake_t)} samples, so "
+            "subsets do not vary the generated side"
+        )
     else:
         result["std"] = float(scores.std(unbiased=False))
-        result["std_note"] = (f"std of one subset's KID across {subsets} subsets of {size} "
-                              "(population std, as torchmetrics and Bińkowski et al.)")  # fmt: skip
+        result["std_note"] = (
+            f"std of one subset's KID across {subsets} subsets of {size} "
+            "(population std, as torchmetrics and Bińkowski et al.)"
+        )
     return result
 
 
-def inception_score(logits: np.ndarray | torch.Tensor, splits: int = 10, seed: int = 0,
-                    device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
+def inception_score(
+    logits: np.ndarray | torch.Tensor,
+    splits: int = 10,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
     """Inception Score with torch-fidelity's own function: the samples shuffled with ``seed``,
     cut into ``splits`` parts, ``exp(E KL(p(y|x) || p(y)))`` per part; mean and the population
     std (ddof=0) over the parts, as torch-fidelity and the original IS code report them. With a
@@ -173,9 +187,14 @@ def _float64(value: np.ndarray | torch.Tensor, device: str | torch.device | None
     return tensor.to(device if device is not None else tensor.device, torch.float64)
 
 
-def fid_infinity(fake: np.ndarray | torch.Tensor, mu_ref: np.ndarray | torch.Tensor,
-                 sigma_ref: np.ndarray | torch.Tensor, points: int = 15, seed: int = 0,
-                 device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
+def fid_infinity(
+    fake: np.ndarray | torch.Tensor,
+    mu_ref: np.ndarray | torch.Tensor,
+    sigma_ref: np.ndarray | torch.Tensor,
+    points: int = 15,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
     """Chong & Forsyth (2020): FID at ~15 sample counts, each a subset drawn *without*
     replacement, fitted linearly against 1/N; the intercept is FID at infinite N."""
     fake_t = _float64(fake, device)
@@ -191,18 +210,28 @@ def fid_infinity(fake: np.ndarray | torch.Tensor, mu_ref: np.ndarray | torch.Ten
     if len(counts) < 2:
         return {"value": fids[-1], "slope": 0.0, "n": counts.tolist(), "fid": fids}
     slope, intercept = np.polyfit(1.0 / counts, fids, 1)
-    return {"value": float(intercept), "slope": float(slope), "n": counts.tolist(),
-            "fid": [float(f) for f in fids]}  # fmt: skip
+    return {
+        "value": float(intercept),
+        "slope": float(slope),
+        "n": counts.tolist(),
+        "fid": [float(f) for f in fids],
+    }
 
 
 def _index(rng: np.random.Generator, total: int, count: int, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(rng.choice(total, count, replace=False)).to(device)
 
 
-def fid_interval(fake: np.ndarray | torch.Tensor, mu_ref: np.ndarray | torch.Tensor,
-                 sigma_ref: np.ndarray | torch.Tensor, value: float, resamples: int = 50,
-                 level: float = 0.95, seed: int = 0,
-                 device: str | torch.device | None = None) -> dict[str, Any]:  # fmt: skip
+def fid_interval(
+    fake: np.ndarray | torch.Tensor,
+    mu_ref: np.ndarray | torch.Tensor,
+    sigma_ref: np.ndarray | torch.Tensor,
+    value: float,
+    resamples: int = 50,
+    level: float = 0.95,
+    seed: int = 0,
+    device: str | torch.device | None = None,
+) -> dict[str, Any]:
     """A sampling interval for FID without duplicating samples.
 
     The classic bootstrap resamples *with* replacement; duplicates shrink the sample covariance
@@ -218,18 +247,30 @@ def fid_interval(fake: np.ndarray | torch.Tensor, mu_ref: np.ndarray | torch.Ten
     mu_t, sigma_t = _float64(mu_ref, fake_t.device), _float64(sigma_ref, fake_t.device)
     rng = np.random.default_rng(seed)
     half = total // 2
-    values = [fid_from_features(fake_t[_index(rng, total, half, fake_t.device)], mu_t, sigma_t)
-              for _ in range(resamples)]  # fmt: skip
+    values = [
+        fid_from_features(fake_t[_index(rng, total, half, fake_t.device)], mu_t, sigma_t)
+        for _ in range(resamples)
+    ]
     stderr = float(np.std(values, ddof=1))
     z = float(norm.ppf(0.5 + level / 2))
-    return {"low": value - z * stderr, "high": value + z * stderr, "level": level,
-            "stderr": stderr, "resamples": resamples,
-            "method": "half-samples without replacement (delete-half jackknife)"}  # fmt: skip
+    return {
+        "low": value - z * stderr,
+        "high": value + z * stderr,
+        "level": level,
+        "stderr": stderr,
+        "resamples": resamples,
+        "method": "half-samples without replacement (delete-half jackknife)",
+    }
 
 
-def cmmd(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, sigma: float = 10.0,
-         scale: float = 1000.0, block: int = 2048,
-         device: str | torch.device | None = None) -> float:  # fmt: skip
+def cmmd(
+    real: np.ndarray | torch.Tensor,
+    fake: np.ndarray | torch.Tensor,
+    sigma: float = 10.0,
+    scale: float = 1000.0,
+    block: int = 2048,
+    device: str | torch.device | None = None,
+) -> float:
     """CMMD (Jayasumana et al. 2024): MMD² with a Gaussian kernel on L2-normalised CLIP
     embeddings, σ=10, scaled by 1000 as in the paper; summed in blocks to bound memory."""
     x = torch.nn.functional.normalize(_float64(real, device), dim=1)
@@ -246,5 +287,13 @@ def cmmd(real: np.ndarray | torch.Tensor, fake: np.ndarray | torch.Tensor, sigma
     return scale * (mean_kernel(x, x) + mean_kernel(y, y) - 2 * mean_kernel(x, y))
 
 
-__all__ = ["PrecomputedFeatures", "cmmd", "fid_infinity", "fid_interval", "frechet_distance",
-           "inception_score", "kid", "mean_and_covariance"]  # fmt: skip
+__all__ = [
+    "PrecomputedFeatures",
+    "cmmd",
+    "fid_infinity",
+    "fid_interval",
+    "frechet_distance",
+    "inception_score",
+    "kid",
+    "mean_and_covariance",
+]

@@ -33,12 +33,12 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.options import Option
+from ..errors import InputError
+from ..options import Option
 
 if TYPE_CHECKING:
-    from diffusionscope.core.families import ModelConfigs
-    from diffusionscope.core.modes import ModeResult, RunContext
+    from ..families import ModelConfigs
+    from ..modes import ModeResult, RunContext
 
 DESCRIPTION = "noise schedules, sampler timesteps and schedule checks (reads only the config)"
 NEEDS_PIPELINE = False
@@ -52,24 +52,24 @@ OPTIONS: tuple[Option, ...] = (
         "sigmoid, zero_snr, karras, edm, flow[:SHIFT], or another model's "
         "scheduler_config.json, folder or hub id",
         default="",
-    ),  # fmt: skip
+    ),
     Option(
         "sampler", "scheduler class for the sampler view", default_text="default: the model's own"
-    ),  # fmt: skip
+    ),
     Option(
         "sampler_steps",
         "inference steps of the sampler view",
         kind="int",
         positive=True,
         default_text=f"default: --steps or {DEFAULT_SAMPLER_STEPS}",
-    ),  # fmt: skip
+    ),
     Option(
         "timestep_spacing",
         "timestep spacing of the sampler view",
         kind="choice",
         choices=("leading", "trailing", "linspace"),
         default_text="default: all three",
-    ),  # fmt: skip
+    ),
     Option("flow_shift", "shift for 'flow' schedules", kind="float", positive=True),
 )
 
@@ -81,13 +81,13 @@ def sampler_steps(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> None:
-    from diffusionscope.core.schedule.curves import NAMED_SCHEDULES
+    from .curves import NAMED_SCHEDULES
 
     for name in filter(None, (n.strip() for n in (args.compare or "").split(","))):
         base = name.partition(":")[0]
         if base in NAMED_SCHEDULES:
             continue
-        from diffusionscope.core.loading import classify_source
+        from ..loading import classify_source
 
         try:
             classify_source(name)
@@ -97,7 +97,7 @@ def validate(args: argparse.Namespace) -> None:
                 "a scheduler_config.json, model folder or hub id)"
             ) from None
     if args.sampler:
-        from diffusionscope.core.schedule.curves import scheduler_class
+        from .curves import scheduler_class
 
         scheduler_class(args.sampler)
 
@@ -109,14 +109,14 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     id, single file or bare scheduler config)."""
     if model is None:
         return
-    from diffusionscope.core.schedule.plan import plan_schedule
+    from .plan import plan_schedule
 
     plan_schedule(args, model)
 
 
 def run(ctx: RunContext) -> ModeResult:
-    from diffusionscope.core.modes import ModeResult
-    from diffusionscope.core.schedule.report import analyse
+    from ..modes import ModeResult
+    from .report import analyse
 
     results, report = analyse(ctx)
     return ModeResult(results=results, report=report)

@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from diffusionscope.core.schedule.curves import FLOW_SIGMA_CONVERSIONS, NoiseCurve
-from diffusionscope.core.schedule.sampler import VisitedSteps
+from .curves import FLOW_SIGMA_CONVERSIONS, NoiseCurve
+from .sampler import VisitedSteps
 
 Verdict = Literal["pass", "warn", "fail", "info"]
 
@@ -38,47 +38,80 @@ class Check:
 def schedule_checks(curve: NoiseCurve) -> list[Check]:
     checks: list[Check] = []
     if curve.family == "flow":
-        candidates: tuple[str, ...] = ("shift", "flow_shift", "use_flow_sigmas",
-                                       "use_dynamic_shifting")  # fmt: skip
+        candidates: tuple[str, ...] = (
+            "shift",
+            "flow_shift",
+            "use_flow_sigmas",
+            "use_dynamic_shifting",
+        )
     else:
-        candidates = ("beta_schedule", "beta_start", "beta_end", "trained_betas",
-                      "rescale_betas_zero_snr", "sigma_min", "sigma_max")  # fmt: skip
+        candidates = (
+            "beta_schedule",
+            "beta_start",
+            "beta_end",
+            "trained_betas",
+            "rescale_betas_zero_snr",
+            "sigma_min",
+            "sigma_max",
+        )
     config_fields = [k for k in candidates if curve.config.get(k) is not None]
     diffs = np.diff(curve.alphas_cumprod)
     decreasing = bool(np.all(diffs < 0))
     worst = float(diffs.max()) if len(diffs) else 0.0
-    checks.append(Check(
-        "alphas_cumprod strictly decreasing", "pass" if decreasing else "fail",
-        decreasing, "every step adds noise" if decreasing
-        else f"ᾱ rises or stalls somewhere (largest step {worst:+.3g})", config_fields,
-    ))  # fmt: skip
+    checks.append(
+        Check(
+            "alphas_cumprod strictly decreasing",
+            "pass" if decreasing else "fail",
+            decreasing,
+            "every step adds noise"
+            if decreasing
+            else f"ᾱ rises or stalls somewhere (largest step {worst:+.3g})",
+            config_fields,
+        )
+    )
     finite = curve.log_snr[np.isfinite(curve.log_snr)]
     start, end = float(finite[0]), float(curve.log_snr[-1])
-    checks.append(Check(
-        "log-SNR range", "info", [start, end],
-        f"log-SNR from {start:.3f} at t={curve.timesteps[0]:g} to {end:.3f} at "
-        f"t={curve.timesteps[-1]:g}", config_fields,
-    ))  # fmt: skip
+    checks.append(
+        Check(
+            "log-SNR range",
+            "info",
+            [start, end],
+            f"log-SNR from {start:.3f} at t={curve.timesteps[0]:g} to {end:.3f} at "
+            f"t={curve.timesteps[-1]:g}",
+            config_fields,
+        )
+    )
     terminal = curve.terminal_snr
     is_zero = terminal < ZERO_SNR
-    checks.append(Check(
-        "terminal SNR is zero", "pass" if is_zero else "warn", terminal,
-        "the last training step is pure noise" if is_zero
-        else f"SNR at the last step is {terminal:.3g} (σ={1 / np.sqrt(terminal):.3g}): the model "
-        "never sees pure noise but sampling starts from it (Lin et al. 2023)",
-        config_fields,
-    ))  # fmt: skip
+    checks.append(
+        Check(
+            "terminal SNR is zero",
+            "pass" if is_zero else "warn",
+            terminal,
+            "the last training step is pure noise"
+            if is_zero
+            else f"SNR at the last step is {terminal:.3g} (σ={1 / np.sqrt(terminal):.3g}): the model "
+            "never sees pure noise but sampling starts from it (Lin et al. 2023)",
+            config_fields,
+        )
+    )
     prediction = curve.config.get("prediction_type", "epsilon")
     if curve.family != "flow":
         bad = is_zero and prediction == "epsilon"
         exactly_zero = float(curve.alphas_cumprod[-1]) == 0.0
         verdict: Verdict = ("fail" if exactly_zero else "warn") if bad else "pass"
-        checks.append(Check(
-            "prediction type fits terminal SNR", verdict, prediction,
-            "epsilon prediction is undefined at zero terminal SNR (x0 = (x_t - σε)/α with α=0); "
-            "use v-prediction" if bad else f"{prediction} prediction",
-            ["prediction_type", *config_fields],
-        ))  # fmt: skip
+        checks.append(
+            Check(
+                "prediction type fits terminal SNR",
+                verdict,
+                prediction,
+                "epsilon prediction is undefined at zero terminal SNR (x0 = (x_t - σε)/α with α=0); "
+                "use v-prediction"
+                if bad
+                else f"{prediction} prediction",
+                ["prediction_type", *config_fields],
+            )
+        )
     return checks
 
 
@@ -95,18 +128,28 @@ def _starts_at_max(visited: VisitedSteps) -> Check:
     fields = _sampler_fields(visited)
     top, below_top = visited.top_sigmas
     first, first_t = float(visited.sigmas[0]), float(visited.timesteps[0])
-    value = {"first_sigma": _finite_or_none(first), "first_timestep": first_t,
-             "schedule_sigma_max": _finite_or_none(top)}  # fmt: skip
+    value = {
+        "first_sigma": _finite_or_none(first),
+        "first_timestep": first_t,
+        "schedule_sigma_max": _finite_or_none(top),
+    }
     name = "sampler starts at the schedule's maximum noise"
     if np.isnan(first):
-        return Check(name, "fail", value, f"first visited timestep {first_t:g} lies outside the "
-                     f"schedule (0 to {visited.train_steps - 1}): it has no noise level", fields)  # fmt: skip
+        return Check(
+            name,
+            "fail",
+            value,
+            f"first visited timestep {first_t:g} lies outside the "
+            f"schedule (0 to {visited.train_steps - 1}): it has no noise level",
+            fields,
+        )
     ok = first >= below_top * (1 - 1e-6)
     if visited.family == "flow":
         detail = f"first visited σ={first:.4f} (pure noise is σ=1; the schedule's top {top:.4f})"
     else:
-        detail = (f"first visited σ={first:.4g} at timestep {first_t:g}; the schedule's "
-                  f"σ_max={top:.4g}")  # fmt: skip
+        detail = (
+            f"first visited σ={first:.4g} at timestep {first_t:g}; the schedule's σ_max={top:.4g}"
+        )
     if not ok:
         detail += f" ({visited.spacing or 'this'} spacing never starts from the noisiest step"
         detail += "; try timestep_spacing='trailing')" if visited.spacing == "leading" else ")"
@@ -129,8 +172,13 @@ def _distinct_and_in_range(visited: VisitedSteps) -> Check:
     fields = _sampler_fields(visited)
     name = "visited timesteps distinct and in range"
     if not visited.indices_are_timesteps:
-        return Check(name, "info", None, "this scheduler's timesteps are EDM c_noise values "
-                     "(0.25·ln σ), not indices", ["sigma_min", "sigma_max"])  # fmt: skip
+        return Check(
+            name,
+            "info",
+            None,
+            "this scheduler's timesteps are EDM c_noise values (0.25·ln σ), not indices",
+            ["sigma_min", "sigma_max"],
+        )
     rounded = np.round(visited.timesteps, 6)
     collapsed = (
         rounded[np.concatenate([[True], rounded[1:] != rounded[:-1]])] if len(rounded) else rounded
@@ -147,11 +195,17 @@ def _distinct_and_in_range(visited: VisitedSteps) -> Check:
     if len(outside):
         detail += f" (visits {', '.join(f'{t:g}' for t in outside[:3])})"
     if visited.multi_stage and stages and longest <= allowed_run:
-        detail += (f"; {stages} second-stage evaluations at an already visited timestep, by "
-                   f"design of {visited.scheduler_class}")  # fmt: skip
-    return Check(name, "pass" if ok else "fail",
-                 {"repeated": repeated, "out_of_range": int(len(outside)), "stages": stages},
-                 detail, fields)  # fmt: skip
+        detail += (
+            f"; {stages} second-stage evaluations at an already visited timestep, by "
+            f"design of {visited.scheduler_class}"
+        )
+    return Check(
+        name,
+        "pass" if ok else "fail",
+        {"repeated": repeated, "out_of_range": int(len(outside)), "stages": stages},
+        detail,
+        fields,
+    )
 
 
 def _follows_shift(curve: NoiseCurve, visited: VisitedSteps) -> Check:
@@ -162,11 +216,16 @@ def _follows_shift(curve: NoiseCurve, visited: VisitedSteps) -> Check:
     name = "flow sampler follows the model's shift"
     shift = float(curve.shift if curve.shift is not None else 1.0)
     value: dict[str, Any] = {"shift": shift, "mu": curve.mu}
-    redistributed = [k for k in (*FLOW_SIGMA_CONVERSIONS, "shift_terminal")
-                     if curve.config.get(k)]  # fmt: skip
+    redistributed = [k for k in (*FLOW_SIGMA_CONVERSIONS, "shift_terminal") if curve.config.get(k)]
     if redistributed:
-        return Check(name, "info", value, f"{', '.join(redistributed)} set: the steps are not "
-                     "meant to be evenly spaced under the shift", fields)  # fmt: skip
+        return Check(
+            name,
+            "info",
+            value,
+            f"{', '.join(redistributed)} set: the steps are not "
+            "meant to be evenly spaced under the shift",
+            fields,
+        )
     sigmas = visited.sigmas[np.isfinite(visited.sigmas)]
     steps = np.unique(np.round(sigmas, 7))[::-1]
     steps = steps[steps > 0]
@@ -175,9 +234,12 @@ def _follows_shift(curve: NoiseCurve, visited: VisitedSteps) -> Check:
     even = len(gaps) < 2 or bool(np.allclose(gaps, gaps.mean(), rtol=1e-3, atol=1e-5))
     value["unshifted_gaps"] = [float(g) for g in gaps[:8]]
     how = f"μ={curve.mu:.4g}, shift e^μ={shift:.4g}" if curve.mu is not None else f"shift {shift:g}"
-    detail = (f"visited σ's are an even grid under the model's {how}" if even else
-              f"visited σ's are not an even grid under the model's {how}: the shift was applied "
-              "twice, or the sampler uses another shift")  # fmt: skip
+    detail = (
+        f"visited σ's are an even grid under the model's {how}"
+        if even
+        else f"visited σ's are not an even grid under the model's {how}: the shift was applied "
+        "twice, or the sampler uses another shift"
+    )
     return Check(name, "pass" if even else "warn", value, detail, fields)
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from diffusionscope.core.errors import InputError
+from ..errors import InputError
 
 #: Named alternatives: a scheduler class and the config it is built with.
 SD_BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear"}
@@ -38,7 +38,7 @@ NAMED_SCHEDULES: dict[str, tuple[str, dict[str, Any]]] = {
     "zero_snr": (
         "DDIMScheduler",
         {**SD_BETAS, "rescale_betas_zero_snr": True, "timestep_spacing": "trailing"},
-    ),  # fmt: skip
+    ),
     "karras": ("EulerDiscreteScheduler", {**SD_BETAS, "use_karras_sigmas": True}),
     "edm": ("EDMEulerScheduler", {}),
     "flow": ("FlowMatchEulerDiscreteScheduler", {"shift": 1.0}),
@@ -52,7 +52,7 @@ FLOW_SIGMA_CONVERSIONS = ("use_karras_sigmas", "use_exponential_sigmas", "use_be
 
 def scheduler_class(name: str) -> type:
     """A diffusers scheduler class by name; diffusers' lazy module imports only its module."""
-    from diffusionscope.core.schedule.imports import import_diffusers
+    from .imports import import_diffusers
 
     cls = getattr(import_diffusers(), name, None)
     if cls is None or not name.endswith("Scheduler"):
@@ -71,8 +71,11 @@ def build_scheduler(config: dict[str, Any], class_name: str | None = None) -> An
     if class_name and class_name != config.get("_class_name"):
         # A null in another class's config means "not set there" (Euler's sigma_min): it must
         # not override a value this class needs (EDM's sigma_min would become None).
-        clean = {k: v for k, v in clean.items()
-                 if v is not None or accepted[k].default in (None, inspect.Parameter.empty)}  # fmt: skip
+        clean = {
+            k: v
+            for k, v in clean.items()
+            if v is not None or accepted[k].default in (None, inspect.Parameter.empty)
+        }
     try:
         return cls.from_config(clean)
     except ImportError as error:
@@ -249,10 +252,19 @@ def curve_from_scheduler(name: str, scheduler: Any, mu: float | None = None) -> 
         log_snr = -2 * np.log(sigmas)
         alphas = 1 / (1 + sigmas**2)
         timesteps, betas = np.arange(steps, dtype=np.float64), None
-    return NoiseCurve(name, family, type(scheduler).__name__, timesteps, alphas, log_snr,
-                      sigmas, betas, config,
-                      mu=mu if family == "flow" and config.get("use_dynamic_shifting") else None,
-                      shift=shift)  # fmt: skip
+    return NoiseCurve(
+        name,
+        family,
+        type(scheduler).__name__,
+        timesteps,
+        alphas,
+        log_snr,
+        sigmas,
+        betas,
+        config,
+        mu=mu if family == "flow" and config.get("use_dynamic_shifting") else None,
+        shift=shift,
+    )
 
 
 def named_curve(name: str, flow_shift: float | None = None) -> NoiseCurve:

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.families import ModelConfigs
+from ..errors import InputError
+from ..families import ModelConfigs
 
 FLUX = "FluxPipeline"
 SD3 = "StableDiffusion3Pipeline"
@@ -74,7 +74,7 @@ class TimestepCall:
 
 def _calculate_shift(pipeline_class: str) -> Any:
     """diffusers' ``calculate_shift`` from the pipeline's own module (imports that module)."""
-    from diffusionscope.core.schedule.imports import import_diffusers
+    from .imports import import_diffusers
 
     cls = getattr(import_diffusers(), pipeline_class)
     return sys.modules[cls.__module__].calculate_shift
@@ -101,8 +101,12 @@ def _image_seq_len(model: ModelConfigs, height: int, width: int) -> int:
     return (height // factor // patch) * (width // factor // patch)
 
 
-def timestep_call(model: ModelConfigs, scheduler_config: dict[str, Any],
-                  height: int | None = None, width: int | None = None) -> TimestepCall:  # fmt: skip
+def timestep_call(
+    model: ModelConfigs,
+    scheduler_config: dict[str, Any],
+    height: int | None = None,
+    width: int | None = None,
+) -> TimestepCall:
     """How ``model``'s pipeline sets the timesteps of a scheduler with ``scheduler_config``
     (the built scheduler's config, class defaults included)."""
     pipeline = model.pipeline_class

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from diffusionscope.core.families import ModelConfigs
-from diffusionscope.core.schedule import sampler_steps
-from diffusionscope.core.schedule.curves import (
+from ..families import ModelConfigs
+from . import sampler_steps
+from .curves import (
     NAMED_SCHEDULES,
     NoiseCurve,
     build_scheduler,
@@ -27,8 +27,8 @@ from diffusionscope.core.schedule.curves import (
     named_curve,
     validate_config,
 )
-from diffusionscope.core.schedule.pipeline_call import TimestepCall, timestep_call
-from diffusionscope.core.schedule.sampler import SPACINGS, VisitedSteps, visited_steps
+from .pipeline_call import TimestepCall, timestep_call
+from .sampler import SPACINGS, VisitedSteps, visited_steps
 
 
 @dataclass
@@ -54,13 +54,14 @@ def source_name(source: str) -> str:
 def _scheduler_config(model: ModelConfigs) -> dict[str, Any]:
     if model.scheduler:
         return model.scheduler
-    from diffusionscope.core.loading import load_scheduler_config
+    from ..loading import load_scheduler_config
 
     return load_scheduler_config(model.source)  # raises the one line saying what is missing
 
 
-def _model_curve(model: ModelConfigs, height: int | None, width: int | None,
-                 name: str) -> tuple[dict[str, Any], TimestepCall, NoiseCurve]:  # fmt: skip
+def _model_curve(
+    model: ModelConfigs, height: int | None, width: int | None, name: str
+) -> tuple[dict[str, Any], TimestepCall, NoiseCurve]:
     config = _scheduler_config(model)
     validate_config(config, f"scheduler config of {model.source}")
     scheduler = build_scheduler(config)
@@ -72,22 +73,26 @@ def _model_curve(model: ModelConfigs, height: int | None, width: int | None,
 def _compare_curve(name: str, flow_shift: float | None) -> NoiseCurve:
     if name.partition(":")[0] in NAMED_SCHEDULES:
         return named_curve(name, flow_shift)
-    from diffusionscope.core.families import read_model_configs
+    from ..families import read_model_configs
 
     # Another model: its own default image size decides its μ, if it shifts dynamically.
     return _model_curve(read_model_configs(name), None, None, source_name(name))[2]
 
 
 def _same_steps(a: VisitedSteps, b: VisitedSteps) -> bool:
-    return (a.scheduler_class == b.scheduler_class and len(a.timesteps) == len(b.timesteps)
-            and bool(np.array_equal(a.timesteps, b.timesteps))
-            and bool(np.array_equal(a.sigmas, b.sigmas, equal_nan=True)))  # fmt: skip
+    return (
+        a.scheduler_class == b.scheduler_class
+        and len(a.timesteps) == len(b.timesteps)
+        and bool(np.array_equal(a.timesteps, b.timesteps))
+        and bool(np.array_equal(a.sigmas, b.sigmas, equal_nan=True))
+    )
 
 
 def plan_schedule(args: argparse.Namespace, model: ModelConfigs) -> SchedulePlan:
     """The whole analysis but the drawing; one :class:`InputError` line for what it cannot do."""
-    config, call, model_curve = _model_curve(model, args.height, args.width,
-                                             source_name(model.source))  # fmt: skip
+    config, call, model_curve = _model_curve(
+        model, args.height, args.width, source_name(model.source)
+    )
     curves = [model_curve]
     for name in filter(None, (n.strip() for n in (args.compare or "").split(","))):
         curves.append(_compare_curve(name, args.flow_shift))
@@ -104,15 +109,19 @@ def plan_schedule(args: argparse.Namespace, model: ModelConfigs) -> SchedulePlan
     notes: list[str] = []
     for spacing in spacings:
         steps_seen = visited_steps(config, args.sampler, steps, spacing, call, model_curve.family)
-        steps_seen.pipeline_default = own_class and (spacing is None or spacing == own_spacing
-                                                     or (own_spacing is None
-                                                         and spacing == steps_seen.spacing))  # fmt: skip
+        steps_seen.pipeline_default = own_class and (
+            spacing is None
+            or spacing == own_spacing
+            or (own_spacing is None and spacing == steps_seen.spacing)
+        )
         twin = next((v for v in visited if _same_steps(v, steps_seen)), None)
         if twin is None:
             visited.append(steps_seen)
             continue
-        notes.append(f"{steps_seen.scheduler_class} visits the same steps with {twin.spacing} "
-                     f"and {steps_seen.spacing} spacing (it ignores timestep_spacing): one row")  # fmt: skip
+        notes.append(
+            f"{steps_seen.scheduler_class} visits the same steps with {twin.spacing} "
+            f"and {steps_seen.spacing} spacing (it ignores timestep_spacing): one row"
+        )
         if steps_seen.pipeline_default:
             visited[visited.index(twin)] = steps_seen
     if call.describe():

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from diffusionscope.core.schedule.curves import NoiseCurve
-from diffusionscope.core.schedule.sampler import VisitedSteps
+from .curves import NoiseCurve
+from .sampler import VisitedSteps
 
 LOG_SNR_FLOOR = -25.0  # zero terminal SNR is -inf; drawn at this floor
 # Fixed margins instead of tight_layout and a trimmed bounding box: each of those draws the

@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.schedule.curves import build_scheduler, curve_from_scheduler, family_of
-from diffusionscope.core.schedule.pipeline_call import TimestepCall
+from ..errors import InputError
+from .curves import build_scheduler, curve_from_scheduler, family_of
+from .pipeline_call import TimestepCall
 
 SPACINGS = ("leading", "trailing", "linspace")
 
@@ -137,9 +137,14 @@ def _check_call_accepted(scheduler: Any, call: TimestepCall, kwargs: dict[str, A
             )
 
 
-def visited_steps(config: dict[str, Any], class_name: str | None, steps: int,
-                  spacing: str | None, call: TimestepCall | None = None,
-                  model_family: str | None = None) -> VisitedSteps:  # fmt: skip
+def visited_steps(
+    config: dict[str, Any],
+    class_name: str | None,
+    steps: int,
+    spacing: str | None,
+    call: TimestepCall | None = None,
+    model_family: str | None = None,
+) -> VisitedSteps:
     """Set ``steps`` timesteps as the pipeline would and read back what the sampler visits.
 
     ``model_family`` (the model schedule's family) refuses a sampler of another family: an EDM

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffusionscope.core.zoo import (
+from . import (
     DIGITS_CLIP,
     DIGITS_FEATURES,
     DIGITS_LDM,
@@ -33,14 +33,14 @@ from diffusionscope.core.zoo import (
     DIGITS_REFERENCE,
     ZOO_DIR,
 )
-from diffusionscope.core.zoo.prompts import (
+from .prompts import (
     COLORS,
     DIGIT_WORDS,
     VOCABULARY,
     make_prompt,
     random_samples,
 )
-from diffusionscope.core.zoo.tokenizer import word_tokenizer, write_word_vocabulary
+from .tokenizer import word_tokenizer, write_word_vocabulary
 
 SEED = 1234
 MAX_TOKENS = 16
@@ -65,9 +65,14 @@ def cosine_lr(step: int, total: int, warmup: int = 100) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-def train_loop(parameters: list[torch.nn.Parameter], steps: int, lr: float,
-               loss_fn: Callable[[int], torch.Tensor], name: str,
-               on_step: Callable[[], None] | None = None) -> None:  # fmt: skip
+def train_loop(
+    parameters: list[torch.nn.Parameter],
+    steps: int,
+    lr: float,
+    loss_fn: Callable[[int], torch.Tensor],
+    name: str,
+    on_step: Callable[[], None] | None = None,
+) -> None:
     optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=1e-4)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: cosine_lr(s, steps))
     started, running = time.time(), None
@@ -107,7 +112,7 @@ class Pool:
 
 
 def build_features(pool: Pool, steps: int, target: Path) -> None:
-    from diffusionscope.core.zoo.features import DigitsFeatureNet
+    from .features import DigitsFeatureNet
 
     torch.manual_seed(SEED)
     net = DigitsFeatureNet()
@@ -168,8 +173,9 @@ def build_vae(pool: Pool, steps: int, work: Path) -> None:
     train_loop(list(vae.parameters()), steps, 1e-3, loss_fn, "vae")
     vae.eval()
     with torch.no_grad():
-        latents = torch.cat([vae.encode(images[i : i + 512]).latent_dist.mode()
-                             for i in range(0, 4096, 512)])  # fmt: skip
+        latents = torch.cat(
+            [vae.encode(images[i : i + 512]).latent_dist.mode() for i in range(0, 4096, 512)]
+        )
     scaling = float(1.0 / latents.std())
     vae.register_to_config(scaling_factor=scaling)
     log(f"vae: latent std {latents.std():.3f} -> scaling_factor {scaling:.4f}")
@@ -187,10 +193,15 @@ def sd_scheduler():  # -> EulerDiscreteScheduler
     from diffusers import EulerDiscreteScheduler
 
     scheduler = EulerDiscreteScheduler(
-        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-        beta_schedule="scaled_linear", prediction_type="epsilon", steps_offset=1,
-        timestep_spacing="leading", interpolation_type="linear",
-    )  # fmt: skip
+        num_train_timesteps=1000,
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        prediction_type="epsilon",
+        steps_offset=1,
+        timestep_spacing="leading",
+        interpolation_type="linear",
+    )
     scheduler.register_to_config(clip_sample=False, set_alpha_to_one=False, skip_prk_steps=True)
     return scheduler
 
@@ -198,8 +209,9 @@ def sd_scheduler():  # -> EulerDiscreteScheduler
 def training_scheduler():  # -> DDPMScheduler
     from diffusers import DDPMScheduler
 
-    return DDPMScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
-                         beta_schedule="scaled_linear")  # fmt: skip
+    return DDPMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
+    )
 
 
 def encode_pool(vae, pool: Pool) -> torch.Tensor:
@@ -207,8 +219,9 @@ def encode_pool(vae, pool: Pool) -> torch.Tensor:
     log("ldm: encoding the training pool")
     with torch.no_grad():
         images = to_tensor(pool.images)
-        latents = [vae.encode(images[i : i + 512]).latent_dist.mode()
-                   for i in range(0, len(images), 512)]  # fmt: skip
+        latents = [
+            vae.encode(images[i : i + 512]).latent_dist.mode() for i in range(0, len(images), 512)
+        ]
     return torch.cat(latents) * vae.config.scaling_factor
 
 
@@ -216,23 +229,36 @@ class DenoisingLoss:
     """SD's training objective on the pool, with 10% of the prompts dropped for guidance, and
     optionally the grounding loss of :mod:`diffusionscope.core.zoo.grounding` on the kept prompts."""
 
-    def __init__(self, unet, text_encoder, tokenizer, latents: torch.Tensor, pool: Pool,
-                 recorded: list[torch.Tensor] | None = None,
-                 grounding_weight: float = GROUNDING_WEIGHT) -> None:  # fmt: skip
+    def __init__(
+        self,
+        unet,
+        text_encoder,
+        tokenizer,
+        latents: torch.Tensor,
+        pool: Pool,
+        recorded: list[torch.Tensor] | None = None,
+        grounding_weight: float = GROUNDING_WEIGHT,
+    ) -> None:
         """``recorded``: the list :func:`diffusionscope.core.zoo.grounding.recording_cross_attention` fills;
         given, the grounding loss is added."""
         self.unet, self.text_encoder, self.latents, self.pool = unet, text_encoder, latents, pool
-        self.ids = tokenizer(pool.prompts, padding="max_length", max_length=MAX_TOKENS,
-                             truncation=True, return_tensors="pt").input_ids  # fmt: skip
-        self.empty = tokenizer([""], padding="max_length", max_length=MAX_TOKENS,
-                               return_tensors="pt").input_ids[0]  # fmt: skip
+        self.ids = tokenizer(
+            pool.prompts,
+            padding="max_length",
+            max_length=MAX_TOKENS,
+            truncation=True,
+            return_tensors="pt",
+        ).input_ids
+        self.empty = tokenizer(
+            [""], padding="max_length", max_length=MAX_TOKENS, return_tensors="pt"
+        ).input_ids[0]
         self.noise_scheduler = training_scheduler()
         self.alphas_cumprod = self.noise_scheduler.alphas_cumprod
         self.generator = torch.Generator().manual_seed(SEED)
         self.recorded = recorded
         self.grounding_weight = grounding_weight
         if recorded is not None:
-            from diffusionscope.core.zoo.grounding import ink_masks, word_targets
+            from .grounding import ink_masks, word_targets
 
             self.ink = ink_masks(pool.images)
             self.targets = word_targets(pool.prompts, MAX_TOKENS)
@@ -255,12 +281,13 @@ class DenoisingLoss:
         per_sample = F.mse_loss(self.unet(noisy, t, context).sample, noise, reduction="none")
         loss = (per_sample.mean(dim=(1, 2, 3)) * weight).mean()
         if self.recorded is not None:
-            from diffusionscope.core.zoo.grounding import grounding_loss
+            from .grounding import grounding_loss
 
             kept = ~drop
             maps = [probabilities[kept] for probabilities in self.recorded]
-            grounding = grounding_loss(maps, self.ink[index][kept], self.targets[index][kept],
-                                       self.alphas_cumprod[t][kept])  # fmt: skip
+            grounding = grounding_loss(
+                maps, self.ink[index][kept], self.targets[index][kept], self.alphas_cumprod[t][kept]
+            )
             loss = loss + self.grounding_weight * grounding
         return loss
 
@@ -290,10 +317,15 @@ def save_pipeline(vae, text_encoder, tokenizer, unet, target: Path) -> None:
     for name, model in (("vae", vae), ("unet", unet)):  # a fine-tune's source, not this machine's
         model.register_to_config(_name_or_path=f"{target.name}/{name}")
     pipeline = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=sd_scheduler(), safety_checker=None, feature_extractor=None,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=sd_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
         requires_safety_checker=False,
-    )  # fmt: skip
+    )
     staging = target.with_name(target.name + ".partial")
     if staging.exists():
         shutil.rmtree(staging)
@@ -305,8 +337,16 @@ def save_pipeline(vae, text_encoder, tokenizer, unet, target: Path) -> None:
     log(f"ldm: saved {target}")
 
 
-def train_and_save(vae, tokenizer, average: ExponentialAverage, loss_fn: DenoisingLoss,
-                   steps: int, lr: float, name: str, target: Path) -> None:  # fmt: skip
+def train_and_save(
+    vae,
+    tokenizer,
+    average: ExponentialAverage,
+    loss_fn: DenoisingLoss,
+    steps: int,
+    lr: float,
+    name: str,
+    target: Path,
+) -> None:
     """Train the averaged UNet and text encoder together, then save the averages as the
     pipeline. The averages are copied before any processor is tapped, so they hold none."""
     unet, text_encoder = average.trained
@@ -360,12 +400,11 @@ def build_ldm(pool: Pool, steps: int, work: Path, target: Path) -> None:
     train_and_save(vae, tokenizer, average, loss_fn, steps, 1e-3, "ldm", target)
 
 
-def build_grounding(pool: Pool, steps: int, target: Path, weight: float = GROUNDING_WEIGHT
-                    ) -> None:  # fmt: skip
+def build_grounding(pool: Pool, steps: int, target: Path, weight: float = GROUNDING_WEIGHT) -> None:
     """Fine-tune the LDM at ``target`` (the shipped one if absent) with the grounding loss."""
     from diffusers import StableDiffusionPipeline
 
-    from diffusionscope.core.zoo.grounding import recording_cross_attention
+    from .grounding import recording_cross_attention
 
     torch.manual_seed(SEED + 1)
     source = target if (target / "model_index.json").is_file() else DIGITS_LDM
@@ -375,10 +414,12 @@ def build_grounding(pool: Pool, steps: int, target: Path, weight: float = GROUND
     latents = encode_pool(vae, pool)
     average = ExponentialAverage(unet, text_encoder)
     with recording_cross_attention(unet) as recorded:
-        loss_fn = DenoisingLoss(unet, text_encoder, pipeline.tokenizer, latents, pool, recorded,
-                                weight)  # fmt: skip
-        train_and_save(vae, pipeline.tokenizer, average, loss_fn, steps, GROUNDING_LR, "ground",
-                       target)  # fmt: skip
+        loss_fn = DenoisingLoss(
+            unet, text_encoder, pipeline.tokenizer, latents, pool, recorded, weight
+        )
+        train_and_save(
+            vae, pipeline.tokenizer, average, loss_fn, steps, GROUNDING_LR, "ground", target
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -399,26 +440,39 @@ def build_clip(pool: Pool, steps: int, work: Path, target: Path) -> None:
     torch.manual_seed(SEED)
     tokenizer = word_tokenizer(work / "clip-tokenizer", VOCABULARY, MAX_TOKENS)
     text = CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, max_position_embeddings=MAX_TOKENS,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        vocab_size=len(tokenizer),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=MAX_TOKENS,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
-    )  # fmt: skip
+    )
     vision = CLIPVisionConfig(
-        image_size=32, patch_size=4, hidden_size=64, intermediate_size=128,
-        num_hidden_layers=3, num_attention_heads=4,
-    )  # fmt: skip
-    config = CLIPConfig(text_config=text.to_dict(), vision_config=vision.to_dict(),
-                        projection_dim=64)  # fmt: skip
+        image_size=32,
+        patch_size=4,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=3,
+        num_attention_heads=4,
+    )
+    config = CLIPConfig(
+        text_config=text.to_dict(), vision_config=vision.to_dict(), projection_dim=64
+    )
     model = CLIPModel(config)
     image_processor = CLIPImageProcessor(
-        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
-        image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5],
-    )  # fmt: skip
+        size={"shortest_edge": 32},
+        crop_size={"height": 32, "width": 32},
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+    )
     processor = CLIPProcessor(image_processor=image_processor, tokenizer=tokenizer)
     pixels = to_tensor(pool.images)  # the processor's normalisation: (x/255 - 0.5) / 0.5
-    ids = tokenizer(pool.prompts, padding="max_length", max_length=MAX_TOKENS,
-                    return_tensors="pt").input_ids  # fmt: skip
+    ids = tokenizer(
+        pool.prompts, padding="max_length", max_length=MAX_TOKENS, return_tensors="pt"
+    ).input_ids
 
     def loss_fn(_step: int) -> torch.Tensor:
         index = torch.from_numpy(pool.batch(128))
@@ -452,11 +506,18 @@ def build_reference(target: Path, prompts_file: Path) -> None:
         shutil.rmtree(target)
     target.mkdir(parents=True)
     for index, sample in enumerate(samples):
-        Image.fromarray(sample.image).save(target / f"digit-{index:04d}.png",
-                                           optimize=True)  # fmt: skip
-    labels = [{"file": f"digit-{i:04d}.png", "digit": s.digit, "color": s.color,
-               "thickness": s.thickness, "background": s.background, "prompt": s.prompt}
-              for i, s in enumerate(samples)]  # fmt: skip
+        Image.fromarray(sample.image).save(target / f"digit-{index:04d}.png", optimize=True)
+    labels = [
+        {
+            "file": f"digit-{i:04d}.png",
+            "digit": s.digit,
+            "color": s.color,
+            "thickness": s.thickness,
+            "background": s.background,
+            "prompt": s.prompt,
+        }
+        for i, s in enumerate(samples)
+    ]
     (target / "labels.json").write_text(json.dumps(labels, indent=0))
     prompts = [make_prompt(d, c) for d in range(len(DIGIT_WORDS)) for c in COLORS]
     prompts_file.write_text("\n".join(prompts) + "\n")
@@ -474,8 +535,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", default="build/zoo", help="intermediate files")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply every step count")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--out", default=None,
-                        help="write the models here instead of the shipped zoo (a trial build)")  # fmt: skip
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="write the models here instead of the shipped zoo (a trial build)",
+    )
     args = parser.parse_args(argv)
     stages = [s for s in args.only.split(",") if s]
     unknown = set(stages) - set(STAGES)

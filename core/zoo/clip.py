@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from transformers import CLIPModel, CLIPProcessor
 
-from diffusionscope.core.zoo import DIGITS_CLIP
+from . import DIGITS_CLIP
 
 
 class EmbeddingCLIPModel(CLIPModel):

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from diffusionscope.core.zoo import DIGITS_CLIP, DIGITS_FEATURES, DIGITS_LDM, ZOO_DIR
-from diffusionscope.core.zoo.prompts import COLORS, ink_color_name, make_prompt, random_samples
+from . import DIGITS_CLIP, DIGITS_FEATURES, DIGITS_LDM, ZOO_DIR
+from .prompts import COLORS, ink_color_name, make_prompt, random_samples
 
 
 def load_ldm(folder: Path = DIGITS_LDM):  # -> StableDiffusionPipeline
@@ -29,16 +29,27 @@ def load_ldm(folder: Path = DIGITS_LDM):  # -> StableDiffusionPipeline
     return pipeline
 
 
-def generate(pipeline, prompts: Sequence[str], seed: int, steps: int = 20,
-             guidance_scale: float = 5.0, batch: int = 50) -> np.ndarray:  # fmt: skip
+def generate(
+    pipeline,
+    prompts: Sequence[str],
+    seed: int,
+    steps: int = 20,
+    guidance_scale: float = 5.0,
+    batch: int = 50,
+) -> np.ndarray:
     """uint8 ``[N, 32, 32, 3]``; image ``i`` comes from its own generator seeded ``seed + i``."""
     chunks = []
     for start in range(0, len(prompts), batch):
         chunk = list(prompts[start : start + batch])
         generators = [torch.Generator().manual_seed(seed + start + i) for i in range(len(chunk))]
         with torch.inference_mode():
-            out = pipeline(chunk, num_inference_steps=steps, guidance_scale=guidance_scale,
-                           generator=generators, output_type="np").images  # fmt: skip
+            out = pipeline(
+                chunk,
+                num_inference_steps=steps,
+                guidance_scale=guidance_scale,
+                generator=generators,
+                output_type="np",
+            ).images
         chunks.append((np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8))
     return np.concatenate(chunks)
 
@@ -68,8 +79,9 @@ def colour_accuracy(images: np.ndarray, colors: Sequence[str]) -> float:
     return float(np.mean([a == b for a, b in zip(named, colors, strict=True)]))
 
 
-def fid_triplet(generated: np.ndarray, classifier, real_count: int = 600,
-                seed: int = 5) -> dict[str, float]:  # fmt: skip
+def fid_triplet(
+    generated: np.ndarray, classifier, real_count: int = 600, seed: int = 5
+) -> dict[str, float]:
     """FID(real half, other real half) < FID(generated, real) < FID(uniform noise, real).
 
     Computed by torchmetrics' ``FrechetInceptionDistance`` with the digit classifier as its
@@ -82,26 +94,31 @@ def fid_triplet(generated: np.ndarray, classifier, real_count: int = 600,
     metric = FrechetInceptionDistance(feature=classifier, reset_real_features=False)
     metric.update(nchw(real[: real_count // 2]), real=True)
     distances = {}
-    for name, images in (("real_halves", real[real_count // 2 :]), ("generated", generated),
-                         ("noise", noise)):  # fmt: skip
+    for name, images in (
+        ("real_halves", real[real_count // 2 :]),
+        ("generated", generated),
+        ("noise", noise),
+    ):
         metric.reset()
         metric.update(nchw(images), real=False)
         distances[name] = float(metric.compute())
     return distances
 
 
-def clip_match_rates(count: int = 200, seed: int = 11, folder: Path = DIGITS_CLIP
-                     ) -> dict[str, float]:  # fmt: skip
+def clip_match_rates(
+    count: int = 200, seed: int = 11, folder: Path = DIGITS_CLIP
+) -> dict[str, float]:
     """Share of real images whose own prompt outscores one with another digit, another colour,
     or both (everything else equal)."""
-    from diffusionscope.core.zoo.clip import load_digits_clip
+    from .clip import load_digits_clip
 
     model, processor = load_digits_clip(folder)
     rng = np.random.default_rng(seed)
     samples = random_samples(count, seed=seed)
     other_digits = [(s.digit + int(rng.integers(1, 10))) % 10 for s in samples]
-    other_colors = [[c for c in COLORS if c != s.color][int(rng.integers(len(COLORS) - 1))]
-                    for s in samples]  # fmt: skip
+    other_colors = [
+        [c for c in COLORS if c != s.color][int(rng.integers(len(COLORS) - 1))] for s in samples
+    ]
     variants = {
         "digit": [(d, s.color) for s, d in zip(samples, other_digits, strict=True)],
         "colour": [(s.digit, c) for s, c in zip(samples, other_colors, strict=True)],
@@ -120,14 +137,16 @@ def clip_match_rates(count: int = 200, seed: int = 11, folder: Path = DIGITS_CLI
         right = scores([s.prompt for s in samples])
         rates = {}
         for name, pairs in variants.items():
-            wrong = [make_prompt(d, c, s.thickness, s.background)
-                     for (d, c), s in zip(pairs, samples, strict=True)]  # fmt: skip
+            wrong = [
+                make_prompt(d, c, s.thickness, s.background)
+                for (d, c), s in zip(pairs, samples, strict=True)
+            ]
             rates[name] = float((right > scores(wrong)).float().mean())
     return rates
 
 
 def main(argv: list[str] | None = None) -> int:
-    from diffusionscope.core.zoo.features import load_digits_features
+    from .features import load_digits_features
 
     parser = argparse.ArgumentParser(
         prog="python -m diffusionscope.core.zoo.evaluate", description=__doc__
@@ -135,9 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-prompt", type=int, default=4)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--guidance-scale", type=float, default=5.0)
-    parser.add_argument("--root", type=Path, default=ZOO_DIR,
-                        help="a zoo folder (e.g. a trial build's --out); models it lacks "
-                        "come from the shipped zoo")  # fmt: skip
+    parser.add_argument(
+        "--root",
+        type=Path,
+        default=ZOO_DIR,
+        help="a zoo folder (e.g. a trial build's --out); models it lacks come from the shipped zoo",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
 
@@ -154,14 +176,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"16 images, 25 steps, guidance 5: {time.perf_counter() - started:.1f} s")
 
     prompts, digits, colors = prompt_grid(args.per_prompt)
-    images = generate(pipeline, prompts, seed=0, steps=args.steps,
-                      guidance_scale=args.guidance_scale)  # fmt: skip
+    images = generate(
+        pipeline, prompts, seed=0, steps=args.steps, guidance_scale=args.guidance_scale
+    )
     per_digit = digit_accuracy(images, digits, classifier)
     print(f"digit accuracy {per_digit.mean():.3f} per digit {np.round(per_digit, 2).tolist()}")
     print(f"colour accuracy {colour_accuracy(images, colors):.3f}")
     black_prompts, _, black_colors = prompt_grid(1, background="black")
-    black = generate(pipeline, black_prompts, seed=10_000, steps=args.steps,
-                     guidance_scale=args.guidance_scale)  # fmt: skip
+    black = generate(
+        pipeline, black_prompts, seed=10_000, steps=args.steps, guidance_scale=args.guidance_scale
+    )
     print(f"colour accuracy on black backgrounds {colour_accuracy(black, black_colors):.3f}")
     fids = fid_triplet(images, classifier)
     print("FID " + ", ".join(f"{name} {value:.2f}" for name, value in fids.items()))

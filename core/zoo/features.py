@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diffusionscope.core.zoo import DIGITS_FEATURES
+from . import DIGITS_FEATURES
 
 INPUT_SIZE = 32
 
@@ -32,10 +32,14 @@ class DigitsFeatureNet(nn.Module):
 
         def stage(cin: int, cout: int) -> nn.Sequential:
             return nn.Sequential(
-                nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
-                nn.Conv2d(cout, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(),
+                nn.Conv2d(cin, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
+                nn.Conv2d(cout, cout, 3, padding=1),
+                nn.BatchNorm2d(cout),
+                nn.ReLU(),
                 nn.MaxPool2d(2),
-            )  # fmt: skip
+            )
 
         self.body = nn.Sequential(stage(3, 32), stage(32, 64), stage(64, 96))
         self.embed = nn.Sequential(nn.Flatten(), nn.Linear(96 * 4 * 4, num_features), nn.ReLU())
@@ -53,8 +57,13 @@ class DigitsFeatureNet(nn.Module):
         """
         x = images.to(next(self.parameters()).device, torch.float32) / 255.0
         if x.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
-                              align_corners=False, antialias=False)  # fmt: skip
+            x = F.interpolate(
+                x,
+                size=(INPUT_SIZE, INPUT_SIZE),
+                mode="bilinear",
+                align_corners=False,
+                antialias=False,
+            )
         return (x - 0.5) / 0.5
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -74,8 +83,12 @@ class DigitsFeatureNet(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(folder / "model.safetensors"))
-        config = {"num_features": self.num_features, "num_classes": self.num_classes,
-                  "input_size": INPUT_SIZE, "resize": "bilinear, antialias=False"}  # fmt: skip
+        config = {
+            "num_features": self.num_features,
+            "num_classes": self.num_classes,
+            "input_size": INPUT_SIZE,
+            "resize": "bilinear, antialias=False",
+        }
         (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
 
 

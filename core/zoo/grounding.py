@@ -25,12 +25,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from diffusionscope.core.attention.capture import (
+from ..attention.capture import (
     ProbabilityTap,
     attention_probabilities,
     tapped_cross_attention,
 )
-from diffusionscope.core.zoo.prompts import BACKGROUNDS, COLORS, DIGIT_WORDS, THICKNESSES, ink_mask
+from .prompts import BACKGROUNDS, COLORS, DIGIT_WORDS, THICKNESSES, ink_mask
 
 INK_WORDS = frozenset((*DIGIT_WORDS, *COLORS, *THICKNESSES))
 PAPER_WORDS = frozenset((*BACKGROUNDS, "background"))
@@ -43,8 +43,14 @@ class RecordingProcessor(ProbabilityTap):
         super().__init__(original)
         self.recorded = recorded
 
-    def record(self, attn: Any, hidden_states: torch.Tensor, context: torch.Tensor,
-               attention_mask: torch.Tensor | None, temb: Any) -> None:  # fmt: skip
+    def record(
+        self,
+        attn: Any,
+        hidden_states: torch.Tensor,
+        context: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        temb: Any,
+    ) -> None:
         self.recorded.append(
             attention_probabilities(attn, hidden_states, context, attention_mask, temb)
         )
@@ -80,8 +86,12 @@ def ink_masks(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.stack([ink_mask(image) for image in images])).float()[:, None]
 
 
-def grounding_loss(recorded: list[torch.Tensor], ink: torch.Tensor, targets: torch.Tensor,
-                   alphas_cumprod: torch.Tensor) -> torch.Tensor:  # fmt: skip
+def grounding_loss(
+    recorded: list[torch.Tensor],
+    ink: torch.Tensor,
+    targets: torch.Tensor,
+    alphas_cumprod: torch.Tensor,
+) -> torch.Tensor:
     """Mean squared shortfall of each grounded word's mass on its region, weighted by ᾱ_t².
 
     ``ink``: ``[B, 1, H, W]`` masks, pooled to each layer's grid as the ink share of a cell;

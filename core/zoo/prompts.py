@@ -26,8 +26,9 @@ IMAGE_SIZE = 32
 VOCABULARY = ("a", "on", "background", *DIGIT_WORDS, *COLORS, *BACKGROUNDS, *THICKNESSES)
 
 
-def make_prompt(digit: int, color: str, thickness: str | None = None,
-                background: str = "white") -> str:  # fmt: skip
+def make_prompt(
+    digit: int, color: str, thickness: str | None = None, background: str = "white"
+) -> str:
     words = ["a", thickness, color, DIGIT_WORDS[digit], "on", "a", background, "background"]
     return " ".join(word for word in words if word)
 
@@ -78,8 +79,9 @@ def render(intensity: np.ndarray, color: str, background: str) -> np.ndarray:
     return (paper * (1 - alpha) + ink * alpha + 0.5).astype(np.uint8)
 
 
-def random_samples(count: int, seed: int = 0, indices: np.ndarray | None = None
-                   ) -> list[DigitSample]:  # fmt: skip
+def random_samples(
+    count: int, seed: int = 0, indices: np.ndarray | None = None
+) -> list[DigitSample]:
     """Deterministic coloured renderings of the real digits with random attributes."""
     rng = np.random.default_rng(seed)
     intensities, labels = _digits()
@@ -135,11 +137,22 @@ def letters_and_shapes(count: int, seed: int = 3) -> np.ndarray:
         draw = ImageDraw.Draw(picture)
         color = tuple(int(v) for v in list(COLORS.values())[index % len(COLORS)])
         if index % 2:
-            draw.text((8 + rng.integers(0, 6), 4 + rng.integers(0, 6)), "ABEKMRWX"[index % 8],
-                      fill=color, font_size=22)  # fmt: skip
+            draw.text(
+                (8 + rng.integers(0, 6), 4 + rng.integers(0, 6)),
+                "ABEKMRWX"[index % 8],
+                fill=color,
+                font_size=22,
+            )
         else:
-            box = [int(v) for v in (rng.integers(2, 10), rng.integers(2, 10),
-                                    rng.integers(20, 30), rng.integers(20, 30))]  # fmt: skip
+            box = [
+                int(v)
+                for v in (
+                    rng.integers(2, 10),
+                    rng.integers(2, 10),
+                    rng.integers(20, 30),
+                    rng.integers(20, 30),
+                )
+            ]
             (draw.ellipse if index % 4 == 0 else draw.rectangle)(box, outline=color, width=3)
         images.append(np.asarray(picture))
     return np.stack(images)

@@ -20,8 +20,10 @@ def _bpe(word: str, ranks: dict[tuple[str, str], int]) -> list[str]:
     """CLIP's byte-pair encoding of one word: always merge the best-ranked adjacent pair."""
     pieces = list(word[:-1]) + [word[-1] + "</w>"]
     while len(pieces) > 1:
-        pairs = [(ranks.get(pair, len(ranks)), i)
-                 for i, pair in enumerate(zip(pieces[:-1], pieces[1:], strict=True))]  # fmt: skip
+        pairs = [
+            (ranks.get(pair, len(ranks)), i)
+            for i, pair in enumerate(zip(pieces[:-1], pieces[1:], strict=True))
+        ]
         rank, i = min(pairs)
         if rank == len(ranks):
             break

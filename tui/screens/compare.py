@@ -11,21 +11,33 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Static
 
-from diffusionscope.core.events import MetricEvent, SeriesEvent
-from diffusionscope.core.result_fields import ResultRow, format_number, result_rows
-from diffusionscope.core.runs import read_events
-from diffusionscope.tui.curves import SCHEDULE_TITLES, schedule_curves
-from diffusionscope.tui.run_model import read_config, read_results
-from diffusionscope.tui.text import cell, literal, short_model, styled
-from diffusionscope.tui.widgets.chart import CurveChart
-from diffusionscope.tui.widgets.tables import fill_table
+from ...core.events import MetricEvent, SeriesEvent
+from ...core.result_fields import ResultRow, format_number, result_rows
+from ...core.runs import read_events
+from ..curves import SCHEDULE_TITLES, schedule_curves
+from ..run_model import read_config, read_results
+from ..text import cell, literal, short_model, styled
+from ..widgets.chart import CurveChart
+from ..widgets.tables import fill_table
 
 #: Settings that change what a run measures, named as a reader knows them, in reading order.
-SETTINGS = (("model", "model"), ("modes", "modes"), ("num_samples", "N"), ("steps", "steps"),
-            ("seed", "seed"), ("guidance_scale", "guidance"), ("features", "features"),
-            ("reference", "reference"), ("prompts_file", "prompts"), ("prompt", "prompt"),
-            ("height", "height"), ("width", "width"), ("negative_prompt", "negative prompt"),
-            ("dtype", "dtype"), ("device", "device"))  # fmt: skip
+SETTINGS = (
+    ("model", "model"),
+    ("modes", "modes"),
+    ("num_samples", "N"),
+    ("steps", "steps"),
+    ("seed", "seed"),
+    ("guidance_scale", "guidance"),
+    ("features", "features"),
+    ("reference", "reference"),
+    ("prompts_file", "prompts"),
+    ("prompt", "prompt"),
+    ("height", "height"),
+    ("width", "width"),
+    ("negative_prompt", "negative prompt"),
+    ("dtype", "dtype"),
+    ("device", "device"),
+)
 #: Config entries that differ between any two runs without meaning anything.
 NOT_SETTINGS = {"name", "runs_root", "resume", "json", "quiet"}
 
@@ -54,7 +66,9 @@ def differences(configs: list[dict[str, Any]]) -> list[tuple[str, list[str]]]:
     return out
 
 
-def compare_rows(rows_per_run: list[list[ResultRow]]) -> list[tuple[ResultRow, list[ResultRow | None]]]:  # fmt: skip
+def compare_rows(
+    rows_per_run: list[list[ResultRow]],
+) -> list[tuple[ResultRow, list[ResultRow | None]]]:
     """One line per metric any run has (headline numbers first), with each run's row or None."""
     order: dict[str, ResultRow] = {}
     for rows in rows_per_run:
@@ -75,8 +89,9 @@ def difference_text(row: ResultRow, base: ResultRow | None, other: ResultRow | N
     if base is None or other is None:
         return ""
     delta = (other.value - base.value) * row.description.scale
-    better = (row.description.better == "lower" and delta < 0) or (row.description.better == "higher"
-                                                              and delta > 0)  # fmt: skip
+    better = (row.description.better == "lower" and delta < 0) or (
+        row.description.better == "higher" and delta > 0
+    )
     sign = "+" if delta > 0 else ""
     return f"{sign}{format_number(delta)}{' ✓' if better else ''}"
 
@@ -141,7 +156,7 @@ class CompareScreen(Screen):
         self.query_one("#compare-differs", Static).update(self._differs())
         self._draw()
 
-    def _differs(self):  # noqa: ANN202 -- textual Content
+    def _differs(self):
         diffs = differences([read_config(p) for p in self.run_dirs])
         if not diffs:
             return literal("same settings in every run")
@@ -149,8 +164,10 @@ class CompareScreen(Screen):
         for position, (name, values) in enumerate(diffs):
             if position:
                 parts.append("  │  ")
-            shown = " · ".join(f"{letter(i)} {short_model(v) if name == 'model' else v}"
-                               for i, v in enumerate(values))  # fmt: skip
+            shown = " · ".join(
+                f"{letter(i)} {short_model(v) if name == 'model' else v}"
+                for i, v in enumerate(values)
+            )
             parts += [(name, "italic"), f" {shown}"]
         return styled(*parts)
 

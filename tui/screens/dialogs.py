@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, DirectoryTree, Label, Static
 
-from diffusionscope.tui.text import literal
+from ..text import literal
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -62,10 +62,12 @@ class QuitScreen(ModalScreen[str | None]):
         names = "\n".join(f"  {name}" for name in self.live_runs)
         with Vertical(classes="dialog"):
             yield Static(
-                literal(f"A run is still going:\n{names}\n\nIt keeps running after you quit and "
-                        "can be attached again from the runs screen."),
+                literal(
+                    f"A run is still going:\n{names}\n\nIt keeps running after you quit and "
+                    "can be attached again from the runs screen."
+                ),
                 classes="dialog-question",
-            )  # fmt: skip
+            )
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Leave running (enter)", id="leave", variant="primary")
                 yield Button("Stop it (s)", id="stop", variant="error")
@@ -87,8 +89,11 @@ class ModelFilesTree(DirectoryTree):
     SUFFIXES = (".safetensors", ".json", ".ckpt", ".bin", ".pt", ".pth")
 
     def filter_paths(self, paths):  # type: ignore[override]
-        return [p for p in paths if not p.name.startswith(".")
-                and (p.is_dir() or p.suffix.lower() in self.SUFFIXES)]  # fmt: skip
+        return [
+            p
+            for p in paths
+            if not p.name.startswith(".") and (p.is_dir() or p.suffix.lower() in self.SUFFIXES)
+        ]
 
 
 class FilePickerScreen(ModalScreen[str | None]):
@@ -117,7 +122,7 @@ class FilePickerScreen(ModalScreen[str | None]):
         node = self.query_one(ModelFilesTree).cursor_node
         return node.data.path if node is not None and node.data is not None else None
 
-    def on_tree_node_highlighted(self, event) -> None:  # noqa: ANN001 -- DirectoryTree's event
+    def on_tree_node_highlighted(self, event) -> None:
         path = self._highlighted()
         self.query_one("#picker-path", Static).update(literal(path or "", one_line=True))
 

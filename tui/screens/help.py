@@ -11,23 +11,34 @@ from textual.widgets import DataTable, Static
 
 def binding_sections() -> list[tuple[str, list[Binding]]]:
     """``(where, bindings)`` for the app and every screen and dialog."""
-    from diffusionscope.tui.app import WorkbenchApp
-    from diffusionscope.tui.screens.compare import CompareScreen
-    from diffusionscope.tui.screens.dialogs import ConfirmScreen, FilePickerScreen, QuitScreen
-    from diffusionscope.tui.screens.main import MainScreen
-    from diffusionscope.tui.screens.run import RunScreen
-    from diffusionscope.tui.screens.runs import RunsScreen
+    from ..app import WorkbenchApp
+    from .compare import CompareScreen
+    from .dialogs import ConfirmScreen, FilePickerScreen, QuitScreen
+    from .main import MainScreen
+    from .run import RunScreen
+    from .runs import RunsScreen
 
-    places = [("everywhere", WorkbenchApp), ("main screen", MainScreen), ("run view", RunScreen),
-              ("runs screen", RunsScreen), ("compare screen", CompareScreen),
-              ("file picker", FilePickerScreen), ("confirm dialog", ConfirmScreen),
-              ("quit dialog", QuitScreen), ("help", HelpScreen)]  # fmt: skip
+    places = [
+        ("everywhere", WorkbenchApp),
+        ("main screen", MainScreen),
+        ("run view", RunScreen),
+        ("runs screen", RunsScreen),
+        ("compare screen", CompareScreen),
+        ("file picker", FilePickerScreen),
+        ("confirm dialog", ConfirmScreen),
+        ("quit dialog", QuitScreen),
+        ("help", HelpScreen),
+    ]
     return [(where, [b for b in cls.BINDINGS if isinstance(b, Binding)]) for where, cls in places]
 
 
 def key_label(binding: Binding) -> str:
-    names = {"right_square_bracket": "]", "left_square_bracket": "[", "space": "space",
-             "slash": "/"}  # fmt: skip
+    names = {
+        "right_square_bracket": "]",
+        "left_square_bracket": "[",
+        "space": "space",
+        "slash": "/",
+    }
     return names.get(binding.key, binding.key)
 
 
@@ -41,8 +52,11 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(classes="dialog help"):
-            yield Static("[b]Keys[/b]  (ctrl+p opens the command palette: load, start, runs, "
-                         "compare, themes)", id="help-title")  # fmt: skip
+            yield Static(
+                "[b]Keys[/b]  (ctrl+p opens the command palette: load, start, runs, "
+                "compare, themes)",
+                id="help-title",
+            )
             yield DataTable(id="help-table", cursor_type="row", show_cursor=False)
 
     def on_mount(self) -> None:

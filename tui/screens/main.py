@@ -26,18 +26,18 @@ from textual.widgets import (
 )
 from textual.widgets.selection_list import Selection
 
-from diffusionscope.core.errors import InputError
-from diffusionscope.core.options import NAME, SEED
-from diffusionscope.core.text import one_line
-from diffusionscope.tui import settings
-from diffusionscope.tui.options import (
+from ...core.errors import InputError
+from ...core.options import NAME, SEED
+from ...core.text import one_line
+from .. import settings
+from ..options import (
     OptionSpec,
     build_arguments,
     field_for_error,
     form_options,
 )
-from diffusionscope.tui.start_checks import error_field, is_model_error, quick_check
-from diffusionscope.tui.text import literal, styled
+from ..start_checks import error_field, is_model_error, quick_check
+from ..text import literal, styled
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: A Select's "nothing chosen" value: ``Select.NULL`` since Textual 2 (``BLANK`` before, and
@@ -58,24 +58,36 @@ class ModelPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Label("Model", classes="pane-title")
-        yield Input(self.initial, placeholder="hub id, diffusers folder or .safetensors file",
-                    id="model-source", compact=True)  # fmt: skip
+        yield Input(
+            self.initial,
+            placeholder="hub id, diffusers folder or .safetensors file",
+            id="model-source",
+            compact=True,
+        )
         yield Static("", id="model-error")
         with Horizontal(classes="button-row"):
             yield Button("Browse ^o", id="browse", compact=True)
             yield Button("Load ^l", id="load", variant="primary", compact=True)
         with Horizontal(classes="select-row"):
             yield Label("device", classes="select-label")
-            yield Select([(d, d) for d in DEVICES], value="auto", allow_blank=False, id="device",
-                         compact=True)  # fmt: skip
+            yield Select(
+                [(d, d) for d in DEVICES],
+                value="auto",
+                allow_blank=False,
+                id="device",
+                compact=True,
+            )
             yield Label("dtype", classes="select-label")
-            yield Select([(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype",
-                         compact=True)  # fmt: skip
+            yield Select(
+                [(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype", compact=True
+            )
         yield Label("Recent models", classes="section-title")
-        yield OptionList(*(literal(m, one_line=True) for m in settings.recent_models()),
-                         id="recent")  # fmt: skip
-        yield Static("not loaded: press Load (ctrl+l) to read the model's configs",
-                     id="model-summary")  # fmt: skip
+        yield OptionList(
+            *(literal(m, one_line=True) for m in settings.recent_models()), id="recent"
+        )
+        yield Static(
+            "not loaded: press Load (ctrl+l) to read the model's configs", id="model-summary"
+        )
 
     @property
     def source(self) -> str:
@@ -122,7 +134,7 @@ class TickBox(Checkbox):
     """A checkbox whose box holds a tick when on and nothing when off (not colour alone)."""
 
     @property
-    def BUTTON_INNER(self) -> str:  # noqa: N802 -- the name ToggleButton reads
+    def BUTTON_INNER(self) -> str:
         return "✓" if self.value else " "
 
 
@@ -155,12 +167,20 @@ class OptionField(Vertical):
         elif spec.kind == "choice":
             options = [(c, c) for c in spec.choices]
             value = self.initial if self.initial in spec.choices else NO_SELECTION
-            widget = Select(options, value=value, prompt=spec.shown_default or "default",
-                            id=f"opt-{spec.dest}", compact=True)  # fmt: skip
+            widget = Select(
+                options,
+                value=value,
+                prompt=spec.shown_default or "default",
+                id=f"opt-{spec.dest}",
+                compact=True,
+            )
         else:
-            widget = Input("" if self.initial is None else str(self.initial),
-                           placeholder=spec.shown_default or "optional", id=f"opt-{spec.dest}",
-                           compact=True)  # fmt: skip
+            widget = Input(
+                "" if self.initial is None else str(self.initial),
+                placeholder=spec.shown_default or "optional",
+                id=f"opt-{spec.dest}",
+                compact=True,
+            )
         widget.tooltip = self.help_text
         return widget
 
@@ -243,8 +263,9 @@ class ModePane(Vertical):
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
         """The focused field's whole help, under the form."""
-        field = next((a for a in event.widget.ancestors_with_self if isinstance(a, OptionField)),
-                     None)  # fmt: skip
+        field = next(
+            (a for a in event.widget.ancestors_with_self if isinstance(a, OptionField)), None
+        )
         self.query_one("#field-help", Static).update(literal(field.help_text if field else ""))
 
     @on(Input.Changed)
@@ -322,8 +343,9 @@ class MainScreen(Screen):
     def action_load_model(self) -> None:
         pane = self.model_pane
         if not pane.source:
-            self._summary(styled(("model: enter a hub id, folder or .safetensors file",
-                                  "bold $error")))  # fmt: skip
+            self._summary(
+                styled(("model: enter a hub id, folder or .safetensors file", "bold $error"))
+            )
             return
         self._summary(literal(f"reading {pane.source} ..."))
         self.load_worker(pane.source, pane.device, pane.dtype)
@@ -332,7 +354,7 @@ class MainScreen(Screen):
     def load_worker(self, source: str, device: str, dtype: str) -> None:
         """The summary from configs and safetensors headers: torch is never imported here
         (the run process loads the weights; this process only shows what they are)."""
-        from diffusionscope.core.model_info import inspect_model
+        from ...core.model_info import inspect_model
 
         try:
             info = inspect_model(source, device, dtype)
@@ -358,7 +380,7 @@ class MainScreen(Screen):
 
     @on(Button.Pressed, "#browse")
     def action_browse(self) -> None:
-        from diffusionscope.tui.screens.dialogs import FilePickerScreen
+        from .dialogs import FilePickerScreen
 
         source = Path(self.model_pane.source or ".").expanduser()
         start = (
@@ -415,8 +437,9 @@ class MainScreen(Screen):
             error.display = True
             self.query_one("#model-source", Input).add_class("-invalid")
         self.mode_pane.show_error(message)
-        self.notify(one_line(message), title="run refused", severity="error",
-                    timeout=6, markup=False)  # fmt: skip
+        self.notify(
+            one_line(message), title="run refused", severity="error", timeout=6, markup=False
+        )
 
     def on_screen_resume(self) -> None:
         self.refresh_bindings()  # F4 appears once a run has been started

@@ -21,9 +21,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
 
-from diffusionscope.core.health import health_lines
-from diffusionscope.core.result_fields import format_number, result_rows
-from diffusionscope.core.runs import (
+from ...core.health import health_lines
+from ...core.result_fields import format_number, result_rows
+from ...core.runs import (
     PROCESS,
     REPORT,
     RESULTS,
@@ -31,26 +31,26 @@ from diffusionscope.core.runs import (
     process_running,
     read_json,
 )
-from diffusionscope.tui.curves import (
+from ..curves import (
     LIVE_LEFT,
     LIVE_RIGHT,
     SCHEDULE_TITLES,
     group_series,
     schedule_curves,
 )
-from diffusionscope.tui.launcher import LaunchedRun, run_pid
-from diffusionscope.tui.run_model import (
+from ..launcher import LaunchedRun, run_pid
+from ..run_model import (
     RunModel,
     RunSnapshot,
     format_duration,
     read_config,
     read_results,
 )
-from diffusionscope.tui.text import cell, literal, short_model, styled
-from diffusionscope.tui.widgets.chart import CurveChart
-from diffusionscope.tui.widgets.images import ImageBrowser
-from diffusionscope.tui.widgets.run_parts import MetricsTable, PhaseBars
-from diffusionscope.tui.widgets.tables import fill_table
+from ..text import cell, literal, short_model, styled
+from ..widgets.chart import CurveChart
+from ..widgets.images import ImageBrowser
+from ..widgets.run_parts import MetricsTable, PhaseBars
+from ..widgets.tables import fill_table
 
 POLL_SECONDS = 0.2
 LIVENESS_SECONDS = 1.0
@@ -95,11 +95,9 @@ class RunScreen(Screen):
         Binding("right_square_bracket", "step_image(1)", "Image", tooltip="next image"),
         Binding(
             "left_square_bracket", "step_image(-1)", "Prev", tooltip="previous image", show=False
-        ),  # fmt: skip
+        ),
         Binding("w", "step_axis('word')", "Word", tooltip="next word, same timestep and layer"),
-        Binding(
-            "t", "step_axis('timestep')", "Step", tooltip="next timestep, same word and layer"
-        ),  # fmt: skip
+        Binding("t", "step_axis('timestep')", "Step", tooltip="next timestep, same word and layer"),
         Binding("l", "step_axis('layer')", "Layer", tooltip="next layer, same word and timestep"),
     ]
 
@@ -214,8 +212,10 @@ class RunScreen(Screen):
             if model.state != "running" and not child_running:
                 changed |= model.apply(tail.poll())
                 if model.state == "resuming":  # the resume was refused before it began
-                    model.set_state("failed", self.launched.failure_message()
-                                    if self.launched else "resume refused")  # fmt: skip
+                    model.set_state(
+                        "failed",
+                        self.launched.failure_message() if self.launched else "resume refused",
+                    )
                 self.results = read_results(self.run_dir)
                 self.post_message(RunUpdated(id(self)))
                 return
@@ -342,7 +342,7 @@ class RunScreen(Screen):
         self.query_one("#run-header", Static).update(
             styled(
                 (name, "bold"), "  ", (state, _state_style(state)), detail, "\n", "  ".join(facts)
-            )  # fmt: skip
+            )
         )
         self.sub_title = f"{name}: {state}"
 
@@ -360,7 +360,7 @@ class RunScreen(Screen):
                 ("starting", _state_style("starting")),
                 f"  {format_duration(seconds)}\n",
                 f"run process pid {self.launched.pid}: importing torch and checking the options",
-            )  # fmt: skip
+            )
         )
         log = self.query_one("#run-log", Log)
         tail = self.launched.log_tail(STARTING_LOG_LINES)
@@ -406,8 +406,11 @@ class RunScreen(Screen):
             if parts:
                 parts.append("  ")
             marker = "▶ " if index == self.chart_index else "  "
-            parts.append((marker + chart_name, "reverse") if index == self.chart_index
-                         else marker + chart_name)  # fmt: skip
+            parts.append(
+                (marker + chart_name, "reverse")
+                if index == self.chart_index
+                else marker + chart_name
+            )
         prefix = f"{self.run_dir.name}/" if self.run_dir else ""
         saved = [prefix + a.path for a in snap.artifacts if a.kind == "figure"]
         if saved:
@@ -416,8 +419,10 @@ class RunScreen(Screen):
 
     def _draw_files(self, snap: RunSnapshot) -> None:
         assert self.run_dir is not None
-        rows = [(None, [cell(a.kind), cell(f"{self.run_dir.name}/{a.path}"), cell(a.caption)])
-                for a in snap.artifacts]  # fmt: skip
+        rows = [
+            (None, [cell(a.kind), cell(f"{self.run_dir.name}/{a.path}"), cell(a.caption)])
+            for a in snap.artifacts
+        ]
         for name, kind in ((RESULTS, "results"), (REPORT, "report")):
             if (self.run_dir / name).is_file():
                 rows.append((None, [cell(kind), cell(f"{self.run_dir.name}/{name}"), cell("")]))
@@ -466,7 +471,7 @@ class RunScreen(Screen):
             self.notify(f"no other {axis} for this image", timeout=2)
 
     def action_stop_run(self) -> None:
-        from diffusionscope.tui.screens.dialogs import ConfirmScreen
+        from .dialogs import ConfirmScreen
 
         pid = (
             self.launched.pid
@@ -483,20 +488,28 @@ class RunScreen(Screen):
 
         name = self.run_dir.name if self.run_dir else ""
         self.app.push_screen(
-            ConfirmScreen(styled("Stop run ", (name, "bold"),
-                                 "?\nIt can be resumed later from the runs screen.")),
+            ConfirmScreen(
+                styled(
+                    "Stop run ", (name, "bold"), "?\nIt can be resumed later from the runs screen."
+                )
+            ),
             confirmed,
-        )  # fmt: skip
+        )
 
     @work(thread=True, group="stop")
     def stop_worker(self, pid: int) -> None:
-        from diffusionscope.tui.launcher import stop_process
+        from ..launcher import stop_process
 
         stop_process(pid)
         self.app.call_from_thread(self.notify, f"run stopped (pid {pid})", timeout=3)
 
 
 def _state_style(state: str) -> str:
-    return {"running": "bold $accent", "finished": "bold $success", "failed": "bold $error",
-            "interrupted": "bold $warning", "starting": "bold $secondary",
-            "resuming": "bold $secondary"}.get(state, "bold")  # fmt: skip
+    return {
+        "running": "bold $accent",
+        "finished": "bold $success",
+        "failed": "bold $error",
+        "interrupted": "bold $warning",
+        "starting": "bold $secondary",
+        "resuming": "bold $secondary",
+    }.get(state, "bold")

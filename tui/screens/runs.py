@@ -12,16 +12,21 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Input, Static
 
-from diffusionscope.core.runs import RunInfo
-from diffusionscope.tui.run_index import SORT_KEYS, ListedRun, RunIndex, matches, sort_runs
-from diffusionscope.tui.text import cell, short_model, styled
-from diffusionscope.tui.widgets.tables import fill_table
+from ...core.runs import RunInfo
+from ..run_index import SORT_KEYS, ListedRun, RunIndex, matches, sort_runs
+from ..text import cell, short_model, styled
+from ..widgets.tables import fill_table
 
 REFRESH_SECONDS = 2.0
 #: Few columns on purpose: the table measures every cell of every row, and a thousand runs
 #: must list in well under half a second. The mark (space) is shown in the status cell.
-COLUMNS = (("state", "status"), ("name", "run"), ("started", "started"), ("what", "modes · model · N"),
-           ("numbers", "results"))  # fmt: skip
+COLUMNS = (
+    ("state", "status"),
+    ("name", "run"),
+    ("started", "started"),
+    ("what", "modes · model · N"),
+    ("numbers", "results"),
+)
 
 
 def shown_path(path: Path) -> str:
@@ -57,8 +62,13 @@ def name_text(info: RunInfo) -> str:
 
 def row_cells(run: ListedRun, marked: bool) -> tuple:
     info = run.info
-    return (cell(status_text(info, marked)), cell(name_text(info)), cell(started_text(info)),
-            cell(what_text(info)), cell(run.headline))  # fmt: skip
+    return (
+        cell(status_text(info, marked)),
+        cell(name_text(info)),
+        cell(started_text(info)),
+        cell(what_text(info)),
+        cell(run.headline),
+    )
 
 
 class RunsScreen(Screen):
@@ -91,8 +101,12 @@ class RunsScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static("", id="runs-title")
-        yield Input(placeholder="filter: state:running model:digits mode:metrics date:2024-06 "
-                    "or any word  (/)", id="runs-filter", compact=True)  # fmt: skip
+        yield Input(
+            placeholder="filter: state:running model:digits mode:metrics date:2024-06 "
+            "or any word  (/)",
+            id="runs-filter",
+            compact=True,
+        )
         yield DataTable(id="runs-table", cursor_type="row", zebra_stripes=True)
         yield Footer(compact=True)
 
@@ -131,21 +145,29 @@ class RunsScreen(Screen):
 
     def _render_table(self) -> None:
         # An unchanged index hands back the very same row objects: nothing to redraw then.
-        state = ([id(run) for run in self.listed], self.sort_key, self.query_text,
-                 tuple(self.marked))  # fmt: skip
+        state = (
+            [id(run) for run in self.listed],
+            self.sort_key,
+            self.query_text,
+            tuple(self.marked),
+        )
         if state == self._rendered:
             return
         self._rendered = state
         table = self.query_one(DataTable)
-        visible = [run for run in sort_runs(self.listed, self.sort_key)
-                   if matches(run, self.query_text)]  # fmt: skip
+        visible = [
+            run for run in sort_runs(self.listed, self.sort_key) if matches(run, self.query_text)
+        ]
         rows = [row_cells(run, run.info.name in self.marked) for run in visible]
         shown = [tuple(str(c) for c in row) for row in rows]
         if shown != self._shown:
             cursor = self.selected_name
             self._shown = shown
-            fill_table(table, COLUMNS, [(run.info.name, row) for run, row in zip(visible, rows,
-                                                                                strict=True)])  # fmt: skip
+            fill_table(
+                table,
+                COLUMNS,
+                [(run.info.name, row) for run, row in zip(visible, rows, strict=True)],
+            )
             if cursor is not None and cursor in {run.info.name for run in visible}:
                 table.move_cursor(row=table.get_row_index(cursor))
         self._title(len(visible))
@@ -158,7 +180,7 @@ class RunsScreen(Screen):
         self.query_one("#runs-title", Static).update(
             styled(
                 f"{count} in {shown_path(self.root)}{marks} · sorted by ", (self.sort_key, "bold")
-            )  # fmt: skip
+            )
         )
 
     @property
@@ -213,13 +235,17 @@ class RunsScreen(Screen):
         if info is None:
             return
         if info.state != "interrupted":
-            self.notify(f"only an interrupted run can be resumed ({info.name} is {info.state})",
-                        severity="warning", timeout=3, markup=False)  # fmt: skip
+            self.notify(
+                f"only an interrupted run can be resumed ({info.name} is {info.state})",
+                severity="warning",
+                timeout=3,
+                markup=False,
+            )
             return
         self.app.resume_run(info.path)  # type: ignore[attr-defined]
 
     def action_delete_run(self) -> None:
-        from diffusionscope.tui.screens.dialogs import ConfirmScreen
+        from .dialogs import ConfirmScreen
 
         info = self.selected
         if info is None:
@@ -234,8 +260,10 @@ class RunsScreen(Screen):
                 self.notify(f"deleted {info.name}", timeout=3, markup=False)
                 self.action_refresh()
 
-        self.app.push_screen(ConfirmScreen(styled("Delete run ", (info.name, "bold"),
-                                                  " and all its files?")), confirmed)  # fmt: skip
+        self.app.push_screen(
+            ConfirmScreen(styled("Delete run ", (info.name, "bold"), " and all its files?")),
+            confirmed,
+        )
 
     def action_mark_run(self) -> None:
         name = self.selected_name
@@ -255,11 +283,12 @@ class RunsScreen(Screen):
         self._title(table.row_count)
 
     def action_compare(self) -> None:
-        from diffusionscope.tui.screens.compare import CompareScreen
+        from .compare import CompareScreen
 
         finished = [self.runs[n].path for n in self.marked if self.runs[n].state == "finished"]
         if len(finished) < 2:
-            self.notify("mark two or more finished runs (space) to compare", severity="warning",
-                        timeout=3)  # fmt: skip
+            self.notify(
+                "mark two or more finished runs (space) to compare", severity="warning", timeout=3
+            )
             return
         self.app.push_screen(CompareScreen(finished))

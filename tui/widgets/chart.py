@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 
 from textual_plotext import PlotextPlot
 
-from diffusionscope.core.text import one_line
-from diffusionscope.tui.curves import Curve, finite
+from ...core.text import one_line
+from ..curves import Curve, finite
 
 #: plotext colour names, cycled over the lines of one chart.
 LINE_COLORS = ("cyan", "orange", "green", "magenta", "red", "blue", "yellow", "white")
@@ -49,8 +49,9 @@ class CurveChart(PlotextPlot):
             side = "right" if name in right else "left"
             marker = "braille" if len(points) > 40 else "hd"
             color = LINE_COLORS[index % len(LINE_COLORS)]
-            plt.plot(list(xs), list(ys), label=one_line(name), yside=side,
-                     marker=marker, color=color)  # fmt: skip
+            plt.plot(
+                list(xs), list(ys), label=one_line(name), yside=side, marker=marker, color=color
+            )
             drawn += 1
         if logy and drawn:
             plt.yscale("log")

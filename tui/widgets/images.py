@@ -22,11 +22,14 @@ from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import Static
 
-from diffusionscope.tui.run_model import Artifact
-from diffusionscope.tui.text import literal
+from ..run_model import Artifact
+from ..text import literal
 
-AXES = {"word": ("word", "token", "w"), "timestep": ("t", "step", "timestep"),
-        "layer": ("layer", "l", "block")}  # fmt: skip
+AXES = {
+    "word": ("word", "token", "w"),
+    "timestep": ("t", "step", "timestep"),
+    "layer": ("layer", "l", "block"),
+}
 # A coordinate is ``name-value``/``name=value`` or a name glued to digits (``t020``, ``layer3``).
 _TOKEN = re.compile(
     r"(?:^|[_.-])(word|token|timestep|step|layer|block|t|w|l)(?:[-=]([a-z0-9]+)|(\d+))(?=$|[_.-])"
@@ -108,8 +111,11 @@ class ImageBrowser(Vertical):
         if current is None or axis not in current.axes:
             return False
         others = {k: v for k, v in current.axes.items() if k != axis}
-        same_row = [i for i, e in enumerate(self.entries)
-                    if axis in e.axes and {k: e.axes.get(k) for k in others} == others]  # fmt: skip
+        same_row = [
+            i
+            for i, e in enumerate(self.entries)
+            if axis in e.axes and {k: e.axes.get(k) for k in others} == others
+        ]
         if len(same_row) < 2:
             return False
         position = same_row.index(self.index) if self.index in same_row else -1
@@ -130,8 +136,9 @@ class ImageBrowser(Vertical):
         where = " ".join(f"{k}={v}" for k, v in entry.axes.items())
         counter = f"[{self.index + 1}/{len(self.entries)}]"
         title = entry.artifact.caption or Path(entry.artifact.path).name
-        caption.update(literal(f"{counter} {title}" + (f"  ({where})" if where else ""),
-                               one_line=True))  # fmt: skip
+        caption.update(
+            literal(f"{counter} {title}" + (f"  ({where})" if where else ""), one_line=True)
+        )
         full = self.run_dir / entry.artifact.path
         view.image = str(full) if full.is_file() else None  # type: ignore[attr-defined]
         path.update(literal(f"PNG: {self.run_dir.name}/{entry.artifact.path}", one_line=True))

@@ -8,10 +8,10 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar
 
-from diffusionscope.core.result_fields import ResultRow
-from diffusionscope.tui.run_model import PhaseProgress, format_duration
-from diffusionscope.tui.text import cell, literal
-from diffusionscope.tui.widgets.tables import fill_table
+from ...core.result_fields import ResultRow
+from ..run_model import PhaseProgress, format_duration
+from ..text import cell, literal
+from .tables import fill_table
 
 
 def _phase_id(phase: PhaseProgress) -> str:
@@ -97,5 +97,10 @@ class MetricsTable(DataTable):
 
     @staticmethod
     def _cells(row: ResultRow) -> tuple:
-        return (cell(row.label), cell(row.value_text), cell(row.unit), cell(row.detail_text),
-                cell(row.n_text))  # fmt: skip
+        return (
+            cell(row.label),
+            cell(row.value_text),
+            cell(row.unit),
+            cell(row.detail_text),
+            cell(row.n_text),
+        )

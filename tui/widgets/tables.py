@@ -14,8 +14,11 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 
-def fill_table(table: DataTable, columns: Sequence[tuple[str, str]],
-               rows: Sequence[tuple[str | None, Sequence[Text]]]) -> None:  # fmt: skip
+def fill_table(
+    table: DataTable,
+    columns: Sequence[tuple[str, str]],
+    rows: Sequence[tuple[str | None, Sequence[Text]]],
+) -> None:
     """Replace ``table``'s columns (``(key, label)``) and rows (``(key, cells)``)."""
     widths = [len(label) for _, label in columns]
     for _, cells in rows:
