@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import re
 import signal
@@ -30,7 +29,7 @@ from .errors import (
     report_input_error,
 )
 from .events import MetricEvent
-from .modes import MODE_NAMES, ModeResult, RunContext, available_modes
+from .modes import MODE_NAMES, Mode, ModeResult, RunContext, available_modes, declared_options
 from .options import (
     GENERATION_OPTIONS,
     GENERATION_TITLE,
@@ -42,6 +41,7 @@ from .options import (
     RUNS_ROOT,
     Option,
     add_options,
+    build_options,
 )
 from .runs import (
     CONFIG,
@@ -108,7 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(run, [option for option in RUN_OPTIONS if option is not MODES])
     add_options(run.add_argument_group(GENERATION_TITLE), GENERATION_OPTIONS)
     for name, module in modes.items():
-        group = run.add_argument_group(f"{name} mode", getattr(module, "DESCRIPTION", None))
+        group = run.add_argument_group(f"{name} mode", module.DESCRIPTION)
         add_options(group, module.OPTIONS)
 
     runs = sub.add_parser("runs", help="list runs and their status")
@@ -159,6 +159,13 @@ def validate_run_args(args: argparse.Namespace) -> None:
     check_run_inputs(args)
 
 
+def mode_options(args: argparse.Namespace, mode: str) -> Any:
+    """The frozen options object ``mode`` receives, built from the run's configuration and
+    the declared defaults (:func:`diffusionscope.core.options.build_options`)."""
+    module = available_modes()[mode]
+    return build_options(module.Options, vars(args), mode, declared_options())
+
+
 def check_run_inputs(args: argparse.Namespace) -> None:
     """The checks a new and a resumed run share, all before anything is written: the model's
     files, the device, the shared input files, each mode's options, and each mode's verdict on
@@ -166,6 +173,7 @@ def check_run_inputs(args: argparse.Namespace) -> None:
     from .loading import resolve_device, resolve_dtype
 
     modules = [available_modes()[mode] for mode in args.modes]
+    options = [mode_options(args, mode) for mode in args.modes]
     if args.model is not None:
         _check_model_source(args, needs_pipeline=any(m.NEEDS_PIPELINE for m in modules))
     resolve_dtype(args.dtype, resolve_device(args.device))
@@ -175,9 +183,9 @@ def check_run_inputs(args: argparse.Namespace) -> None:
         )
     if args.prompts_file is not None:
         read_text_file(args.prompts_file, "--prompts-file")
-    for module in modules:
-        module.validate(args)
-    _check_model_fits(args, modules)
+    for module, mode_view in zip(modules, options, strict=True):
+        module.validate(mode_view)
+    _check_model_fits(args, modules, options)
 
 
 def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> None:
@@ -204,21 +212,18 @@ def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> No
         check_model_weights(args.model)
 
 
-def _check_model_fits(args: argparse.Namespace, modules: list[Any]) -> None:
-    """Each mode's ``check_model(args, model_configs)`` hook, given what the model's configs
+def _check_model_fits(args: argparse.Namespace, modules: list[Mode], options: list[Any]) -> None:
+    """Each mode's ``check_model(options, model_configs)``, given what the model's configs
     say (:class:`diffusionscope.core.families.ModelConfigs`, read without weights; None when
     no model is named): a mode refuses a model it cannot analyse before the run directory
     exists."""
-    hooks = [m.check_model for m in modules if callable(getattr(m, "check_model", None))]
-    if not hooks:
-        return
     from .families import read_model_configs
 
     configs = None
     if args.model is not None:
         configs = read_model_configs(args.model, args.single_file_config)
-    for hook in hooks:
-        hook(args, configs)
+    for module, mode_view in zip(modules, options, strict=True):
+        module.check_model(mode_view, configs)
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -228,12 +233,6 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Resuming: the saved configuration, checked like a new one
 # --------------------------------------------------------------------------------------------
-
-
-def _declared_run_options() -> dict[str, Option]:
-    """Every option of ``run`` by destination, from the declarations the parser renders."""
-    own = [option for module in available_modes().values() for option in module.OPTIONS]
-    return {option.dest: option for option in (*RUN_OPTIONS, *GENERATION_OPTIONS, *own)}
 
 
 def given_options(argv: Sequence[str]) -> set[str]:
@@ -260,7 +259,7 @@ def restore_run_config(
         raise InputError(f"--resume {run_dir}: not a run directory (no {CONFIG})")
     if (run_dir / RESULTS).is_file():
         raise InputError(f"--resume {run_dir}: run already finished")
-    options = _declared_run_options()
+    options = declared_options()
     refused = [
         option.flag
         for dest, option in options.items()
@@ -304,33 +303,14 @@ def _saved_config(run_dir: Path, options: dict[str, Option]) -> dict[str, Any]:
         option = options.get(key)
         if option is None or key == "modes" or (value is None and key not in REQUIRED_VALUES):
             continue
-        problem = _saved_value_problem(option, value)
+        problem = option.check_saved(value)
         if problem:
             raise InputError(f"{where}: {key!r} is {value!r}, {problem}")
-    return {key: value for key, value in config.items() if key != CONFIG_NOTES}
-
-
-def _saved_value_problem(option: Option, value: Any) -> str | None:
-    """Why ``value`` cannot be a value of ``option``, or None."""
-    if isinstance(value, str) and value in option.words:
-        return None
-    if option.kind == "bool":
-        return None if isinstance(value, bool) else "not true or false"
-    if option.kind in ("text", "choice") and not isinstance(value, str):
-        return "not text"
-    if option.kind in ("int", "float") and (
-        isinstance(value, bool) or not isinstance(value, int | float)
-    ):
-        return "not a number"
-    if option.kind == "int" and not isinstance(value, int):
-        return "not a whole number"
-    if option.kind == "float" and not math.isfinite(value):
-        return "not a finite number"
-    try:
-        option.convert(str(value))
-    except InputError as error:
-        return str(error)
-    return None
+    return {
+        key: options[key].restore(value) if key in options else value
+        for key, value in config.items()
+        if key != CONFIG_NOTES
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,17 +318,29 @@ def _saved_value_problem(option: Option, value: Any) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _install_stop_signals() -> None:
+STOP_SIGNALS = tuple(
+    getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name)
+)
+
+
+def _install_stop_signals() -> dict[int, Any]:
     """SIGTERM and SIGHUP (a dropped SSH session) stop the run as interrupted and resumable;
-    a second one ends the process at once, as it would have without these handlers."""
+    a second one ends the process at once, as it would have without these handlers. Returns
+    the handlers they replace, which :func:`_restore_signals` puts back when the run ends."""
 
     def stop(signum: int, _frame: Any) -> None:
         signal.signal(signum, signal.SIG_DFL)
         raise RunInterrupted(f"stopped by {signal.Signals(signum).name}")
 
-    signal.signal(signal.SIGTERM, stop)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, stop)
+    previous = {signum: signal.getsignal(signum) for signum in STOP_SIGNALS}
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, stop)
+    return previous
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for signum, handler in previous.items():
+        signal.signal(signum, signal.SIG_DFL if handler is None else handler)
 
 
 def _quiet_libraries() -> None:
@@ -441,7 +433,7 @@ def run_modes(
     """Run each mode not already complete, then write the results; report how it ended."""
     display = _attach_display(writer) if dist.is_main and not args.quiet else None
     load_model = _model_loader(args, writer)
-    _install_stop_signals()
+    previous_handlers = _install_stop_signals()
     try:
         writer.start()
         writer.status("running", "started" if args.resume is None else "resumed")
@@ -476,6 +468,7 @@ def run_modes(
         )
         return EXIT_FAILED
     finally:
+        _restore_signals(previous_handlers)
         if display is not None:
             display.stop()
         writer.close()
@@ -507,7 +500,7 @@ def _run_each_mode(
             continue
         module = available_modes()[mode]
         ctx = RunContext(
-            args=args,
+            options=mode_options(args, mode),
             writer=writer,
             mode=mode,
             dist=dist,

@@ -48,7 +48,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..options import BATCH_SIZE, DEVICE, FEATURES, JSON, Option
+from ..options import (
+    BATCH_SIZE,
+    DEVICE,
+    DIGITS_LDM_NAME,
+    FEATURES,
+    INCEPTION_WEIGHTS,
+    JSON,
+    Generation,
+    Option,
+    RunOptions,
+)
+from ..zoo import DIGITS_CLIP
 
 if TYPE_CHECKING:
     from ..modes import ModeResult, RunContext
@@ -60,28 +71,33 @@ DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 
 
-INCEPTION_WEIGHTS = Option(
-    "inception_weights", "local pt_inception-2015-12-05 weights for offline hosts", metavar="PATH"
-)
-
 OPTIONS: tuple[Option, ...] = (
     Option(
-        "generated", "evaluate this folder of images instead of sampling the model", metavar="DIR"
+        "generated",
+        "evaluate this folder of images instead of sampling the model",
+        kind="path",
+        path="folder",
+        metavar="DIR",
     ),
     Option(
         "metrics",
-        "which metrics, comma-separated (add cmmd)",
-        default_text=f"default {','.join(DEFAULT_METRICS)}",
+        f"which metrics, comma-separated, of {', '.join(ALL_METRICS)}",
+        kind="choices",
+        choices=ALL_METRICS,
+        default=DEFAULT_METRICS,
     ),
-    INCEPTION_WEIGHTS,
-    Option("feature_model", "hub id or folder for the dinov2/clip extractors"),
     Option(
-        "clip_model", "CLIP model for CLIP score and CMMD", default_text=f"default {DEFAULT_CLIP}"
+        "clip_model",
+        "CLIP model for CLIP score and CMMD",
+        default=DEFAULT_CLIP,
+        per_model=((DIGITS_LDM_NAME, DIGITS_CLIP),),
     ),
     Option(
         "stream_at",
         "sample counts at which to report FID/KID",
-        default_text="default 250,500,1k,2k,5k...",
+        kind="numbers",
+        positive=True,
+        unset="a few counts up to N",
     ),
     Option("bootstrap", "half-samples for the FID interval (0: none)", kind="int", default=50),
     Option("save_images", "save every generated PNG", kind="bool"),
@@ -98,12 +114,35 @@ OPTIONS: tuple[Option, ...] = (
 
 #: ``diffusionscope fid A B``: the same declarations, with the defaults of a plain comparison.
 FID_OPTIONS: tuple[Option, ...] = (
-    replace(FEATURES, default="inception", default_text=""),
+    replace(FEATURES, per_model=()),
     INCEPTION_WEIGHTS,
-    replace(BATCH_SIZE, help="images per batch", default=50, default_text="", words=()),
+    replace(BATCH_SIZE, help="images per batch", default=50, words=()),
     DEVICE,
     JSON,
 )
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the metrics mode reads."""
+
+    run: RunOptions
+    generation: Generation
+    num_samples: int | None
+    reference: str | None
+    prompts_file: str | None
+    batch_size: int | str
+    features: str
+    inception_weights: str | None
+    feature_model: str | None
+    generated: str | None
+    metrics: tuple[str, ...]
+    clip_model: str
+    stream_at: tuple[int, ...] | None
+    bootstrap: int
+    save_images: bool
+    save_features: bool
+    compile: bool
 
 
 @dataclass
@@ -113,72 +152,43 @@ class MetricsOptions:
     prompts: list[str] | None
     num_samples: int
     clip_model: str
-    stream_at: str | None
+    stream_at: tuple[int, ...] | None
     bootstrap: int
     save_images: bool
     save_features: bool
     compile: bool = False
 
 
-def _is_digits_model(args: argparse.Namespace) -> bool:
-    from ..zoo import DIGITS_LDM
-
-    return args.model is not None and Path(args.model).resolve() == DIGITS_LDM.resolve()
-
-
-def resolve_options(args: argparse.Namespace) -> MetricsOptions:
-    """Fill defaults (the shipped digits model gets its own extractor, CLIP and reference)."""
-    from ..zoo import DIGITS_CLIP, DIGITS_PROMPTS, DIGITS_REFERENCE
+def resolve_options(args: Options) -> MetricsOptions:
+    """What the run computes with (the prompts read, the extractor's canonical name); the
+    defaults (the shipped digits model's own extractor, CLIP and reference) are declared."""
     from .features import EXTRACTORS, canonical_name
 
-    digits = _is_digits_model(args) and not args.generated
-    features = canonical_name(args.features or ("digits" if digits else "inception"))
+    features = canonical_name(args.features)
     if features not in EXTRACTORS:
         raise InputError(
             f"--features {features}: unknown extractor (known: {', '.join(EXTRACTORS)})"
         )
-    if args.reference is None and digits:
-        args.reference = str(DIGITS_REFERENCE)
-    if args.prompts_file is None and digits:
-        args.prompts_file = str(DIGITS_PROMPTS)
-    metrics = tuple(
-        m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",") if m.strip()
-    )
-    for metric in metrics:
-        if metric not in ALL_METRICS:
-            raise InputError(
-                f"--metrics: unknown metric {metric!r} (known: {', '.join(ALL_METRICS)})"
-            )
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap: must be zero or more, got {args.bootstrap}")
-    if args.stream_at:
-        try:
-            points = [int(p) for p in args.stream_at.split(",") if p.strip()]
-        except ValueError:
-            raise InputError(
-                f"--stream-at: expected whole numbers, got {args.stream_at!r}"
-            ) from None
-        if any(p <= 0 for p in points):
-            raise InputError("--stream-at: sample counts must be positive")
     from .loop import read_prompts
 
     prompts = read_prompts(args.prompts_file) if args.prompts_file and not args.generated else None
-    clip_model = args.clip_model or (str(DIGITS_CLIP) if _is_digits_model(args) else DEFAULT_CLIP)
     return MetricsOptions(
         features=features,
-        metrics=metrics,
+        metrics=args.metrics,
         prompts=prompts,
-        num_samples=args.num_samples or (500 if digits else 10000),
-        clip_model=clip_model,
+        num_samples=args.num_samples or 0,
+        clip_model=args.clip_model,
         stream_at=args.stream_at,
         bootstrap=args.bootstrap,
         save_images=args.save_images,
         save_features=args.save_features,
-        compile=bool(getattr(args, "compile", False)),
+        compile=args.compile,
     )
 
 
-def validate(args: argparse.Namespace) -> None:
+def validate(args: Options) -> None:
     from ..images import find_images
     from .reference import validate_reference
 
@@ -188,7 +198,10 @@ def validate(args: argparse.Namespace) -> None:
     validate_reference(args.reference)
     if args.generated:
         find_images(args.generated, what="generated folder")
-        for flag, value in (("--height", args.height), ("--width", args.width)):
+        for flag, value in (
+            ("--height", args.generation.height),
+            ("--width", args.generation.width),
+        ):
             if value is not None:
                 raise InputError(
                     f"{flag}: sets the size of sampled images; images of --generated "
@@ -203,7 +216,7 @@ def validate(args: argparse.Namespace) -> None:
     _check_hub_models(args, options)
 
 
-def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
+def _check_hub_models(args: Options, options: MetricsOptions) -> None:
     """The CLIP model (CLIP score, CMMD) and a hub feature model must be at hand before the
     run directory exists: in the local cache on an offline host, else reachable."""
     from ..loading import check_hub_files
@@ -227,8 +240,8 @@ def run(ctx: RunContext) -> ModeResult:
     warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
     warnings.filterwarnings("ignore", message=".*`max_length` is ignored.*")
 
-    options = resolve_options(ctx.args)
-    if not ctx.args.generated and options.prompts is None:
+    options = resolve_options(ctx.options)
+    if not ctx.options.generated and options.prompts is None:
         model = ctx.model()
         if model.summary.text_conditioned:
             raise InputError(
@@ -291,7 +304,7 @@ def fid_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_model(args: argparse.Namespace, model: Any) -> None:
+def check_model(args: Options, model: Any) -> None:
     """Refuse from the configs (``core.families.ModelConfigs``) what the run would refuse
     after loading: a text-conditioned pipeline needs prompts to generate from."""
     if model is None or args.generated or args.prompts_file or not model.text_conditioned:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,7 @@ from ..images import (
     save_png,
 )
 from ..modes import ModeResult, RunContext
+from ..options import BATCH_SIZE
 from .background import BackgroundWriter
 from .batching import (
     START,
@@ -51,15 +53,15 @@ from .batching import (
 from .features import FeatureExtractor, extract, get_extractor
 from .frechet import fid_from_features
 from .reference import (
+    FOLDER_BATCH,
     ReferenceStats,
-    folder_batch_size,
     load_npz_stats,
     reference_from_folder,
 )
 
 CHUNK_GLOB = "metrics-chunk-*.npz"
 STREAM_CANDIDATES = (250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
-SAMPLE_BATCH = 16  # images generated per process and step unless --batch-size says otherwise
+SAMPLE_BATCH = BATCH_SIZE.default  # images per process and step where auto cannot probe
 
 
 class StepRows(Metric):
@@ -87,9 +89,9 @@ def gather_rows(gather: StepRows, rows: np.ndarray, device: torch.device) -> tor
     return gathered.cpu()
 
 
-def stream_points(total: int, requested: str | None = None) -> list[int]:
+def stream_points(total: int, requested: Sequence[int] | None = None) -> list[int]:
     if requested:
-        points = sorted({int(p) for p in requested.split(",") if p.strip()})
+        points = sorted(set(requested))
     elif total < 500:
         points = sorted({max(2, total // 8), max(2, total // 4), max(2, total // 2)})
     else:
@@ -311,13 +313,13 @@ def _load_chunks(ctx: RunContext) -> tuple[Collected, int, float]:
 
 
 def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceStats:
-    args = ctx.args
+    args = ctx.options
     if not args.reference:
         raise InputError("--reference: a reference folder or .npz statistics file is needed")
     if Path(args.reference).suffix.lower() == ".npz":
         return load_npz_stats(Path(args.reference), expected_dim=extractor.num_features)
     return reference_from_folder(
-        args.reference, extractor, folder_batch_size(args), progress=ctx.progress, log=ctx.log
+        args.reference, extractor, FOLDER_BATCH, progress=ctx.progress, log=ctx.log
     )
 
 
@@ -325,7 +327,7 @@ def _batcher(
     ctx: RunContext, device: str, sync_device: torch.device, total: int
 ) -> tuple[AutoBatch, Any]:
     """The batch-size policy and the any-process-out-of-memory test for this run."""
-    args = ctx.args
+    args = ctx.options
     world = ctx.dist.world_size
     agree, any_failed = (
         distributed_agreement(sync_device)
@@ -333,9 +335,9 @@ def _batcher(
         else ((lambda size: size), (lambda failed: failed))
     )
     if args.generated:
-        return AutoBatch(folder_batch_size(args)), any_failed
+        return AutoBatch(FOLDER_BATCH), any_failed
     if args.batch_size != "auto":
-        return AutoBatch(args.batch_size or SAMPLE_BATCH), any_failed
+        return AutoBatch(args.batch_size), any_failed
     per_process = max(1, math.ceil(total / world))
     if not str(device).startswith("cuda"):
         ctx.log(f"--batch-size auto: no GPU memory to probe on {device}; batch {SAMPLE_BATCH}")
@@ -352,8 +354,8 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     from .clip_score import ClipScorer
     from .outputs import finish
 
-    args = ctx.args
-    device = resolve_device(args.device)
+    args = ctx.options
+    device = resolve_device(args.run.device)
     sync_device = process_device(device)
     stats_device = statistics_device(device)
     extractor = get_extractor(
@@ -375,7 +377,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     else:
         prompts = options.prompts
         pipeline = ctx.model().pipeline
-        source = PipelineImages(pipeline, prompts, GenerationSettings.from_args(args), ctx.seed)
+        source = PipelineImages(pipeline, prompts, args.generation, ctx.seed)
         total = options.num_samples
     with_logits = "is" in options.metrics and extractor.has_logits
     clip = ClipScorer(options.clip_model, device) if "clip" in options.metrics and prompts else None

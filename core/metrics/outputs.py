@@ -12,8 +12,8 @@ from ..modes import ModeResult, RunContext
 from .frechet import fid_from_features, mean_and_covariance
 from .prdc import prdc
 from .reference import (
+    FOLDER_BATCH,
     ReferenceStats,
-    folder_batch_size,
     reference_from_folder,
 )
 from .scores import (
@@ -123,7 +123,7 @@ def finish(
         ctx.warn(f"reference {reference.source}: CMMD needs the reference images; skipped")
     elif embeddings is not None:
         cmmd_extractor = _cmmd_extractor(ctx, options)
-        real = reference_from_folder(reference.source, cmmd_extractor, folder_batch_size(ctx.args))
+        real = reference_from_folder(reference.source, cmmd_extractor, FOLDER_BATCH)
         value = cmmd(real.features, embeddings[order], device=device)
         results["cmmd"] = {"value": value, "n": n, "model": options.clip_model}
         ctx.metric("cmmd", value, n=n)
@@ -136,7 +136,7 @@ def _cmmd_extractor(ctx: RunContext, options: Any) -> Any:
     from ..loading import resolve_device
     from .features import get_extractor
 
-    return get_extractor("clip", resolve_device(ctx.args.device), model=options.clip_model)
+    return get_extractor("clip", resolve_device(ctx.options.run.device), model=options.clip_model)
 
 
 def curve_points(curve: list[list[float]]) -> list[list[float | None]]:

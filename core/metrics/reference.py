@@ -42,7 +42,10 @@ from .features import extract
 from .frechet import mean_and_covariance
 
 MIN_REFERENCE_IMAGES = 2
-FOLDER_BATCH = 256  # images read per step from folders, on both sides of a comparison
+#: Folders (the reference and ``--generated``) are read in batches of this one size, whatever
+#: ``--batch-size`` (the size of a sampling step) says, so a folder compared with itself gives
+#: bit-identical features on both sides.
+FOLDER_BATCH = 256
 
 
 @dataclass
@@ -122,13 +125,6 @@ def load_npz_stats(path: Path, expected_dim: int | None = None) -> ReferenceStat
     return ReferenceStats(
         str(path), mu, sigma, n, features=features, logits=arrays.get("logits"), skipped=skipped
     )
-
-
-def folder_batch_size(args: Any) -> int:
-    """Folders (the reference and ``--generated``) are read in batches of one size, so a folder
-    compared with itself gives bit-identical features on both sides."""
-    size = getattr(args, "batch_size", None)
-    return size if isinstance(size, int) else FOLDER_BATCH
 
 
 def folder_content_hash(root: Path, paths: list[Path]) -> str:
