@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from .errors import InputError
 from .families import read_json_object
+from .options import DEVICES, DTYPES
 
 SourceKind = Literal["hub", "folder", "single_file", "scheduler_config"]
 
@@ -48,9 +49,6 @@ SINGLE_FILE_PIPELINES: dict[str, str] = {
 # Device and dtype
 # --------------------------------------------------------------------------------------------
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
-DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
-
 
 def resolve_device(spec: str = "auto") -> str:
     """``auto`` picks CUDA, then MPS, then CPU; an explicit device must exist."""
@@ -79,7 +77,7 @@ def resolve_device(spec: str = "auto") -> str:
                     f"--device {spec}: no such GPU ({torch.cuda.device_count()} visible)"
                 )
         return spec
-    raise InputError(f"--device {spec}: expected one of {', '.join(DEVICE_CHOICES)}")
+    raise InputError(f"--device {spec}: expected one of {', '.join(DEVICES)}")
 
 
 def resolve_dtype(spec: str, device: str) -> Any:
@@ -91,7 +89,7 @@ def resolve_dtype(spec: str, device: str) -> Any:
     if spec == "auto":
         return torch.float16 if device.startswith("cuda") else torch.float32
     if spec not in table:
-        raise InputError(f"--dtype {spec}: expected one of {', '.join(DTYPE_CHOICES)}")
+        raise InputError(f"--dtype {spec}: expected one of {', '.join(DTYPES)}")
     return table[spec]
 
 

@@ -45,8 +45,12 @@ PATH_KINDS = ("file", "folder", "npz", "folder or npz", "file or folder")
 
 #: The devices ``--device`` takes; ``cuda:N`` names one GPU by index.
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
-#: The devices the workbench's list offers: ``cuda:N`` for the first few GPUs.
-FORM_DEVICES = ("auto", "cpu", "cuda", *(f"cuda:{index}" for index in range(8)), "mps")
+#: The devices the workbench's list offers: :data:`DEVICES`, ``cuda:N`` as the first few GPUs.
+FORM_DEVICES = tuple(
+    named
+    for device in DEVICES
+    for named in ([f"cuda:{index}" for index in range(8)] if device == "cuda:N" else [device])
+)
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 _CUDA_INDEX = re.compile(r"cuda:\d+")
 
@@ -161,7 +165,7 @@ class Option:
         self, mode: str | None = None, model: str | None = None, given: Mapping[str, Any] = {}
     ) -> Any:
         """The value ``mode`` reads when this option is not given, for the run's ``model``
-        (:func:`model_name`) and the other values ``given``."""
+        (:func:`model_name`) and the other values ``given`` (read only)."""
         if any(given.get(other) for other in self.unset_with):
             return None
         if model is not None and model in dict(self.per_model):
@@ -308,10 +312,15 @@ class Option:
         return None
 
     def restore(self, value: Any) -> Any:
-        """A value as ``config.json`` holds it (lists for list kinds), as the CLI parses it."""
+        """A value as ``config.json`` holds it, as the CLI parses it: a list kind's list (or
+        its text, in a configuration saved as text) becomes the parsed tuple."""
+        if value is None or self.kind not in ("numbers", "choices", "count_or_all"):
+            return value
+        if isinstance(value, tuple | int) and not isinstance(value, bool):
+            return value  # parsed already (the command line's own value)
         if isinstance(value, list):
-            return tuple(value)
-        return value
+            value = ",".join(str(item) for item in value) + ("," if len(value) == 1 else "")
+        return self.convert(str(value))
 
     # ---- rendering ----------------------------------------------------------------------
 
@@ -451,7 +460,6 @@ REFERENCE = Option(
     "reference image folder or .npz statistics",
     kind="path",
     path="folder or npz",
-    unset="none",
     per_model=((DIGITS_LDM_NAME, DIGITS_REFERENCE),),
 )
 PROMPTS_FILE = Option(
@@ -459,12 +467,11 @@ PROMPTS_FILE = Option(
     "one prompt a line, used in turn (UTF-8 text)",
     kind="path",
     path="file",
-    unset="none",
     per_model=((DIGITS_LDM_NAME, DIGITS_PROMPTS),),
     unset_with=("generated",),
 )
 DIGITS_PROMPT = "a red seven on a white background"
-PROMPT = Option("prompt", "the prompt", unset="none", per_model=((DIGITS_LDM_NAME, DIGITS_PROMPT),))
+PROMPT = Option("prompt", "the prompt", per_model=((DIGITS_LDM_NAME, DIGITS_PROMPT),))
 NEGATIVE_PROMPT = Option("negative_prompt", "the negative prompt", sweepable=True)
 BATCH_SIZE = Option(
     "batch_size",

@@ -197,6 +197,10 @@ def test_structured_kinds_parse_once(dest: str, text: str, value: object) -> Non
     assert option.convert(text) == value
     assert option.check_saved(list(value) if isinstance(value, tuple) else value) is None
     assert option.convert(",".join(option.as_arguments(value)[1:])) == value
+    # A resumed run's config.json holds the value as JSON (a list), or as text if older.
+    assert option.restore(list(value) if isinstance(value, tuple) else value) == value
+    if option.kind != "device":
+        assert option.restore(text) == value
 
 
 @pytest.mark.parametrize(

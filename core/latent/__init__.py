@@ -75,16 +75,14 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "prompt_b",
         "second prompt for prompt interpolation",
-        unset="none",
         per_model=((DIGITS_LDM_NAME, "a blue two on a white background"),),
     ),
     Option("images", "two image files to interpolate: A,B"),
-    Option("inversion_prompt", "prompt the images are inverted and regenerated with", unset="none"),
+    Option("inversion_prompt", "prompt the images are inverted and regenerated with"),
     Option("frames", "frames per strip", kind="int", positive=True, default=8),
     Option(
         "direction",
         "prompt pair 'POSITIVE|NEGATIVE'",
-        unset="none",
         per_model=((DIGITS_LDM_NAME, "thick|thin"),),
     ),
     Option(

@@ -23,12 +23,13 @@ Live curves are ``series`` events named ``fid`` and ``kid`` (x = N samples); fin
 ``metric`` events; progress phases are ``reference``, ``generate`` (or ``features`` for
 ``--generated``) and ``scores``.
 
-Defaults: the shipped digits model gets ``--features digits``, its own reference folder, prompts
-and CLIP, and N=500; any other model gets ``inception`` (torch-fidelity's network, resized as
-TF-FID does) and N=10000, and needs ``--reference``. Batch 16 (``--batch-size auto`` on CUDA:
-the largest that fits), 25 steps, guidance 5. Every step (one batch per process) is
-checkpointed, so a kill loses at most the steps in flight. Images of any size, from the model or
-from folders on either side, reach the extractor at their own size: its resize is the only one.
+Defaults are declared with the options (``core.options`` and ``OPTIONS`` below; ``--help``
+shows them): the shipped digits model gets its own extractor, reference folder, prompts, CLIP
+and a smaller N; any other model gets ``inception`` (torch-fidelity's network, resized as TF-FID
+does) and needs ``--reference``. ``--batch-size auto`` on CUDA takes the largest batch that
+fits. Every step (one batch per process) is checkpointed, so a kill loses at most the steps
+in flight. Images of any size, from the model or from folders on either side, reach the
+extractor at their own size: its resize is the only one.
 
 Examples::
 

@@ -50,7 +50,6 @@ OPTIONS: tuple[Option, ...] = (
         "schedules to compare, comma-separated: linear, scaled_linear, cosine, "
         "sigmoid, zero_snr, karras, edm, flow[:SHIFT], or another model's "
         "scheduler_config.json, folder or hub id",
-        unset="none",
     ),
     Option(
         "sampler",
