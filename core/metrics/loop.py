@@ -56,6 +56,7 @@ from .reference import (
     load_npz_stats,
     reference_from_folder,
 )
+from .registry import FID, KID, needed
 
 CHUNK_GLOB = "metrics-chunk-*.npz"
 STREAM_CANDIDATES = (250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
@@ -351,6 +352,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     from .acceleration import accelerated
     from .clip_score import ClipScorer
     from .outputs import finish
+    from .scoring import Scoring
 
     args = ctx.args
     device = resolve_device(args.device)
@@ -377,10 +379,11 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
         pipeline = ctx.model().pipeline
         source = PipelineImages(pipeline, prompts, GenerationSettings.from_args(args), ctx.seed)
         total = options.num_samples
-    with_logits = "is" in options.metrics and extractor.has_logits
-    clip = ClipScorer(options.clip_model, device) if "clip" in options.metrics and prompts else None
+    needs = needed(options.metrics)
+    with_logits = "logits" in needs and extractor.has_logits
+    clip = ClipScorer(options.clip_model, device) if "clip_scores" in needs and prompts else None
     cmmd_extractor = None
-    if "cmmd" in options.metrics:
+    if "clip_embeddings" in needs:
         cmmd_extractor = get_extractor("clip", device, model=options.clip_model)
     layout = _layout(
         extractor,
@@ -496,15 +499,17 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
         **timing.describe(),
     }
     return finish(
-        ctx,
-        options,
-        extractor,
-        reference,
-        collected,
-        curve,
-        elapsed,
-        device=stats_device,
-        throughput=throughput,
+        Scoring(
+            ctx,
+            options,
+            extractor,
+            reference,
+            collected,
+            curve,
+            elapsed,
+            device=stats_device,
+            throughput=throughput,
+        )
     )
 
 
@@ -545,13 +550,13 @@ def _stream(
     subset = torch.from_numpy(features[order]).to(mu.device)
     value = fid_from_features(subset, mu, sigma)
     if emit:
-        ctx.series("fid", n, value, x_label="N samples", y_label="FID")
+        ctx.series(FID.name, n, value, x_label="N samples", y_label=FID.label)
     point = [float(n), value, math.nan]
     if reference_stats.features is not None and n >= 4:
         kid_mean = kid(
             reference_stats.features, subset, subset_size=min(1000, n), subsets=20, device=mu.device
         )["mean"]
         if emit:
-            ctx.series("kid", n, kid_mean, x_label="N samples", y_label="KID")
+            ctx.series(KID.name, n, kid_mean, x_label="N samples", y_label=KID.label)
         point[2] = kid_mean
     return point
