@@ -178,6 +178,28 @@ class WorkbenchApp(App[int]):
             self.watch_run(run_dir=Path(run_dir))
         self.push_screen(RunScreen(run_dir))
 
+    def rerun(self, run_dir: Path, *, edit: bool) -> None:
+        """Back to the form, filled with that run's options: Start reruns it, or change one
+        thing first (``edit`` puts the cursor in the form)."""
+        from .run_model import read_config
+        from .screens.main import MainScreen
+
+        config = read_config(run_dir)
+        if not config:
+            self.notify(f"{run_dir.name}: no readable config.json", severity="error", markup=False)
+            return
+        while not isinstance(self.screen, MainScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+        main = self.screen
+        if isinstance(main, MainScreen):
+            main.fill_from_config(config, edit=edit)
+            what = "change what you like, then" if edit else "press"
+            self.notify(
+                f"the form holds {run_dir.name}'s options: {what} Start (ctrl+s)",
+                timeout=5,
+                markup=False,
+            )
+
     def run_refused(self, screen: Screen, message: str) -> None:
         """A run started from the form was refused: back to the form, the error under its field."""
         launched = getattr(screen, "launched", None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from textual import work
@@ -22,6 +23,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
 
 from ...core.health import health_lines
+from ...core.overall import Overall, overall_line
 from ...core.result_fields import format_number, result_rows
 from ...core.runs import (
     PROCESS,
@@ -150,7 +152,7 @@ class RunScreen(Screen):
     def _clock_tick(self) -> None:
         """Elapsed time and ETA move on between events (a long batch writes none)."""
         if self.model is not None and self.model.state in ("running", "resuming"):
-            snap = self.model.snapshot(light=True)
+            snap = self.model.snapshot(light=True, now=wall_clock())
             self._set_header(snap.state, snap.message, snap)
 
     @property
@@ -256,7 +258,7 @@ class RunScreen(Screen):
     def on_run_updated(self, message: RunUpdated) -> None:
         if self.model is None:
             return
-        self.redraw(self.model.snapshot())
+        self.redraw(self.model.snapshot(now=wall_clock()))
 
     def on_health_updated(self, message: HealthUpdated) -> None:
         self.health = message.lines
@@ -330,20 +332,14 @@ class RunScreen(Screen):
         facts = [f"model {model}", f"modes {modes}"]
         if config.get("num_samples"):
             facts.append(f"N {config['num_samples']}")
-        if snap is not None and snap.started is not None:
-            end = wall_clock() if state in ("running", "resuming") else None
-            last = max((p.last_time for p in snap.phases), default=snap.started)
-            facts.append(f"elapsed {format_duration((end or last) - snap.started)}")
-            eta, complete = snap.eta()
-            if eta:  # a lower bound while some phase has no rate yet
-                facts.append(f"ETA {'≥ ' if not complete else ''}{format_duration(eta)}")
-            elif eta is not None:
-                facts.append("ETA --:--" if not complete else "ETA 00:00")
-        self.query_one("#run-header", Static).update(
-            styled(
-                (name, "bold"), "  ", (state, _state_style(state)), detail, "\n", "  ".join(facts)
-            )
-        )
+        lines: list[str | tuple[str, str]] = [(name, "bold"), "  ", (state, _state_style(state))]
+        lines += [detail, "\n", "  ".join(facts)]
+        overall = snap.overall if snap is not None else None
+        if overall is not None and snap is not None and snap.started is not None:
+            if state not in ACTIVE_STATES and overall.eta is None:
+                overall = replace(overall, eta=0.0 if state == "finished" else None)
+            lines += ["\n", overall_text(overall, state)]
+        self.query_one("#run-header", Static).update(styled(*lines))
         self.sub_title = f"{name}: {state}"
 
     # ---- starting and refusal -----------------------------------------------------------
@@ -502,6 +498,14 @@ class RunScreen(Screen):
 
         stop_process(pid)
         self.app.call_from_thread(self.notify, f"run stopped (pid {pid})", timeout=3)
+
+
+def overall_text(overall: Overall, state: str) -> str:
+    """The whole run's line in the header: the CLI's line, with "stopped" for a run that is
+    not running (no ETA to count down)."""
+    if state in ACTIVE_STATES or state == "finished":
+        return overall_line(overall)
+    return overall_line(replace(overall, eta=None)).replace("ETA estimating", "stopped")
 
 
 def _state_style(state: str) -> str:

@@ -77,7 +77,13 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", show=False),
         Binding("enter", "open_run", "Open", priority=True, tooltip="open a run, or attach to it"),
-        Binding("r", "resume_run", "Resume", tooltip="resume an interrupted run"),
+        Binding(
+            "r",
+            "rerun",
+            "Rerun",
+            tooltip="the form filled with this run's options (an interrupted run: resume it)",
+        ),
+        Binding("e", "edit_run", "Edit", tooltip="edit and run: change the run's options first"),
         Binding("d", "delete_run", "Delete"),
         Binding("space", "mark_run", "Mark", key_display="␣", tooltip="mark for compare"),
         Binding("c", "compare", "Compare", tooltip="compare the marked runs"),
@@ -229,6 +235,23 @@ class RunsScreen(Screen):
         info = self.selected
         if info is not None:
             self.app.open_run(info.path)  # type: ignore[attr-defined]
+
+    def action_rerun(self) -> None:
+        info = self.selected
+        if info is None:
+            return
+        if info.state == "interrupted":
+            self.action_resume_run()
+            return
+        if info.state == "running":
+            self.notify("this run is still running (enter attaches)", timeout=3)
+            return
+        self.app.rerun(info.path, edit=False)  # type: ignore[attr-defined]
+
+    def action_edit_run(self) -> None:
+        info = self.selected
+        if info is not None:
+            self.app.rerun(info.path, edit=True)  # type: ignore[attr-defined]
 
     def action_resume_run(self) -> None:
         info = self.selected
