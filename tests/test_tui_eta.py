@@ -22,6 +22,7 @@ from diffusionscope.core.events import (
 )
 from diffusionscope.core.overall import OverallProgress, format_seconds, overall_line
 
+pytestmark = pytest.mark.usefixtures("isolated_config")
 PLAN = [
     planned_phase("reference", 100, "img", work=1),
     planned_phase("generate", 64, "img", work=2),
@@ -115,7 +116,7 @@ def _eta_seconds(header: str) -> int | None:
 
 @async_test
 async def test_header_eta_counts_down_between_events_and_never_reads_zero_early(
-    runs_root: Path, isolated_config: Path, monkeypatch: pytest.MonkeyPatch
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import diffusionscope.tui.screens.run as run_screen
 

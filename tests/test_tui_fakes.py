@@ -436,3 +436,40 @@ def wait_for_run_dir(runs_root: Path, token: str, timeout: float = 60.0) -> Path
             return found
         time.sleep(0.05)
     raise AssertionError(f"no running run named *{token} under {runs_root}")
+
+
+def two_gpu_nvml():
+    """A stand-in for the ``pynvml`` module with two GPUs whose utilisation, memory and
+    temperature change from one reading to the next along fixed curves (GPU history)."""
+    from types import SimpleNamespace
+
+    gib = 1024**3
+    reads = {"count": 0}
+    names = ("NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3")
+
+    def utilization(handle: int):
+        reads["count"] += 1
+        step = reads["count"] // 2
+        busy = 20 + 75 * (0.5 + 0.5 * math.sin(step / 4 + handle))
+        return SimpleNamespace(gpu=int(busy if handle == 0 else busy / 3), memory=0)
+
+    def memory(handle: int):
+        step = reads["count"] // 2
+        used = (8 + min(step, 20) * (1.5 if handle == 0 else 0.4)) * gib
+        return SimpleNamespace(used=int(used), total=80 * gib, free=int(80 * gib - used))
+
+    def temperature(handle: int, sensor: int) -> int:
+        return 38 + min(reads["count"] // 2, 30) // (1 if handle == 0 else 3)
+
+    return SimpleNamespace(
+        NVML_TEMPERATURE_GPU=0,
+        nvmlInit=lambda: None,
+        nvmlShutdown=lambda: None,
+        nvmlDeviceGetCount=lambda: len(names),
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetName=lambda h: names[h],
+        nvmlDeviceGetUtilizationRates=utilization,
+        nvmlDeviceGetMemoryInfo=memory,
+        nvmlDeviceGetTemperature=temperature,
+        nvmlDeviceGetComputeRunningProcesses=lambda h: [],
+    )

@@ -73,7 +73,7 @@ class WorkbenchApp(App[int]):
         Binding("f2", "runs", "Runs", show=False),
         Binding("f3", "compare", "Compare", show=False),
         Binding("ctrl+t", "next_theme", "Theme", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
     def __init__(
@@ -385,7 +385,8 @@ class WorkbenchApp(App[int]):
             "Compare runs", "Numbers and curves of finished runs side by side", self.action_compare
         )
         yield SystemCommand("Live run", "Back to the run started last", self.open_last_run)
-        yield SystemCommand("Keys", "Every key binding (F1)", self.action_help)
+        # Textual offers its own "Keys" panel; this one is the workbench's help (F1).
+        yield SystemCommand("Help", "Every key of every screen (F1)", self.action_help)
 
 
 def run_app(model: str | None = None, runs_root: str | None = None) -> int:

@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
 
-from ...core.health import health_lines
+from ...core.health import Health, health_lines
 from ...core.overall import Overall, overall_line
 from ...core.result_fields import format_number, result_rows
 from ...core.runs import (
@@ -50,6 +50,7 @@ from ..run_model import (
 )
 from ..text import cell, literal, short_model, styled
 from ..widgets.chart import CurveChart
+from ..widgets.gpu import GpuPane
 from ..widgets.images import ImageBrowser
 from ..widgets.run_parts import MetricsTable, PhaseBars
 from ..widgets.tables import fill_table
@@ -58,7 +59,7 @@ POLL_SECONDS = 0.2
 LIVENESS_SECONDS = 1.0
 HEALTH_SECONDS = 2.0
 STARTING_LOG_LINES = 3
-TABS = ("live", "charts", "images", "files")
+TABS = ("live", "charts", "images", "files", "gpu")
 FILE_COLUMNS = (("kind", "kind"), ("path", "path"), ("caption", "caption"))
 #: States in which the run's process is (or is about to be) at work.
 ACTIVE_STATES = ("running", "resuming", "starting", "reading")
@@ -78,9 +79,10 @@ class RunUpdated(Message):
 
 
 class HealthUpdated(Message):
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], reading: Health | None = None) -> None:
         super().__init__()
         self.lines = lines
+        self.reading = reading
 
 
 class RunScreen(Screen):
@@ -93,6 +95,7 @@ class RunScreen(Screen):
         Binding("2", "show_tab('charts')", "Charts", show=False),
         Binding("3", "show_tab('images')", "Images", show=False),
         Binding("4", "show_tab('files')", "Files", show=False),
+        Binding("5", "show_tab('gpu')", "GPU", show=False),
         Binding("g", "next_chart", "Chart", tooltip="next chart"),
         Binding("right_square_bracket", "step_image(1)", "Image", tooltip="next image"),
         Binding(
@@ -136,6 +139,8 @@ class RunScreen(Screen):
                 yield ImageBrowser(getattr(self.app, "image_renderer", "auto"), id="image-browser")
             with TabPane("4 Files", id="files"):
                 yield DataTable(id="files-table", cursor_type="row")
+            with TabPane("5 GPU", id="gpu"):
+                yield GpuPane(id="gpu-pane")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -234,9 +239,10 @@ class RunScreen(Screen):
         monitor = self.app.health_monitor()  # type: ignore[attr-defined]
         while not worker.is_cancelled:
             pid = self._run_pid()
-            lines = health_lines(monitor.read(pid)) if pid is not None else []
-            if lines != self.health:
-                self.post_message(HealthUpdated(lines))
+            reading = monitor.read(pid) if pid is not None else None
+            lines = health_lines(reading) if reading is not None else []
+            if lines != self.health or reading is not None:
+                self.post_message(HealthUpdated(lines, reading))
             deadline = time.monotonic() + HEALTH_SECONDS
             while time.monotonic() < deadline and not worker.is_cancelled:
                 time.sleep(0.1)
@@ -268,6 +274,8 @@ class RunScreen(Screen):
         pane = panes.first(Static)
         pane.update(literal("\n".join(message.lines)))
         pane.display = bool(message.lines)
+        if message.reading is not None:
+            self.query_one(GpuPane).record(message.reading)
 
     def _changed(self, snap: RunSnapshot, *parts: str) -> bool:
         key = ",".join(parts)

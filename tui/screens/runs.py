@@ -89,6 +89,7 @@ class RunsScreen(Screen):
         Binding("c", "compare", "Compare", tooltip="compare the marked runs"),
         Binding("s", "next_sort", "Sort", tooltip="sort by date, state, model, mode"),
         Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("ctrl+u", "clear_filter", "Clear filter", show=False, priority=True),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
 
@@ -210,6 +211,10 @@ class RunsScreen(Screen):
 
     def action_filter(self) -> None:
         self.query_one("#runs-filter", Input).focus()
+
+    def action_clear_filter(self) -> None:
+        """Ctrl+U empties the filter wherever the cursor is (as in a shell)."""
+        self.query_one("#runs-filter", Input).value = ""
 
     @on(Input.Changed, "#runs-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
