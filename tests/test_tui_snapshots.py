@@ -206,6 +206,23 @@ def _gpu_history(root: Path):
     return make_app(root, model=MODEL), before
 
 
+@scene("run_sweep_live")
+def _sweep_live(root: Path):
+    """A guidance-scale campaign half way: two points done, one running, one to come."""
+    from test_tui_fakes import live_sweep_run
+
+    writer = live_sweep_run(root)
+
+    async def before(pilot) -> None:
+        await open_run(pilot, writer.path, finished=False)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: screen.sweep_shown)
+        await pilot.pause(0.3)
+        writer.close()
+
+    return make_app(root, model=MODEL), before
+
+
 @scene("run_finished_metrics")
 def _finished(root: Path):
     run_dir = finished_metrics_run(root)

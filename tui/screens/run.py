@@ -53,13 +53,14 @@ from ..widgets.chart import CurveChart
 from ..widgets.gpu import GpuPane
 from ..widgets.images import ImageBrowser
 from ..widgets.run_parts import MetricsTable, PhaseBars
+from ..widgets.sweep import SweepPane
 from ..widgets.tables import fill_table
 
 POLL_SECONDS = 0.2
 LIVENESS_SECONDS = 1.0
 HEALTH_SECONDS = 2.0
 STARTING_LOG_LINES = 3
-TABS = ("live", "charts", "images", "files", "gpu")
+TABS = ("live", "charts", "images", "files", "gpu", "sweep")
 FILE_COLUMNS = (("kind", "kind"), ("path", "path"), ("caption", "caption"))
 #: States in which the run's process is (or is about to be) at work.
 ACTIVE_STATES = ("running", "resuming", "starting", "reading")
@@ -96,6 +97,7 @@ class RunScreen(Screen):
         Binding("3", "show_tab('images')", "Images", show=False),
         Binding("4", "show_tab('files')", "Files", show=False),
         Binding("5", "show_tab('gpu')", "GPU", show=False),
+        Binding("6", "show_tab('sweep')", "Sweep", show=False),
         Binding("g", "next_chart", "Chart", tooltip="next chart"),
         Binding("right_square_bracket", "step_image(1)", "Image", tooltip="next image"),
         Binding(
@@ -118,6 +120,7 @@ class RunScreen(Screen):
         self.health: list[str] = []
         self.refused: str | None = None
         self.results_drawn = False  # the last redraw had results.json (tests wait for it)
+        self.sweep_shown = False
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -141,6 +144,8 @@ class RunScreen(Screen):
                 yield DataTable(id="files-table", cursor_type="row")
             with TabPane("5 GPU", id="gpu"):
                 yield GpuPane(id="gpu-pane")
+            with TabPane("6 Sweep", id="sweep"):
+                yield SweepPane(id="sweep-pane")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -301,6 +306,8 @@ class RunScreen(Screen):
             self.query_one("#metrics-table", MetricsTable).update_rows(
                 result_rows(self.results, snap.metrics.values(), snap.series)
             )
+        if self._changed(snap, "series", "metrics", "state"):  # (a key of its own)
+            self._draw_sweep(snap)
         if self._changed(snap, "log"):
             log = self.query_one("#run-log", Log)
             new = snap.versions["log"] - self._drawn.get("log-lines", 0)
@@ -312,6 +319,27 @@ class RunScreen(Screen):
             self._draw_files(snap)
         if self._changed(snap, "series", "artifacts", "state"):
             self.refresh_bindings()  # keys offered depend on charts, images and state
+
+    def _draw_sweep(self, snap: RunSnapshot) -> None:
+        """A campaign's points and curve; its tab is shown first the first time it is seen."""
+        from ..sweep import from_events, from_results, is_sweep
+
+        config = self.config
+        tabs = self.query_one("#run-tabs", TabbedContent)
+        if not is_sweep(config, self.results, snap.series):
+            tabs.hide_tab("sweep")
+            return
+        tabs.show_tab("sweep")
+        final = (self.results or {}).get("sweep")
+        view = (
+            from_results(final, config)
+            if final
+            else from_events(list(snap.metrics.values()), snap.series, config)
+        )
+        self.query_one(SweepPane).show(view)
+        if not self.sweep_shown:
+            self.sweep_shown = True
+            tabs.active = "sweep"
 
     def _show_chart_for_mode(self) -> None:
         """Only a metrics run has a live FID/KID curve; other runs give its room to the table."""
