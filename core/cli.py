@@ -584,7 +584,12 @@ def list_command(args: argparse.Namespace) -> int:
     if not runs:
         console.print(Text(f"no runs under {printable(root)}"))
         return EXIT_OK
-    table = Table("run", "status", "model", "modes", "N", "key numbers")
+    table = Table()
+    # The run id is what ``show`` and ``--resume`` take: never wrapped or cut; the other
+    # columns give way at 80 columns.
+    table.add_column("run", no_wrap=True, min_width=max(len(info.name) for info in runs))
+    for name in ("status", "model", "modes", "N", "key numbers"):
+        table.add_column(name, overflow="fold")
     for info in runs:
         numbers = ", ".join(f"{k}={v:.4g}" for k, v in list(info.key_numbers.items())[:4])
         cells = (

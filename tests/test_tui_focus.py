@@ -96,3 +96,35 @@ async def test_every_field_is_on_screen_named_and_typed_into(
         assert all(
             isinstance(w, Input | Select | Checkbox) for w in screen.query(".field-row > *") if w.id
         )
+
+
+def test_paths_are_checked_as_typed(tmp_path: Path) -> None:
+    """Exists, readable, folder or file as the option wants, .npz where statistics are meant."""
+    from diffusionscope.core.options import PROMPTS_FILE, REFERENCE
+    from diffusionscope.tui.start_checks import path_problem
+
+    folder, text, stats = tmp_path / "ref", tmp_path / "p.txt", tmp_path / "s.npz"
+    folder.mkdir()
+    text.write_text("a seven\n")
+    stats.write_bytes(b"")
+    assert path_problem(REFERENCE, str(folder)) is None
+    assert path_problem(REFERENCE, str(stats)) is None
+    assert "expected a folder or a .npz" in path_problem(REFERENCE, str(text))
+    assert "no such" in path_problem(REFERENCE, str(tmp_path / "missing"))
+    assert path_problem(PROMPTS_FILE, str(text)) is None
+    assert "a folder; a file is expected" in path_problem(PROMPTS_FILE, str(folder))
+    assert path_problem(PROMPTS_FILE, "") is None  # empty: the default
+
+
+@async_test
+async def test_a_bad_path_is_flagged_under_its_field_as_typed(runs_root: Path) -> None:
+    app = make_app(runs_root, model="core/zoo/digits-ldm")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.query_one("#modes").select("metrics")
+        await wait_for(pilot, lambda: screen.query("#opt-reference"))
+        screen.query_one("#opt-reference").focus()
+        await pilot.press(*"/no/such/ref")
+        field = screen.query_one("#field-reference")
+        await wait_for(pilot, lambda: field.has_class("-invalid"))
+        assert "no such" in str(field.query_one(".field-error").render())

@@ -16,8 +16,8 @@ from ...core.result_fields import ResultRow, format_number, result_rows
 from ...core.runs import read_events
 from ..curves import SCHEDULE_TITLES, schedule_curves
 from ..run_model import read_config, read_results
-from ..text import cell, literal, short_model, styled
 from ..sweep import from_results
+from ..text import cell, literal, short_model, styled
 from ..widgets.chart import CurveChart
 from ..widgets.tables import fill_table
 

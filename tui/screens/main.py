@@ -36,7 +36,7 @@ from ..options import (
     field_for_error,
     form_options,
 )
-from ..start_checks import error_field, is_model_error, quick_check
+from ..start_checks import error_field, is_model_error, path_problem, quick_check
 from ..text import literal, short_model, styled
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -210,6 +210,8 @@ class OptionField(Vertical):
     def check(self) -> str | None:
         value = self.value
         message = self.spec.check(value) if isinstance(value, str) else None
+        if message is None and isinstance(value, str):
+            message = path_problem(self.spec, value)  # a path is checked as it is typed too
         self.show_error(message)
         return message
 

@@ -99,6 +99,7 @@ class RunScreen(Screen):
         Binding("5", "show_tab('gpu')", "GPU", show=False),
         Binding("6", "show_tab('sweep')", "Sweep", show=False),
         Binding("g", "next_chart", "Chart", tooltip="next chart"),
+        Binding("m", "toggle_log", "Log", tooltip="the log on the whole screen, following it"),
         Binding("right_square_bracket", "step_image(1)", "Image", tooltip="next image"),
         Binding(
             "left_square_bracket", "step_image(-1)", "Prev", tooltip="previous image", show=False
@@ -131,6 +132,7 @@ class RunScreen(Screen):
         with TabbedContent(id="run-tabs", initial="live"):
             with TabPane("1 Live", id="live"):
                 yield PhaseBars(id="phases")
+                yield Static("", id="small-n")
                 with Horizontal(id="live-middle"):
                     yield CurveChart(id="live-chart")
                     yield MetricsTable(id="metrics-table")
@@ -308,6 +310,7 @@ class RunScreen(Screen):
             )
         if self._changed(snap, "series", "metrics", "state"):  # (a key of its own)
             self._draw_sweep(snap)
+            self._small_n_note()
         if self._changed(snap, "log"):
             log = self.query_one("#run-log", Log)
             new = snap.versions["log"] - self._drawn.get("log-lines", 0)
@@ -319,6 +322,23 @@ class RunScreen(Screen):
             self._draw_files(snap)
         if self._changed(snap, "series", "artifacts", "state"):
             self.refresh_bindings()  # keys offered depend on charts, images and state
+
+    def _small_n_note(self) -> None:
+        """A warning when the samples are fewer than the features have dimensions: FID and
+        KID are then strongly biased (even negative), and their intervals say little."""
+        metrics = (self.results or {}).get("metrics") or {}
+        n, dim = metrics.get("n_generated"), (metrics.get("features") or {}).get("dim")
+        note = self.query_one("#small-n", Static)
+        small = isinstance(n, int) and isinstance(dim, int) and n < dim
+        note.display = small
+        if small:
+            note.update(
+                literal(
+                    f"small N: {n} samples < {dim} feature dimensions; FID and KID are biased "
+                    "at this N (negative values possible), their intervals are rough, and the "
+                    "live values at smaller N differ from the final ones"
+                )
+            )
 
     def _draw_sweep(self, snap: RunSnapshot) -> None:
         """A campaign's points and curve; its tab is shown first the first time it is seen."""
@@ -443,10 +463,10 @@ class RunScreen(Screen):
                 if index == self.chart_index
                 else marker + chart_name
             )
-        prefix = f"{self.run_dir.name}/" if self.run_dir else ""
-        saved = [prefix + a.path for a in snap.artifacts if a.kind == "figure"]
-        if saved:
-            parts.append(f"\nPNG: {', '.join(saved)}")
+        # The figures' file paths are on the Images and Files tabs: here they would push the
+        # chart (and its legend) off an 80×24 screen.
+        if any(a.kind == "figure" for a in snap.artifacts):
+            parts.append("  (PNG files: tabs 3 and 4)")
         title.update(styled(*parts))
 
     def _draw_files(self, snap: RunSnapshot) -> None:
@@ -482,7 +502,21 @@ class RunScreen(Screen):
         return True
 
     def action_back(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
         self.app.pop_screen()
+
+    def action_toggle_log(self) -> None:
+        """``m``: the log fills the screen (and follows new lines); again, back."""
+        if self.maximized is not None:
+            self.minimize()
+            return
+        self.action_show_tab("live")
+        log = self.query_one("#run-log", Log)
+        log.auto_scroll = True
+        self.maximize(log, container=False)
+        log.scroll_end(animate=False)
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#run-tabs", TabbedContent).active = tab

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 from textual import on, work
@@ -22,9 +21,8 @@ REFRESH_SECONDS = 2.0
 #: must list in well under half a second. The mark (space) is shown in the status cell.
 COLUMNS = (
     ("state", "status"),
-    ("name", "run"),
-    ("started", "started"),
-    ("what", "modes · model · N"),
+    ("name", "run (id for show and --resume)"),
+    ("what", "modes · N · model"),
     ("numbers", "results"),
 )
 
@@ -37,35 +35,24 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
-def started_text(info: RunInfo) -> str:
-    if info.started is None:
-        return ""
-    return datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M")
-
-
 def status_text(info: RunInfo, marked: bool) -> str:
     return f"{'*' if marked else ' '} {info.state}"
 
 
 def what_text(info: RunInfo) -> str:
-    parts = [",".join(info.modes) or "?", short_model(info.model, 30) or "?"]
+    """Modes, N, then the model: the model name is the part that may be cut at 80 columns."""
+    parts = [",".join(info.modes) or "?"]
     if info.num_samples is not None:
         parts.append(f"N {info.num_samples}")
+    parts.append(short_model(info.model, 30) or "?")
     return " · ".join(parts)
-
-
-def name_text(info: RunInfo) -> str:
-    """The run's name without the start time it begins with (the started column has it)."""
-    name = info.name
-    return name[16:] if len(name) > 16 and name[:8].isdigit() and name[8] == "-" else name
 
 
 def row_cells(run: ListedRun, marked: bool) -> tuple:
     info = run.info
     return (
         cell(status_text(info, marked)),
-        cell(name_text(info)),
-        cell(started_text(info)),
+        cell(info.name),  # the whole id, never cut: it carries the start time too
         cell(what_text(info)),
         cell(run.headline),
     )

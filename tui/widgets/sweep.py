@@ -54,4 +54,3 @@ class SweepPane(Vertical):
         chart = self.query_one(CurveChart)
         chart.placeholder = "drawn as points finish"
         chart.show(curves, title=title, xlabel=xlabel)
-
