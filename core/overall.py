@@ -77,6 +77,7 @@ class OverallProgress:
         self.last_event: float | None = None  # the last progress
         self.last_mark: float | None = None  # the last progress or the attempt's start
         self.state = "running"
+        self.ended: float | None = None  # the final status's time
         self.planned = False
 
     # ---- folding ------------------------------------------------------------------------
@@ -93,6 +94,7 @@ class OverallProgress:
         if self.started is None:
             self.started = event.time
         self.state = event.state
+        self.ended = None if event.state == "running" else event.time
         if event.state == "running":
             self.attempt = self.last_mark = event.time
             for phase in self.phases.values():  # the stopped time is not work done
@@ -196,7 +198,7 @@ class OverallProgress:
             fraction = 1.0
         else:
             fraction = min(1.0, self.done_work / total) if total > 0 else 0.0
-        end = now if self.state == "running" else (self.last_event or now)
+        end = now if self.state == "running" else (self.ended or self.last_event or now)
         elapsed = end - self.started if self.started is not None else None
         return Overall(fraction, elapsed, self.eta(now), self.planned)
 
