@@ -46,6 +46,10 @@ class Mode(Protocol):
         """Refuse, in one line, a model the mode cannot analyse, from its configs alone (None:
         no model named); runs before the run directory exists."""
 
+    def planned_work(self, options: Any) -> list[dict[str, Any]]:
+        """The phases the mode will report, with their sizes, before anything is loaded
+        (``events.planned_phase``): the run's overall progress and ETA."""
+
     def run(self, ctx: RunContext) -> ModeResult:
         """Do the work, reporting through ``ctx`` and writing files through ``ctx.writer``."""
 

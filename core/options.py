@@ -295,7 +295,7 @@ class Option:
         if self.kind == "bool":
             return None if isinstance(value, bool) else "not true or false"
         if self.kind in ("numbers", "choices", "count_or_all") and isinstance(value, list):
-            value = ",".join(str(item) for item in value) + ("," if len(value) == 1 else "")
+            value = self.as_text(value)
         elif self.kind in ("int", "float", "count_or_all") and not isinstance(value, str):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 return "not a number"
@@ -318,9 +318,7 @@ class Option:
             return value
         if isinstance(value, tuple | int) and not isinstance(value, bool):
             return value  # parsed already (the command line's own value)
-        if isinstance(value, list):
-            value = ",".join(str(item) for item in value) + ("," if len(value) == 1 else "")
-        return self.convert(str(value))
+        return self.convert(self.as_text(value))
 
     # ---- rendering ----------------------------------------------------------------------
 
@@ -359,15 +357,20 @@ class Option:
         parse.__name__ = self.kind  # argparse names the type in some of its messages
         return parse
 
+    def as_text(self, value: Any) -> str:
+        """``value`` as a user types it (a list kind's items comma-separated); "" for none."""
+        if value is None:
+            return ""
+        if isinstance(value, tuple | list):
+            return ",".join(str(item) for item in value) + ("," if len(value) == 1 else "")
+        return str(value).strip()
+
     def as_arguments(self, value: Any) -> list[str]:
         """``[flag, value]`` for a filled-in value, ``[flag]`` for a ticked box, else nothing."""
         if self.kind == "bool":
             return [self.flag] if value else []
-        if isinstance(value, tuple | list):
-            value = ",".join(str(item) for item in value) + ("," if len(value) == 1 else "")
-        if value is None or str(value).strip() == "":
-            return []
-        return [self.flag, str(value).strip()]
+        text = self.as_text(value)
+        return [self.flag, text] if text else []
 
 
 def _items(text: str) -> list[str]:

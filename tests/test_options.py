@@ -238,7 +238,7 @@ def test_the_mode_contract_is_a_protocol_every_mode_meets() -> None:
     from diffusionscope.core.modes import Mode
 
     members = [n for n in vars(Mode) if not n.startswith("_")]
-    for name in ("validate", "check_model", "run"):
+    for name in ("validate", "check_model", "planned_work", "run"):
         assert name in members
     for module in available_modes().values():
         for name in ("DESCRIPTION", "NEEDS_PIPELINE", "OPTIONS", "Options", *members):

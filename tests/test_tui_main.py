@@ -81,6 +81,7 @@ def _fake_mode(name: str, shared: tuple[str, ...] = ()) -> SimpleNamespace:
         Options=make_dataclass(f"{name.title()}Options", fields, frozen=True),
         validate=validate,
         check_model=lambda options, model: None,
+        planned_work=lambda options: [],
     )
 
 

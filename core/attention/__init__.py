@@ -31,7 +31,7 @@ renormalising: full-softmax probabilities of the text keys).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..options import Generation, Option, RunOptions
@@ -96,6 +96,13 @@ def check_model(args: Options, model: ModelConfigs | None) -> None:
     reason = unsupported_reason(model)
     if reason:
         raise InputError(f"model {model.source!r}: {reason}")
+
+
+def planned_work(args: Options) -> list[dict[str, Any]]:
+    """One image, its denoiser steps the work (whole-run progress)."""
+    from ..events import planned_phase
+
+    return [planned_phase("generate", 1, "img", work=args.generation.steps)]
 
 
 def run(ctx: RunContext) -> ModeResult:

@@ -16,6 +16,9 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
                     "steady_seconds", "steady_images", "steady_images_per_second"},
      "statistics_device"}
 
+Each metric (its ``--metrics`` name, its entries above, how they are shown, what it needs and
+its computation) is one record of the registry, ``core/metrics/registry.py``.
+
 ``std`` of KID and IS says what it measures in ``std_note``, and is null where it would
 measure nothing (KID when every generated subset is the whole set; IS with one split).
 
@@ -61,14 +64,13 @@ from ..options import (
     RunOptions,
 )
 from ..zoo import DIGITS_CLIP
+from .registry import ALL_METRICS, DEFAULT_METRICS, FID, needed
 
 if TYPE_CHECKING:
     from ..modes import ModeResult, RunContext
 
 DESCRIPTION = "FID, KID, IS, CLIP score, precision/recall, density/coverage against a reference"
 NEEDS_PIPELINE = True
-ALL_METRICS = ("fid", "kid", "is", "clip", "pr", "dc", "cmmd")
-DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 
 
@@ -223,13 +225,46 @@ def _check_hub_models(args: Options, options: MetricsOptions) -> None:
     from ..loading import check_hub_files
     from .features import DEFAULT_DINOV2
 
-    if ("clip" in options.metrics and options.prompts is not None) or "cmmd" in options.metrics:
+    needs = needed(options.metrics)
+    if ("clip_scores" in needs and options.prompts is not None) or "clip_embeddings" in needs:
         check_hub_files(options.clip_model, ("config.json",), "--clip-model")
     if options.features in ("dinov2", "clip"):
         model = args.feature_model or (
             DEFAULT_DINOV2 if options.features == "dinov2" else DEFAULT_CLIP
         )
         check_hub_files(model, ("config.json",), f"--features {options.features}")
+
+
+def planned_work(args: Options) -> list[dict[str, Any]]:
+    """The phases this run will go through, with their sizes, before anything is loaded (the
+    whole-run progress and ETA): reference features (when a folder is given), the samples
+    (each costs its denoiser steps) or the folder's features, then the scores."""
+    from ..events import planned_phase
+
+    phases = []
+    count = _image_count(args.reference, "reference folder")
+    if count:
+        phases.append(planned_phase("reference", count, "img"))
+    if args.generated:
+        samples = args.num_samples or _image_count(args.generated, "generated folder")
+        phases.append(planned_phase("features", samples, "img"))
+    else:
+        samples = args.num_samples or 0
+        phases.append(planned_phase("generate", samples, "img", work=args.generation.steps))
+    phases.append(planned_phase("scores", 1, "stage", work=max(1.0, samples / 20)))
+    return phases
+
+
+def _image_count(folder: str | None, what: str) -> int:
+    """How many images a folder holds (0 for none, a file, or a folder that cannot be read)."""
+    from .reference import find_images
+
+    if not folder or not Path(folder).is_dir():
+        return 0
+    try:
+        return len(find_images(Path(folder), what=what))
+    except InputError:
+        return 0
 
 
 def run(ctx: RunContext) -> ModeResult:
@@ -292,7 +327,7 @@ def fid_command(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
-                    "fid": value,
+                    FID.name: value,
                     "n_a": first.n,
                     "n_b": second.n,
                     "features": args.features,
