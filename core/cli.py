@@ -311,7 +311,10 @@ def _saved_config(run_dir: Path, options: dict[str, Option]) -> dict[str, Any]:
 
 
 def _saved_value_problem(option: Option, value: Any) -> str | None:
-    """Why ``value`` cannot be a value of ``option``, or None."""
+    """Why ``value`` cannot be a value of ``option``, or None (a repeated option: of each)."""
+    if option.repeat and isinstance(value, list):
+        single = replace(option, repeat=False)
+        return next(filter(None, (_saved_value_problem(single, item) for item in value)), None)
     if isinstance(value, str) and value in option.words:
         return None
     if option.kind == "bool":
@@ -516,7 +519,11 @@ def _run_each_mode(
         )
         writer.log(f"{mode}: starting")
         result: ModeResult = module.run(ctx)
-        completed[mode] = {"results": result.results, "report": result.report}
+        completed[mode] = {
+            "results": result.results,
+            "report": result.report,
+            "sections": result.sections,
+        }
         if dist.is_main:
             atomic_write_json(writer.checkpoint_dir / COMPLETED_MODES, completed)
     return completed
@@ -532,6 +539,7 @@ def _assemble_results(
         results["model"] = load_model.cache["model"].summary.to_json()
     for mode in args.modes:
         results[mode] = completed[mode]["results"]
+        results.update(completed[mode].get("sections") or {})
     return results
 
 

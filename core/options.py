@@ -34,7 +34,8 @@ class Option:
     plain value (``--sampler-steps`` falls back to ``--steps``, say). ``modes`` lists the modes
     that read a shared option, so the form shows it under them. ``sweepable`` marks an option
     that changes the images but not the reference they are measured against: ``--sweep`` reads
-    it to decide which options one campaign may vary over a shared reference.
+    it to decide which options one campaign may vary over a shared reference. ``repeat``: the
+    option may be given several times (``--sweep A=1,2 --sweep B=3,4``); its value is the list.
     """
 
     dest: str
@@ -49,6 +50,7 @@ class Option:
     modes: tuple[str, ...] = ()
     words: tuple[str, ...] = ()  # words a number option takes too (``--batch-size auto``)
     sweepable: bool = False
+    repeat: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -128,6 +130,7 @@ class Option:
             dest=self.dest,
             default=self.default,
             type=self._argparse_type(),
+            action="append" if self.repeat else "store",
             metavar=self.metavar or (f"{{{','.join(self.choices)}}}" if self.choices else None),
             help=help_text.replace("%", "%%"),
         )
@@ -146,6 +149,8 @@ class Option:
         """``[flag, value]`` for a filled-in value, ``[flag]`` for a ticked box, else nothing."""
         if self.kind == "bool":
             return [self.flag] if value else []
+        if self.repeat and isinstance(value, list | tuple):
+            return [word for item in value for word in self.as_arguments(item)]
         if value is None or str(value).strip() == "":
             return []
         return [self.flag, str(value).strip()]
