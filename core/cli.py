@@ -32,6 +32,7 @@ from .errors import (
 from .events import MetricEvent
 from .modes import MODE_NAMES, ModeResult, RunContext, available_modes
 from .options import (
+    DEVICE,
     GENERATION_OPTIONS,
     GENERATION_TITLE,
     HOW_OPTIONS,
@@ -124,6 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
         fid.add_argument("path_a")
         fid.add_argument("path_b")
         add_options(fid, fid_options)
+
+    if "metrics" in modes:
+        compare = sub.add_parser(
+            "compare", help="paired differences of two metrics runs with the same seeds"
+        )
+        compare.add_argument("run_a")
+        compare.add_argument("run_b")
+        add_options(compare, [DEVICE, JSON])
 
     tui = sub.add_parser("tui", help="open the workbench (the default with no arguments)")
     add_options(tui, [MODEL, RUNS_ROOT])
@@ -678,6 +687,12 @@ def fid_command(args: argparse.Namespace) -> int:
     return run_fid(args)
 
 
+def compare_command(args: argparse.Namespace) -> int:
+    from .metrics.compare_runs import compare_command as run_compare
+
+    return run_compare(args)
+
+
 def parse_workbench_args(argv: Sequence[str]) -> argparse.Namespace:
     """The workbench's own options (``diffusionscope tui --model M``), declared with the rest.
 
@@ -691,11 +706,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        if args.command in ("run", "fid"):
+        if args.command in ("run", "fid", "compare"):
             _quiet_libraries()
         if args.command == "run":
             return execute_run(args, given_options(argv))
-        handler = {"runs": list_command, "show": show_command, "fid": fid_command}.get(args.command)
+        handlers = {"runs": list_command, "show": show_command, "fid": fid_command}
+        handler = handlers.get(args.command) or (args.command == "compare" and compare_command)
         if handler is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE

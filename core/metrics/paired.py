@@ -131,6 +131,15 @@ class Samples:
     logits: np.ndarray | None = None
     clip: np.ndarray | None = None
 
+    @classmethod
+    def of(cls, collected: Any) -> Samples:
+        """A run's checkpointed rows (:class:`~.rows.Collected`), in sample order."""
+        return cls(
+            features=collected.in_sample_order("features"),
+            logits=collected.in_sample_order("logits"),
+            clip=collected.in_sample_order("clip"),
+        )
+
 
 @dataclass
 class HalfSampleValues:

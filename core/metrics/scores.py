@@ -139,19 +139,24 @@ def kid(
         values.append((xx + yy) / pairs - 2 * xy / size**2)
     scores = torch.stack(values)
     result: dict[str, Any] = {"mean": float(scores.mean()), "subset_size": size, "subsets": subsets}
+    return {**result, **_kid_spread(scores, fake_whole, len(fake_t), subsets, size)}
+
+
+def _kid_spread(
+    scores: torch.Tensor, fake_whole: bool, n_fake: int, subsets: int, size: int
+) -> dict[str, Any]:
+    """KID's ``std`` and what it measures (None when subsets do not vary the model's side)."""
     if fake_whole:
-        result["std"] = None
-        result["std_note"] = (
-            f"none: every generated subset is all {len(fake_t)} samples, so "
-            "subsets do not vary the generated side"
-        )
-    else:
-        result["std"] = float(scores.std(unbiased=False))
-        result["std_note"] = (
-            f"std of one subset's KID across {subsets} subsets of {size} "
-            "(population std, as torchmetrics and Bińkowski et al.)"
-        )
-    return result
+        return {
+            "std": None,
+            "std_note": f"none: every generated subset is all {n_fake} samples, so "
+            "subsets do not vary the generated side",
+        }
+    return {
+        "std": float(scores.std(unbiased=False)),
+        "std_note": f"std of one subset's KID across {subsets} subsets of {size} "
+        "(population std, as torchmetrics and Bińkowski et al.)",
+    }
 
 
 def inception_score(

@@ -65,12 +65,7 @@ def best_point(metrics: list[dict[str, Any]]) -> tuple[int, str | None]:
 
 
 def point_samples(campaign: Campaign, index: int) -> Samples:
-    collected, _, _ = load_chunks(campaign.point_folder(index))
-    return Samples(
-        features=collected.in_sample_order("features"),
-        logits=collected.in_sample_order("logits"),
-        clip=collected.in_sample_order("clip"),
-    )
+    return Samples.of(load_chunks(campaign.point_folder(index))[0])
 
 
 def pairs(count: int, best: int) -> list[tuple[int, int, str]]:
