@@ -37,6 +37,7 @@ from ..curves import (
     LIVE_LEFT,
     LIVE_RIGHT,
     SCHEDULE_TITLES,
+    at_display_scale,
     group_series,
     schedule_curves,
 )
@@ -377,7 +378,10 @@ class RunScreen(Screen):
             n, value = fid[-1]
             title = f"FID {format_number(value)} at N={int(n)}  ·  FID and KID (right) over N"
         # No x label: the title names the axis, and 24 rows need every line for the curve.
-        self.query_one("#live-chart", CurveChart).show(live, title=title, right=LIVE_RIGHT)
+        # Drawn at the table's scale (KID ×10³), the legend saying so.
+        scaled, names = at_display_scale(live)
+        right = [names.get(name, name) for name in LIVE_RIGHT]
+        self.query_one("#live-chart", CurveChart).show(scaled, title=title, right=right)
 
     def _set_header(self, state: str, message: str = "", snap: RunSnapshot | None = None) -> None:
         name = self.run_dir.name if self.run_dir else "(new run)"
@@ -488,7 +492,9 @@ class RunScreen(Screen):
         browser = self.query(ImageBrowser)
         entries = browser.first().entries if browser else []
         if action == "step_axis" and parameters:
-            return bool(browser) and browser.first().has_axis(str(parameters[0]))
+            # Offered wherever there are images; where they do not vary along the axis the
+            # key says so (it never does nothing without a word).
+            return bool(entries)
         if action == "step_image":
             return len(entries) > 1
         if action == "next_chart":
@@ -533,7 +539,10 @@ class RunScreen(Screen):
 
     def action_step_axis(self, axis: str) -> None:
         self.action_show_tab("images")
-        if not self.query_one(ImageBrowser).step_axis(axis):
+        browser = self.query_one(ImageBrowser)
+        if not browser.has_axis(axis):
+            self.notify(f"this run's images do not vary by {axis}", timeout=3)
+        elif not browser.step_axis(axis):
             self.notify(f"no other {axis} for this image", timeout=2)
 
     def action_stop_run(self) -> None:
