@@ -29,8 +29,9 @@ class Option:
     """One option: how it is spelled, parsed, defaulted and explained.
 
     ``kind`` decides the parsing: ``int`` and ``float`` values must be finite numbers (``nan``
-    would otherwise reach ``config.json``, which JSON cannot hold), and ``positive`` ones above
-    zero. ``default_text`` says what an empty form field stands for when the default is not a
+    would otherwise reach ``config.json``, which JSON cannot hold), ``positive`` ones above
+    zero, and none above ``maximum`` (a count or size no run could reach is refused before
+    anything is allocated or written, not hours later). ``default_text`` says what an empty form field stands for when the default is not a
     plain value (``--sampler-steps`` falls back to ``--steps``, say). ``modes`` lists the modes
     that read a shared option, so the form shows it under them.
     """
@@ -46,6 +47,7 @@ class Option:
     default_text: str = ""
     modes: tuple[str, ...] = ()
     words: tuple[str, ...] = ()  # words a number option takes too (``--batch-size auto``)
+    maximum: int | float | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -102,6 +104,8 @@ class Option:
             return text
         if self.positive and value <= 0:
             raise ValueError(f"must be positive, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"at most {self.maximum}, got {text}")
         return value
 
     def check(self, text: str) -> str | None:
@@ -160,6 +164,14 @@ def add_options(
 # --------------------------------------------------------------------------------------------
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+#: Upper bounds of counts and sizes: past them a run could not finish (or allocate) anyway.
+MAX_SAMPLES = 10_000_000
+MAX_STEPS = 10_000
+MAX_IMAGE_SIDE = 16_384
+MAX_BATCH = 65_536
+#: Seeds feed ``torch.Generator.manual_seed`` (64-bit) as SEED + i.
+MAX_SEED = 2**63 - 1 - MAX_SAMPLES
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 MODEL = Option(
@@ -224,6 +236,7 @@ NUM_SAMPLES = Option(
     short="-n",
     default_text="default 10000 (digits-ldm: 500)",
     modes=("metrics",),
+    maximum=MAX_SAMPLES,
 )
 REFERENCE = Option(
     "reference",
@@ -244,6 +257,7 @@ BATCH_SIZE = Option(
     words=("auto",),
     modes=("metrics",),
     default_text="default 16; auto: the largest that fits, on CUDA",
+    maximum=MAX_BATCH,
 )
 STEPS = Option(
     "steps",
@@ -252,6 +266,7 @@ STEPS = Option(
     positive=True,
     default_text="default 25 (latent: 20)",
     modes=GENERATORS,
+    maximum=MAX_STEPS,
 )
 GUIDANCE_SCALE = Option(
     "guidance_scale",
@@ -267,6 +282,7 @@ HEIGHT = Option(
     positive=True,
     default_text="default: the model's",
     modes=GENERATORS,
+    maximum=MAX_IMAGE_SIDE,
 )
 WIDTH = Option(
     "width",
@@ -275,6 +291,7 @@ WIDTH = Option(
     positive=True,
     default_text="default: the model's",
     modes=GENERATORS,
+    maximum=MAX_IMAGE_SIDE,
 )
 FEATURES = Option(
     "features",

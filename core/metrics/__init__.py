@@ -58,6 +58,7 @@ NEEDS_PIPELINE = True
 ALL_METRICS = ("fid", "kid", "is", "clip", "pr", "dc", "cmmd")
 DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+MAX_BOOTSTRAP = 10_000
 
 
 INCEPTION_WEIGHTS = Option(
@@ -83,7 +84,13 @@ OPTIONS: tuple[Option, ...] = (
         "sample counts at which to report FID/KID",
         default_text="default 250,500,1k,2k,5k...",
     ),
-    Option("bootstrap", "half-samples for the FID interval (0: none)", kind="int", default=50),
+    Option(
+        "bootstrap",
+        "half-samples for the FID interval (0: none)",
+        kind="int",
+        default=50,
+        maximum=MAX_BOOTSTRAP,
+    ),
     Option("save_images", "save every generated PNG", kind="bool"),
     Option(
         "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
@@ -141,9 +148,10 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
         args.reference = str(DIGITS_REFERENCE)
     if args.prompts_file is None and digits:
         args.prompts_file = str(DIGITS_PROMPTS)
-    metrics = tuple(
-        m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",") if m.strip()
-    )
+    given = ",".join(DEFAULT_METRICS) if args.metrics is None else args.metrics
+    metrics = tuple(m.strip() for m in given.split(",") if m.strip())
+    if not metrics:
+        raise InputError(f"--metrics: name at least one of {', '.join(ALL_METRICS)}")
     for metric in metrics:
         if metric not in ALL_METRICS:
             raise InputError(
@@ -179,15 +187,14 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
 
 
 def validate(args: argparse.Namespace) -> None:
-    from ..images import find_images
+    from .inputs import check_inception_available, feature_dim, require_readable_images
     from .reference import validate_reference
 
     options = resolve_options(args)
     if args.reference is None:
         raise InputError("--reference: a reference folder or .npz statistics file is needed")
-    validate_reference(args.reference)
     if args.generated:
-        find_images(args.generated, what="generated folder")
+        require_readable_images(args.generated, "generated folder")
         for flag, value in (("--height", args.height), ("--width", args.width)):
             if value is not None:
                 raise InputError(
@@ -196,11 +203,10 @@ def validate(args: argparse.Namespace) -> None:
                 )
         if options.compile:
             raise InputError("--compile: compiles the denoiser, and --generated samples nothing")
-    if options.features == "inception" and args.inception_weights:
-        from .features import check_weights_file
-
-        check_weights_file(args.inception_weights)
     _check_hub_models(args, options)
+    if options.features == "inception":
+        check_inception_available(args.inception_weights)
+    validate_reference(args.reference, feature_dim(options.features, args.feature_model))
 
 
 def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
@@ -208,14 +214,18 @@ def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None
     run directory exists: in the local cache on an offline host, else reachable."""
     from ..loading import check_hub_files
     from .features import DEFAULT_DINOV2
+    from .inputs import check_model_weights
 
     if ("clip" in options.metrics and options.prompts is not None) or "cmmd" in options.metrics:
         check_hub_files(options.clip_model, ("config.json",), "--clip-model")
+        check_model_weights(options.clip_model, "--clip-model", args.allow_pickle)
     if options.features in ("dinov2", "clip"):
         model = args.feature_model or (
             DEFAULT_DINOV2 if options.features == "dinov2" else DEFAULT_CLIP
         )
-        check_hub_files(model, ("config.json",), f"--features {options.features}")
+        what = f"--features {options.features}"
+        check_hub_files(model, ("config.json",), what)
+        check_model_weights(model, what, args.allow_pickle)
 
 
 def run(ctx: RunContext) -> ModeResult:
@@ -243,16 +253,22 @@ def fid_command(args: argparse.Namespace) -> int:
     import json
 
     from ..loading import resolve_device
-    from .features import get_extractor
+    from .features import canonical_name, get_extractor
     from .frechet import frechet_distance
+    from .inputs import check_inception_available, feature_dim
     from .reference import (
         load_npz_stats,
         reference_from_folder,
         validate_reference,
     )
 
+    folders = [p for p in (args.path_a, args.path_b) if Path(p).suffix.lower() != ".npz"]
     for path in (args.path_a, args.path_b):
-        validate_reference(path)
+        validate_reference(
+            path, feature_dim(canonical_name(args.features), None) if folders else None
+        )
+    if folders and canonical_name(args.features) == "inception":
+        check_inception_available(args.inception_weights)
     extractor = None
 
     def stats(path: str) -> Any:
