@@ -31,9 +31,12 @@ class Option:
     ``kind`` decides the parsing: ``int`` and ``float`` values must be finite numbers (``nan``
     would otherwise reach ``config.json``, which JSON cannot hold), ``positive`` ones above
     zero, and none above ``maximum`` (a count or size no run could reach is refused before
-    anything is allocated or written, not hours later). ``default_text`` says what an empty form field stands for when the default is not a
-    plain value (``--sampler-steps`` falls back to ``--steps``, say). ``modes`` lists the modes
-    that read a shared option, so the form shows it under them.
+    anything is allocated or written, not hours later). ``default_text`` says what an empty
+    form field stands for when the default is not a plain value (``--sampler-steps`` falls
+    back to ``--steps``, say). ``modes`` lists the modes
+    that read a shared option, so the form shows it under them. ``sweepable`` marks an option
+    that changes the images but not the reference they are measured against: ``--sweep`` reads
+    it to decide which options one campaign may vary over a shared reference.
     """
 
     dest: str
@@ -48,6 +51,7 @@ class Option:
     modes: tuple[str, ...] = ()
     words: tuple[str, ...] = ()  # words a number option takes too (``--batch-size auto``)
     maximum: int | float | None = None
+    sweepable: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -179,6 +183,7 @@ MODEL = Option(
     "hub id, local diffusers folder, single .safetensors file, or (schedule mode) a "
     "scheduler_config.json",
     default_text="default: the shipped digits-ldm model",
+    sweepable=True,
 )
 MODES = Option("modes", "comma-separated analysis modes", default_text="required")
 RUNS_ROOT = Option("runs_root", "where run directories go", default_text="default ./runs")
@@ -192,6 +197,7 @@ DTYPE = Option(
     kind="choice",
     default="auto",
     choices=DTYPES,
+    sweepable=True,
 )
 SEED = Option("seed", "sample i uses seed SEED+i", kind="int", default=0)
 ALLOW_PICKLE = Option(
@@ -258,6 +264,7 @@ BATCH_SIZE = Option(
     modes=("metrics",),
     default_text="default 16; auto: the largest that fits, on CUDA",
     maximum=MAX_BATCH,
+    sweepable=True,
 )
 STEPS = Option(
     "steps",
@@ -267,6 +274,7 @@ STEPS = Option(
     default_text="default 25 (latent: 20)",
     modes=GENERATORS,
     maximum=MAX_STEPS,
+    sweepable=True,
 )
 GUIDANCE_SCALE = Option(
     "guidance_scale",
@@ -274,6 +282,7 @@ GUIDANCE_SCALE = Option(
     kind="float",
     default_text="default 5",
     modes=GENERATORS,
+    sweepable=True,
 )
 HEIGHT = Option(
     "height",
@@ -283,6 +292,7 @@ HEIGHT = Option(
     default_text="default: the model's",
     modes=GENERATORS,
     maximum=MAX_IMAGE_SIDE,
+    sweepable=True,
 )
 WIDTH = Option(
     "width",
@@ -292,6 +302,7 @@ WIDTH = Option(
     default_text="default: the model's",
     modes=GENERATORS,
     maximum=MAX_IMAGE_SIDE,
+    sweepable=True,
 )
 FEATURES = Option(
     "features",
