@@ -879,3 +879,62 @@ def test_unreadable_generated_files_are_counted_in_results_and_report(
     report = (run_dir / "report.md").read_text()
     assert f"generated folder `{folder}`: 1 unreadable file(s) skipped" in report
     assert f"reference folder `{folder}`: 1 unreadable file(s) skipped" in report
+
+
+FULL_DISK_SCRIPT = """
+import json, os, subprocess, sys
+from pathlib import Path
+from diffusionscope.core.cli import main
+from diffusionscope.core.runs import list_runs
+root, reference, report = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+argv = ["run", "--modes", "metrics", "-n", "24", "--steps", "2", "--metrics", "fid",
+        "--batch-size", "4", "--bootstrap", "0", "--save-images", "--features", "digits",
+        "--reference", reference, "--runs-root", str(root / "runs"), "--quiet"]
+first = main(argv)
+[run] = (root / "runs").iterdir()
+temp = [str(p) for p in run.rglob("*") if ".tmp" in p.name]
+state = [info.state for info in list_runs(root / "runs")]
+subprocess.run(["mount", "-o", "remount,size=64m", str(root)], check=True)
+second = main(["run", "--resume", str(run), "--quiet"])
+report.write_text(json.dumps({"first": first, "second": second, "temp": temp, "state": state,
+                              "finished": (run / "results.json").is_file()}))
+"""
+
+
+def test_a_full_disk_interrupts_the_run_in_one_line_and_it_resumes(tmp_path: Path) -> None:
+    """A runs root on a 96 KiB tmpfs (its own mount namespace; root needed, as for the
+    read-only test): the run stops at the write the disk refuses, with one line naming that
+    file and the free space; it is left interrupted with no temporary file, and resumes to
+    the end once the file system has room. One process runs both, to import torch once."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        pytest.skip("needs root and unshare to mount a size-limited tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for path in sorted(DIGITS_REFERENCE.glob("*.png"))[:16]:
+        shutil.copy(path, reference / path.name)
+    report = tmp_path / "report.json"
+    mount = f'mount -t tmpfs -o size=96k tmpfs {disk} && exec "$@"'
+    command = [unshare, "--mount", "--map-root-user", "sh", "-c", mount, "sh", sys.executable]
+    command += ["-c", FULL_DISK_SCRIPT, str(disk), str(reference), str(report)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "DIFFUSIONSCOPE_CACHE": str(tmp_path / "cache"),
+        "OMP_NUM_THREADS": "1",
+    }
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    if "mount" in result.stderr and not report.exists():
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()[-200:]}")
+    outcome = json.loads(report.read_text())
+    assert outcome["first"] == 130, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("diffusionscope:")]
+    assert len(lines) == 1, result.stderr
+    assert "cannot write " in lines[0] and "No space left on device" in lines[0]
+    assert " free there" in lines[0] and "run --resume" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert outcome["temp"] == [] and outcome["state"] == ["interrupted"]
+    assert outcome["second"] == 0 and outcome["finished"], result.stderr
