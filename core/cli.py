@@ -533,6 +533,7 @@ def _run_each_mode(
     """Each mode's results and report, by mode; a mode completed before an interruption is
     kept from its checkpoint, and each one completed now is checkpointed at once."""
     completed: dict[str, Any] = read_json(writer.checkpoint_dir / COMPLETED_MODES) or {}
+    _announce_plans(args, writer, [mode for mode in args.modes if mode not in completed])
     for mode in args.modes:
         if mode in completed:
             writer.log(f"{mode}: already complete, kept from before the interruption")
@@ -552,6 +553,15 @@ def _run_each_mode(
         if dist.is_main:
             atomic_write_json(writer.checkpoint_dir / COMPLETED_MODES, completed)
     return completed
+
+
+def _announce_plans(args: argparse.Namespace, writer: RunWriter, modes: list[str]) -> None:
+    """Every mode's planned work before the first starts (a mode's optional ``planned_work(args)``),
+    so the run's overall progress and ETA cover all of it from the start."""
+    for mode in modes:
+        plan = getattr(available_modes()[mode], "planned_work", None)
+        if plan is not None:
+            writer.plan(mode, plan(args))
 
 
 def _assemble_results(
@@ -609,7 +619,12 @@ def list_command(args: argparse.Namespace) -> int:
     if not runs:
         console.print(Text(f"no runs under {printable(root)}"))
         return EXIT_OK
-    table = Table("run", "status", "model", "modes", "N", "key numbers")
+    table = Table()
+    # The run id is what ``show`` and ``--resume`` take: never wrapped or cut; the other
+    # columns give way at 80 columns.
+    table.add_column("run", no_wrap=True, min_width=max(len(info.name) for info in runs))
+    for name in ("status", "model", "modes", "N", "key numbers"):
+        table.add_column(name, overflow="fold")
     for info in runs:
         numbers = ", ".join(f"{k}={v:.4g}" for k, v in list(info.key_numbers.items())[:4])
         cells = (

@@ -48,6 +48,25 @@ class ProgressEvent(Event):
 
 
 @dataclass(frozen=True)
+class PlanEvent(Event):
+    """The work a mode will do, written before it starts, so the whole run's progress and ETA
+    are known from the first second: one entry per phase, ``{"phase", "total", "unit",
+    "work"}``, where ``work`` is the cost of one unit in the run's common work units (a
+    denoiser step of one image is 1; a reference image's features about one step). ``point``
+    numbers the sweep point the plan is for (None outside a sweep)."""
+
+    type: ClassVar[str] = "plan"
+    mode: str
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    point: int | None = None
+
+
+def planned_phase(phase: str, total: int, unit: str, work: float = 1.0) -> dict[str, Any]:
+    """One entry of a :class:`PlanEvent`: ``total`` units of ``phase``, ``work`` each."""
+    return {"phase": phase, "total": int(total), "unit": unit, "work": float(work)}
+
+
+@dataclass(frozen=True)
 class MetricEvent(Event):
     """A finished number; ``n`` is the sample count it rests on, ``extra`` its context."""
 
@@ -96,7 +115,15 @@ class LogEvent(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (StatusEvent, ProgressEvent, MetricEvent, SeriesEvent, ArtifactEvent, LogEvent)
+    for cls in (
+        StatusEvent,
+        PlanEvent,
+        ProgressEvent,
+        MetricEvent,
+        SeriesEvent,
+        ArtifactEvent,
+        LogEvent,
+    )
 }
 
 

@@ -56,6 +56,7 @@ from .events import (
     Event,
     LogEvent,
     MetricEvent,
+    PlanEvent,
     ProgressEvent,
     RunState,
     SeriesEvent,
@@ -447,6 +448,10 @@ class RunWriter:
 
     def progress(self, phase: str, done: int, total: int, unit: str = "it", mode: str = "") -> None:
         self.emit(ProgressEvent(phase=phase, done=done, total=total, unit=unit, mode=mode))
+
+    def plan(self, mode: str, phases: list[dict[str, Any]], point: int | None = None) -> None:
+        """Announce a mode's planned phases (see :class:`PlanEvent`) before it starts."""
+        self.emit(PlanEvent(mode=mode, phases=phases, point=point))
 
     def metric(
         self,

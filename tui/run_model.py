@@ -23,6 +23,7 @@ from ..core.events import (
     SeriesEvent,
     StatusEvent,
 )
+from ..core.overall import Overall, OverallProgress
 from ..core.runs import CONFIG, RESULTS, read_json
 from ..core.text import printable
 
@@ -97,6 +98,7 @@ class RunSnapshot:
     started: float | None = None  # time of the run's first event
     attempt_start: float | None = None  # a resume launched here: when this attempt began
     modes: tuple[str, ...] = ()  # the run's modes, from its config
+    overall: Overall | None = None  # the whole run's progress at the snapshot's time
 
     def current(self, phase: PhaseProgress) -> bool:
         """Whether the phase has moved in this attempt (a resume's old phases have not)."""
@@ -152,6 +154,7 @@ class RunModel:
     modes: tuple[str, ...] = ()
     _attempt_time: float = float("-inf")
     _mode_times: dict[str, float] = field(default_factory=dict)  # last progress time per mode
+    overall: OverallProgress = field(default_factory=OverallProgress)
 
     def apply(self, events: Iterable[Event]) -> bool:
         """Fold events in; True when anything changed."""
@@ -174,6 +177,7 @@ class RunModel:
     def _apply_one(self, event: Event) -> None:
         if self._t0 is None:
             self._t0 = event.time
+        self.overall.apply(event)
         if isinstance(event, StatusEvent):
             if self.attempt_start is not None and event.time < self.attempt_start:
                 self.state = "resuming"
@@ -251,9 +255,10 @@ class RunModel:
         self.log.append(f"+{format_duration(when - self._t0)} {text}")
         self.versions["log"] += 1
 
-    def snapshot(self, *, light: bool = False) -> RunSnapshot:
+    def snapshot(self, *, light: bool = False, now: float | None = None) -> RunSnapshot:
         """A copy for one redraw; ``light`` leaves out the curves, numbers, files and log
-        (the header's once-a-second clock needs none of them)."""
+        (the header's once-a-second clock needs none of them); ``now`` dates the overall
+        progress (elapsed and the ETA counted down to that moment)."""
         with self._lock:
             return RunSnapshot(
                 run_dir=self.run_dir,
@@ -269,6 +274,7 @@ class RunModel:
                 started=self._t0,
                 attempt_start=self.attempt_start,
                 modes=self.modes,
+                overall=None if now is None else self.overall.at(now),
             )
 
 

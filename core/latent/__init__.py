@@ -303,6 +303,18 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
             )
 
 
+def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The chosen tasks, each about a strip of images (whole-run progress); phases the tasks
+    report on their own join the plan when they start."""
+    from ..events import planned_phase
+
+    try:
+        count = len(resolve_options(args).tasks)
+    except Exception:  # noqa: BLE001 -- a plan is a forecast; the run itself reports errors
+        return []
+    return [planned_phase("tasks", count, "task", work=10 * (args.steps or 20))]
+
+
 def run(ctx: RunContext) -> ModeResult:
     from ..generation import GenerationSettings
     from ..modes import ModeResult

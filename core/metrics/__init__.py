@@ -228,6 +228,33 @@ def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None
         check_model_weights(model, what, args.allow_pickle)
 
 
+def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The phases this run will go through, with their sizes, before anything is loaded (the
+    whole-run progress and ETA): reference features (when a folder is given), the samples
+    (each costs its denoiser steps) or the folder's features, then the scores."""
+    from ..events import planned_phase
+    from ..zoo import DIGITS_REFERENCE
+    from .reference import find_images
+
+    digits = _is_digits_model(args) and not args.generated
+    reference = args.reference or (str(DIGITS_REFERENCE) if digits else None)
+    phases = []
+    if reference and Path(reference).is_dir():
+        try:
+            count = len(find_images(Path(reference), what="reference folder"))
+        except InputError:
+            count = 0
+        if count:
+            phases.append(planned_phase("reference", count, "img"))
+    samples = args.num_samples or (500 if digits else 10000)
+    if args.generated:
+        phases.append(planned_phase("features", samples, "img"))
+    else:
+        phases.append(planned_phase("generate", samples, "img", work=args.steps or 25))
+    phases.append(planned_phase("scores", 1, "stage", work=max(1.0, samples / 20)))
+    return phases
+
+
 def run(ctx: RunContext) -> ModeResult:
     import warnings
 

@@ -31,7 +31,7 @@ curves are in ``artifacts/schedule_curves.csv``; ``series`` events named ``logsn
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..options import MAX_STEPS, Option
@@ -116,6 +116,13 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     from .plan import plan_schedule
 
     plan_schedule(args, model)
+
+
+def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Three short stages (whole-run progress)."""
+    from ..events import planned_phase
+
+    return [planned_phase("schedules", 3, "stage")]
 
 
 def run(ctx: RunContext) -> ModeResult:

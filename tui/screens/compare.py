@@ -16,6 +16,7 @@ from ...core.result_fields import ResultRow, format_number, result_rows
 from ...core.runs import read_events
 from ..curves import SCHEDULE_TITLES, schedule_curves
 from ..run_model import read_config, read_results
+from ..sweep import from_results
 from ..text import cell, literal, short_model, styled
 from ..widgets.chart import CurveChart
 from ..widgets.tables import fill_table
@@ -181,6 +182,11 @@ class CompareScreen(Screen):
                     by_title.setdefault(SCHEDULE_TITLES[kind], {})[f"{letter(index)}:{label}"] = (
                         points
                     )
+            if result.get("sweep"):  # a campaign: its curve, overlaid on the other's
+                view = from_results(result["sweep"], read_config(run_dir))
+                title, curves, _ = view.chart()
+                for label, points in curves.items():
+                    by_title.setdefault(title, {})[f"{letter(index)}:{label}"] = points
             for name, points in series.items():
                 if name in ("fid", "kid"):
                     by_title.setdefault(f"{name} over N", {})[f"{letter(index)}:{name}"] = points
