@@ -243,10 +243,15 @@ METRICS_RESULTS = {
 
 
 def finished_metrics_run(
-    root: Path, name: str = "20240101-000300-metrics-done", config: dict | None = None
+    root: Path,
+    name: str = "20240101-000300-metrics-done",
+    config: dict | None = None,
+    numbers: dict | None = None,
 ) -> Path:
     """A finished metrics run: FID/KID curve points, every final number as a metric event and
-    in results.json (with the FID interval), as the metrics mode writes them."""
+    in results.json (with the FID interval), as the metrics mode writes them. ``numbers``
+    replaces entries of :data:`METRICS_RESULTS` (a run that measured something else)."""
+    results = {**METRICS_RESULTS, **(numbers or {})}
     writer = _writer(
         root,
         name,
@@ -260,7 +265,7 @@ def finished_metrics_run(
         },
     )
     writer.emit(StatusEvent(state="running", message="started", time=T0))
-    for i, (n, fid, kid) in enumerate(METRICS_RESULTS["fid"]["curve"]):
+    for i, (n, fid, kid) in enumerate(results["fid"]["curve"]):
         writer.emit(
             ProgressEvent(
                 phase="generate",
@@ -282,7 +287,7 @@ def finished_metrics_run(
             )
         )
         writer.emit(SeriesEvent(series="kid", x=n, y=kid, mode="metrics", time=T0 + 10 * (i + 1)))
-    fid = METRICS_RESULTS["fid"]
+    fid = results["fid"]
     writer.emit(
         MetricEvent(
             name="fid",
@@ -297,7 +302,7 @@ def finished_metrics_run(
         MetricEvent(name="fid_inf", value=fid["fid_inf"], mode="metrics", n=64, time=T0 + 30)
     )
     for key in ("kid", "is", "clip_score"):
-        entry = METRICS_RESULTS[key]
+        entry = results[key]
         writer.emit(
             MetricEvent(
                 name=key,
@@ -310,14 +315,12 @@ def finished_metrics_run(
         )
     for key in ("precision", "recall", "density", "coverage"):
         writer.emit(
-            MetricEvent(
-                name=key, value=METRICS_RESULTS[key]["value"], mode="metrics", n=64, time=T0 + 30
-            )
+            MetricEvent(name=key, value=results[key]["value"], mode="metrics", n=64, time=T0 + 30)
         )
     writer.write_results(
         {
             "run": {"modes": ["metrics"], "model": "core/zoo/digits-ldm", "seed": 0},
-            "metrics": METRICS_RESULTS,
+            "metrics": results,
         }
     )
     writer.emit(StatusEvent(state="finished", time=T0 + 31))

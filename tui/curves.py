@@ -1,8 +1,9 @@
 """Turning a run's series events and ``results.json`` into named curves; no Textual here.
 
-Modes publish curves two ways: ``series`` events while they run (``fid``, ``kid``,
-``logsnr:<schedule>``) and arrays in ``results.json`` at the end (the schedule mode's
-``alphas_cumprod``/``log_snr``/``betas`` per schedule). Both are read generically -- by series
+Modes publish curves two ways: ``series`` events while they run (``logsnr:<schedule>``, and
+``fid``, ``kid``: the metrics whose registry record streams, ``core/metrics/registry.py``) and
+arrays in ``results.json`` at the end (the schedule mode's ``alphas_cumprod``/``log_snr``/
+``betas`` per schedule). Both are read generically -- by series
 name prefix and by array key -- so a mode that adds a curve shows up without a TUI change.
 """
 
@@ -11,6 +12,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from ..core.metrics import registry
+from ..core.result_fields import format_number
 
 Curve = list[tuple[float, float]]
 
@@ -25,14 +29,32 @@ SCHEDULE_TITLES = {
     "logsnr": "log-SNR  log(ᾱ_t / (1-ᾱ_t))",
     "betas": "betas (β_t)",
 }
-#: The live chart of the metrics mode: FID on the left axis, KID (much smaller) on the right.
-LIVE_LEFT = ("fid",)
-LIVE_RIGHT = ("kid",)
+#: The live chart of the metrics mode, from its metric registry: FID on the left axis, KID
+#: (much smaller) on the right.
+LIVE_LEFT = registry.LIVE_LEFT
+LIVE_RIGHT = registry.LIVE_RIGHT
 
 
 def series_group(name: str) -> str:
     """``logsnr:cosine`` belongs to the ``logsnr`` chart; ``fid`` is its own chart."""
     return name.split(":", 1)[0]
+
+
+def live_title(series: Mapping[str, Curve]) -> str:
+    """The live chart's title: the left axis's metric where it stands, and what each axis is."""
+    left = " and ".join(registry.BY_NAME[name].label for name in LIVE_LEFT)
+    right = " and ".join(registry.BY_NAME[name].label for name in LIVE_RIGHT)
+    first = series.get(LIVE_LEFT[0]) if LIVE_LEFT else None
+    if first:
+        n, value = first[-1]
+        shown = format_number(value)
+        return f"{left} {shown} at N={int(n)}  ·  {left} and {right} (right) over N"
+    return f"{left} (left axis) and {right} (right) over N samples"
+
+
+def live_series(series: Mapping[str, Curve]) -> dict[str, Curve]:
+    """The series the live chart draws, by the registry's streaming metrics."""
+    return {name: points for name, points in series.items() if name in LIVE_LEFT + LIVE_RIGHT}
 
 
 def series_label(name: str) -> str:

@@ -15,11 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.events import MetricEvent
+from ..core.metrics import registry
 from ..core.result_fields import format_number
 
 #: The numbers a point row shows, with the key of its headline value in a single run's
-#: results and whether lower is better (the campaign's own choice of the best point).
-COLUMNS = (("fid", "value", True), ("kid", "mean", True), ("clip_score", "mean", False))
+#: results and whether lower is better (the campaign's own choice of the best point), as the
+#: metric registry declares them.
+_SHOWN = (registry.FID.fields[0], registry.KID.fields[0], registry.CLIP.fields[0])
+COLUMNS = tuple((shown.name, shown.value_key, shown.better == "lower") for shown in _SHOWN)
 LABELS = {"fid": "FID", "kid": "KID", "clip_score": "CLIP"}
 FID_CLIP = "sweep:fid_clip"
 

@@ -259,20 +259,6 @@ def validate(args: argparse.Namespace) -> None:
 VAE_TASKS = ("images", "directions", "ood")
 
 
-def _size_multiple(model: ModelConfigs) -> int | None:
-    """What ``--height``/``--width`` must be multiples of for the family's ``check_inputs``
-    (SD, SDXL, LCM: 8; SD3: VAE factor x patch size; Flux: VAE factor x 2, its packing), or
-    None where the pipeline bins the size itself (PixArt, Sana)."""
-    factor = model.vae_scale_factor
-    if model.family in ("sd", "sdxl", "lcm"):
-        return 8
-    if model.family == "sd3":
-        return factor * int(model.denoiser_config.get("patch_size") or 2)
-    if model.family == "flux":
-        return factor * 2
-    return None
-
-
 def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     """What the model's configs rule out, before any weight is loaded or anything is written:
     a pipeline of no family the mode drives, VAE tasks without a VAE, inverting a sampler that
@@ -295,7 +281,7 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
             inversion_kind(model.family, model.scheduler)
         except InputError as error:
             raise InputError(f"--latent-tasks images: {model.pipeline_class} ({error})") from None
-    multiple = _size_multiple(model)
+    multiple = model.size_multiple()
     for flag, value in (("--height", args.height), ("--width", args.width)):
         if multiple and value is not None and value % multiple:
             raise InputError(

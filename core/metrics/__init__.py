@@ -16,6 +16,9 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
                     "steady_seconds", "steady_images", "steady_images_per_second"},
      "statistics_device"}
 
+Each metric (its ``--metrics`` name, its entries above, how they are shown, what it needs and
+its computation) is one record of the registry, ``core/metrics/registry.py``.
+
 ``std`` of KID and IS says what it measures in ``std_note``, and is null where it would
 measure nothing (KID when every generated subset is the whole set; IS with one split).
 
@@ -49,14 +52,13 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..options import BATCH_SIZE, DEVICE, FEATURES, JSON, Option
+from .registry import ALL_METRICS, DEFAULT_METRICS, FID, needed
 
 if TYPE_CHECKING:
     from ..modes import ModeResult, RunContext
 
 DESCRIPTION = "FID, KID, IS, CLIP score, precision/recall, density/coverage against a reference"
 NEEDS_PIPELINE = True
-ALL_METRICS = ("fid", "kid", "is", "clip", "pr", "dc", "cmmd")
-DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 MAX_BOOTSTRAP = 10_000
 
@@ -71,7 +73,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "metrics",
-        "which metrics, comma-separated (add cmmd)",
+        "which metrics, comma-separated (add "
+        f"{','.join(m for m in ALL_METRICS if m not in DEFAULT_METRICS)})",
         default_text=f"default {','.join(DEFAULT_METRICS)}",
     ),
     INCEPTION_WEIGHTS,
@@ -216,7 +219,8 @@ def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None
     from .features import DEFAULT_DINOV2
     from .inputs import check_model_weights
 
-    if ("clip" in options.metrics and options.prompts is not None) or "cmmd" in options.metrics:
+    needs = needed(options.metrics)
+    if ("clip_scores" in needs and options.prompts is not None) or "clip_embeddings" in needs:
         check_hub_files(options.clip_model, ("config.json",), "--clip-model")
         check_model_weights(options.clip_model, "--clip-model", args.allow_pickle)
     if options.features in ("dinov2", "clip"):
@@ -321,7 +325,7 @@ def fid_command(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
-                    "fid": value,
+                    FID.name: value,
                     "n_a": first.n,
                     "n_b": second.n,
                     "features": args.features,

@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedConten
 
 from ...core.health import Health, health_lines
 from ...core.overall import Overall, overall_line
-from ...core.result_fields import format_number, result_rows
+from ...core.result_fields import result_rows
 from ...core.runs import (
     PROCESS,
     REPORT,
@@ -34,10 +34,11 @@ from ...core.runs import (
     read_json,
 )
 from ..curves import (
-    LIVE_LEFT,
     LIVE_RIGHT,
     SCHEDULE_TITLES,
     group_series,
+    live_series,
+    live_title,
     schedule_curves,
 )
 from ..launcher import LaunchedRun, run_pid
@@ -368,16 +369,13 @@ class RunScreen(Screen):
         self.query_one("#live-middle").set_class(not metrics, "-table-only")
 
     def _draw_live_chart(self, snap: RunSnapshot) -> None:
-        live = {name: pts for name, pts in snap.series.items() if name in LIVE_LEFT + LIVE_RIGHT}
+        live = live_series(snap.series)
         # The curve takes its room once it has a point; until then the table and log have it.
         self.query_one("#live-middle").set_class(bool(live), "-curve")
-        fid = snap.series.get("fid")
-        title = "FID (left axis) and KID (right) over N samples"
-        if fid:
-            n, value = fid[-1]
-            title = f"FID {format_number(value)} at N={int(n)}  ·  FID and KID (right) over N"
         # No x label: the title names the axis, and 24 rows need every line for the curve.
-        self.query_one("#live-chart", CurveChart).show(live, title=title, right=LIVE_RIGHT)
+        self.query_one("#live-chart", CurveChart).show(
+            live, title=live_title(snap.series), right=LIVE_RIGHT
+        )
 
     def _set_header(self, state: str, message: str = "", snap: RunSnapshot | None = None) -> None:
         name = self.run_dir.name if self.run_dir else "(new run)"
