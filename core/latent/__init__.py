@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..options import Option
 
+MAX_FRAMES = 1000
+
 if TYPE_CHECKING:
     from ..families import ModelConfigs
     from ..modes import ModeResult, RunContext
@@ -74,7 +76,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("prompt_b", "second prompt for prompt interpolation"),
     Option("images", "two image files to interpolate: A,B"),
     Option("inversion_prompt", "prompt the images are inverted and regenerated with", default=""),
-    Option("frames", "frames per strip", kind="int", positive=True, default=8),
+    Option("frames", "frames per strip", kind="int", positive=True, default=8, maximum=MAX_FRAMES),
     Option("direction", "prompt pair 'POSITIVE|NEGATIVE'"),
     Option(
         "direction_prompts",

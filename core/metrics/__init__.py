@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 DESCRIPTION = "FID, KID, IS, CLIP score, precision/recall, density/coverage against a reference"
 NEEDS_PIPELINE = True
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+MAX_BOOTSTRAP = 10_000
 
 
 INCEPTION_WEIGHTS = Option(
@@ -86,7 +87,13 @@ OPTIONS: tuple[Option, ...] = (
         "sample counts at which to report FID/KID",
         default_text="default 250,500,1k,2k,5k...",
     ),
-    Option("bootstrap", "half-samples for the FID interval (0: none)", kind="int", default=50),
+    Option(
+        "bootstrap",
+        "half-samples for the FID interval (0: none)",
+        kind="int",
+        default=50,
+        maximum=MAX_BOOTSTRAP,
+    ),
     Option("save_images", "save every generated PNG", kind="bool"),
     Option(
         "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
@@ -144,9 +151,10 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
         args.reference = str(DIGITS_REFERENCE)
     if args.prompts_file is None and digits:
         args.prompts_file = str(DIGITS_PROMPTS)
-    metrics = tuple(
-        m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",") if m.strip()
-    )
+    given = ",".join(DEFAULT_METRICS) if args.metrics is None else args.metrics
+    metrics = tuple(m.strip() for m in given.split(",") if m.strip())
+    if not metrics:
+        raise InputError(f"--metrics: name at least one of {', '.join(ALL_METRICS)}")
     for metric in metrics:
         if metric not in ALL_METRICS:
             raise InputError(
@@ -182,15 +190,14 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
 
 
 def validate(args: argparse.Namespace) -> None:
-    from ..images import find_images
+    from .inputs import check_inception_available, feature_dim, require_readable_images
     from .reference import validate_reference
 
     options = resolve_options(args)
     if args.reference is None:
         raise InputError("--reference: a reference folder or .npz statistics file is needed")
-    validate_reference(args.reference)
     if args.generated:
-        find_images(args.generated, what="generated folder")
+        require_readable_images(args.generated, "generated folder")
         for flag, value in (("--height", args.height), ("--width", args.width)):
             if value is not None:
                 raise InputError(
@@ -199,11 +206,10 @@ def validate(args: argparse.Namespace) -> None:
                 )
         if options.compile:
             raise InputError("--compile: compiles the denoiser, and --generated samples nothing")
-    if options.features == "inception" and args.inception_weights:
-        from .features import check_weights_file
-
-        check_weights_file(args.inception_weights)
     _check_hub_models(args, options)
+    if options.features == "inception":
+        check_inception_available(args.inception_weights)
+    validate_reference(args.reference, feature_dim(options.features, args.feature_model))
 
 
 def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
@@ -211,15 +217,19 @@ def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None
     run directory exists: in the local cache on an offline host, else reachable."""
     from ..loading import check_hub_files
     from .features import DEFAULT_DINOV2
+    from .inputs import check_model_weights
 
     needs = needed(options.metrics)
     if ("clip_scores" in needs and options.prompts is not None) or "clip_embeddings" in needs:
         check_hub_files(options.clip_model, ("config.json",), "--clip-model")
+        check_model_weights(options.clip_model, "--clip-model", args.allow_pickle)
     if options.features in ("dinov2", "clip"):
         model = args.feature_model or (
             DEFAULT_DINOV2 if options.features == "dinov2" else DEFAULT_CLIP
         )
-        check_hub_files(model, ("config.json",), f"--features {options.features}")
+        what = f"--features {options.features}"
+        check_hub_files(model, ("config.json",), what)
+        check_model_weights(model, what, args.allow_pickle)
 
 
 def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -274,16 +284,22 @@ def fid_command(args: argparse.Namespace) -> int:
     import json
 
     from ..loading import resolve_device
-    from .features import get_extractor
+    from .features import canonical_name, get_extractor
     from .frechet import frechet_distance
+    from .inputs import check_inception_available, feature_dim
     from .reference import (
         load_npz_stats,
         reference_from_folder,
         validate_reference,
     )
 
+    folders = [p for p in (args.path_a, args.path_b) if Path(p).suffix.lower() != ".npz"]
     for path in (args.path_a, args.path_b):
-        validate_reference(path)
+        validate_reference(
+            path, feature_dim(canonical_name(args.features), None) if folders else None
+        )
+    if folders and canonical_name(args.features) == "inception":
+        check_inception_available(args.inception_weights)
     extractor = None
 
     def stats(path: str) -> Any:

@@ -34,7 +34,7 @@ import argparse
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..options import Option
+from ..options import MAX_STEPS, Option
 
 if TYPE_CHECKING:
     from ..families import ModelConfigs
@@ -64,6 +64,7 @@ OPTIONS: tuple[Option, ...] = (
         "inference steps of the sampler view",
         kind="int",
         positive=True,
+        maximum=MAX_STEPS,
         default_text=f"default: --steps or {DEFAULT_SAMPLER_STEPS}",
     ),
     Option(
