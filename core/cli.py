@@ -8,6 +8,7 @@ so the TUI, this command and the tests all see the same files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -20,7 +21,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_json
+from .atomic import atomic_write_json, json_safe
 from .errors import (
     EXIT_USAGE,
     PROG,
@@ -31,6 +32,7 @@ from .errors import (
 from .events import MetricEvent
 from .modes import MODE_NAMES, Mode, ModeResult, RunContext, available_modes, declared_options
 from .options import (
+    DEVICE,
     GENERATION_OPTIONS,
     GENERATION_TITLE,
     HOW_OPTIONS,
@@ -55,9 +57,11 @@ from .runs import (
     run_info,
     runs_root,
 )
+from .storage import describe_write_failure, is_storage_error
 from .text import one_line, printable, read_text_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_BROKEN_PIPE = 128 + 13  # killed by SIGPIPE, as the shell reports it
 COMPLETED_MODES = "completed_modes.json"
 
 #: What ``run --resume DIR`` may be given: the "how" options (``core.options.HOW_OPTIONS``,
@@ -124,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
         fid.add_argument("path_a")
         fid.add_argument("path_b")
         add_options(fid, fid_options)
+
+    if "metrics" in modes:
+        compare = sub.add_parser(
+            "compare", help="paired differences of two metrics runs with the same seeds"
+        )
+        compare.add_argument("run_a")
+        compare.add_argument("run_b")
+        add_options(compare, [DEVICE, JSON])
 
     tui = sub.add_parser("tui", help="open the workbench (the default with no arguments)")
     add_options(tui, [MODEL, RUNS_ROOT])
@@ -194,6 +206,11 @@ def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> No
     from .loading import check_hub_files, check_model_weights, classify_source
 
     kind = classify_source(args.model)
+    if args.single_file_config is not None and kind != "single_file":
+        raise InputError(
+            f"--single-file-config {args.single_file_config}: only for a single-file --model "
+            f"(a .safetensors checkpoint); {args.model!r} is a {kind.replace('_', ' ')}"
+        )
     if kind == "scheduler_config" and needs_pipeline:
         raise InputError(
             f"model {args.model!r}: a scheduler config is enough only for the schedule mode"
@@ -217,11 +234,16 @@ def _check_model_fits(args: argparse.Namespace, modules: list[Mode], options: li
     say (:class:`diffusionscope.core.families.ModelConfigs`, read without weights; None when
     no model is named): a mode refuses a model it cannot analyse before the run directory
     exists."""
+    needs_pipeline = args.model is not None and any(m.NEEDS_PIPELINE for m in modules)
     from .families import read_model_configs
 
     configs = None
     if args.model is not None:
         configs = read_model_configs(args.model, args.single_file_config)
+    if needs_pipeline and configs is not None and configs.kind != "scheduler_config":
+        from .preflight import check_pipeline
+
+        check_pipeline(args, configs)
     for module, mode_view in zip(modules, options, strict=True):
         module.check_model(mode_view, configs)
 
@@ -459,7 +481,11 @@ def run_modes(
         )
         return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 -- report the failure in the run, then one line
-        writer.log(traceback.format_exc(), level="error")
+        if is_storage_error(error):
+            return _storage_failure(writer, error)  # type: ignore[arg-type]
+        # Kept in events.jsonl for the bug report; at debug level, so the progress display
+        # does not print its bare "Traceback (most recent call last):" first line.
+        writer.log(traceback.format_exc(), level="debug")
         writer.status("failed", f"{type(error).__name__}: {error}")
         print(
             f"{PROG}: run failed: {one_line(f'{type(error).__name__}: {error}')} (traceback "
@@ -473,10 +499,25 @@ def run_modes(
             display.stop()
         writer.close()
     if dist.is_main and args.json:
-        print(json.dumps(results, indent=2, default=str))
+        print(json.dumps(json_safe(results)[0], indent=2, default=str))
     elif dist.is_main:
         print(f"finished: {printable(writer.path)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _storage_failure(writer: RunWriter, error: OSError) -> int:
+    """A write the disk refused (full, over quota, read-only, permissions): one line naming
+    the file and the free space; the run is left interrupted, to resume once there is room.
+    Its files are whole (each is written atomically; a refused event line is cut back off)."""
+    message = describe_write_failure(error, writer.path)
+    with contextlib.suppress(OSError):  # the disk may refuse this line too: the run is then
+        writer.status("interrupted", message)  # interrupted by its missing final status
+    print(
+        f"{PROG}: {one_line(message)}; the run is interrupted: make room, then continue with: "
+        f"{PROG} run --resume {printable(writer.path)}",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
 
 
 def _attach_display(writer: RunWriter) -> Any:
@@ -510,7 +551,11 @@ def _run_each_mode(
         )
         writer.log(f"{mode}: starting")
         result: ModeResult = module.run(ctx)
-        completed[mode] = {"results": result.results, "report": result.report}
+        completed[mode] = {
+            "results": result.results,
+            "report": result.report,
+            "sections": result.sections,
+        }
         if dist.is_main:
             atomic_write_json(writer.checkpoint_dir / COMPLETED_MODES, completed)
     return completed
@@ -533,6 +578,7 @@ def _assemble_results(
         results["model"] = load_model.cache["model"].summary.to_json()
     for mode in args.modes:
         results[mode] = completed[mode]["results"]
+        results.update(completed[mode].get("sections") or {})
     return results
 
 
@@ -560,6 +606,9 @@ def list_command(args: argparse.Namespace) -> int:
     root = runs_root(args.runs_root)
     if root.exists() and not root.is_dir():
         raise InputError(f"--runs-root {root}: is a file, not a folder")
+    if args.runs_root and not root.exists():
+        # Named on purpose: a typo would otherwise read as "no runs yet".
+        raise InputError(f"--runs-root {root}: no such folder")
     try:
         runs = list_runs(root, clean_temp_files=True)
     except PermissionError as error:
@@ -676,6 +725,12 @@ def fid_command(args: argparse.Namespace) -> int:
     return run_fid(args)
 
 
+def compare_command(args: argparse.Namespace) -> int:
+    from .metrics.compare_runs import compare_command as run_compare
+
+    return run_compare(args)
+
+
 def parse_workbench_args(argv: Sequence[str]) -> argparse.Namespace:
     """The workbench's own options (``diffusionscope tui --model M``), declared with the rest.
 
@@ -689,17 +744,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        if args.command in ("run", "fid"):
+        if args.command in ("run", "fid", "compare"):
             _quiet_libraries()
         if args.command == "run":
             return execute_run(args, given_options(argv))
-        handler = {"runs": list_command, "show": show_command, "fid": fid_command}.get(args.command)
+        handlers = {"runs": list_command, "show": show_command, "fid": fid_command}
+        handler = handlers.get(args.command) or (args.command == "compare" and compare_command)
         if handler is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE
         return handler(args)
     except InputError as error:
         return report_input_error(error)
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _reader_went_away() -> int:
+    """``diffusionscope show RUN | head``: the reader closed the pipe. Say nothing more (as
+    ``cat`` does) and point stdout at the null device, so the interpreter's final flush of
+    what is still buffered cannot raise again; the exit code is a SIGPIPE death's."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

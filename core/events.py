@@ -7,6 +7,7 @@ dataclass, so writer and readers can never drift apart.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
@@ -132,4 +133,15 @@ def parse_event(obj: dict[str, Any]) -> Event:
     if cls is None:
         raise ValueError(f"unknown event type {obj.get('type')!r}")
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in obj.items() if k in names})
+    values = {k: v for k, v in obj.items() if k in names}
+    for name in NUMBER_FIELDS.get(cls, ()):
+        if name in values and values[name] is None:
+            values[name] = math.nan  # written as null: JSON holds no infinity or NaN
+    return cls(**values)
+
+
+#: The float fields a writer writes as null when they are not finite.
+NUMBER_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    MetricEvent: ("value",),
+    SeriesEvent: ("x", "y"),
+}

@@ -98,10 +98,12 @@ def mode_options(name: str, modes: dict[str, Mode] | None = None) -> list[Option
 
 @dataclass
 class ModeResult:
-    """What a mode hands back: its section of ``results.json`` and of ``report.md``."""
+    """What a mode hands back: its section of ``results.json`` and of ``report.md``, and any
+    top-level sections of ``results.json`` beside its own (a campaign's ``sweep``)."""
 
     results: dict[str, Any]
     report: str = ""
+    sections: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -21,7 +21,7 @@ import dataclasses
 import math
 import re
 import typing
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,14 @@ FORM_DEVICES = tuple(
     for named in ([f"cuda:{index}" for index in range(8)] if device == "cuda:N" else [device])
 )
 DTYPES = ("auto", "fp32", "fp16", "bf16")
+
+#: Upper bounds of counts and sizes: past them a run could not finish (or allocate) anyway.
+MAX_SAMPLES = 10_000_000
+MAX_STEPS = 10_000
+MAX_IMAGE_SIDE = 16_384
+MAX_BATCH = 65_536
+#: Seeds feed ``torch.Generator.manual_seed`` (64-bit) as SEED + i.
+MAX_SEED = 2**63 - 1 - MAX_SAMPLES
 _CUDA_INDEX = re.compile(r"cuda:\d+")
 
 #: The shipped model, by the name its model defaults are declared under.
@@ -94,8 +102,13 @@ class Option:
     """One option: how it is spelled, parsed, defaulted and explained.
 
     ``kind`` decides the parsing (:data:`KINDS`): ``int`` and ``float`` values must be finite
-    numbers (``nan`` would otherwise reach ``config.json``, which JSON cannot hold), and
-    ``positive`` ones above zero; list kinds check each item and ``length`` (fewest, most).
+    numbers (``nan`` would otherwise reach ``config.json``, which JSON cannot hold),
+    ``positive`` ones above zero, and none above ``maximum`` (a count or size no run could reach
+    is refused before anything is allocated or written, not hours later); list kinds check each
+    item and ``length`` (fewest, most). ``parse`` is a text option's own reading where no kind
+    says it (``--sweep``'s checkpoint globs expanded, so ``config.json`` holds the exact
+    points). ``repeat``: the option may be given several times (``--sweep A=1,2 --sweep
+    B=3,4``); its value is the list.
     ``default`` is the value every mode reads when none is given; ``per_mode`` and
     ``per_model`` are the modes' and the shipped model's own defaults, in that order of
     precedence below a given value (``per_model`` wins over ``per_mode``). ``unset`` says, in a
@@ -116,7 +129,10 @@ class Option:
     short: str | None = None
     metavar: str | None = None
     words: tuple[str, ...] = ()  # words an option takes besides its kind (``--batch-size auto``)
+    maximum: int | float | None = None
     sweepable: bool = False
+    repeat: bool = False
+    parse: Callable[[str], Any] | None = None
     per_mode: tuple[tuple[str, Any], ...] = ()
     per_model: tuple[tuple[str, Any], ...] = ()
     unset: str = ""
@@ -221,7 +237,7 @@ class Option:
             return self._device(text)
         if self.kind == "path" and not text:
             raise ValueError(f"expected a {self.path}, got an empty path")
-        return text
+        return self.parse(text) if self.parse is not None else text
 
     def _number(self, text: str, kind: str) -> int | float:
         if kind == "int":
@@ -238,6 +254,8 @@ class Option:
                 raise ValueError(f"expected a finite number, got {text!r}")
         if self.positive and value <= 0:
             raise ValueError(f"must be positive, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"at most {self.maximum}, got {text}")
         return value
 
     def _choice(self, text: str) -> str:
@@ -249,6 +267,8 @@ class Option:
 
     def _counted(self, items: tuple[Any, ...], text: str) -> tuple[Any, ...]:
         fewest, most = self.length
+        if not items and self.kind == "choices":
+            raise ValueError(f"name at least one of {', '.join(self.choices)}")
         if len(items) < fewest or (most is not None and len(items) > most):
             words = {1: "one", 2: "two", 3: "three"}
             wanted = words.get(fewest, str(fewest))
@@ -289,7 +309,11 @@ class Option:
         return None
 
     def check_saved(self, value: Any) -> str | None:
-        """Why ``value`` (as ``config.json`` holds it) cannot be this option's, or None."""
+        """Why ``value`` (as ``config.json`` holds it) cannot be this option's, or None (a
+        repeated option: of each of its values)."""
+        if self.repeat and isinstance(value, list):
+            single = dataclasses.replace(self, repeat=False)
+            return next(filter(None, (single.check_saved(item) for item in value)), None)
         if isinstance(value, str) and value in self.words:
             return None
         if self.kind == "bool":
@@ -314,6 +338,8 @@ class Option:
     def restore(self, value: Any) -> Any:
         """A value as ``config.json`` holds it, as the CLI parses it: a list kind's list (or
         its text, in a configuration saved as text) becomes the parsed tuple."""
+        if self.repeat and isinstance(value, list | tuple):
+            return tuple(value)
         if value is None or self.kind not in ("numbers", "choices", "count_or_all"):
             return value
         if isinstance(value, tuple | int) and not isinstance(value, bool):
@@ -332,6 +358,7 @@ class Option:
             dest=self.dest,
             default=self.cli_default,
             type=self._argparse_type(),
+            action="append" if self.repeat else "store",
             metavar=self._metavar(),
             help=self.help_text.replace("%", "%%"),
         )
@@ -369,6 +396,8 @@ class Option:
         """``[flag, value]`` for a filled-in value, ``[flag]`` for a ticked box, else nothing."""
         if self.kind == "bool":
             return [self.flag] if value else []
+        if self.repeat and isinstance(value, list | tuple):
+            return [word for item in value for word in self.as_arguments(item)]
         text = self.as_text(value)
         return [self.flag, text] if text else []
 
@@ -457,6 +486,7 @@ NUM_SAMPLES = Option(
     default=10000,
     per_model=((DIGITS_LDM_NAME, 500),),
     unset_with=("generated",),
+    maximum=MAX_SAMPLES,
 )
 REFERENCE = Option(
     "reference",
@@ -483,6 +513,8 @@ BATCH_SIZE = Option(
     positive=True,
     words=("auto",),
     default=16,
+    maximum=MAX_BATCH,
+    sweepable=True,
 )
 STEPS = Option(
     "steps",
@@ -491,6 +523,7 @@ STEPS = Option(
     positive=True,
     default=25,
     per_mode=(("latent", 20), ("schedule", 50)),
+    maximum=MAX_STEPS,
     sweepable=True,
 )
 GUIDANCE_SCALE = Option(
@@ -506,6 +539,7 @@ HEIGHT = Option(
     kind="int",
     positive=True,
     unset="the model's own",
+    maximum=MAX_IMAGE_SIDE,
     sweepable=True,
 )
 WIDTH = Option(
@@ -514,6 +548,7 @@ WIDTH = Option(
     kind="int",
     positive=True,
     unset="the model's own",
+    maximum=MAX_IMAGE_SIDE,
     sweepable=True,
 )
 FEATURE_EXTRACTORS = ("inception", "dinov2", "clip", "digits")
@@ -625,6 +660,20 @@ def build_options(
             option.default_for(mode, model, values) if value is None else option.restore(value)
         )
     return options_type(**fields)
+
+
+def with_values(options: Any, values: Mapping[str, Any]) -> Any:
+    """``options`` with the fields ``values`` names replaced, at whatever depth it holds them
+    (``steps`` in its ``generation``, ``model`` in its ``run``); a name it does not hold is
+    left out (a campaign point's ``sampler`` is the pipeline's business)."""
+    changes: dict[str, Any] = {}
+    for field in dataclasses.fields(options):
+        current = getattr(options, field.name)
+        if dataclasses.is_dataclass(current):
+            changes[field.name] = with_values(current, values)
+        elif field.name in values:
+            changes[field.name] = values[field.name]
+    return dataclasses.replace(options, **changes)
 
 
 def form_sections(

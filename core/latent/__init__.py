@@ -47,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..options import DIGITS_LDM_NAME, Generation, Option, RunOptions
 
+MAX_FRAMES = 1000
+
 if TYPE_CHECKING:
     from ..families import ModelConfigs
     from ..modes import ModeResult, RunContext
@@ -79,7 +81,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option("images", "two image files to interpolate: A,B"),
     Option("inversion_prompt", "prompt the images are inverted and regenerated with"),
-    Option("frames", "frames per strip", kind="int", positive=True, default=8),
+    Option("frames", "frames per strip", kind="int", positive=True, default=8, maximum=MAX_FRAMES),
     Option(
         "direction",
         "prompt pair 'POSITIVE|NEGATIVE'",

@@ -72,6 +72,14 @@ if TYPE_CHECKING:
 DESCRIPTION = "FID, KID, IS, CLIP score, precision/recall, density/coverage against a reference"
 NEEDS_PIPELINE = True
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+MAX_BOOTSTRAP = 10_000
+
+
+def _spelled_axis(text: str) -> str:
+    """``--sweep``'s reading (:func:`.sweep.spelled_axis`), imported when a value comes."""
+    from .sweep import spelled_axis
+
+    return spelled_axis(text)
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -102,11 +110,33 @@ OPTIONS: tuple[Option, ...] = (
         positive=True,
         unset="a few counts up to N",
     ),
-    Option("bootstrap", "half-samples for the FID interval (0: none)", kind="int", default=50),
+    Option(
+        "bootstrap",
+        "half-samples for the FID interval (0: none)",
+        kind="int",
+        default=50,
+        maximum=MAX_BOOTSTRAP,
+    ),
     Option("save_images", "save every generated PNG", kind="bool"),
     Option(
         "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
     ),
+    Option(
+        "sweep",
+        "sweep an option over values, NAME=V1,V2,... (repeat for a grid; model=DIR/* for "
+        "checkpoints)",
+        metavar="NAME=VALUES",
+        repeat=True,
+        parse=_spelled_axis,
+    ),
+    Option(
+        "watch",
+        "evaluate each new checkpoint that appears in DIR, until stopped",
+        kind="path",
+        path="folder",
+        metavar="DIR",
+    ),
+    Option("yes", "run a --sweep grid of over 1000 points", kind="bool"),
     Option(
         "compile",
         "torch.compile the denoiser (UNet or transformer); its first steps "
@@ -145,6 +175,9 @@ class Options:
     bootstrap: int
     save_images: bool
     save_features: bool
+    sweep: tuple[str, ...] | None
+    watch: str | None
+    yes: bool
     compile: bool
 
 
@@ -192,15 +225,14 @@ def resolve_options(args: Options) -> MetricsOptions:
 
 
 def validate(args: Options) -> None:
-    from ..images import find_images
+    from .inputs import check_inception_available, feature_dim, require_readable_images
     from .reference import validate_reference
 
     options = resolve_options(args)
     if args.reference is None:
         raise InputError("--reference: a reference folder or .npz statistics file is needed")
-    validate_reference(args.reference)
     if args.generated:
-        find_images(args.generated, what="generated folder")
+        require_readable_images(args.generated, "generated folder")
         for flag, value in (
             ("--height", args.generation.height),
             ("--width", args.generation.width),
@@ -212,11 +244,13 @@ def validate(args: Options) -> None:
                 )
         if options.compile:
             raise InputError("--compile: compiles the denoiser, and --generated samples nothing")
-    if options.features == "inception" and args.inception_weights:
-        from .features import check_weights_file
-
-        check_weights_file(args.inception_weights)
     _check_hub_models(args, options)
+    if options.features == "inception":
+        check_inception_available(args.inception_weights)
+    validate_reference(args.reference, feature_dim(options.features, args.feature_model))
+    from .sweep import check_plan
+
+    check_plan(args)
 
 
 def _check_hub_models(args: Options, options: MetricsOptions) -> None:
@@ -224,15 +258,19 @@ def _check_hub_models(args: Options, options: MetricsOptions) -> None:
     run directory exists: in the local cache on an offline host, else reachable."""
     from ..loading import check_hub_files
     from .features import DEFAULT_DINOV2
+    from .inputs import check_model_weights
 
     needs = needed(options.metrics)
     if ("clip_scores" in needs and options.prompts is not None) or "clip_embeddings" in needs:
         check_hub_files(options.clip_model, ("config.json",), "--clip-model")
+        check_model_weights(options.clip_model, "--clip-model", args.run.allow_pickle)
     if options.features in ("dinov2", "clip"):
         model = args.feature_model or (
             DEFAULT_DINOV2 if options.features == "dinov2" else DEFAULT_CLIP
         )
-        check_hub_files(model, ("config.json",), f"--features {options.features}")
+        what = f"--features {options.features}"
+        check_hub_files(model, ("config.json",), what)
+        check_model_weights(model, what, args.run.allow_pickle)
 
 
 def planned_work(args: Options) -> list[dict[str, Any]]:
@@ -284,6 +322,10 @@ def run(ctx: RunContext) -> ModeResult:
                 f"--prompts-file: {model.summary.pipeline_class} is text-conditioned; give a "
                 "prompts file (one prompt a line, cycled to reach N)"
             )
+    if ctx.options.sweep or ctx.options.watch:
+        from .campaign import run_campaign
+
+        return run_campaign(ctx, options)
     return run_metrics(ctx, options)
 
 
@@ -292,16 +334,22 @@ def fid_command(args: argparse.Namespace) -> int:
     import json
 
     from ..loading import resolve_device
-    from .features import get_extractor
+    from .features import canonical_name, get_extractor
     from .frechet import frechet_distance
+    from .inputs import check_inception_available, feature_dim
     from .reference import (
         load_npz_stats,
         reference_from_folder,
         validate_reference,
     )
 
+    folders = [p for p in (args.path_a, args.path_b) if Path(p).suffix.lower() != ".npz"]
     for path in (args.path_a, args.path_b):
-        validate_reference(path)
+        validate_reference(
+            path, feature_dim(canonical_name(args.features), None) if folders else None
+        )
+    if folders and canonical_name(args.features) == "inception":
+        check_inception_available(args.inception_weights)
     extractor = None
 
     def stats(path: str) -> Any:

@@ -485,7 +485,7 @@ class MetricsRun:
             raise InputError(
                 f"only {self.collected.count} usable generated image(s); need at least 2"
             )
-        return finish(
+        result = finish(
             Scoring(
                 self.ctx,
                 self.options,
@@ -498,6 +498,29 @@ class MetricsRun:
                 throughput=self.throughput(),
             )
         )
+        if self.ctx.options.generated:
+            count = len(skipped or ())
+            result.results["generated"] = {
+                "source": str(self.ctx.options.generated),
+                "n": self.collected.count,
+                "skipped_files": count,
+            }
+        result.report += skipped_files_note(result.results)
+        return result
+
+
+def skipped_files_note(results: dict[str, Any]) -> str:
+    """The report's word on files that could not be decoded, on either side (empty if none):
+    a number computed without them must say so where it is read, not only on stderr."""
+    lines = []
+    for side in ("generated", "reference"):
+        section = results.get(side) or {}
+        if section.get("skipped_files"):
+            lines.append(
+                f"- {side} folder `{section.get('source')}`: {section['skipped_files']} "
+                "unreadable file(s) skipped; the numbers above are without them"
+            )
+    return "\n\n" + "\n".join(lines) if lines else ""
 
 
 def run_metrics(ctx: RunContext, options: Any) -> ModeResult:

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..options import Option, RunOptions
+from ..options import MAX_STEPS, Option, RunOptions
 
 if TYPE_CHECKING:
     from ..families import ModelConfigs
@@ -63,6 +63,7 @@ OPTIONS: tuple[Option, ...] = (
         kind="int",
         positive=True,
         unset="--steps",
+        maximum=MAX_STEPS,
     ),
     Option(
         "timestep_spacing",
