@@ -50,12 +50,8 @@ from .batching import (
 )
 from .features import FeatureExtractor, extract, get_extractor
 from .frechet import fid_from_features
-from .reference import (
-    ReferenceStats,
-    folder_batch_size,
-    load_npz_stats,
-    reference_from_folder,
-)
+from .reference import ReferenceStats, folder_batch_size
+from .stats_files import with_protocol
 
 CHUNK_GLOB = "metrics-chunk-*.npz"
 STREAM_CANDIDATES = (250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
@@ -310,14 +306,14 @@ def _load_chunks(ctx: RunContext) -> tuple[Collected, int, float]:
     return collected, next_index, seconds
 
 
-def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceStats:
-    args = ctx.args
-    if not args.reference:
-        raise InputError("--reference: a reference folder or .npz statistics file is needed")
-    if Path(args.reference).suffix.lower() == ".npz":
-        return load_npz_stats(Path(args.reference), expected_dim=extractor.num_features)
-    return reference_from_folder(
-        args.reference, extractor, folder_batch_size(args), progress=ctx.progress, log=ctx.log
+def load_reference(ctx: RunContext, extractor: FeatureExtractor, options: Any) -> ReferenceStats:
+    """The reference ``--reference`` or ``--reference-set`` names (``reference_plan.py``)."""
+    from . import reference_draw_size
+    from .reference_plan import load_planned, plan_reference
+
+    plan = plan_reference(ctx.args, reference_draw_size(ctx.args, options))
+    return load_planned(
+        plan, extractor, folder_batch_size(ctx.args), progress=ctx.progress, log=ctx.log
     )
 
 
@@ -357,10 +353,14 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     sync_device = process_device(device)
     stats_device = statistics_device(device)
     extractor = get_extractor(
-        options.features, device, inception_weights=args.inception_weights, model=args.feature_model
+        options.features,
+        device,
+        inception_weights=args.inception_weights,
+        model=args.feature_model,
+        resize=getattr(args, "resize", None) if options.features == "inception" else None,
     )
     ctx.log(f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})")
-    reference = load_reference(ctx, extractor)
+    reference = load_reference(ctx, extractor, options)
     ctx.log(
         f"reference: {reference.n} images from {reference.source}"
         + (" (cached statistics)" if reference.cached else "")
@@ -495,7 +495,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
         "applied": list(applied),
         **timing.describe(),
     }
-    return finish(
+    result = finish(
         ctx,
         options,
         extractor,
@@ -506,6 +506,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
         device=stats_device,
         throughput=throughput,
     )
+    return with_protocol(result, extractor, reference)
 
 
 @dataclass(frozen=True)

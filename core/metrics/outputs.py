@@ -11,11 +11,8 @@ import torch
 from ..modes import ModeResult, RunContext
 from .frechet import fid_from_features, mean_and_covariance
 from .prdc import prdc
-from .reference import (
-    ReferenceStats,
-    folder_batch_size,
-    reference_from_folder,
-)
+from .reference import ReferenceStats, folder_batch_size
+from .reference_plan import load_planned, plan_reference
 from .scores import (
     cmmd,
     fid_infinity,
@@ -37,6 +34,8 @@ def finish(
     throughput: dict[str, Any] | None = None,
 ) -> ModeResult:
     """Every final number, computed on ``device`` (the run's GPU, or the CPU)."""
+    from . import reference_draw_size
+
     order = np.argsort(np.concatenate(collected.indices))
     features = collected.array("features")[order]
     n = len(features)
@@ -119,11 +118,16 @@ def finish(
         }
         ctx.metric("clip_score", float(scores.mean()), n=n)
     embeddings = collected.array("cmmd")
-    if embeddings is not None and reference.source.lower().endswith(".npz"):
+    plan = (
+        plan_reference(ctx.args, reference_draw_size(ctx.args, options))
+        if embeddings is not None
+        else None
+    )
+    if plan is not None and not plan.has_images:
         ctx.warn(f"reference {reference.source}: CMMD needs the reference images; skipped")
-    elif embeddings is not None:
+    elif plan is not None:
         cmmd_extractor = _cmmd_extractor(ctx, options)
-        real = reference_from_folder(reference.source, cmmd_extractor, folder_batch_size(ctx.args))
+        real = load_planned(plan, cmmd_extractor, folder_batch_size(ctx.args))
         value = cmmd(real.features, embeddings[order], device=device)
         results["cmmd"] = {"value": value, "n": n, "model": options.clip_model}
         ctx.metric("cmmd", value, n=n)
