@@ -385,8 +385,8 @@ def fid_command(args: argparse.Namespace) -> int:
 
 
 def stats_command(args: argparse.Namespace) -> int:
-    """``diffusionscope stats SOURCE -o OUT.npz``: see ``stats_command.py``."""
-    from .stats_command import write_statistics
+    """``diffusionscope stats SOURCE -o OUT.npz``: see ``stats_writer.py``."""
+    from .stats_writer import write_statistics
 
     return write_statistics(args)
 

@@ -142,13 +142,13 @@ def load_npz_stats(
     mu, sigma = arrays["mu"].astype(np.float64), arrays["sigma"].astype(np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise InputError(f"reference {path}: mu {mu.shape} and sigma {sigma.shape} do not match")
+    protocol = read_protocol(path, arrays.get("protocol"))
+    check_protocol(path, protocol, extractor=extractor, resize=resize)
     if expected_dim is not None and mu.shape[0] != expected_dim:
         raise InputError(
             f"reference {path}: statistics are {mu.shape[0]}-d but the feature extractor gives "
             f"{expected_dim}-d features (computed with another extractor?)"
         )
-    protocol = read_protocol(path, arrays.get("protocol"))
-    check_protocol(path, protocol, extractor=extractor, resize=resize)
     features = arrays.get("features")
     n = int(arrays["n"]) if "n" in arrays else (len(features) if features is not None else 0)
     if protocol and not n:
