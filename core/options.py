@@ -32,7 +32,9 @@ class Option:
     would otherwise reach ``config.json``, which JSON cannot hold), and ``positive`` ones above
     zero. ``default_text`` says what an empty form field stands for when the default is not a
     plain value (``--sampler-steps`` falls back to ``--steps``, say). ``modes`` lists the modes
-    that read a shared option, so the form shows it under them.
+    that read a shared option, so the form shows it under them. ``sweepable`` marks an option
+    that changes the images but not the reference they are measured against: ``--sweep`` reads
+    it to decide which options one campaign may vary over a shared reference.
     """
 
     dest: str
@@ -46,6 +48,7 @@ class Option:
     default_text: str = ""
     modes: tuple[str, ...] = ()
     words: tuple[str, ...] = ()  # words a number option takes too (``--batch-size auto``)
+    sweepable: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -167,6 +170,7 @@ MODEL = Option(
     "hub id, local diffusers folder, single .safetensors file, or (schedule mode) a "
     "scheduler_config.json",
     default_text="default: the shipped digits-ldm model",
+    sweepable=True,
 )
 MODES = Option("modes", "comma-separated analysis modes", default_text="required")
 RUNS_ROOT = Option("runs_root", "where run directories go", default_text="default ./runs")
@@ -180,6 +184,7 @@ DTYPE = Option(
     kind="choice",
     default="auto",
     choices=DTYPES,
+    sweepable=True,
 )
 SEED = Option("seed", "sample i uses seed SEED+i", kind="int", default=0)
 ALLOW_PICKLE = Option(
@@ -244,6 +249,7 @@ BATCH_SIZE = Option(
     words=("auto",),
     modes=("metrics",),
     default_text="default 16; auto: the largest that fits, on CUDA",
+    sweepable=True,
 )
 STEPS = Option(
     "steps",
@@ -252,6 +258,7 @@ STEPS = Option(
     positive=True,
     default_text="default 25 (latent: 20)",
     modes=GENERATORS,
+    sweepable=True,
 )
 GUIDANCE_SCALE = Option(
     "guidance_scale",
@@ -259,6 +266,7 @@ GUIDANCE_SCALE = Option(
     kind="float",
     default_text="default 5",
     modes=GENERATORS,
+    sweepable=True,
 )
 HEIGHT = Option(
     "height",
@@ -267,6 +275,7 @@ HEIGHT = Option(
     positive=True,
     default_text="default: the model's",
     modes=GENERATORS,
+    sweepable=True,
 )
 WIDTH = Option(
     "width",
@@ -275,6 +284,7 @@ WIDTH = Option(
     positive=True,
     default_text="default: the model's",
     modes=GENERATORS,
+    sweepable=True,
 )
 FEATURES = Option(
     "features",

@@ -54,7 +54,10 @@ OPTIONS: tuple[Option, ...] = (
         default="",
     ),
     Option(
-        "sampler", "scheduler class for the sampler view", default_text="default: the model's own"
+        "sampler",
+        "scheduler class for the sampler view",
+        default_text="default: the model's own",
+        sweepable=True,
     ),
     Option(
         "sampler_steps",
@@ -70,7 +73,7 @@ OPTIONS: tuple[Option, ...] = (
         choices=("leading", "trailing", "linspace"),
         default_text="default: all three",
     ),
-    Option("flow_shift", "shift for 'flow' schedules", kind="float", positive=True),
+    Option("flow_shift", "shift for 'flow' schedules", kind="float", positive=True, sweepable=True),
 )
 
 
