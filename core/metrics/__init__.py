@@ -37,7 +37,15 @@ Examples::
     diffusionscope run --modes metrics --generated samples/ --reference fid_stats.npz
     accelerate launch --multi_gpu --num_processes K -m diffusionscope run --modes metrics ...
     torchrun --nproc_per_node K -m diffusionscope run --modes metrics ...   # same results as one process
-    diffusionscope fid real/ samples/ --features inception
+    diffusionscope fid real/ samples/ --features inception --resize clean
+    diffusionscope run --modes metrics --model MODEL --reference-set captions_val2014.json \
+        --reference-root val2014/ -n 30000 --reference-size 256 --resize clean
+    diffusionscope stats captions_val2014.json --reference-root val2014/ -n 30000 -o coco.npz
+
+Protocols (``resize.py``, ``caption_sets.py``, ``reference_plan.py``, ``stats_files.py``):
+``--resize tf|clean`` is Inception's resize, ``--reference-set`` draws prompts and reference
+images from a caption set, ``--reference-size``/``--reference-crop`` crop the reference, and
+``results["metrics"]["protocol"]`` records all of it with the extractor's weights hash.
 """
 
 from __future__ import annotations
@@ -380,7 +388,7 @@ def fid_command(args: argparse.Namespace) -> int:
     else:
         print(f"FID:  {value}")
         if extractor is not None:
-            print(f"protocol: {protocol_line(protocol_of(extractor, first))}")
+            print(f"protocol of A: {protocol_line(protocol_of(extractor, first))}")
     return 0
 
 
