@@ -16,6 +16,9 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
                     "steady_seconds", "steady_images", "steady_images_per_second"},
      "statistics_device"}
 
+Each metric (its ``--metrics`` name, its entries above, how they are shown, what it needs and
+its computation) is one record of the registry, ``core/metrics/registry.py``.
+
 ``std`` of KID and IS says what it measures in ``std_note``, and is null where it would
 measure nothing (KID when every generated subset is the whole set; IS with one split).
 
@@ -57,6 +60,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..options import BATCH_SIZE, DEVICE, FEATURES, JSON, NUM_SAMPLES, SEED, Option
+from .registry import ALL_METRICS, DEFAULT_METRICS, FID, needed
 from .resize import CROPS, RESIZE_POLICIES
 
 if TYPE_CHECKING:
@@ -64,9 +68,8 @@ if TYPE_CHECKING:
 
 DESCRIPTION = "FID, KID, IS, CLIP score, precision/recall, density/coverage against a reference"
 NEEDS_PIPELINE = True
-ALL_METRICS = ("fid", "kid", "is", "clip", "pr", "dc", "cmmd")
-DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+MAX_BOOTSTRAP = 10_000
 
 
 INCEPTION_WEIGHTS = Option(
@@ -117,7 +120,8 @@ OPTIONS: tuple[Option, ...] = (
     *REFERENCE_OPTIONS,
     Option(
         "metrics",
-        "which metrics, comma-separated (add cmmd)",
+        "which metrics, comma-separated (add "
+        f"{','.join(m for m in ALL_METRICS if m not in DEFAULT_METRICS)})",
         default_text=f"default {','.join(DEFAULT_METRICS)}",
     ),
     INCEPTION_WEIGHTS,
@@ -130,7 +134,13 @@ OPTIONS: tuple[Option, ...] = (
         "sample counts at which to report FID/KID",
         default_text="default 250,500,1k,2k,5k...",
     ),
-    Option("bootstrap", "half-samples for the FID interval (0: none)", kind="int", default=50),
+    Option(
+        "bootstrap",
+        "half-samples for the FID interval (0: none)",
+        kind="int",
+        default=50,
+        maximum=MAX_BOOTSTRAP,
+    ),
     Option("save_images", "save every generated PNG", kind="bool"),
     Option(
         "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
@@ -210,9 +220,10 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
         args.reference = str(DIGITS_REFERENCE)
     if args.prompts_file is None and digits and not captioned:
         args.prompts_file = str(DIGITS_PROMPTS)
-    metrics = tuple(
-        m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",") if m.strip()
-    )
+    given = ",".join(DEFAULT_METRICS) if args.metrics is None else args.metrics
+    metrics = tuple(m.strip() for m in given.split(",") if m.strip())
+    if not metrics:
+        raise InputError(f"--metrics: name at least one of {', '.join(ALL_METRICS)}")
     for metric in metrics:
         if metric not in ALL_METRICS:
             raise InputError(
@@ -259,18 +270,22 @@ def reference_draw_size(args: argparse.Namespace, options: MetricsOptions) -> in
 
 
 def validate(args: argparse.Namespace) -> None:
-    from ..images import find_images
     from .features import check_resize
-    from .reference_plan import check_plan, known_dim, plan_reference
+    from .inputs import check_inception_available, feature_dim, require_readable_images
+    from .reference_plan import check_plan, plan_reference
     from .stats_files import effective_resize
 
     options = resolve_options(args)
     check_resize(options.features, args.resize)
     plan = plan_reference(args, reference_draw_size(args, options))
-    resize = effective_resize(options.features, args.resize)
-    check_plan(plan, extractor=options.features, resize=resize, dim=known_dim(options.features))
+    check_plan(
+        plan,
+        extractor=options.features,
+        resize=effective_resize(options.features, args.resize),
+        dim=feature_dim(options.features, args.feature_model),
+    )
     if args.generated:
-        find_images(args.generated, what="generated folder")
+        require_readable_images(args.generated, "generated folder")
         for flag, value in (("--height", args.height), ("--width", args.width)):
             if value is not None:
                 raise InputError(
@@ -279,11 +294,9 @@ def validate(args: argparse.Namespace) -> None:
                 )
         if options.compile:
             raise InputError("--compile: compiles the denoiser, and --generated samples nothing")
-    if options.features == "inception" and args.inception_weights:
-        from .features import check_weights_file
-
-        check_weights_file(args.inception_weights)
     _check_hub_models(args, options)
+    if options.features == "inception":
+        check_inception_available(args.inception_weights)
 
 
 def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
@@ -291,14 +304,46 @@ def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None
     run directory exists: in the local cache on an offline host, else reachable."""
     from ..loading import check_hub_files
     from .features import DEFAULT_DINOV2
+    from .inputs import check_model_weights
 
-    if ("clip" in options.metrics and options.prompts is not None) or "cmmd" in options.metrics:
+    needs = needed(options.metrics)
+    if ("clip_scores" in needs and options.prompts is not None) or "clip_embeddings" in needs:
         check_hub_files(options.clip_model, ("config.json",), "--clip-model")
+        check_model_weights(options.clip_model, "--clip-model", args.allow_pickle)
     if options.features in ("dinov2", "clip"):
         model = args.feature_model or (
             DEFAULT_DINOV2 if options.features == "dinov2" else DEFAULT_CLIP
         )
-        check_hub_files(model, ("config.json",), f"--features {options.features}")
+        what = f"--features {options.features}"
+        check_hub_files(model, ("config.json",), what)
+        check_model_weights(model, what, args.allow_pickle)
+
+
+def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The phases this run will go through, with their sizes, before anything is loaded (the
+    whole-run progress and ETA): reference features (when a folder is given), the samples
+    (each costs its denoiser steps) or the folder's features, then the scores."""
+    from ..events import planned_phase
+    from ..zoo import DIGITS_REFERENCE
+    from .reference import find_images
+
+    digits = _is_digits_model(args) and not args.generated
+    reference = args.reference or (str(DIGITS_REFERENCE) if digits else None)
+    phases = []
+    if reference and Path(reference).is_dir():
+        try:
+            count = len(find_images(Path(reference), what="reference folder"))
+        except InputError:
+            count = 0
+        if count:
+            phases.append(planned_phase("reference", count, "img"))
+    samples = args.num_samples or (500 if digits else 10000)
+    if args.generated:
+        phases.append(planned_phase("features", samples, "img"))
+    else:
+        phases.append(planned_phase("generate", samples, "img", work=args.steps or 25))
+    phases.append(planned_phase("scores", 1, "stage", work=max(1.0, samples / 20)))
+    return phases
 
 
 def run(ctx: RunContext) -> ModeResult:
@@ -329,7 +374,8 @@ def fid_command(args: argparse.Namespace) -> int:
     from ..loading import resolve_device
     from .features import canonical_name, check_resize, get_extractor
     from .frechet import frechet_distance
-    from .reference_plan import check_plan, known_dim, load_planned, plan_path
+    from .inputs import check_inception_available, feature_dim
+    from .reference_plan import check_plan, load_planned, plan_path
     from .stats_files import check_protocol, effective_resize, protocol_line, protocol_of
 
     args.features = canonical_name(args.features)
@@ -342,8 +388,10 @@ def fid_command(args: argparse.Namespace) -> int:
             plan,
             extractor=args.features if with_images else None,
             resize=resize if with_images else None,
-            dim=known_dim(args.features) if with_images else None,
+            dim=feature_dim(args.features, None) if with_images else None,
         )
+    if with_images and args.features == "inception":
+        check_inception_available(args.inception_weights)
     extractor = None
     if with_images:
         extractor = get_extractor(
@@ -375,7 +423,7 @@ def fid_command(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
-                    "fid": value,
+                    FID.name: value,
                     "n_a": first.n,
                     "n_b": second.n,
                     "features": args.features,

@@ -49,6 +49,7 @@ from .batching import (
 from .features import FeatureExtractor, extract, get_extractor
 from .frechet import fid_from_features
 from .reference import ReferenceStats, folder_batch_size
+from .registry import FID, KID, needed
 from .rows import (
     Collected,
     StepRows,
@@ -194,7 +195,7 @@ class Measures:
             + (" (cached statistics)" if reference.cached else "")
         )
         stats_device = statistics_device(device)
-        wants = options.metrics
+        needs = needed(options.metrics)
         return cls(
             device=device,
             sync_device=process_device(device),
@@ -202,12 +203,12 @@ class Measures:
             extractor=extractor,
             reference=reference,
             reference_tensors=ReferenceTensors.of(reference, stats_device),
-            with_logits="is" in wants and extractor.has_logits,
+            with_logits="logits" in needs and extractor.has_logits,
             clip=ClipScorer(options.clip_model, device)
-            if "clip" in wants and scores_prompts
+            if "clip_scores" in needs and scores_prompts
             else None,
             cmmd_extractor=get_extractor("clip", device, model=options.clip_model)
-            if "cmmd" in wants
+            if "clip_embeddings" in needs
             else None,
         )
 
@@ -242,13 +243,13 @@ class Measures:
         subset = torch.from_numpy(collected.array("features")[order]).to(mu.device)
         value = fid_from_features(subset, mu, sigma)
         if emit:
-            ctx.series("fid", n, value, x_label="N samples", y_label="FID")
+            ctx.series(FID.name, n, value, x_label="N samples", y_label=FID.label)
         point = [float(n), value, math.nan]
         real = self.reference_tensors.features
         if real is not None and n >= 4:
             kid_mean = kid(real, subset, subset_size=min(1000, n), subsets=20, device=mu.device)
             if emit:
-                ctx.series("kid", n, kid_mean["mean"], x_label="N samples", y_label="KID")
+                ctx.series(KID.name, n, kid_mean["mean"], x_label="N samples", y_label=KID.label)
             point[2] = kid_mean["mean"]
         return point
 
@@ -467,6 +468,7 @@ class MetricsRun:
     def finish(self) -> ModeResult:
         """Every final number (``outputs.finish``), once the samples are in."""
         from .outputs import finish
+        from .scoring import Scoring
 
         elapsed = self.seconds
         skipped = getattr(self.source, "skipped", None)
@@ -480,17 +482,41 @@ class MetricsRun:
                 f"only {self.collected.count} usable generated image(s); need at least 2"
             )
         result = finish(
-            self.ctx,
-            self.options,
-            self.measures.extractor,
-            self.measures.reference,
-            self.collected,
-            self.curve,
-            elapsed,
-            device=self.measures.stats_device,
-            throughput=self.throughput(),
+            Scoring(
+                self.ctx,
+                self.options,
+                self.measures.extractor,
+                self.measures.reference,
+                self.collected,
+                self.curve,
+                elapsed,
+                device=self.measures.stats_device,
+                throughput=self.throughput(),
+            )
         )
+        if self.ctx.args.generated:
+            count = len(skipped or ())
+            result.results["generated"] = {
+                "source": str(self.ctx.args.generated),
+                "n": self.collected.count,
+                "skipped_files": count,
+            }
+        result.report += skipped_files_note(result.results)
         return with_protocol(result, self.measures.extractor, self.measures.reference)
+
+
+def skipped_files_note(results: dict[str, Any]) -> str:
+    """The report's word on files that could not be decoded, on either side (empty if none):
+    a number computed without them must say so where it is read, not only on stderr."""
+    lines = []
+    for side in ("generated", "reference"):
+        section = results.get(side) or {}
+        if section.get("skipped_files"):
+            lines.append(
+                f"- {side} folder `{section.get('source')}`: {section['skipped_files']} "
+                "unreadable file(s) skipped; the numbers above are without them"
+            )
+    return "\n\n" + "\n".join(lines) if lines else ""
 
 
 def run_metrics(ctx: RunContext, options: Any) -> ModeResult:

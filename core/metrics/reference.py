@@ -39,10 +39,10 @@ from ..images import (
     find_images,
     iter_decoded,
     listing_key,
-    read_image,
 )
 from .features import extract
 from .frechet import mean_and_covariance
+from .inputs import check_statistics, require_readable_images
 from .resize import ReferenceCrop
 
 MIN_REFERENCE_IMAGES = 2
@@ -85,30 +85,23 @@ def cache_dir() -> Path:
 
 def validate_reference(
     path: str,
+    expected_dim: int | None = None,
     *,
     extractor: str | None = None,
     resize: str | None = None,
-    dim: int | None = None,
 ) -> None:
-    """Cheap checks before a run: the folder has images; a ``.npz`` holds an ``arr_0`` image
-    batch, or ``mu`` and ``sigma`` of ``dim`` features (when known) computed, if it says so,
-    with the same ``extractor`` and ``resize`` policy."""
+    """Cheap checks before a run: the folder has two readable images; a ``.npz`` holds an
+    ``arr_0`` image batch, or a finite, symmetric, positive semi-definite covariance of the
+    extractor's dimension computed, if the file says so, with the same ``extractor`` and
+    ``resize`` policy."""
     file = Path(path).expanduser()
     if file.suffix.lower() == ".npz":
         from .stats_files import image_batch_shape
 
         if image_batch_shape(file) is None:
-            load_npz_stats(file, expected_dim=dim, extractor=extractor, resize=resize)
+            load_npz_stats(file, expected_dim, extractor=extractor, resize=resize)
         return
-    paths = find_images(file, what="reference folder")
-    readable = 0
-    for path in paths:  # stops after a few files unless nearly all are broken
-        readable += read_image(path) is not None
-        if readable >= MIN_REFERENCE_IMAGES:
-            return
-    raise InputError(
-        f"reference folder {file}: only {readable} readable image(s) among {len(paths)} files"
-    )
+    require_readable_images(file, "reference folder")
 
 
 NPZ_KEYS = ("mu", "sigma", "features", "logits", "n", "skipped", "protocol")
@@ -144,6 +137,7 @@ def load_npz_stats(
         raise InputError(f"reference {path}: mu {mu.shape} and sigma {sigma.shape} do not match")
     protocol = read_protocol(path, arrays.get("protocol"))
     check_protocol(path, protocol, extractor=extractor, resize=resize)
+    check_statistics(path, mu, sigma)
     if expected_dim is not None and mu.shape[0] != expected_dim:
         raise InputError(
             f"reference {path}: statistics are {mu.shape[0]}-d but the feature extractor gives "

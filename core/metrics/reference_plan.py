@@ -89,7 +89,7 @@ def check_plan(
         validate_reference(plan.path)
         paths = find_images(plan.path, what="reference folder")
     else:
-        validate_reference(plan.path, extractor=extractor, resize=resize, dim=dim)
+        validate_reference(plan.path, dim, extractor=extractor, resize=resize)
         paths = []
     if plan.crop.size is None:
         return
@@ -167,16 +167,3 @@ def _load(plan: ReferencePlan, extractor: Any, batch_size: int, progress: Any, l
     )
     stats.source = str(draw.caption_set.source)  # type: ignore[union-attr]
     return stats
-
-
-def known_dim(features: str) -> int | None:
-    """The feature width of an extractor where it is known without loading it."""
-    if features == "inception":
-        return 2048
-    if features == "digits":
-        import json
-
-        from ..zoo import DIGITS_FEATURES
-
-        return int(json.loads((DIGITS_FEATURES / "config.json").read_text())["num_features"])
-    return None

@@ -37,7 +37,8 @@ def write_statistics(args: argparse.Namespace) -> int:
     from ..loading import resolve_device
     from .caption_sets import is_caption_set
     from .features import canonical_name, check_resize, get_extractor
-    from .reference_plan import check_plan, known_dim, load_planned, plan_path, plan_reference
+    from .inputs import check_inception_available, feature_dim
+    from .reference_plan import check_plan, load_planned, plan_path, plan_reference
     from .stats_files import effective_resize, protocol_line, protocol_of, write_stats
 
     target = check_output(args.output)
@@ -60,8 +61,10 @@ def write_statistics(args: argparse.Namespace) -> int:
         plan,
         extractor=args.features,
         resize=effective_resize(args.features, args.resize),
-        dim=known_dim(args.features),
+        dim=feature_dim(args.features, getattr(args, "feature_model", None)),
     )
+    if args.features == "inception":
+        check_inception_available(args.inception_weights)
     extractor = get_extractor(
         args.features,
         resolve_device(args.device),
