@@ -494,6 +494,7 @@ REFERENCE = Option(
     kind="path",
     path="folder or npz",
     per_model=((DIGITS_LDM_NAME, DIGITS_REFERENCE),),
+    unset_with=("reference_set",),
 )
 PROMPTS_FILE = Option(
     "prompts_file",
@@ -501,7 +502,7 @@ PROMPTS_FILE = Option(
     kind="path",
     path="file",
     per_model=((DIGITS_LDM_NAME, DIGITS_PROMPTS),),
-    unset_with=("generated",),
+    unset_with=("generated", "reference_set"),
 )
 DIGITS_PROMPT = "a red seven on a white background"
 PROMPT = Option("prompt", "the prompt", per_model=((DIGITS_LDM_NAME, DIGITS_PROMPT),))
