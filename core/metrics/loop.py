@@ -50,6 +50,7 @@ from .batching import (
 )
 from .features import FeatureExtractor, extract, get_extractor
 from .frechet import fid_from_features
+from .phases import PhaseClock
 from .reference import (
     ReferenceStats,
     folder_batch_size,
@@ -356,6 +357,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     device = resolve_device(args.device)
     sync_device = process_device(device)
     stats_device = statistics_device(device)
+    clock = PhaseClock.start(ctx)
     extractor = get_extractor(
         options.features, device, inception_weights=args.inception_weights, model=args.feature_model
     )
@@ -366,6 +368,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
         + (" (cached statistics)" if reference.cached else "")
     )
     reference_stats = ReferenceTensors.of(reference, stats_device)
+    clock.mark("reference")
 
     pipeline = None
     if args.generated:
@@ -407,7 +410,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     timing = Timing()
     gather = StepRows()
     samples_dir = ctx.writer.artifact_path("samples")
-    started = time.monotonic()
+    started = clock.since  # sampling: model loading included
     grid_done = next_index > 0
 
     def work(mine: range) -> tuple[np.ndarray, Any, np.ndarray]:
@@ -482,6 +485,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     finally:
         source.close()
     elapsed = earlier_seconds + time.monotonic() - started
+    clock.mark("sampling", total=elapsed)
     if isinstance(source, FolderImages) and source.skipped:
         ctx.warn(
             f"generated folder {args.generated}: skipped {len(source.skipped)} unreadable file(s)"
@@ -495,7 +499,7 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
         "applied": list(applied),
         **timing.describe(),
     }
-    return finish(
+    result = finish(
         ctx,
         options,
         extractor,
@@ -506,6 +510,9 @@ def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
         device=stats_device,
         throughput=throughput,
     )
+    clock.mark("statistics")
+    result.results.update(clock.describe())
+    return result
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ import torch
 
 from ..modes import ModeResult, RunContext
 from .frechet import fid_from_features, mean_and_covariance
+from .halfsamples import ChunkedFeatures
 from .prdc import prdc
 from .reference import (
     ReferenceStats,
@@ -60,17 +61,23 @@ def finish(
     ctx.progress("scores", 0, 1, "stage")
     if "fid" in options.metrics:
         value = fid_from_features(features_t, mu_ref, sigma_ref)
-        infinity = fid_infinity(features_t, mu_ref, sigma_ref, seed=ctx.seed)
+        chunks = ChunkedFeatures.build(features_t, mu_ref, sigma_ref, seed=ctx.seed)
+        infinity = fid_infinity(features_t, mu_ref, sigma_ref, seed=ctx.seed, chunks=chunks)
         interval = fid_interval(
-            features_t, mu_ref, sigma_ref, value, resamples=options.bootstrap, seed=ctx.seed
+            features_t, mu_ref, sigma_ref, value, options.bootstrap, seed=ctx.seed, chunks=chunks
         )
+        del chunks
         results["fid"] = {
             "value": value,
             **common,
             "interval": [interval["low"], interval["high"]],
             "interval_level": interval["level"],
             "interval_method": interval["method"],
+            "interval_covers": interval["covers"],
             "fid_inf": infinity["value"],
+            "fid_inf_stderr": infinity["stderr"],
+            "fid_inf_fit": infinity["fit"],
+            "fid_inf_note": infinity["note"],
             "fid_inf_slope": infinity["slope"],
             "fid_inf_points": list(zip(infinity["n"], infinity["fid"], strict=True)),
             "curve": curve_points(curve),
@@ -218,6 +225,10 @@ def _curve_figure(curve: list[list[float]], fid: dict[str, Any] | None):
     return figure
 
 
+def _stderr(value: float | None) -> str:
+    return "" if value is None else f" ± {value:.4f} (fit's standard error)"
+
+
 def _report(results: dict[str, Any]) -> str:
     lines = [
         f"Features: **{results['features']['name']}** ({results['features']['dim']}-d; "
@@ -232,7 +243,7 @@ def _report(results: dict[str, Any]) -> str:
         lines.append(
             f"| FID | {fid['value']:.4f} | {fid['interval_level']:.0%} interval "
             f"[{fid['interval'][0]:.4f}, {fid['interval'][1]:.4f}]; FID∞ "
-            f"{fid['fid_inf']:.4f} |"
+            f"{fid['fid_inf']:.4f}{_stderr(fid['fid_inf_stderr'])} |"
         )
     for key, label in (("kid", "KID"), ("is", "IS")):
         if key in results:
@@ -249,6 +260,11 @@ def _report(results: dict[str, Any]) -> str:
         lines.append(f"| CLIP score | {clip['mean']:.3f} | ± {clip['std']:.3f}, {clip['model']} |")
     if "cmmd" in results:
         lines.append(f"| CMMD | {results['cmmd']['value']:.5f} | {results['cmmd']['model']} |")
+    if "fid" in results:
+        fid = results["fid"]
+        lines += ["", f"The FID interval covers {fid['interval_covers']}."]
+        if fid["fid_inf_note"]:
+            lines.append(f"FID∞: {fid['fid_inf_note']}.")
     lines += [
         "",
         "![FID curve](artifacts/fid_curve.png)",
