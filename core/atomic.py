@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import re
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .storage import with_filename
 
 #: ``.<stem>.<8 random characters>.tmp<suffix>``: the names :func:`atomic_path` gives its
 #: temporary files (``tempfile.mkstemp`` draws the random part from ``[a-z0-9_]``).
@@ -61,6 +64,9 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:
             os.fsync(handle.fileno())
         os.replace(tmp, target)
+    except OSError as error:
+        # A failed write names no file (ENOSPC from write or fsync): name the one it was for.
+        raise with_filename(error, target) from error
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -76,7 +82,47 @@ def atomic_write_text(target: str | os.PathLike[str], text: str) -> Path:
 
 
 def atomic_write_json(target: str | os.PathLike[str], obj: Any) -> Path:
-    return atomic_write_text(target, json.dumps(obj, indent=2, default=_json_default) + "\n")
+    """``obj`` as strict JSON: a number JSON cannot hold (inf, NaN) is written as ``null``, and
+    a dict gets a ``notes`` list saying where and what it was (``Infinity`` is not JSON, and
+    most readers other than Python's refuse the whole file)."""
+    clean, nulls = json_safe(obj)
+    if nulls and isinstance(clean, dict):
+        clean = {**clean, NOTES_KEY: [*clean.get(NOTES_KEY, []), *null_notes(nulls)]}
+    return atomic_write_text(target, json.dumps(clean, indent=2, allow_nan=False) + "\n")
+
+
+#: The key of a JSON object's notes on values written as null.
+NOTES_KEY = "notes"
+
+
+def json_safe(obj: Any, where: str = "") -> tuple[Any, dict[str, str]]:
+    """``obj`` with NumPy/torch values made plain and every non-finite float replaced by None;
+    and ``{dotted.path: "inf" | "-inf" | "nan"}`` for each one replaced."""
+    nulls: dict[str, str] = {}
+
+    def clean(value: Any, path: str) -> Any:
+        if isinstance(value, float):
+            if math.isfinite(value):
+                return value
+            nulls[path or "."] = str(value)
+            return None
+        if isinstance(value, dict):
+            return {str(k): clean(v, f"{path}.{k}" if path else str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [clean(v, f"{path}[{i}]") for i, v in enumerate(value)]
+        if isinstance(value, str | int | bool) or value is None:
+            return value
+        return clean(_json_default(value), path)
+
+    return clean(obj, where), nulls
+
+
+def null_notes(nulls: dict[str, str]) -> list[str]:
+    """One sentence for each value :func:`json_safe` wrote as null."""
+    return [
+        f"{path} was {value}, written as null (JSON holds no infinity or NaN)"
+        for path, value in nulls.items()
+    ]
 
 
 def _json_default(value: Any) -> Any:

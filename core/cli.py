@@ -8,6 +8,7 @@ so the TUI, this command and the tests all see the same files.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import math
@@ -22,7 +23,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from .atomic import atomic_write_json
+from .atomic import atomic_write_json, json_safe
 from .errors import (
     EXIT_USAGE,
     PROG,
@@ -57,9 +58,11 @@ from .runs import (
     run_info,
     runs_root,
 )
+from .storage import describe_write_failure, is_storage_error
 from .text import one_line, printable, read_text_file
 
 EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+EXIT_BROKEN_PIPE = 128 + 13  # killed by SIGPIPE, as the shell reports it
 COMPLETED_MODES = "completed_modes.json"
 
 #: What ``run --resume DIR`` may be given: the "how" options (``core.options.HOW_OPTIONS``,
@@ -188,6 +191,11 @@ def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> No
     from .loading import check_hub_files, check_model_weights, classify_source
 
     kind = classify_source(args.model)
+    if args.single_file_config is not None and kind != "single_file":
+        raise InputError(
+            f"--single-file-config {args.single_file_config}: only for a single-file --model "
+            f"(a .safetensors checkpoint); {args.model!r} is a {kind.replace('_', ' ')}"
+        )
     if kind == "scheduler_config" and needs_pipeline:
         raise InputError(
             f"model {args.model!r}: a scheduler config is enough only for the schedule mode"
@@ -212,13 +220,18 @@ def _check_model_fits(args: argparse.Namespace, modules: list[Any]) -> None:
     no model is named): a mode refuses a model it cannot analyse before the run directory
     exists."""
     hooks = [m.check_model for m in modules if callable(getattr(m, "check_model", None))]
-    if not hooks:
+    needs_pipeline = args.model is not None and any(m.NEEDS_PIPELINE for m in modules)
+    if not hooks and not needs_pipeline:
         return
     from .families import read_model_configs
 
     configs = None
     if args.model is not None:
         configs = read_model_configs(args.model, args.single_file_config)
+    if needs_pipeline and configs is not None and configs.kind != "scheduler_config":
+        from .preflight import check_pipeline
+
+        check_pipeline(args, configs)
     for hook in hooks:
         hook(args, configs)
 
@@ -471,7 +484,11 @@ def run_modes(
         )
         return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 -- report the failure in the run, then one line
-        writer.log(traceback.format_exc(), level="error")
+        if is_storage_error(error):
+            return _storage_failure(writer, error)  # type: ignore[arg-type]
+        # Kept in events.jsonl for the bug report; at debug level, so the progress display
+        # does not print its bare "Traceback (most recent call last):" first line.
+        writer.log(traceback.format_exc(), level="debug")
         writer.status("failed", f"{type(error).__name__}: {error}")
         print(
             f"{PROG}: run failed: {one_line(f'{type(error).__name__}: {error}')} (traceback "
@@ -484,10 +501,25 @@ def run_modes(
             display.stop()
         writer.close()
     if dist.is_main and args.json:
-        print(json.dumps(results, indent=2, default=str))
+        print(json.dumps(json_safe(results)[0], indent=2, default=str))
     elif dist.is_main:
         print(f"finished: {printable(writer.path)}", file=sys.stderr)
     return EXIT_OK
+
+
+def _storage_failure(writer: RunWriter, error: OSError) -> int:
+    """A write the disk refused (full, over quota, read-only, permissions): one line naming
+    the file and the free space; the run is left interrupted, to resume once there is room.
+    Its files are whole (each is written atomically; a refused event line is cut back off)."""
+    message = describe_write_failure(error, writer.path)
+    with contextlib.suppress(OSError):  # the disk may refuse this line too: the run is then
+        writer.status("interrupted", message)  # interrupted by its missing final status
+    print(
+        f"{PROG}: {one_line(message)}; the run is interrupted: make room, then continue with: "
+        f"{PROG} run --resume {printable(writer.path)}",
+        file=sys.stderr,
+    )
+    return EXIT_INTERRUPTED
 
 
 def _attach_display(writer: RunWriter) -> Any:
@@ -505,6 +537,7 @@ def _run_each_mode(
     """Each mode's results and report, by mode; a mode completed before an interruption is
     kept from its checkpoint, and each one completed now is checkpointed at once."""
     completed: dict[str, Any] = read_json(writer.checkpoint_dir / COMPLETED_MODES) or {}
+    _announce_plans(args, writer, [mode for mode in args.modes if mode not in completed])
     for mode in args.modes:
         if mode in completed:
             writer.log(f"{mode}: already complete, kept from before the interruption")
@@ -524,6 +557,15 @@ def _run_each_mode(
         if dist.is_main:
             atomic_write_json(writer.checkpoint_dir / COMPLETED_MODES, completed)
     return completed
+
+
+def _announce_plans(args: argparse.Namespace, writer: RunWriter, modes: list[str]) -> None:
+    """Every mode's planned work before the first starts (a mode's optional ``planned_work(args)``),
+    so the run's overall progress and ETA cover all of it from the start."""
+    for mode in modes:
+        plan = getattr(available_modes()[mode], "planned_work", None)
+        if plan is not None:
+            writer.plan(mode, plan(args))
 
 
 def _assemble_results(
@@ -563,6 +605,9 @@ def list_command(args: argparse.Namespace) -> int:
     root = runs_root(args.runs_root)
     if root.exists() and not root.is_dir():
         raise InputError(f"--runs-root {root}: is a file, not a folder")
+    if args.runs_root and not root.exists():
+        # Named on purpose: a typo would otherwise read as "no runs yet".
+        raise InputError(f"--runs-root {root}: no such folder")
     try:
         runs = list_runs(root, clean_temp_files=True)
     except PermissionError as error:
@@ -578,7 +623,12 @@ def list_command(args: argparse.Namespace) -> int:
     if not runs:
         console.print(Text(f"no runs under {printable(root)}"))
         return EXIT_OK
-    table = Table("run", "status", "model", "modes", "N", "key numbers")
+    table = Table()
+    # The run id is what ``show`` and ``--resume`` take: never wrapped or cut; the other
+    # columns give way at 80 columns.
+    table.add_column("run", no_wrap=True, min_width=max(len(info.name) for info in runs))
+    for name in ("status", "model", "modes", "N", "key numbers"):
+        table.add_column(name, overflow="fold")
     for info in runs:
         numbers = ", ".join(f"{k}={v:.4g}" for k, v in list(info.key_numbers.items())[:4])
         cells = (
@@ -698,6 +748,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return handler(args)
     except InputError as error:
         return report_input_error(error)
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _reader_went_away() -> int:
+    """``diffusionscope show RUN | head``: the reader closed the pipe. Say nothing more (as
+    ``cat`` does) and point stdout at the null device, so the interpreter's final flush of
+    what is still buffered cannot raise again; the exit code is a SIGPIPE death's."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":

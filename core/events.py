@@ -7,6 +7,7 @@ dataclass, so writer and readers can never drift apart.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar, Literal
@@ -44,6 +45,25 @@ class ProgressEvent(Event):
     total: int
     unit: str = "it"
     mode: str = ""
+
+
+@dataclass(frozen=True)
+class PlanEvent(Event):
+    """The work a mode will do, written before it starts, so the whole run's progress and ETA
+    are known from the first second: one entry per phase, ``{"phase", "total", "unit",
+    "work"}``, where ``work`` is the cost of one unit in the run's common work units (a
+    denoiser step of one image is 1; a reference image's features about one step). ``point``
+    numbers the sweep point the plan is for (None outside a sweep)."""
+
+    type: ClassVar[str] = "plan"
+    mode: str
+    phases: list[dict[str, Any]] = field(default_factory=list)
+    point: int | None = None
+
+
+def planned_phase(phase: str, total: int, unit: str, work: float = 1.0) -> dict[str, Any]:
+    """One entry of a :class:`PlanEvent`: ``total`` units of ``phase``, ``work`` each."""
+    return {"phase": phase, "total": int(total), "unit": unit, "work": float(work)}
 
 
 @dataclass(frozen=True)
@@ -95,7 +115,15 @@ class LogEvent(Event):
 
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (StatusEvent, ProgressEvent, MetricEvent, SeriesEvent, ArtifactEvent, LogEvent)
+    for cls in (
+        StatusEvent,
+        PlanEvent,
+        ProgressEvent,
+        MetricEvent,
+        SeriesEvent,
+        ArtifactEvent,
+        LogEvent,
+    )
 }
 
 
@@ -105,4 +133,15 @@ def parse_event(obj: dict[str, Any]) -> Event:
     if cls is None:
         raise ValueError(f"unknown event type {obj.get('type')!r}")
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in obj.items() if k in names})
+    values = {k: v for k, v in obj.items() if k in names}
+    for name in NUMBER_FIELDS.get(cls, ()):
+        if name in values and values[name] is None:
+            values[name] = math.nan  # written as null: JSON holds no infinity or NaN
+    return cls(**values)
+
+
+#: The float fields a writer writes as null when they are not finite.
+NUMBER_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    MetricEvent: ("value",),
+    SeriesEvent: ("x", "y"),
+}

@@ -15,21 +15,196 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .errors import InputError
 
+Shift = tuple[int, int, float, float]
+
+
+@dataclass(frozen=True)
+class Family:
+    """Everything the modes know about one model family, in one record: adding a family is one
+    record here (plus, for a new way of calling ``encode_prompt``, its function in
+    ``core/pipeline_parts.py``).
+
+    ``encoding``, ``noise_dtype`` and ``bins`` name the functions of ``core/pipeline_parts.py``
+    that drive the family's pipeline (they import torch and diffusers, this module does not).
+    """
+
+    name: str
+    #: diffusers pipeline classes of the family (a subclass drives like its base class).
+    pipelines: tuple[str, ...]
+    #: The component that predicts noise or velocity.
+    denoiser: Literal["unet", "transformer"]
+    #: Text encoder and tokenizer components of ``model_index.json``.
+    text_encoders: tuple[str, ...]
+    tokenizers: tuple[str, ...]
+    #: How ``encode_prompt`` is called and its values named (``pipeline_parts.ENCODERS``).
+    encoding: str
+    #: Denoiser classes whose attention the attention mode captures, with how they attend.
+    attention: tuple[tuple[str, str], ...]
+    #: ``prepare_latents``' dtype: the prompt embeddings' (``embeds``), or ``float32`` (Sana).
+    noise_dtype: Literal["embeds", "float32"] = "embeds"
+    #: Latent pixels per token side: Flux packs 2x2 patches into one token of 4x the channels,
+    #: so its latent channels are the denoiser's ``in_channels`` / 4.
+    packing: int = 1
+    #: The transformer's ``patch_size`` when its config does not say (SD3: 2).
+    default_patch_size: int = 1
+    #: What ``--height``/``--width`` must be multiples of regardless of the VAE (the UNet
+    #: pipelines' ``check_inputs``: 8); None: VAE factor x packing x patch size.
+    size_multiple: int | None = None
+    #: Resolution bins the pipeline snaps a size to (``pipeline_parts.BINS``: PixArt, Sana);
+    #: such a pipeline takes any size.
+    bins: str | None = None
+    #: ``pipe(prompt)``'s side without a size: ``default_sample_size`` latent pixels fixed in
+    #: the pipeline's code (Flux: 128), or pixels in its call signature (Sana: 1024); neither:
+    #: the denoiser's ``sample_size``.
+    default_sample_size: int | None = None
+    default_pixels: int | None = None
+    #: The ``.get`` defaults of ``calculate_shift`` for a scheduler with dynamic shifting:
+    #: (base_image_seq_len, max_image_seq_len, base_shift, max_shift); None: not computed here.
+    shift: Shift | None = None
+    #: The σ grid the pipeline passes to ``set_timesteps`` (Flux's), as its code writes it.
+    own_sigmas: str | None = None
+    #: The text sequence the denoiser is given: CLIP's (``clip``), a T5/Gemma sequence of the
+    #: pipeline's ``max_sequence_length`` (``long``), or both joined (SD3).
+    text_sequence: Literal["clip", "long", "clip+long"] = "clip"
+    #: Single-file checkpoints: diffusers' inferred model type -> the pipeline class reading it.
+    single_file: tuple[tuple[str, str], ...] = ()
+    #: The guidance scale is an input of the model (Flux: an embedding), not classifier-free
+    #: guidance: inversion keeps it.
+    guidance_embedded: bool = False
+    #: Why images cannot be inverted through the family's sampler; None: they can.
+    not_invertible: str | None = None
+
+    def latent_channels(self, in_channels: int) -> int:
+        """``num_channels_latents`` as ``__call__`` computes it from the denoiser's."""
+        return in_channels // (self.packing * self.packing)
+
+    def patch_size(self, denoiser_config: dict[str, Any]) -> int:
+        return int(denoiser_config.get("patch_size") or self.default_patch_size)
+
+
+UNET_CROSS = (("UNet2DConditionModel", "cross-attention"),)
+FAMILIES: tuple[Family, ...] = (
+    Family(
+        "sd",
+        ("StableDiffusionPipeline",),
+        "unet",
+        ("text_encoder",),
+        ("tokenizer",),
+        "sd",
+        UNET_CROSS,
+        size_multiple=8,
+        single_file=(
+            ("v1", "StableDiffusionPipeline"),
+            ("v2", "StableDiffusionPipeline"),
+            ("inpainting", "StableDiffusionInpaintPipeline"),
+            ("inpainting_v2", "StableDiffusionInpaintPipeline"),
+        ),
+    ),
+    Family(
+        "sdxl",
+        ("StableDiffusionXLPipeline",),
+        "unet",
+        ("text_encoder", "text_encoder_2"),
+        ("tokenizer", "tokenizer_2"),
+        "sdxl",
+        UNET_CROSS,
+        size_multiple=8,
+        single_file=(
+            ("xl_base", "StableDiffusionXLPipeline"),
+            ("xl_refiner", "StableDiffusionXLImg2ImgPipeline"),
+            ("playground-v2-5", "StableDiffusionXLPipeline"),
+        ),
+    ),
+    Family(
+        "lcm",
+        ("LatentConsistencyModelPipeline",),
+        "unet",
+        ("text_encoder",),
+        ("tokenizer",),
+        "lcm",
+        UNET_CROSS,
+        size_multiple=8,
+        not_invertible="LCM samples by consistency steps that draw fresh noise after every "
+        "step and decode the last step's x0 prediction; there is no deterministic sampler "
+        "path to run backwards",
+    ),
+    Family(
+        "sd3",
+        ("StableDiffusion3Pipeline",),
+        "transformer",
+        ("text_encoder", "text_encoder_2", "text_encoder_3"),
+        ("tokenizer", "tokenizer_2", "tokenizer_3"),
+        "sd3",
+        (("SD3Transformer2DModel", "joint attention"),),
+        default_patch_size=2,
+        shift=(256, 4096, 0.5, 1.16),
+        text_sequence="clip+long",
+        single_file=(
+            ("sd3", "StableDiffusion3Pipeline"),
+            ("sd35_medium", "StableDiffusion3Pipeline"),
+            ("sd35_large", "StableDiffusion3Pipeline"),
+        ),
+    ),
+    Family(
+        "pixart",
+        ("PixArtAlphaPipeline", "PixArtSigmaPipeline"),
+        "transformer",
+        ("text_encoder",),
+        ("tokenizer",),
+        "masked",
+        (
+            ("PixArtTransformer2DModel", "cross-attention"),
+            ("Transformer2DModel", "cross-attention"),  # PixArt-α's folders name this class
+        ),
+        bins="pixart",
+        text_sequence="long",
+    ),
+    Family(
+        "flux",
+        ("FluxPipeline",),
+        "transformer",
+        ("text_encoder", "text_encoder_2"),
+        ("tokenizer", "tokenizer_2"),
+        "flux",
+        (("FluxTransformer2DModel", "joint attention (double- and single-stream)"),),
+        packing=2,
+        default_sample_size=128,
+        shift=(256, 4096, 0.5, 1.15),
+        own_sigmas="np.linspace(1.0, 1 / n, n)",
+        guidance_embedded=True,
+        text_sequence="long",
+        single_file=(("flux-dev", "FluxPipeline"), ("flux-schnell", "FluxPipeline")),
+    ),
+    Family(
+        "sana",
+        ("SanaPipeline",),
+        "transformer",
+        ("text_encoder",),
+        ("tokenizer",),
+        "masked",
+        (("SanaTransformer2DModel", "cross-attention"),),
+        noise_dtype="float32",
+        bins="sana",
+        default_pixels=1024,
+        text_sequence="long",
+    ),
+)
+BY_NAME: dict[str, Family] = {family.name: family for family in FAMILIES}
+
 #: diffusers pipeline class -> family name used throughout the modes.
 FAMILY_OF_PIPELINE: dict[str, str] = {
-    "StableDiffusionPipeline": "sd",
-    "StableDiffusionXLPipeline": "sdxl",
-    "LatentConsistencyModelPipeline": "lcm",
-    "StableDiffusion3Pipeline": "sd3",
-    "PixArtAlphaPipeline": "pixart",
-    "PixArtSigmaPipeline": "pixart",
-    "FluxPipeline": "flux",
-    "SanaPipeline": "sana",
+    pipeline: family.name for family in FAMILIES for pipeline in family.pipelines
 }
+
+
+def family_record(name: str) -> Family | None:
+    """The record of the family ``name`` (``other``, a pipeline of no known family: None)."""
+    return BY_NAME.get(name)
+
 
 #: Components whose config.json the modes consult.
 CONFIGURED_COMPONENTS = (
@@ -99,26 +274,54 @@ class ModelConfigs:
         blocks = vae.get("block_out_channels") or vae.get("encoder_block_out_channels")
         return 2 ** (len(blocks) - 1) if blocks else 8
 
+    @property
+    def record(self) -> Family | None:
+        """The family's record (None for a pipeline of no known family)."""
+        return family_record(self.family)
+
     def default_image_size(self) -> tuple[int, int] | None:
         """(height, width) in pixels of ``pipe(prompt)`` without a size, as each family's
         ``__call__`` computes it; ``None`` for a pipeline whose rule is not known here.
 
-        UNet families, SD3 and PixArt: the denoiser's ``sample_size`` × the VAE factor. Flux:
-        ``default_sample_size = 128`` (fixed in FluxPipeline) × the VAE factor. Sana: 1024, the
-        default of its call signature (resolution binning then picks the bin it denoises at).
+        From the family's record: Flux's ``default_sample_size = 128`` (fixed in FluxPipeline)
+        × the VAE factor; Sana's 1024, the default of its call signature (resolution binning
+        then picks the bin it denoises at); the others' denoiser ``sample_size`` × the factor.
         """
-        factor = self.vae_scale_factor
-        if self.family == "flux":
-            return 128 * factor, 128 * factor
-        if self.family == "sana":
-            return 1024, 1024
-        if self.family in ("sd", "sdxl", "lcm", "sd3", "pixart"):
-            size = self.denoiser_config.get("sample_size")
-            if isinstance(size, list | tuple) and size:
-                size = size[0]
-            if isinstance(size, int):
-                return size * factor, size * factor
+        record = self.record
+        if record is None:
+            return None
+        if record.default_pixels:
+            return record.default_pixels, record.default_pixels
+        size = record.default_sample_size or self.denoiser_config.get("sample_size")
+        if isinstance(size, list | tuple) and size:
+            size = size[0]
+        if isinstance(size, int):
+            return size * self.vae_scale_factor, size * self.vae_scale_factor
         return None
+
+    def size_multiple(self) -> int | None:
+        """What ``--height``/``--width`` must be multiples of for the family's
+        ``check_inputs`` (SD, SDXL, LCM: 8; SD3: VAE factor x patch size; Flux: VAE factor x
+        2, its packing), or None where the pipeline bins the size itself (PixArt, Sana) or the
+        family is not known."""
+        record = self.record
+        if record is None or record.bins is not None:
+            return None
+        if record.size_multiple is not None:
+            return record.size_multiple
+        patch = record.patch_size(self.denoiser_config)
+        return self.vae_scale_factor * record.packing * patch
+
+    def token_grid(self, height: int, width: int) -> tuple[int, int]:
+        """The transformer's token grid for an image of ``height`` x ``width`` pixels: latent
+        pixels (size // VAE factor) in patches of the family's packing x patch size."""
+        record = self.record
+        if record is None:
+            patch = int(self.denoiser_config.get("patch_size") or 1)
+        else:
+            patch = record.patch_size(self.denoiser_config) * record.packing
+        factor = self.vae_scale_factor
+        return height // factor // patch, width // factor // patch
 
 
 def read_json_object(path: Path, what: str) -> dict[str, Any]:

@@ -31,6 +31,7 @@ class GpuHealth:
     memory_used: int  # bytes, every process together
     memory_total: int
     process_memory: int | None  # bytes held by the watched process tree; None: unknown
+    temperature: int | None = None  # °C of the GPU die; None where the driver will not say
 
 
 @dataclass(frozen=True)
@@ -104,9 +105,17 @@ class HealthMonitor:
                     int(memory.used),
                     int(memory.total),
                     self._process_memory(handle, pids),
+                    self._temperature(handle),
                 )
             )
         return out
+
+    def _temperature(self, handle: Any) -> int | None:
+        try:
+            sensor = getattr(self._nvml, "NVML_TEMPERATURE_GPU", 0)
+            return int(self._nvml.nvmlDeviceGetTemperature(handle, sensor))
+        except Exception:  # noqa: BLE001 -- no sensor reading (some virtual GPUs): unknown
+            return None
 
     def _process_memory(self, handle: Any, pids: set[int]) -> int | None:
         if not pids:
@@ -173,9 +182,13 @@ def format_bytes(count: int | None) -> str:
     return f"{value:.1f} GiB"
 
 
+#: The one line shown for the GPUs where NVML finds none (no driver, or no NVIDIA GPU).
+NO_GPU = "no NVIDIA GPU found (NVML has no driver or no device here)"
+
+
 def health_lines(health: Health) -> list[str]:
-    """One line per GPU, then the run process; nothing about GPUs where there is no driver."""
-    lines = []
+    """One line per GPU, then the run process; one line saying so where no GPU was found."""
+    lines = [] if health.gpus else [NO_GPU]
     for gpu in health.gpus:
         own = f"  run {format_bytes(gpu.process_memory)}" if gpu.process_memory is not None else ""
         name = gpu.name.removeprefix("NVIDIA ")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import InputError
-from .families import read_json_object
+from .families import FAMILIES, read_json_object
 
 SourceKind = Literal["hub", "folder", "single_file", "scheduler_config"]
 
@@ -27,20 +27,10 @@ OFFLINE_HINT = (
     "copied, or pass a local diffusers folder"
 )
 
-#: Single-file checkpoints: diffusers' inferred model type -> the pipeline class that reads it.
+#: Single-file checkpoints: diffusers' inferred model type -> the pipeline class that reads it,
+#: from the family records (``core/families.py``).
 SINGLE_FILE_PIPELINES: dict[str, str] = {
-    "v1": "StableDiffusionPipeline",
-    "v2": "StableDiffusionPipeline",
-    "inpainting": "StableDiffusionInpaintPipeline",
-    "inpainting_v2": "StableDiffusionInpaintPipeline",
-    "xl_base": "StableDiffusionXLPipeline",
-    "xl_refiner": "StableDiffusionXLImg2ImgPipeline",
-    "playground-v2-5": "StableDiffusionXLPipeline",
-    "sd3": "StableDiffusion3Pipeline",
-    "sd35_medium": "StableDiffusion3Pipeline",
-    "sd35_large": "StableDiffusion3Pipeline",
-    "flux-dev": "FluxPipeline",
-    "flux-schnell": "FluxPipeline",
+    model_type: pipeline for family in FAMILIES for model_type, pipeline in family.single_file
 }
 
 

@@ -29,10 +29,14 @@ class Option:
     """One option: how it is spelled, parsed, defaulted and explained.
 
     ``kind`` decides the parsing: ``int`` and ``float`` values must be finite numbers (``nan``
-    would otherwise reach ``config.json``, which JSON cannot hold), and ``positive`` ones above
-    zero. ``default_text`` says what an empty form field stands for when the default is not a
-    plain value (``--sampler-steps`` falls back to ``--steps``, say). ``modes`` lists the modes
-    that read a shared option, so the form shows it under them.
+    would otherwise reach ``config.json``, which JSON cannot hold), ``positive`` ones above
+    zero, and none above ``maximum`` (a count or size no run could reach is refused before
+    anything is allocated or written, not hours later). ``default_text`` says what an empty
+    form field stands for when the default is not a plain value (``--sampler-steps`` falls
+    back to ``--steps``, say). ``modes`` lists the modes
+    that read a shared option, so the form shows it under them. ``sweepable`` marks an option
+    that changes the images but not the reference they are measured against: ``--sweep`` reads
+    it to decide which options one campaign may vary over a shared reference.
     """
 
     dest: str
@@ -46,6 +50,8 @@ class Option:
     default_text: str = ""
     modes: tuple[str, ...] = ()
     words: tuple[str, ...] = ()  # words a number option takes too (``--batch-size auto``)
+    maximum: int | float | None = None
+    sweepable: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -102,6 +108,8 @@ class Option:
             return text
         if self.positive and value <= 0:
             raise ValueError(f"must be positive, got {value}")
+        if self.maximum is not None and value > self.maximum:
+            raise ValueError(f"at most {self.maximum}, got {text}")
         return value
 
     def check(self, text: str) -> str | None:
@@ -160,6 +168,14 @@ def add_options(
 # --------------------------------------------------------------------------------------------
 
 DEVICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
+
+#: Upper bounds of counts and sizes: past them a run could not finish (or allocate) anyway.
+MAX_SAMPLES = 10_000_000
+MAX_STEPS = 10_000
+MAX_IMAGE_SIDE = 16_384
+MAX_BATCH = 65_536
+#: Seeds feed ``torch.Generator.manual_seed`` (64-bit) as SEED + i.
+MAX_SEED = 2**63 - 1 - MAX_SAMPLES
 DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 MODEL = Option(
@@ -167,6 +183,7 @@ MODEL = Option(
     "hub id, local diffusers folder, single .safetensors file, or (schedule mode) a "
     "scheduler_config.json",
     default_text="default: the shipped digits-ldm model",
+    sweepable=True,
 )
 MODES = Option("modes", "comma-separated analysis modes", default_text="required")
 RUNS_ROOT = Option("runs_root", "where run directories go", default_text="default ./runs")
@@ -180,6 +197,7 @@ DTYPE = Option(
     kind="choice",
     default="auto",
     choices=DTYPES,
+    sweepable=True,
 )
 SEED = Option("seed", "sample i uses seed SEED+i", kind="int", default=0)
 ALLOW_PICKLE = Option(
@@ -224,6 +242,7 @@ NUM_SAMPLES = Option(
     short="-n",
     default_text="default 10000 (digits-ldm: 500)",
     modes=("metrics",),
+    maximum=MAX_SAMPLES,
 )
 REFERENCE = Option(
     "reference",
@@ -244,6 +263,8 @@ BATCH_SIZE = Option(
     words=("auto",),
     modes=("metrics",),
     default_text="default 16; auto: the largest that fits, on CUDA",
+    maximum=MAX_BATCH,
+    sweepable=True,
 )
 STEPS = Option(
     "steps",
@@ -252,6 +273,8 @@ STEPS = Option(
     positive=True,
     default_text="default 25 (latent: 20)",
     modes=GENERATORS,
+    maximum=MAX_STEPS,
+    sweepable=True,
 )
 GUIDANCE_SCALE = Option(
     "guidance_scale",
@@ -259,6 +282,7 @@ GUIDANCE_SCALE = Option(
     kind="float",
     default_text="default 5",
     modes=GENERATORS,
+    sweepable=True,
 )
 HEIGHT = Option(
     "height",
@@ -267,6 +291,8 @@ HEIGHT = Option(
     positive=True,
     default_text="default: the model's",
     modes=GENERATORS,
+    maximum=MAX_IMAGE_SIDE,
+    sweepable=True,
 )
 WIDTH = Option(
     "width",
@@ -275,6 +301,8 @@ WIDTH = Option(
     positive=True,
     default_text="default: the model's",
     modes=GENERATORS,
+    maximum=MAX_IMAGE_SIDE,
+    sweepable=True,
 )
 FEATURES = Option(
     "features",

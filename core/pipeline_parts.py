@@ -5,10 +5,11 @@ A diffusers pipeline's ``__call__`` takes everything it would compute itself as 
 arguments (``latents=``, ``prompt_embeds=`` and the other conditioning tensors), so the analyses
 here never re-implement a denoising loop: they compute those arguments with the pipeline's own
 ``encode_prompt`` and ``prepare_latents``, change them (interpolate, shift, invert) and hand them
-back to ``pipe(...)``. What differs between families is small and listed in one table,
-:data:`FAMILIES`: which keywords ``encode_prompt`` takes and what its return values are called in
-``__call__``, how many latent channels ``prepare_latents`` draws and in which dtype, and whether
-the pipeline bins resolutions (PixArt, Sana) or packs latents (Flux).
+back to ``pipe(...)``. What differs between families is small and held in one place,
+the family's record in ``core/families.py``: which keywords ``encode_prompt`` takes and what its
+return values are called in ``__call__`` (:data:`ENCODERS`), how many latent channels
+``prepare_latents`` draws and in which dtype, and whether the pipeline bins resolutions
+(PixArt, Sana: :data:`BINS`) or packs latents (Flux).
 
 Nothing here imports torch or diffusers at module level, so the support facts
 (:func:`inversion_support`) are cheap to ask before a model is loaded.
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
-from .families import FAMILY_OF_PIPELINE
+from .families import FAMILIES as FAMILY_RECORDS
+from .families import FAMILY_OF_PIPELINE, Family
 
 #: The keyword names of ``__call__`` for the positive prompt's tensors; the negative prompt's
 #: are these with ``negative_`` in front. Attention masks are 0/1 integers, never interpolated.
@@ -297,15 +299,6 @@ def _encode_flux(pipeline: Any, prompt: str, negative: str | None, guidance: flo
 # --------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class FamilyParts:
-    encode: Callable[[Any, str, str | None, float], Conditioning]
-    channels: Callable[[Any], int]  # num_channels_latents as __call__ computes it
-    noise_dtype: Callable[[Any, Conditioning], Any]  # the dtype __call__ gives prepare_latents
-    packs: bool = False  # Flux: latents are 2x2 patches flattened to tokens
-    bins: Callable[[Any], dict[str, list[float]] | None] = lambda pipeline: None
-
-
 def _in_channels(pipeline: Any) -> int:
     return int(denoiser(pipeline).config.in_channels)
 
@@ -365,15 +358,57 @@ def _bin_for(pipeline: Any, table: dict[int, Any]) -> dict[str, list[float]] | N
     return table[size]
 
 
-FAMILIES: dict[str, FamilyParts] = {
-    "sd": FamilyParts(_encode_sd, _in_channels, _embeds_dtype),
-    "sdxl": FamilyParts(_encode_sdxl, _in_channels, _embeds_dtype),
-    "lcm": FamilyParts(_encode_lcm, _in_channels, _embeds_dtype),
-    "sd3": FamilyParts(_encode_sd3, _in_channels, _embeds_dtype),
-    "pixart": FamilyParts(_encode_masked, _in_channels, _embeds_dtype, bins=_pixart_bins),
-    "flux": FamilyParts(_encode_flux, lambda p: _in_channels(p) // 4, _embeds_dtype, packs=True),
-    "sana": FamilyParts(_encode_masked, _in_channels, _float32, bins=_sana_bins),
+#: How each family's ``encode_prompt`` is called, by the name its record gives
+#: (``Family.encoding`` in ``core/families.py``).
+ENCODERS: dict[str, Callable[[Any, str, str | None, float], Conditioning]] = {
+    "sd": _encode_sd,
+    "sdxl": _encode_sdxl,
+    "lcm": _encode_lcm,
+    "sd3": _encode_sd3,
+    "masked": _encode_masked,
+    "flux": _encode_flux,
 }
+#: The resolution bins of the families that bin (``Family.bins``).
+BINS: dict[str, Callable[[Any], dict[str, list[float]] | None]] = {
+    "pixart": _pixart_bins,
+    "sana": _sana_bins,
+}
+#: The dtype ``__call__`` gives ``prepare_latents`` (``Family.noise_dtype``).
+NOISE_DTYPES: dict[str, Callable[[Any, Conditioning], Any]] = {
+    "embeds": _embeds_dtype,
+    "float32": _float32,
+}
+
+
+@dataclass(frozen=True)
+class FamilyParts:
+    """A family's record (``core/families.py``) with the functions that drive its pipeline."""
+
+    family: Family
+
+    def encode(
+        self, pipeline: Any, prompt: str, negative: str | None, guidance: float
+    ) -> Conditioning:
+        return ENCODERS[self.family.encoding](pipeline, prompt, negative, guidance)
+
+    def channels(self, pipeline: Any) -> int:
+        """``num_channels_latents`` as ``__call__`` computes it."""
+        return self.family.latent_channels(_in_channels(pipeline))
+
+    def noise_dtype(self, pipeline: Any, conditioning: Conditioning) -> Any:
+        return NOISE_DTYPES[self.family.noise_dtype](pipeline, conditioning)
+
+    @property
+    def packs(self) -> bool:
+        """Flux: latents are 2x2 patches flattened to tokens."""
+        return self.family.packing > 1
+
+    def bins(self, pipeline: Any) -> dict[str, list[float]] | None:
+        return BINS[self.family.bins](pipeline) if self.family.bins else None
+
+
+#: Every family the modes drive, by name.
+FAMILIES: dict[str, FamilyParts] = {family.name: FamilyParts(family) for family in FAMILY_RECORDS}
 
 
 def parts(pipeline: Any) -> FamilyParts:
@@ -516,10 +551,9 @@ def unpack(pipeline: Any, latents: Any, height: int, width: int) -> Any:
 # Inversion: which sampler is deterministic and invertible, and its inverse
 # --------------------------------------------------------------------------------------------
 
-#: Why a family's sampling cannot be inverted (the ones missing here can).
+#: Why a family's sampling cannot be inverted (the ones missing here can): from the records.
 NOT_INVERTIBLE = {
-    "lcm": "LCM samples by consistency steps that draw fresh noise after every step and decode "
-    "the last step's x0 prediction; there is no deterministic sampler path to run backwards",
+    family.name: family.not_invertible for family in FAMILY_RECORDS if family.not_invertible
 }
 
 
@@ -615,4 +649,5 @@ def inversion_guidance(pipeline: Any, guidance_scale: float) -> float:
     """The ``guidance_scale`` inversion and its regeneration run with: 1 (no classifier-free
     guidance, which breaks the reversibility inversion relies on), except on Flux, where the
     scale is an input of the model (an embedding on dev, unused on schnell), not guidance."""
-    return guidance_scale if family_of(pipeline) == "flux" else 1.0
+    family = FAMILIES.get(family_of(pipeline))
+    return guidance_scale if family is not None and family.family.guidance_embedded else 1.0

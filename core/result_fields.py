@@ -1,6 +1,7 @@
 """What each final number of a run is: its name, unit, display scale, interval and direction.
 
-Declared once here so the headless ``show`` command, the workbench's result table and the
+Declared once here (the metrics mode's numbers in its registry, ``core/metrics/registry.py``)
+so the headless ``show`` command, the workbench's result table and the
 compare screen show every number the same way: one row per metric, in the same units, with
 the same interval. Torch-free (the workbench imports it).
 
@@ -14,67 +15,19 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dataclass_field
-from typing import Any, Literal
+from typing import Any
 
-Better = Literal["lower", "higher"] | None
+from .metrics.registry import METRIC_FIELDS, STREAMING
+from .result_field import Better, ResultField
 
-
-@dataclass(frozen=True)
-class ResultField:
-    """How one kind of number is shown.
-
-    ``scale`` multiplies the stored value for display and ``unit`` says so (KID is reported
-    ×10³ by convention, as in the papers that use it); ``value_key``/``spread_key`` name where
-    the number and its spread sit in a ``results.json`` entry.
-    """
-
-    name: str
-    label: str
-    unit: str = ""
-    scale: float = 1.0
-    better: Better = None
-    value_key: str = "value"
-    spread_key: str | None = None
-    has_interval: bool = False
-    headline: bool = False
-    pattern: str | None = None  # a regex for families of names (``terminal_snr:<schedule>``)
-
-    def matches(self, name: str) -> re.Match[str] | None:
-        if self.pattern is None:
-            return re.fullmatch(re.escape(self.name), name)
-        return re.fullmatch(self.pattern, name)
-
-    @property
-    def direction(self) -> str:
-        """``↓`` when lower is better, ``↑`` when higher is, else empty."""
-        return {"lower": "↓", "higher": "↑"}.get(self.better or "", "")
-
+__all__ = ["Better", "ResultField", "FIELDS", "ResultRow", "field_for", "result_rows"]
 
 #: Every number a mode reports, in the order a reader wants them (headline numbers first).
 FIELDS: tuple[ResultField, ...] = (
-    ResultField("fid", "FID", better="lower", has_interval=True, headline=True),
-    ResultField("fid_inf", "FID∞", better="lower", headline=True),
-    ResultField(
-        "kid",
-        "KID",
-        unit="×10³",
-        scale=1e3,
-        better="lower",
-        value_key="mean",
-        spread_key="std",
-        headline=True,
-    ),
-    ResultField("is", "IS", better="higher", value_key="mean", spread_key="std"),
-    ResultField("precision", "precision", better="higher"),
-    ResultField("recall", "recall", better="higher"),
-    ResultField("density", "density", better="higher"),
-    ResultField("coverage", "coverage", better="higher"),
-    ResultField("clip_score", "CLIP score", better="higher", value_key="mean", spread_key="std"),
-    ResultField("cmmd", "CMMD", better="lower"),
+    *METRIC_FIELDS,  # the metrics mode's, from its registry (core/metrics/registry.py)
     ResultField("terminal_snr", "terminal SNR", pattern=r"terminal_snr(?::(?P<tag>.+))?"),
     ResultField("first_sigma", "first σ", pattern=r"first_sigma(?::(?P<tag>.+))?"),
     ResultField("entropy_early", "map entropy, first step", unit="nats"),
@@ -90,6 +43,8 @@ FIELDS: tuple[ResultField, ...] = (
     ResultField("ood_threshold", "OOD threshold", pattern=r"ood_(?P<tag>.+)_threshold"),
     ResultField("auroc", "OOD AUROC", better="higher", pattern=r"auroc_(?P<tag>.+)"),
 )
+#: The metrics whose running curves stand in for their final numbers while a run goes on.
+LIVE_NAMES = tuple(metric.name for metric in STREAMING)
 #: The metrics mode's sections of ``results.json`` that hold one metric each.
 METRICS_SECTION = "metrics"
 #: Sections of ``results.json`` that are about the run, not a mode.
@@ -200,15 +155,14 @@ def _interval(entry: Mapping[str, Any]) -> tuple[float, float] | None:
 def rows_from_metrics_section(
     section: Mapping[str, Any], mode: str = METRICS_SECTION
 ) -> list[ResultRow]:
-    """One row per metric held in a metrics section of ``results.json``."""
+    """One row per metric held in a metrics section of ``results.json``, read where the
+    metric registry says each number sits."""
     rows: list[ResultRow] = []
-    for name, entry in section.items():
-        described, _ = field_for(name)
-        if not any(described is known for known in FIELDS):
-            continue
+    for described in METRIC_FIELDS:
+        entry = section.get(described.entry_key)
         if isinstance(entry, Mapping):
             value = _number(entry.get(described.value_key))
-            if value is None:
+            if value is None and described.entry is None:
                 value = _number(entry.get("value", entry.get("mean")))
             if value is None:
                 continue
@@ -216,7 +170,7 @@ def rows_from_metrics_section(
             rows.append(
                 ResultRow(
                     mode,
-                    name,
+                    described.name,
                     value,
                     n=_int(entry.get("n")),
                     spread=spread,
@@ -224,12 +178,8 @@ def rows_from_metrics_section(
                     interval_level=_number(entry.get("interval_level")),
                 )
             )
-            if name == "fid" and _number(entry.get("fid_inf")) is not None:
-                rows.append(
-                    ResultRow(mode, "fid_inf", float(entry["fid_inf"]), n=_int(entry.get("n")))
-                )
-        elif (value := _number(entry)) is not None:
-            rows.append(ResultRow(mode, name, value))
+        elif described.entry is None and (value := _number(entry)) is not None:
+            rows.append(ResultRow(mode, described.name, value))
     return rows
 
 
@@ -274,7 +224,7 @@ def result_rows(
                     rows.setdefault(f"{mode}.{name}", ResultRow(mode, name, number))
     for series, points in (live_series or {}).items():
         key = f"{METRICS_SECTION}.{series}"
-        if series in ("fid", "kid") and points and key not in rows:
+        if series in LIVE_NAMES and points and key not in rows:
             n, value = points[-1]
             rows[key] = ResultRow(METRICS_SECTION, series, float(value), n=int(n), live=True)
     order = {f.name: i for i, f in enumerate(FIELDS)}

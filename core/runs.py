@@ -22,12 +22,14 @@ torch so the TUI can list runs instantly.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import itertools
 import json
 import os
 import re
+import shutil
 import socket
 import threading
 import time
@@ -40,9 +42,12 @@ from typing import Any
 import psutil
 
 from .atomic import (
+    NOTES_KEY,
     atomic_path,
     atomic_write_json,
     atomic_write_text,
+    json_safe,
+    null_notes,
     remove_temp_files,
 )
 from .errors import InputError
@@ -51,12 +56,14 @@ from .events import (
     Event,
     LogEvent,
     MetricEvent,
+    PlanEvent,
     ProgressEvent,
     RunState,
     SeriesEvent,
     StatusEvent,
     parse_event,
 )
+from .storage import describe_write_failure, with_filename
 
 CONFIG = "config.json"
 EVENTS = "events.jsonl"
@@ -292,9 +299,15 @@ class RunWriter:
         writer = cls(make_run_dir(Path(root), run_id))
         if not writer.run_lock.acquire():
             raise RuntimeError(f"{writer.path}: a new run directory is locked by another process")
-        (writer.path / CHECKPOINT_DIR).mkdir()
-        (writer.path / ARTIFACTS_DIR).mkdir()
-        atomic_write_json(writer.path / CONFIG, config)
+        try:
+            (writer.path / CHECKPOINT_DIR).mkdir()
+            (writer.path / ARTIFACTS_DIR).mkdir()
+            atomic_write_json(writer.path / CONFIG, config)
+        except OSError as error:
+            # A runs root with no room for even the configuration: nothing is left behind.
+            writer.run_lock.release()
+            shutil.rmtree(writer.path, ignore_errors=True)
+            raise InputError(f"--runs-root {root}: {describe_write_failure(error, root)}") from None
         return writer
 
     @classmethod
@@ -401,12 +414,31 @@ class RunWriter:
     def emit(self, event: Event) -> None:
         """Append one event to ``events.jsonl`` and flush it, then tell the listeners."""
         if self.enabled and self._events_file is not None:
-            line = json.dumps(event.to_json(), default=_json_fallback)
+            record, nulls = json_safe(event.to_json())
+            if nulls:
+                record[NOTES_KEY] = null_notes(nulls)
+            line = json.dumps(record, default=_json_fallback, allow_nan=False)
             with self._lock:
-                self._events_file.write(line + "\n")
-                self._events_file.flush()
+                self._append_event(line)
         for listener in self.listeners:
             listener(event)
+
+    def _append_event(self, line: str) -> None:
+        """One whole line or none: a write the disk refuses part-way is cut back off, so a
+        full disk leaves no torn event (and the error names ``events.jsonl``)."""
+        handle = self._events_file
+        assert handle is not None
+        size = os.fstat(handle.fileno()).st_size
+        try:
+            handle.write(line + "\n")
+            handle.flush()
+        except OSError as error:
+            with contextlib.suppress(OSError, ValueError):
+                handle.close()
+            self._events_file = None
+            with contextlib.suppress(OSError):
+                os.truncate(self.path / EVENTS, size)
+            raise with_filename(error, self.path / EVENTS) from error
 
     def status(self, state: RunState, message: str = "") -> None:
         self.emit(StatusEvent(state=state, message=message))
@@ -416,6 +448,10 @@ class RunWriter:
 
     def progress(self, phase: str, done: int, total: int, unit: str = "it", mode: str = "") -> None:
         self.emit(ProgressEvent(phase=phase, done=done, total=total, unit=unit, mode=mode))
+
+    def plan(self, mode: str, phases: list[dict[str, Any]], point: int | None = None) -> None:
+        """Announce a mode's planned phases (see :class:`PlanEvent`) before it starts."""
+        self.emit(PlanEvent(mode=mode, phases=phases, point=point))
 
     def metric(
         self,

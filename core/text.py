@@ -46,21 +46,30 @@ def one_line(text: object) -> str:
     return " ".join(part.strip() for part in printable(text).splitlines() if part.strip())
 
 
-def read_text_file(path: str | Path, what: str) -> str:
+#: The largest text input read (prompts files): a device such as ``/dev/zero`` or a
+#: mistaken multi-gigabyte file is refused after this many bytes, not read until memory ends.
+MAX_TEXT_BYTES = 64 * 2**20
+
+
+def read_text_file(path: str | Path, what: str, limit: int = MAX_TEXT_BYTES) -> str:
     """The content of a UTF-8 text file, or one :class:`InputError` line naming ``what``.
 
     Not UTF-8: the line and byte offset of the first bad byte. NUL bytes mean a binary file
-    even where they happen to decode.
+    even where they happen to decode. More than ``limit`` bytes: refused, having read no more
+    than ``limit + 1`` of them.
     """
     file = Path(path).expanduser()
     try:
-        data = file.read_bytes()
+        with file.open("rb") as handle:
+            data = handle.read(limit + 1)
     except FileNotFoundError:
         raise InputError(f"{what} {path}: no such file") from None
     except IsADirectoryError:
         raise InputError(f"{what} {path}: is a folder, not a text file") from None
     except OSError as error:
         raise InputError(f"{what} {path}: cannot read ({error.strerror or error})") from None
+    if len(data) > limit:
+        raise InputError(f"{what} {path}: larger than {limit // 2**20} MiB; not a text input")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import save_file
+from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from diffusionscope.core.cli import build_parser, config_from_args, main, validate_run_args
 from diffusionscope.core.runs import RunWriter
@@ -86,6 +87,9 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_pipeline_dir: Path)
     weights = truncated_unet / "unet" / "diffusion_pytorch_model.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
 
+    _model_variants(ws, tiny_pipeline_dir)
+    _feature_inputs(ws)
+
     saved = ws / "runs"
     saved_run(saved, "not-json", "{this is not json")
     saved_run(saved, "list", [])
@@ -105,6 +109,77 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_pipeline_dir: Path)
     saved_run(saved, "interrupted", valid_config())
     saved_run(saved, "finished", valid_config(), finished=True)
     return ws
+
+
+def _edit_json(path: Path, **changes: object) -> None:
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+def _model_variants(ws: Path, tiny: Path) -> None:
+    """Copies of the tiny pipeline, each wrong in one way its configs or file listing show."""
+
+    def variant(name: str) -> Path:
+        return shutil.copytree(tiny, ws / name)
+
+    _edit_json(variant("custom-class") / "model_index.json", _class_name="MyCustomPipeline")
+    _edit_json(variant("custom-module") / "model_index.json", unet=["my_module", "MyUNet"])
+    shutil.rmtree(variant("no-unet") / "unet")
+    _edit_json(variant("huge-sample") / "unet" / "config.json", sample_size=1e9)
+    pickled = variant("bin-only")
+    for weights in pickled.glob("*/*.safetensors"):
+        stem = "pytorch_model" if weights.stem == "model" else weights.stem
+        torch.save(load_file(weights), weights.with_name(f"{stem}.bin"))
+        weights.unlink()
+    # PixArt-alpha as its configs describe it: what the checks read, with placeholder weights.
+    pixart = ws / "pixart-alpha"
+    pixart.mkdir()
+    (pixart / "model_index.json").write_text(json.dumps(PIXART_INDEX))
+    for name, config in PIXART_CONFIGS.items():
+        (pixart / name).mkdir()
+        (pixart / name / CONFIG_FILES.get(name, "config.json")).write_text(json.dumps(config))
+        if name in ("transformer", "vae", "text_encoder"):
+            _write_safetensors(pixart / name / "model.safetensors")
+
+
+PIXART_INDEX = {
+    "_class_name": "PixArtAlphaPipeline",
+    "scheduler": ["diffusers", "DPMSolverMultistepScheduler"],
+    "text_encoder": ["transformers", "T5EncoderModel"],
+    "tokenizer": ["transformers", "T5Tokenizer"],
+    "transformer": ["diffusers", "PixArtTransformer2DModel"],
+    "vae": ["diffusers", "AutoencoderKL"],
+}
+PIXART_CONFIGS: dict[str, dict] = {
+    "scheduler": {"_class_name": "DPMSolverMultistepScheduler", "num_train_timesteps": 1000},
+    "transformer": {"sample_size": 32, "patch_size": 2, "in_channels": 4},
+    "vae": {"block_out_channels": [32, 32, 32, 32]},
+    "text_encoder": {"d_model": 32},
+    "tokenizer": {},
+}
+CONFIG_FILES = {"scheduler": "scheduler_config.json", "tokenizer": "tokenizer_config.json"}
+
+
+def _feature_inputs(ws: Path) -> None:
+    """Statistics files, image folders and feature models, each wrong in one way."""
+    dim = 64  # the digits extractor's
+    np.savez(ws / "dim7.npz", mu=np.zeros(7), sigma=np.eye(7))
+    nan_sigma = np.eye(dim)
+    nan_sigma[0, 0] = np.nan
+    np.savez(ws / "nan.npz", mu=np.zeros(dim), sigma=nan_sigma)
+    np.savez(ws / "inf.npz", mu=np.full(dim, np.inf), sigma=np.eye(dim))
+    skew = np.eye(dim)
+    skew[0, 1] = 0.5
+    np.savez(ws / "skew.npz", mu=np.zeros(dim), sigma=skew)
+    np.savez(ws / "negative.npz", mu=np.zeros(dim), sigma=-np.eye(dim))
+    unreadable = ws / "unreadable-images"
+    unreadable.mkdir()
+    (unreadable / "empty.png").write_bytes(b"")
+    (unreadable / "text.png").write_text("not an image\n")
+    Image.new("RGB", (1, 1)).save(unreadable / "one-pixel.png")
+    pickled_clip = ws / "pickled-clip"
+    pickled_clip.mkdir()
+    (pickled_clip / "config.json").write_text(json.dumps({"projection_dim": 8}))
+    torch.save({"weight": torch.ones(2)}, pickled_clip / "pytorch_model.bin")
 
 
 def _run_dir(ws: Path, name: str) -> str:
@@ -132,6 +207,7 @@ def case(id: str, *argv: str, expected: str) -> Case:
 SCHEDULE = ("run", "--modes", "schedule")
 ATTENTION = ("run", "--modes", "attention", "--prompt", "a red seven")
 METRICS = ("run", "--modes", "metrics")
+GENERATED_DIGITS = (*METRICS, "--features", "digits", "--generated", str(DIGITS_REFERENCE))
 
 CASES = [
     # ---- run: options -----------------------------------------------------------------------
@@ -234,6 +310,192 @@ CASES = [
         "4",
         expected="openai/clip-vit-large-patch14",
     ),
+    # ---- run: what the model's configs and files say, before the run directory ---------------
+    case(
+        "size-off-the-step",
+        *ATTENTION,
+        "--model",
+        "{ws}/tiny-sd",
+        "--height",
+        "36",
+        "--width",
+        "7",
+        expected="--height 36: StableDiffusionPipeline needs a multiple of 8 px",
+    ),
+    case(
+        "size-off-the-step-latent",
+        "run",
+        "--modes",
+        "latent",
+        "--model",
+        "{ws}/tiny-sd",
+        "--prompt",
+        "a red seven",
+        "--width",
+        "60",
+        expected="--width 60: StableDiffusionPipeline needs a multiple of 8 px",
+    ),
+    case(
+        "pipeline-class-unknown",
+        *ATTENTION,
+        "--model",
+        "{ws}/custom-class",
+        expected="pipeline class 'MyCustomPipeline' is not a diffusers pipeline",
+    ),
+    case(
+        "component-custom-module",
+        *METRICS,
+        "--model",
+        "{ws}/custom-module",
+        "--features",
+        "digits",
+        "--reference",
+        str(DIGITS_REFERENCE),
+        "--prompts-file",
+        "{ws}/prompts.txt",
+        "--metrics",
+        "fid",
+        expected="component unet is my_module.MyUNet, custom code",
+    ),
+    case("component-missing", *ATTENTION, "--model", "{ws}/no-unet", expected="no unet/ folder"),
+    case(
+        "weights-pickled-only",
+        *ATTENTION,
+        "--model",
+        "{ws}/bin-only",
+        expected="has only pickled weights",
+    ),
+    case(
+        "sample-size-1e9",
+        *ATTENTION,
+        "--model",
+        "{ws}/huge-sample",
+        expected="sample_size 1000000000.0 is not a positive whole number",
+    ),
+    case(
+        "pixart-alpha-one-step",
+        *ATTENTION,
+        "--model",
+        "{ws}/pixart-alpha",
+        "--steps",
+        "1",
+        expected="--steps 1: PixArtAlphaPipeline's one-step path",
+    ),
+    case(
+        "single-file-config-with-a-folder",
+        *ATTENTION,
+        "--model",
+        "{ws}/tiny-sd",
+        "--single-file-config",
+        "/nonexistent",
+        expected="only for a single-file --model",
+    ),
+    # ---- run: upper bounds -------------------------------------------------------------------
+    case(
+        "num-samples-huge",
+        *SCHEDULE,
+        "-n",
+        "99999999999999999999999",
+        expected="--num-samples: at most",
+    ),
+    case("steps-huge", *ATTENTION, "--steps", "1000000000", expected="--steps: at most"),
+    case("height-huge", *ATTENTION, "--height", "100000", expected="--height: at most"),
+    case("metrics-empty-list", *METRICS, "--metrics", "", expected="--metrics: name at least one"),
+    case(
+        "prompts-endless",
+        *METRICS,
+        "--prompts-file",
+        "/dev/zero",
+        expected="--prompts-file /dev/zero: larger than",
+    ),
+    # ---- run: metrics inputs -------------------------------------------------------------------
+    case(
+        "reference-npz-wrong-dimension",
+        *GENERATED_DIGITS,
+        "--reference",
+        "{ws}/dim7.npz",
+        expected="statistics are 7-d but the feature extractor gives 64-d",
+    ),
+    case(
+        "reference-npz-nan",
+        *GENERATED_DIGITS,
+        "--reference",
+        "{ws}/nan.npz",
+        expected="sigma holds 1 NaN or infinite value(s)",
+    ),
+    case(
+        "reference-npz-not-symmetric",
+        *GENERATED_DIGITS,
+        "--reference",
+        "{ws}/skew.npz",
+        expected="sigma is not symmetric",
+    ),
+    case(
+        "reference-npz-negative-definite",
+        *GENERATED_DIGITS,
+        "--reference",
+        "{ws}/negative.npz",
+        expected="sigma is not positive semi-definite",
+    ),
+    case(
+        "generated-unreadable",
+        *METRICS,
+        "--features",
+        "digits",
+        "--generated",
+        "{ws}/unreadable-images",
+        "--reference",
+        str(DIGITS_REFERENCE),
+        expected="only 1 readable image(s) among 3 files; need at least 2",
+    ),
+    case(
+        "inception-offline-not-cached",
+        *METRICS,
+        "--generated",
+        str(DIGITS_REFERENCE),
+        "--reference",
+        str(DIGITS_REFERENCE),
+        expected="HF_HUB_OFFLINE is set, so they are not downloaded; pass --inception-weights",
+    ),
+    case(
+        "feature-model-pickled",
+        *GENERATED_DIGITS,
+        "--features",
+        "clip",
+        "--feature-model",
+        "{ws}/pickled-clip",
+        "--reference",
+        str(DIGITS_REFERENCE),
+        expected="--features clip {ws}/pickled-clip: only pickled weights (pytorch_model.bin)",
+    ),
+    case(
+        "dinov2-model-pickled",
+        *GENERATED_DIGITS,
+        "--features",
+        "dinov2",
+        "--feature-model",
+        "{ws}/pickled-clip",
+        "--reference",
+        str(DIGITS_REFERENCE),
+        expected="only pickled weights",
+    ),
+    case(
+        "clip-model-pickled",
+        *METRICS,
+        "--model",
+        "{ws}/tiny-sd",
+        "--features",
+        "digits",
+        "--reference",
+        str(DIGITS_REFERENCE),
+        "--prompts-file",
+        "{ws}/prompts.txt",
+        "--metrics",
+        "clip",
+        "--clip-model",
+        "{ws}/pickled-clip",
+        expected="--clip-model {ws}/pickled-clip: only pickled weights",
+    ),
     # ---- run: input files and the runs root --------------------------------------------------
     case(
         "prompts-latin1",
@@ -331,6 +593,7 @@ CASES = [
     ),
     # ---- runs, show, fid, the command itself ------------------------------------------------
     case("runs-root-is-file", "runs", "--runs-root", "{ws}/afile", expected="is a file"),
+    case("runs-root-missing", "runs", "--runs-root", "/nonexistent", expected="no such folder"),
     case("runs-extra-argument", "runs", "extra", expected="unrecognized arguments: extra"),
     case("runs-unknown-option", "runs", "--bogus", expected="unrecognized arguments"),
     case("show-missing", "show", "{ws}/nope", expected="no such run directory"),
@@ -357,6 +620,16 @@ CASES = [
         "--batch-size",
         "0",
         expected="--batch-size",
+    ),
+    case("fid-npz-nan", "fid", "{ws}/nan.npz", "{ws}/nan.npz", expected="NaN or infinite"),
+    case("fid-npz-inf", "fid", "{ws}/inf.npz", "{ws}/inf.npz", expected="mu holds 64 NaN"),
+    case("fid-npz-skew", "fid", "{ws}/skew.npz", "{ws}/skew.npz", expected="not symmetric"),
+    case(
+        "fid-npz-negative",
+        "fid",
+        "{ws}/negative.npz",
+        "{ws}/negative.npz",
+        expected="not positive semi-definite",
     ),
     case("unknown-command", "frobnicate", expected="invalid choice: 'frobnicate'"),
     # ---- user strings are shown literally ---------------------------------------------------
@@ -396,6 +669,7 @@ def isolated(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     empty_cache = workspace / "plain-folder"
     monkeypatch.setenv("HF_HUB_CACHE", str(empty_cache))
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(empty_cache))
+    monkeypatch.setenv("TORCH_HOME", str(empty_cache))  # no cached Inception weights either
     monkeypatch.chdir(workspace / "plain-folder")
     return workspace
 
@@ -418,7 +692,8 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
     assert code == 2, captured.err
     assert len(lines) == 1, captured.err
     assert lines[0].startswith("diffusionscope: error: "), lines[0]
-    assert bad.expected in lines[0]
+    assert bad.expected.format(ws=isolated) in lines[0]
+    assert "Traceback" not in captured.err
     assert "\x1b" not in captured.err and "\x07" not in captured.err
     assert captured.out == ""
     assert _snapshot(isolated) == before, "a bad input wrote something"
@@ -497,3 +772,169 @@ def test_read_only_runs_root(tmp_path: Path) -> None:
     [line] = result.stderr.splitlines()
     assert line.startswith("diffusionscope: error: --runs-root ") and expected in line
     assert list(root.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# Failures inside a run, and what a run writes
+# --------------------------------------------------------------------------------------------
+
+
+def test_a_failed_run_prints_one_line_and_keeps_its_traceback_in_the_log(
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bug inside a mode: exit 1, a line that points at the log, and no bare "Traceback"
+    line on stderr (the traceback is in events.jsonl, at debug level)."""
+    import diffusionscope.core.schedule as schedule
+
+    def broken(ctx: object) -> None:
+        raise RuntimeError("an internal fault")
+
+    monkeypatch.setattr(schedule, "run", broken)
+    code = main(["run", "--modes", "schedule", "--runs-root", str(runs_root)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    assert "run failed: RuntimeError: an internal fault" in err
+    [run_dir] = runs_root.iterdir()
+    logged = (run_dir / "events.jsonl").read_text()
+    assert "Traceback (most recent call last)" in logged and '"level": "debug"' in logged
+
+
+def test_show_into_a_closed_pipe_ends_quietly(
+    runs_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``diffusionscope show RUN | head``: the reader goes away; no BrokenPipeError traceback,
+    nothing on stderr, the exit code of a process SIGPIPE ended."""
+    assert main(["run", "--modes", "schedule", "--runs-root", str(runs_root), "--quiet"]) == 0
+    [run_dir] = runs_root.iterdir()
+    capsys.readouterr()
+
+    class ClosedPipe:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def fileno(self) -> int:
+            raise OSError("no descriptor in this test")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["show", str(run_dir)]) == 128 + 13
+    assert capsys.readouterr().err == ""
+
+
+def _strict_json(text: str) -> object:
+    """JSON as the standard has it: Python's reader takes Infinity and NaN, this one refuses."""
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_numbers_json_cannot_hold_are_null_with_a_note(tmp_path: Path) -> None:
+    """inf and NaN are not JSON: results.json and events.jsonl hold null and say what it was."""
+    from diffusionscope.core.runs import read_events
+
+    writer = RunWriter.create(tmp_path, "nonfinite", {})
+    writer.start()
+    writer.metric("fid", float("inf"), mode="metrics")
+    writer.series("fid", 10, float("nan"), mode="metrics")
+    writer.write_results({"metrics": {"fid": {"value": float("inf"), "n": 10}}})
+    writer.close()
+    results = _strict_json((writer.path / "results.json").read_text())
+    assert results["metrics"]["fid"]["value"] is None
+    assert results["notes"] == [
+        "metrics.fid.value was inf, written as null (JSON holds no infinity or NaN)"
+    ]
+    events = [
+        _strict_json(line) for line in (writer.path / "events.jsonl").read_text().splitlines()
+    ]
+    metric = next(event for event in events if event["type"] == "metric")
+    assert metric["value"] is None and "value was inf" in metric["notes"][0]
+    parsed = [e for e in read_events(writer.path) if e.type in ("metric", "series")]
+    assert np.isnan(parsed[0].value)  # null reads back as "not a number", whatever it was
+    assert np.isnan(parsed[1].y)
+
+
+def test_unreadable_generated_files_are_counted_in_results_and_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files of a folder that cannot be decoded are left out, and the results say how many."""
+    monkeypatch.setenv("DIFFUSIONSCOPE_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for path in sorted(DIGITS_REFERENCE.glob("*.png"))[:12]:
+        shutil.copy(path, folder / path.name)
+    (folder / "broken.png").write_bytes(b"\x89PNG not really")
+    root = tmp_path / "runs"
+    argv = ["run", "--modes", "metrics", "--features", "digits", "--metrics", "fid"]
+    argv += ["--generated", str(folder), "--reference", str(folder), "--bootstrap", "0"]
+    assert main([*argv, "--runs-root", str(root), "--quiet"]) == 0
+    [run_dir] = root.iterdir()
+    metrics = json.loads((run_dir / "results.json").read_text())["metrics"]
+    assert metrics["generated"]["skipped_files"] == 1 and metrics["generated"]["n"] == 12
+    assert metrics["reference"]["skipped_files"] == 1
+    report = (run_dir / "report.md").read_text()
+    assert f"generated folder `{folder}`: 1 unreadable file(s) skipped" in report
+    assert f"reference folder `{folder}`: 1 unreadable file(s) skipped" in report
+
+
+FULL_DISK_SCRIPT = """
+import json, os, subprocess, sys
+from pathlib import Path
+from diffusionscope.core.cli import main
+from diffusionscope.core.runs import list_runs
+root, reference, report = Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])
+argv = ["run", "--modes", "metrics", "-n", "24", "--steps", "2", "--metrics", "fid",
+        "--batch-size", "4", "--bootstrap", "0", "--save-images", "--features", "digits",
+        "--reference", reference, "--runs-root", str(root / "runs"), "--quiet"]
+first = main(argv)
+[run] = (root / "runs").iterdir()
+temp = [str(p) for p in run.rglob("*") if ".tmp" in p.name]
+state = [info.state for info in list_runs(root / "runs")]
+subprocess.run(["mount", "-o", "remount,size=64m", str(root)], check=True)
+second = main(["run", "--resume", str(run), "--quiet"])
+report.write_text(json.dumps({"first": first, "second": second, "temp": temp, "state": state,
+                              "finished": (run / "results.json").is_file()}))
+"""
+
+
+def test_a_full_disk_interrupts_the_run_in_one_line_and_it_resumes(tmp_path: Path) -> None:
+    """A runs root on a 96 KiB tmpfs (its own mount namespace; root needed, as for the
+    read-only test): the run stops at the write the disk refuses, with one line naming that
+    file and the free space; it is left interrupted with no temporary file, and resumes to
+    the end once the file system has room. One process runs both, to import torch once."""
+    unshare = shutil.which("unshare")
+    if os.geteuid() != 0 or unshare is None:
+        pytest.skip("needs root and unshare to mount a size-limited tmpfs")
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    for path in sorted(DIGITS_REFERENCE.glob("*.png"))[:16]:
+        shutil.copy(path, reference / path.name)
+    report = tmp_path / "report.json"
+    mount = f'mount -t tmpfs -o size=96k tmpfs {disk} && exec "$@"'
+    command = [unshare, "--mount", "--map-root-user", "sh", "-c", mount, "sh", sys.executable]
+    command += ["-c", FULL_DISK_SCRIPT, str(disk), str(reference), str(report)]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "HF_HUB_OFFLINE": "1",
+        "DIFFUSIONSCOPE_CACHE": str(tmp_path / "cache"),
+        "OMP_NUM_THREADS": "1",
+    }
+    result = subprocess.run(command, capture_output=True, text=True, env=env, cwd=tmp_path)
+    if "mount" in result.stderr and not report.exists():
+        pytest.skip(f"cannot mount a tmpfs here: {result.stderr.strip()[-200:]}")
+    outcome = json.loads(report.read_text())
+    assert outcome["first"] == 130, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("diffusionscope:")]
+    assert len(lines) == 1, result.stderr
+    assert "cannot write " in lines[0] and "No space left on device" in lines[0]
+    assert " free there" in lines[0] and "run --resume" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert outcome["temp"] == [] and outcome["state"] == ["interrupted"]
+    assert outcome["second"] == 0 and outcome["finished"], result.stderr

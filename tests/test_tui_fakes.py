@@ -243,10 +243,15 @@ METRICS_RESULTS = {
 
 
 def finished_metrics_run(
-    root: Path, name: str = "20240101-000300-metrics-done", config: dict | None = None
+    root: Path,
+    name: str = "20240101-000300-metrics-done",
+    config: dict | None = None,
+    numbers: dict | None = None,
 ) -> Path:
     """A finished metrics run: FID/KID curve points, every final number as a metric event and
-    in results.json (with the FID interval), as the metrics mode writes them."""
+    in results.json (with the FID interval), as the metrics mode writes them. ``numbers``
+    replaces entries of :data:`METRICS_RESULTS` (a run that measured something else)."""
+    results = {**METRICS_RESULTS, **(numbers or {})}
     writer = _writer(
         root,
         name,
@@ -260,7 +265,7 @@ def finished_metrics_run(
         },
     )
     writer.emit(StatusEvent(state="running", message="started", time=T0))
-    for i, (n, fid, kid) in enumerate(METRICS_RESULTS["fid"]["curve"]):
+    for i, (n, fid, kid) in enumerate(results["fid"]["curve"]):
         writer.emit(
             ProgressEvent(
                 phase="generate",
@@ -282,7 +287,7 @@ def finished_metrics_run(
             )
         )
         writer.emit(SeriesEvent(series="kid", x=n, y=kid, mode="metrics", time=T0 + 10 * (i + 1)))
-    fid = METRICS_RESULTS["fid"]
+    fid = results["fid"]
     writer.emit(
         MetricEvent(
             name="fid",
@@ -297,7 +302,7 @@ def finished_metrics_run(
         MetricEvent(name="fid_inf", value=fid["fid_inf"], mode="metrics", n=64, time=T0 + 30)
     )
     for key in ("kid", "is", "clip_score"):
-        entry = METRICS_RESULTS[key]
+        entry = results[key]
         writer.emit(
             MetricEvent(
                 name=key,
@@ -310,14 +315,12 @@ def finished_metrics_run(
         )
     for key in ("precision", "recall", "density", "coverage"):
         writer.emit(
-            MetricEvent(
-                name=key, value=METRICS_RESULTS[key]["value"], mode="metrics", n=64, time=T0 + 30
-            )
+            MetricEvent(name=key, value=results[key]["value"], mode="metrics", n=64, time=T0 + 30)
         )
     writer.write_results(
         {
             "run": {"modes": ["metrics"], "model": "core/zoo/digits-ldm", "seed": 0},
-            "metrics": METRICS_RESULTS,
+            "metrics": results,
         }
     )
     writer.emit(StatusEvent(state="finished", time=T0 + 31))
@@ -436,3 +439,158 @@ def wait_for_run_dir(runs_root: Path, token: str, timeout: float = 60.0) -> Path
             return found
         time.sleep(0.05)
     raise AssertionError(f"no running run named *{token} under {runs_root}")
+
+
+def two_gpu_nvml():
+    """A stand-in for the ``pynvml`` module with two GPUs whose utilisation, memory and
+    temperature change from one reading to the next along fixed curves (GPU history)."""
+    from types import SimpleNamespace
+
+    gib = 1024**3
+    reads = {"count": 0}
+    names = ("NVIDIA H100 80GB HBM3", "NVIDIA H100 80GB HBM3")
+
+    def utilization(handle: int):
+        reads["count"] += 1
+        step = reads["count"] // 2
+        busy = 20 + 75 * (0.5 + 0.5 * math.sin(step / 4 + handle))
+        return SimpleNamespace(gpu=int(busy if handle == 0 else busy / 3), memory=0)
+
+    def memory(handle: int):
+        step = reads["count"] // 2
+        used = (8 + min(step, 20) * (1.5 if handle == 0 else 0.4)) * gib
+        return SimpleNamespace(used=int(used), total=80 * gib, free=int(80 * gib - used))
+
+    def temperature(handle: int, sensor: int) -> int:
+        return 38 + min(reads["count"] // 2, 30) // (1 if handle == 0 else 3)
+
+    return SimpleNamespace(
+        NVML_TEMPERATURE_GPU=0,
+        nvmlInit=lambda: None,
+        nvmlShutdown=lambda: None,
+        nvmlDeviceGetCount=lambda: len(names),
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetName=lambda h: names[h],
+        nvmlDeviceGetUtilizationRates=utilization,
+        nvmlDeviceGetMemoryInfo=memory,
+        nvmlDeviceGetTemperature=temperature,
+        nvmlDeviceGetComputeRunningProcesses=lambda h: [],
+    )
+
+
+def live_sweep_run(root: Path, name: str = "20240104-000000-metrics-sweep") -> RunWriter:
+    """A metrics campaign over guidance scale half way through, with the events a campaign
+    writes (issue shape): two points done (final numbers ``NAME@LABEL``, one point each of
+    ``sweep:fid_clip``), the third point's live FID curve, the fourth not begun."""
+    config = {
+        "modes": ["metrics"],
+        "model": "core/zoo/digits-ldm",
+        "num_samples": 64,
+        "sweep": ["guidance-scale=1.5,3.0,5.0,8.0"],
+    }
+    writer = _writer(root, name, config)
+    writer.emit(StatusEvent(state="running", message="started", time=T0))
+    finished = {"1.5": (48.2, 0.231, (44.0, 52.9)), "3.0": (39.6, 0.262, (36.1, 43.4))}
+    t = T0
+    for index, (scale, (fid, clip, interval)) in enumerate(finished.items()):
+        label = f"guidance-scale={scale}"
+        for n in (16, 32, 64):
+            t += 3
+            writer.emit(SeriesEvent(series=f"fid@{label}", x=n, y=fid * (64 / n) ** 0.3, time=t))
+        writer.emit(
+            MetricEvent(name=f"fid@{label}", value=fid, n=64, extra={"interval": interval}, time=t)
+        )
+        writer.emit(
+            MetricEvent(
+                name=f"clip_score@{label}",
+                value=clip,
+                n=64,
+                extra={"interval": [clip - 0.01, clip + 0.01]},
+                time=t,
+            )
+        )
+        writer.emit(SeriesEvent(series="sweep:fid_clip", x=clip, y=fid, time=t))
+        writer.emit(SeriesEvent(series="sweep:fid", x=index, y=fid, time=t))
+    for n in (16, 32):
+        t += 3
+        writer.emit(
+            SeriesEvent(series="fid@guidance-scale=5.0", x=n, y=60.0 * (64 / n) ** 0.3, time=t)
+        )
+    writer.emit(
+        ProgressEvent(
+            phase="generate (guidance-scale=5.0)",
+            done=32,
+            total=64,
+            unit="img",
+            mode="metrics",
+            time=t,
+        )
+    )
+    return writer
+
+
+def finished_sweep_run(
+    root: Path, name: str, fids: tuple[float, ...], clips: tuple[float, ...]
+) -> Path:
+    """A finished campaign over guidance scale: results.json's ``sweep`` object as the
+    campaign writes it (axes, points in a single run's metrics shape, paired differences)."""
+    scales = [1.5, 3.0, 5.0][: len(fids)]
+    writer = _writer(
+        root,
+        name,
+        {
+            "modes": ["metrics"],
+            "model": "core/zoo/digits-ldm",
+            "num_samples": 64,
+            "sweep": [f"guidance-scale={','.join(map(str, scales))}"],
+        },
+    )
+    writer.emit(StatusEvent(state="running", message="started", time=T0))
+    points = [
+        {
+            "settings": {"guidance_scale": scale},
+            "metrics": {
+                "fid": {"value": fid, "interval": [fid - 4, fid + 4], "n_generated": 64},
+                "clip_score": {"mean": clip, "std": 0.04, "n": 64},
+            },
+        }
+        for scale, fid, clip in zip(scales, fids, clips, strict=True)
+    ]
+    best = fids.index(min(fids))
+    differences = []
+    for a in range(len(points)):
+        for b in range(a + 1, len(points)):
+            if b - a == 1 or best in (a, b):
+                difference = fids[a] - fids[b]
+                differences.append(
+                    {
+                        "a": a,
+                        "b": b,
+                        "kind": "adjacent" if b - a == 1 else "best",
+                        "metrics": {
+                            "fid": {
+                                "difference": difference,
+                                "interval": [difference - 2.5, difference + 2.5],
+                                "level": 0.95,
+                                "method": "half-sample",
+                                "exceeds_interval": abs(difference) > 2.5,
+                            }
+                        },
+                    }
+                )
+    for fid, clip in zip(fids, clips, strict=True):
+        writer.emit(SeriesEvent(series="sweep:fid_clip", x=clip, y=fid, time=T0 + 5))
+    writer.write_results(
+        {
+            "run": {"modes": ["metrics"], "model": "core/zoo/digits-ldm", "seed": 0},
+            "metrics": {"campaign": {"points": len(points)}},
+            "sweep": {
+                "axes": {"guidance_scale": scales},
+                "points": points,
+                "differences": differences,
+            },
+        }
+    )
+    writer.emit(StatusEvent(state="finished", time=T0 + 10))
+    writer.close()
+    return writer.path

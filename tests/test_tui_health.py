@@ -20,7 +20,13 @@ from test_tui_fakes import (
 )
 
 from diffusionscope.core import health
-from diffusionscope.core.health import HealthMonitor, format_bytes, gpu_count, health_lines
+from diffusionscope.core.health import (
+    NO_GPU,
+    HealthMonitor,
+    format_bytes,
+    gpu_count,
+    health_lines,
+)
 
 GIB = 1024**3
 
@@ -114,9 +120,9 @@ def test_without_an_nvidia_driver_only_the_process_is_shown(worker_process) -> N
     reading = monitor.read(process.pid)
     assert not reading.nvml and reading.gpus == []
     lines = health_lines(reading)
-    assert len(lines) == 1 and lines[0].startswith("run pid")
+    assert len(lines) == 2 and lines[0] == NO_GPU and lines[1].startswith("run pid")
     assert gpu_count(fake_nvml({}, fail_init=True)) == 0 and gpu_count(fake_nvml({})) == 2
-    assert health_lines(HealthMonitor(nvml).read(None)) == []  # no run process: nothing
+    assert health_lines(HealthMonitor(nvml).read(None)) == [NO_GPU]  # one line says so
 
 
 def test_byte_sizes() -> None:
@@ -168,7 +174,7 @@ async def test_no_driver_no_gpu_lines_and_a_finished_run_no_pane(
             app.open_run(writer.path)
             screen = app.screen
             await wait_for(pilot, lambda: screen.health)
-            assert [line.split()[0] for line in screen.health] == ["run"]
+            assert [line.split()[0] for line in screen.health] == ["no", "run"]
             await pilot.press("escape")
             app.open_run(done)
             finished = app.screen

@@ -177,13 +177,35 @@ async def _run_stop(app, pilot, root, key) -> None:
         writer.close()
 
 
-@exercises("run view", "1", "2", "3", "4")
+@exercises("run view", "1", "2", "3", "4", "5")
 async def _run_tabs(app, pilot, root, key) -> None:
     screen = await _open(app, pilot, finished_schedule_run(root))
     tabs = screen.query_one("#run-tabs")
     await pilot.press("4" if key == "1" else "1")
     await pilot.press(key)
-    assert tabs.active == {"1": "live", "2": "charts", "3": "images", "4": "files"}[key]
+    names = {"1": "live", "2": "charts", "3": "images", "4": "files", "5": "gpu"}
+    assert tabs.active == names[key]
+
+
+@exercises("run view", "6")
+async def _run_sweep_tab(app, pilot, root, key) -> None:
+    from test_tui_fakes import live_sweep_run
+
+    writer = live_sweep_run(root)
+    screen = await _open(app, pilot, writer.path)
+    await wait_for(pilot, lambda: screen.sweep_shown)
+    await pilot.press("1", key)
+    assert screen.query_one("#run-tabs").active == "sweep"
+    writer.close()
+
+
+@exercises("run view", "m")
+async def _run_log_maximised(app, pilot, root, key) -> None:
+    screen = await _open(app, pilot, finished_schedule_run(root))
+    await pilot.press(key)
+    assert screen.maximized is screen.query_one("#run-log")
+    await pilot.press(key)
+    assert screen.maximized is None
 
 
 @exercises("run view", "g")
@@ -212,11 +234,12 @@ async def _run_axes(app, pilot, root, key) -> None:
     """Each key steps one axis and holds the others; ``l`` exists where layers do."""
     axis = {"w": "word", "t": "timestep", "l": "layer"}[key]
     plain = finished_attention_run(root)
-    if key == "l":  # overlays without a layer axis: the key is not offered, and does nothing
+    if key == "l":  # overlays without a layer axis: the key says so rather than do nothing
         screen = await _open(app, pilot, plain)
         await wait_for(pilot, lambda: len(screen.query_one("#image-browser").entries) == 4)
-        assert screen.check_action("step_axis", ("layer",)) is False
-        assert screen.check_action("step_axis", ("word",)) is True
+        await pilot.press(key)
+        await pilot.pause()
+        assert any("do not vary by layer" in n.message for n in app._notifications)
         await pilot.press("escape")
     run_dir = finished_attention_run(root, "20240101-000300-attention-layers", ("down2", "up1"))
     screen = await _open(app, pilot, run_dir)
@@ -256,12 +279,33 @@ async def _runs_open(app, pilot, root, key) -> None:
     assert screen_name(app) == "RunScreen" and app.screen.run_dir == run_dir
 
 
+@exercises("runs screen", "e")
+async def _runs_edit(app, pilot, root, key) -> None:
+    finished_schedule_run(root)
+    await _runs_screen(app, pilot, 1)
+    await pilot.press(key)
+    await wait_for(pilot, lambda: screen_name(app) == "MainScreen")
+    await wait_for(pilot, lambda: app.screen.mode_pane.selected == ["schedule"])
+
+
+@exercises("runs screen", "ctrl+u")
+async def _runs_clear_filter(app, pilot, root, key) -> None:
+    finished_schedule_run(root)
+    screen = await _runs_screen(app, pilot, 1)
+    await pilot.press("slash", *"zzz")
+    assert screen.query_text == "zzz"
+    await pilot.press(key)
+    assert screen.query_text == "" and screen.query_one("#runs-filter").value == ""
+
+
 @exercises("runs screen", "r")
 async def _runs_resume(app, pilot, root, key) -> None:
     finished_schedule_run(root)
     await _runs_screen(app, pilot, 1)
-    await pilot.press(key)  # finished: refused
-    assert screen_name(app) == "RunsScreen" and app.launched == []
+    await pilot.press(key)  # finished: back to the form, filled to run it again
+    await wait_for(pilot, lambda: screen_name(app) == "MainScreen")
+    assert app.launched == []
+    await pilot.press("f2")
     writer = live_metrics_run(root, "20240101-000300-metrics-cut")
     writer.close()
     # A dead pid on this host: the process that ran it is gone, so it reads as interrupted.
@@ -446,6 +490,9 @@ async def _quit_keys(app, pilot, root, key) -> None:
 async def _help_close(app, pilot, root, key) -> None:
     await pilot.press("f1")
     assert screen_name(app) == "HelpScreen"
+    page = app.screen.query_one(".help")
+    await pilot.press("pagedown")  # at once: no Tab into the table first
+    assert page.scroll_y > 0
     await pilot.press(key)
     assert screen_name(app) == "MainScreen"
 

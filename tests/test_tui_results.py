@@ -123,3 +123,35 @@ def test_show_prints_the_same_rows(runs_root: Path, capsys: pytest.CaptureFixtur
     fid = out[header + 1].split()
     assert fid[:2] == ["FID", "23.46"] and "[21.25," in fid and fid[-1] == "64"
     assert out[header + 3].split()[:3] == ["KID", "31.4", "×10³"]
+
+
+@pytest.mark.usefixtures("isolated_config")
+@async_test
+async def test_compare_marks_the_better_run_by_each_metrics_direction(runs_root: Path) -> None:
+    """B has a lower FID and a higher precision (both better: ✓) and a higher KID and a lower
+    recall (both worse: no ✓); a direction read the wrong way round moves the marks."""
+    from diffusionscope.tui.screens.compare import CompareScreen
+
+    first = finished_metrics_run(runs_root, "20240101-000300-metrics-a")
+    second = finished_metrics_run(
+        runs_root,
+        "20240101-000400-metrics-b",
+        numbers={
+            "fid": {**METRICS_RESULTS["fid"], "value": 20.0},
+            "kid": {**METRICS_RESULTS["kid"], "mean": 0.0414},
+            "precision": {**METRICS_RESULTS["precision"], "value": 0.875},
+            "recall": {**METRICS_RESULTS["recall"], "value": 0.25},
+        },
+    )
+    app = make_app(runs_root)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(CompareScreen([first, second]))
+        table = app.screen.query_one("#compare-table")
+        await wait_for(pilot, lambda: table.row_count > 0)
+        cells = {str(key.value): [str(c) for c in table.get_row(key)] for key in table.rows}
+    # metric, unit, A, B, B−A
+    assert cells["metrics.fid"] == ["FID ↓", "", "23.46", "20", "-3.457 ✓"]
+    assert cells["metrics.precision"] == ["precision ↑", "", "0.75", "0.875", "+0.125 ✓"]
+    assert cells["metrics.kid"] == ["KID ↓", "×10³", "31.4", "41.4", "+10"]
+    assert cells["metrics.recall"] == ["recall ↑", "", "0.5", "0.25", "-0.25"]
+    assert cells["metrics.is"][-1] == "0"  # the same number: no difference to mark

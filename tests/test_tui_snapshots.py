@@ -179,6 +179,50 @@ def _live(root: Path):
     return make_app(root, model=MODEL), before
 
 
+@scene("run_gpu_history")
+def _gpu_history(root: Path):
+    """The GPU tab of a live run: two GPUs read through a fake NVML module, 40 readings."""
+    writer = live_metrics_run(root)
+
+    async def before(pilot) -> None:
+        from test_tui_fakes import two_gpu_nvml
+
+        from diffusionscope.core.health import HealthMonitor
+        from diffusionscope.tui.widgets.gpu import GpuPane
+
+        await open_run(pilot, writer.path, finished=False)
+        screen = pilot.app.screen
+        screen.workers.cancel_group(screen, "health")  # the readings below are the only ones
+        await pilot.pause(0.3)
+        pane = screen.query_one(GpuPane)
+        pane.traces.clear()
+        monitor = HealthMonitor(two_gpu_nvml())
+        for _ in range(40):
+            pane.record(monitor.read(None))
+        await pilot.press("5")
+        await pilot.pause(0.3)
+        writer.close()
+
+    return make_app(root, model=MODEL), before
+
+
+@scene("run_sweep_live")
+def _sweep_live(root: Path):
+    """A guidance-scale campaign half way: two points done, one running, one to come."""
+    from test_tui_fakes import live_sweep_run
+
+    writer = live_sweep_run(root)
+
+    async def before(pilot) -> None:
+        await open_run(pilot, writer.path, finished=False)
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: screen.sweep_shown)
+        await pilot.pause(0.3)
+        writer.close()
+
+    return make_app(root, model=MODEL), before
+
+
 @scene("run_finished_metrics")
 def _finished(root: Path):
     run_dir = finished_metrics_run(root)

@@ -73,7 +73,7 @@ class WorkbenchApp(App[int]):
         Binding("f2", "runs", "Runs", show=False),
         Binding("f3", "compare", "Compare", show=False),
         Binding("ctrl+t", "next_theme", "Theme", show=False),
-        Binding("ctrl+q", "quit", "Quit", priority=True, show=False),
+        Binding("ctrl+q", "quit", "Quit", priority=True),
     ]
 
     def __init__(
@@ -177,6 +177,28 @@ class WorkbenchApp(App[int]):
         if run_state(run_dir) == "running":
             self.watch_run(run_dir=Path(run_dir))
         self.push_screen(RunScreen(run_dir))
+
+    def rerun(self, run_dir: Path, *, edit: bool) -> None:
+        """Back to the form, filled with that run's options: Start reruns it, or change one
+        thing first (``edit`` puts the cursor in the form)."""
+        from .run_model import read_config
+        from .screens.main import MainScreen
+
+        config = read_config(run_dir)
+        if not config:
+            self.notify(f"{run_dir.name}: no readable config.json", severity="error", markup=False)
+            return
+        while not isinstance(self.screen, MainScreen) and len(self.screen_stack) > 1:
+            self.pop_screen()
+        main = self.screen
+        if isinstance(main, MainScreen):
+            main.fill_from_config(config, edit=edit)
+            what = "change what you like, then" if edit else "press"
+            self.notify(
+                f"the form holds {run_dir.name}'s options: {what} Start (ctrl+s)",
+                timeout=5,
+                markup=False,
+            )
 
     def run_refused(self, screen: Screen, message: str) -> None:
         """A run started from the form was refused: back to the form, the error under its field."""
@@ -363,7 +385,8 @@ class WorkbenchApp(App[int]):
             "Compare runs", "Numbers and curves of finished runs side by side", self.action_compare
         )
         yield SystemCommand("Live run", "Back to the run started last", self.open_last_run)
-        yield SystemCommand("Keys", "Every key binding (F1)", self.action_help)
+        # Textual offers its own "Keys" panel; this one is the workbench's help (F1).
+        yield SystemCommand("Help", "Every key of every screen (F1)", self.action_help)
 
 
 def run_app(model: str | None = None, runs_root: str | None = None) -> int:

@@ -19,10 +19,12 @@ from ..core.events import (
     Event,
     LogEvent,
     MetricEvent,
+    PlanEvent,
     ProgressEvent,
     SeriesEvent,
     StatusEvent,
 )
+from ..core.overall import Overall, OverallProgress
 from ..core.runs import CONFIG, RESULTS, read_json
 from ..core.text import printable
 
@@ -97,6 +99,7 @@ class RunSnapshot:
     started: float | None = None  # time of the run's first event
     attempt_start: float | None = None  # a resume launched here: when this attempt began
     modes: tuple[str, ...] = ()  # the run's modes, from its config
+    overall: Overall | None = None  # the whole run's progress at the snapshot's time
 
     def current(self, phase: PhaseProgress) -> bool:
         """Whether the phase has moved in this attempt (a resume's old phases have not)."""
@@ -152,6 +155,7 @@ class RunModel:
     modes: tuple[str, ...] = ()
     _attempt_time: float = float("-inf")
     _mode_times: dict[str, float] = field(default_factory=dict)  # last progress time per mode
+    overall: OverallProgress = field(default_factory=OverallProgress)
 
     def apply(self, events: Iterable[Event]) -> bool:
         """Fold events in; True when anything changed."""
@@ -174,6 +178,7 @@ class RunModel:
     def _apply_one(self, event: Event) -> None:
         if self._t0 is None:
             self._t0 = event.time
+        self.overall.apply(event)
         if isinstance(event, StatusEvent):
             if self.attempt_start is not None and event.time < self.attempt_start:
                 self.state = "resuming"
@@ -191,13 +196,14 @@ class RunModel:
             phase = self.phases.get(key)
             # A phase measures its rate afresh when it starts over, and in each new attempt
             # of a resumed run (the time the run was stopped is not work done).
-            if phase is None or event.done < phase.done or phase.first_time < self._attempt_time:
+            unseen = phase is None or phase.seen_time is None  # none yet, or only planned
+            if unseen or event.done < phase.done or phase.first_time < self._attempt_time:
                 # A phase first heard of part-way (one event per batch) began, as far as can be
                 # told, when its mode's previous progress event was written: measuring from
                 # there gives a rate from its first event on, not from its second.
                 began = self._mode_times.get(event.mode)
                 if (
-                    phase is None
+                    unseen
                     and event.done > 0
                     and began is not None
                     and (self._attempt_time <= began < event.time)
@@ -218,8 +224,19 @@ class RunModel:
                     event.done,
                 )
                 self.phases[key] = phase
+                self._skip_planned_before(key)
             self._mode_times[event.mode] = event.time
             phase.done, phase.total, phase.last_time = event.done, event.total, event.time
+            self.versions["progress"] += 1
+        elif isinstance(event, PlanEvent):
+            # Every planned phase has its bar from the start, at 0, before its first event.
+            for entry in event.phases:
+                key = (event.mode, str(entry.get("phase", "")))
+                if key not in self.phases:
+                    total, unit = int(entry.get("total", 0)), str(entry.get("unit", ""))
+                    self.phases[key] = PhaseProgress(
+                        key[1], event.mode, 0, total, unit, event.time, 0, event.time
+                    )
             self.versions["progress"] += 1
         elif isinstance(event, SeriesEvent):
             points = self.series.setdefault(event.series, [])
@@ -243,6 +260,15 @@ class RunModel:
             for line in event.message.rstrip().splitlines() or [""]:
                 self._log_line(event.time, f"{level}{prefix}{line}")
 
+    def _skip_planned_before(self, key: tuple[str, str]) -> None:
+        """Planned phases of the mode before this one that never reported are over (a
+        reference read from its cache reports nothing): their bars read done."""
+        for other_key, other in list(self.phases.items()):
+            if other_key == key:
+                break
+            if other.mode == key[0] and other.seen_time is None and other.done == 0:
+                other.done = other.total
+
     def _log_line(self, when: float, text: str) -> None:
         # Time since the run's first event: meaningful across hosts and time zones.
         if self._t0 is None:
@@ -251,9 +277,10 @@ class RunModel:
         self.log.append(f"+{format_duration(when - self._t0)} {text}")
         self.versions["log"] += 1
 
-    def snapshot(self, *, light: bool = False) -> RunSnapshot:
+    def snapshot(self, *, light: bool = False, now: float | None = None) -> RunSnapshot:
         """A copy for one redraw; ``light`` leaves out the curves, numbers, files and log
-        (the header's once-a-second clock needs none of them)."""
+        (the header's once-a-second clock needs none of them); ``now`` dates the overall
+        progress (elapsed and the ETA counted down to that moment)."""
         with self._lock:
             return RunSnapshot(
                 run_dir=self.run_dir,
@@ -269,6 +296,7 @@ class RunModel:
                 started=self._t0,
                 attempt_start=self.attempt_start,
                 modes=self.modes,
+                overall=None if now is None else self.overall.at(now),
             )
 
 

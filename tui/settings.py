@@ -1,4 +1,5 @@
-"""The few things the workbench remembers between sessions: recent models and the theme."""
+"""The few things the workbench remembers between sessions: recent models, recent run
+configurations and the theme."""
 
 from __future__ import annotations
 
@@ -48,6 +49,21 @@ def remember_model(source: str) -> list[str]:
     settings["recent_models"] = recent[:RECENT_LIMIT]
     save_settings(settings)
     return settings["recent_models"]
+
+
+def recent_configs() -> list[dict[str, Any]]:
+    """The forms of the last runs started from the workbench, newest first."""
+    recent = load_settings().get("recent_configs", [])
+    return [c for c in recent if isinstance(c, dict)][:RECENT_LIMIT]
+
+
+def remember_config(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """Put ``config`` first among the recent configurations (once) and return them."""
+    settings = load_settings()
+    recent = [config] + [c for c in recent_configs() if c != config]
+    settings["recent_configs"] = recent[:RECENT_LIMIT]
+    save_settings(settings)
+    return settings["recent_configs"]
 
 
 def default_model() -> str | None:

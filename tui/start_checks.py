@@ -55,3 +55,48 @@ def error_field(message: str, specs: Sequence[Any]) -> str | None:
             if named and (best is None or len(name) > best[0]):
                 best = (len(name), spec.dest)
     return best[1] if best else None
+
+
+def expects_path(spec: Any) -> tuple[bool, bool] | None:
+    """``(folder, file)``: what a path option accepts, read from its declaration (its metavar,
+    its name, the words of its help); None for an option that takes no path."""
+    words = f"{spec.help} {spec.metavar or ''}".lower()
+    folder = (
+        "folder" in words or "dir" in (spec.metavar or "").lower() or spec.dest.endswith("_dir")
+    )
+    file = (
+        " file" in f" {words}"
+        or ".npz" in words
+        or spec.dest.endswith("_file")
+        or (spec.metavar or "").upper() in ("PATH", "FILE")
+    )
+    # A hub id or a list may be typed instead of one path: those are left to the run.
+    takes_other = "hub id" in words or "comma" in words or ",b" in words
+    if spec.kind != "text" or not (folder or file) or takes_other:
+        return None
+    return folder, file
+
+
+def path_problem(spec: Any, value: str) -> str | None:
+    """What is wrong with the path typed into a path option, checked as it is typed (exists,
+    readable, a folder or a file as the option wants, ``.npz`` where statistics are meant)."""
+    import os
+    from pathlib import Path
+
+    wants = expects_path(spec)
+    text = value.strip()
+    if wants is None or not text:
+        return None
+    folder, file = wants
+    path = Path(text).expanduser()
+    if not path.exists():
+        return f"{spec.flag} {text}: no such {'folder' if folder and not file else 'file'}"
+    if not os.access(path, os.R_OK):
+        return f"{spec.flag} {text}: cannot be read (permissions)"
+    if path.is_dir() and not folder:
+        return f"{spec.flag} {text}: a folder; a file is expected"
+    if path.is_file() and not file:
+        return f"{spec.flag} {text}: a file; a folder is expected"
+    if path.is_file() and ".npz" in spec.help and path.suffix.lower() != ".npz":
+        return f"{spec.flag} {text}: expected a folder or a .npz statistics file"
+    return None

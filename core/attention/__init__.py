@@ -31,7 +31,7 @@ renormalising: full-softmax probabilities of the text keys).
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..options import Option
@@ -99,6 +99,13 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     reason = unsupported_reason(model)
     if reason:
         raise InputError(f"model {model.source!r}: {reason}")
+
+
+def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One image, its denoiser steps the work (whole-run progress)."""
+    from ..events import planned_phase
+
+    return [planned_phase("generate", 1, "img", work=args.steps or 25)]
 
 
 def run(ctx: RunContext) -> ModeResult:

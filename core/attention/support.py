@@ -17,16 +17,12 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from ..families import ModelConfigs
+from ..families import FAMILIES, ModelConfigs
 
-#: Denoiser classes the attention mode captures, and how they attend to the text.
+#: Denoiser classes the attention mode captures, and how they attend to the text: the
+#: ``attention`` of every family record (``core/families.py``).
 CAPTURED_DENOISERS: dict[str, str] = {
-    "UNet2DConditionModel": "cross-attention",
-    "PixArtTransformer2DModel": "cross-attention",
-    "Transformer2DModel": "cross-attention",  # PixArt-α's folders name the generic class
-    "SanaTransformer2DModel": "cross-attention",
-    "SD3Transformer2DModel": "joint attention",
-    "FluxTransformer2DModel": "joint attention (double- and single-stream)",
+    denoiser: kind for family in FAMILIES for denoiser, kind in family.attention
 }
 
 #: UNet conditionings whose attention tokens are not (only) the prompt's.
@@ -68,12 +64,6 @@ def unsupported_reason(model: ModelConfigs) -> str | None:
     return None
 
 
-def _vae_factor(model: ModelConfigs) -> int:
-    vae = model.configs.get("vae", {})
-    channels = vae.get("block_out_channels") or vae.get("encoder_block_out_channels") or [0] * 4
-    return 2 ** (len(channels) - 1)
-
-
 def pipeline_default(pipeline_class: str, parameter: str) -> Any:
     """A pipeline's call-signature default (``max_sequence_length`` is not in any config)."""
     import inspect
@@ -93,34 +83,30 @@ def _clip_length(model: ModelConfigs) -> int:
 
 
 def text_tokens(model: ModelConfigs, max_sequence_length: int | None = None) -> int:
-    """The length of the text sequence the denoiser is given, from the configs and the
-    pipeline's defaults: SD3 joins CLIP's positions and T5's, Flux, PixArt and Sana give T5's
-    or Gemma's ``max_sequence_length``, the UNet families CLIP's."""
-    family = model.family
-    if family in ("sd3", "flux", "pixart", "sana"):
-        long = max_sequence_length or pipeline_default(model.pipeline_class, "max_sequence_length")
-        if family == "sd3":
-            # Without T5 the pipeline pads with zeros as long as CLIP's sequence.
-            t5 = int(long) if "text_encoder_3" in model.components else _clip_length(model)
-            return _clip_length(model) + t5
-        return int(long)
-    return _clip_length(model)
+    """The length of the text sequence the denoiser is given, from the configs, the pipeline's
+    defaults and the family record's ``text_sequence``: SD3 joins CLIP's positions and T5's,
+    Flux, PixArt and Sana give T5's or Gemma's ``max_sequence_length``, the UNet families
+    CLIP's."""
+    record = model.record
+    sequence = record.text_sequence if record is not None else "clip"
+    if sequence == "clip":
+        return _clip_length(model)
+    long = max_sequence_length or pipeline_default(model.pipeline_class, "max_sequence_length")
+    if sequence == "clip+long":
+        # Without T5 the pipeline pads with zeros as long as CLIP's sequence.
+        t5 = int(long) if "text_encoder_3" in model.components else _clip_length(model)
+        return _clip_length(model) + t5
+    return int(long)
 
 
 def resolution_groups(model: ModelConfigs, height: int, width: int) -> list[tuple[int, int]]:
     """The ``(h, w)`` token grids of the layers that attend to the text at this image size."""
     config = model.denoiser_config
     denoiser_class = model.components.get(model.denoiser or "", ("", ""))[1]
-    factor = _vae_factor(model)
-    if denoiser_class == "FluxTransformer2DModel":
-        # FluxPipeline packs 2 x 2 latent pixels per token (in_channels = 4 x latent channels).
-        latent_channels = model.configs.get("vae", {}).get("latent_channels", 16)
-        pack = math.isqrt(max(1, int(config.get("in_channels", 64)) // int(latent_channels)))
-        patch = pack * int(config.get("patch_size", 1))
-        return [(height // (factor * patch), width // (factor * patch))]
     if denoiser_class != "UNet2DConditionModel":
-        patch = int(config.get("patch_size") or 1)
-        return [(height // factor // patch, width // factor // patch)]
+        # One grid: latent pixels in the family's tokens (Flux packs 2 x 2 latent pixels).
+        return [model.token_grid(height, width)]
+    factor = model.vae_scale_factor
     h, w = math.ceil(height / factor), math.ceil(width / factor)
     levels = [(h, w)]
     for _ in range(len(config.get("block_out_channels", ())) - 1):

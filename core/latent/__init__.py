@@ -48,6 +48,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import InputError
 from ..options import Option
 
+MAX_FRAMES = 1000
+
 if TYPE_CHECKING:
     from ..families import ModelConfigs
     from ..modes import ModeResult, RunContext
@@ -74,7 +76,7 @@ OPTIONS: tuple[Option, ...] = (
     Option("prompt_b", "second prompt for prompt interpolation"),
     Option("images", "two image files to interpolate: A,B"),
     Option("inversion_prompt", "prompt the images are inverted and regenerated with", default=""),
-    Option("frames", "frames per strip", kind="int", positive=True, default=8),
+    Option("frames", "frames per strip", kind="int", positive=True, default=8, maximum=MAX_FRAMES),
     Option("direction", "prompt pair 'POSITIVE|NEGATIVE'"),
     Option(
         "direction_prompts",
@@ -257,20 +259,6 @@ def validate(args: argparse.Namespace) -> None:
 VAE_TASKS = ("images", "directions", "ood")
 
 
-def _size_multiple(model: ModelConfigs) -> int | None:
-    """What ``--height``/``--width`` must be multiples of for the family's ``check_inputs``
-    (SD, SDXL, LCM: 8; SD3: VAE factor x patch size; Flux: VAE factor x 2, its packing), or
-    None where the pipeline bins the size itself (PixArt, Sana)."""
-    factor = model.vae_scale_factor
-    if model.family in ("sd", "sdxl", "lcm"):
-        return 8
-    if model.family == "sd3":
-        return factor * int(model.denoiser_config.get("patch_size") or 2)
-    if model.family == "flux":
-        return factor * 2
-    return None
-
-
 def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     """What the model's configs rule out, before any weight is loaded or anything is written:
     a pipeline of no family the mode drives, VAE tasks without a VAE, inverting a sampler that
@@ -293,12 +281,24 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
             inversion_kind(model.family, model.scheduler)
         except InputError as error:
             raise InputError(f"--latent-tasks images: {model.pipeline_class} ({error})") from None
-    multiple = _size_multiple(model)
+    multiple = model.size_multiple()
     for flag, value in (("--height", args.height), ("--width", args.width)):
         if multiple and value is not None and value % multiple:
             raise InputError(
                 f"{flag} {value}: {model.pipeline_class} needs a multiple of {multiple}"
             )
+
+
+def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The chosen tasks, each about a strip of images (whole-run progress); phases the tasks
+    report on their own join the plan when they start."""
+    from ..events import planned_phase
+
+    try:
+        count = len(resolve_options(args).tasks)
+    except Exception:  # noqa: BLE001 -- a plan is a forecast; the run itself reports errors
+        return []
+    return [planned_phase("tasks", count, "task", work=10 * (args.steps or 20))]
 
 
 def run(ctx: RunContext) -> ModeResult:

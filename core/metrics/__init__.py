@@ -23,6 +23,9 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
 covers E[FID at N], as ``interval_covers`` says (:func:`.scores.fid_interval`); ``fid_inf`` is
 never below 0 (``fid_inf_note`` says when the fit's intercept was).
 
+Each metric (its ``--metrics`` name, its entries above, how they are shown, what it needs and
+its computation) is one record of the registry, ``core/metrics/registry.py``.
+
 ``std`` of KID and IS says what it measures in ``std_note``, and is null where it would
 measure nothing (KID when every generated subset is the whole set; IS with one split).
 
@@ -56,15 +59,15 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
 from ..options import BATCH_SIZE, DEVICE, FEATURES, JSON, Option
+from .registry import ALL_METRICS, DEFAULT_METRICS, FID, needed
 
 if TYPE_CHECKING:
     from ..modes import ModeResult, RunContext
 
 DESCRIPTION = "FID, KID, IS, CLIP score, precision/recall, density/coverage against a reference"
 NEEDS_PIPELINE = True
-ALL_METRICS = ("fid", "kid", "is", "clip", "pr", "dc", "cmmd")
-DEFAULT_METRICS = ("fid", "kid", "is", "clip", "pr", "dc")
 DEFAULT_CLIP = "openai/clip-vit-large-patch14"
+MAX_BOOTSTRAP = 10_000
 
 
 INCEPTION_WEIGHTS = Option(
@@ -77,7 +80,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "metrics",
-        "which metrics, comma-separated (add cmmd)",
+        "which metrics, comma-separated (add "
+        f"{','.join(m for m in ALL_METRICS if m not in DEFAULT_METRICS)})",
         default_text=f"default {','.join(DEFAULT_METRICS)}",
     ),
     INCEPTION_WEIGHTS,
@@ -90,7 +94,13 @@ OPTIONS: tuple[Option, ...] = (
         "sample counts at which to report FID/KID",
         default_text="default 250,500,1k,2k,5k...",
     ),
-    Option("bootstrap", "half-samples for the FID interval (0: none)", kind="int", default=50),
+    Option(
+        "bootstrap",
+        "half-samples for the FID interval (0: none)",
+        kind="int",
+        default=50,
+        maximum=MAX_BOOTSTRAP,
+    ),
     Option("save_images", "save every generated PNG", kind="bool"),
     Option(
         "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
@@ -148,9 +158,10 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
         args.reference = str(DIGITS_REFERENCE)
     if args.prompts_file is None and digits:
         args.prompts_file = str(DIGITS_PROMPTS)
-    metrics = tuple(
-        m.strip() for m in (args.metrics or ",".join(DEFAULT_METRICS)).split(",") if m.strip()
-    )
+    given = ",".join(DEFAULT_METRICS) if args.metrics is None else args.metrics
+    metrics = tuple(m.strip() for m in given.split(",") if m.strip())
+    if not metrics:
+        raise InputError(f"--metrics: name at least one of {', '.join(ALL_METRICS)}")
     for metric in metrics:
         if metric not in ALL_METRICS:
             raise InputError(
@@ -186,15 +197,14 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
 
 
 def validate(args: argparse.Namespace) -> None:
-    from ..images import find_images
+    from .inputs import check_inception_available, feature_dim, require_readable_images
     from .reference import validate_reference
 
     options = resolve_options(args)
     if args.reference is None:
         raise InputError("--reference: a reference folder or .npz statistics file is needed")
-    validate_reference(args.reference)
     if args.generated:
-        find_images(args.generated, what="generated folder")
+        require_readable_images(args.generated, "generated folder")
         for flag, value in (("--height", args.height), ("--width", args.width)):
             if value is not None:
                 raise InputError(
@@ -203,11 +213,10 @@ def validate(args: argparse.Namespace) -> None:
                 )
         if options.compile:
             raise InputError("--compile: compiles the denoiser, and --generated samples nothing")
-    if options.features == "inception" and args.inception_weights:
-        from .features import check_weights_file
-
-        check_weights_file(args.inception_weights)
     _check_hub_models(args, options)
+    if options.features == "inception":
+        check_inception_available(args.inception_weights)
+    validate_reference(args.reference, feature_dim(options.features, args.feature_model))
 
 
 def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
@@ -215,14 +224,46 @@ def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None
     run directory exists: in the local cache on an offline host, else reachable."""
     from ..loading import check_hub_files
     from .features import DEFAULT_DINOV2
+    from .inputs import check_model_weights
 
-    if ("clip" in options.metrics and options.prompts is not None) or "cmmd" in options.metrics:
+    needs = needed(options.metrics)
+    if ("clip_scores" in needs and options.prompts is not None) or "clip_embeddings" in needs:
         check_hub_files(options.clip_model, ("config.json",), "--clip-model")
+        check_model_weights(options.clip_model, "--clip-model", args.allow_pickle)
     if options.features in ("dinov2", "clip"):
         model = args.feature_model or (
             DEFAULT_DINOV2 if options.features == "dinov2" else DEFAULT_CLIP
         )
-        check_hub_files(model, ("config.json",), f"--features {options.features}")
+        what = f"--features {options.features}"
+        check_hub_files(model, ("config.json",), what)
+        check_model_weights(model, what, args.allow_pickle)
+
+
+def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The phases this run will go through, with their sizes, before anything is loaded (the
+    whole-run progress and ETA): reference features (when a folder is given), the samples
+    (each costs its denoiser steps) or the folder's features, then the scores."""
+    from ..events import planned_phase
+    from ..zoo import DIGITS_REFERENCE
+    from .reference import find_images
+
+    digits = _is_digits_model(args) and not args.generated
+    reference = args.reference or (str(DIGITS_REFERENCE) if digits else None)
+    phases = []
+    if reference and Path(reference).is_dir():
+        try:
+            count = len(find_images(Path(reference), what="reference folder"))
+        except InputError:
+            count = 0
+        if count:
+            phases.append(planned_phase("reference", count, "img"))
+    samples = args.num_samples or (500 if digits else 10000)
+    if args.generated:
+        phases.append(planned_phase("features", samples, "img"))
+    else:
+        phases.append(planned_phase("generate", samples, "img", work=args.steps or 25))
+    phases.append(planned_phase("scores", 1, "stage", work=max(1.0, samples / 20)))
+    return phases
 
 
 def run(ctx: RunContext) -> ModeResult:
@@ -250,16 +291,22 @@ def fid_command(args: argparse.Namespace) -> int:
     import json
 
     from ..loading import resolve_device
-    from .features import get_extractor
+    from .features import canonical_name, get_extractor
     from .frechet import frechet_distance
+    from .inputs import check_inception_available, feature_dim
     from .reference import (
         load_npz_stats,
         reference_from_folder,
         validate_reference,
     )
 
+    folders = [p for p in (args.path_a, args.path_b) if Path(p).suffix.lower() != ".npz"]
     for path in (args.path_a, args.path_b):
-        validate_reference(path)
+        validate_reference(
+            path, feature_dim(canonical_name(args.features), None) if folders else None
+        )
+    if folders and canonical_name(args.features) == "inception":
+        check_inception_available(args.inception_weights)
     extractor = None
 
     def stats(path: str) -> Any:
@@ -285,7 +332,7 @@ def fid_command(args: argparse.Namespace) -> int:
         print(
             json.dumps(
                 {
-                    "fid": value,
+                    FID.name: value,
                     "n_a": first.n,
                     "n_b": second.n,
                     "features": args.features,

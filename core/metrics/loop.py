@@ -8,6 +8,15 @@ the same features. After each step the step's rows are gathered with a torchmetr
 appends them to ``checkpoint/`` as one atomic chunk: a kill loses at most the steps in flight,
 and ``--resume`` reloads the chunks and goes on.
 
+Two objects hold the state, so each job is one named step:
+
+- :class:`Measures` -- what samples are measured with: the extractor, the reference statistics,
+  the CLIP scorer. Made once per run; every point of a campaign shares it.
+- :class:`MetricsRun` -- one set of samples being measured: its image source, its checkpoint
+  folder, what it collected, its live curve. :meth:`MetricsRun.run` is
+  ``restore → steps → finish``; a step is ``make rows (out-of-memory retry) → keep them
+  (PNGs, chunk) → stream the curve points it passed``.
+
 The GPU is kept busy: PNG and checkpoint writes go to a background thread, files of a
 ``--generated`` folder are decoded on threads one batch ahead, ``--batch-size auto`` finds the
 largest batch that fits, and ``--compile`` compiles the denoiser (its warm-up is timed apart).
@@ -18,27 +27,16 @@ from __future__ import annotations
 import contextlib
 import math
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torchmetrics import Metric
-from torchmetrics.utilities import dim_zero_cat
 
-from ..atomic import atomic_path
 from ..errors import InputError
-from ..generation import GenerationSettings, generate
-from ..images import (
-    decode_workers,
-    find_images,
-    make_grid,
-    read_image,
-    resize_square,
-    save_png,
-)
+from ..generation import GenerationSettings
+from ..images import save_png
 from ..modes import ModeResult, RunContext
 from .background import BackgroundWriter
 from .batching import (
@@ -57,35 +55,23 @@ from .reference import (
     load_npz_stats,
     reference_from_folder,
 )
+from .registry import FID, KID, needed
+from .rows import (
+    Collected,
+    StepRows,
+    chunk_path,
+    gather_rows,
+    layout,
+    load_chunks,
+    split_rows,
+    write_chunk,
+)
+from .sources import FolderImages, PipelineImages, grid_of, read_prompts
 
-CHUNK_GLOB = "metrics-chunk-*.npz"
+__all__ = ["Measures", "MetricsRun", "PipelineImages", "read_prompts", "run_metrics"]
+
 STREAM_CANDIDATES = (250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
 SAMPLE_BATCH = 16  # images generated per process and step unless --batch-size says otherwise
-
-
-class StepRows(Metric):
-    """Rows of one global step, gathered across processes by torchmetrics' state sync."""
-
-    full_state_update = False
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.add_state("rows", default=[], dist_reduce_fx="cat")
-
-    def update(self, rows: torch.Tensor) -> None:
-        self.rows.append(rows)
-
-    def compute(self) -> torch.Tensor:
-        return dim_zero_cat(self.rows)  # a list locally, one tensor after a sync
-
-
-def gather_rows(gather: StepRows, rows: np.ndarray, device: torch.device) -> torch.Tensor:
-    """Every process's rows of this step, on the CPU. They are handed to the sync on this
-    process's own device: NCCL (CUDA runs) gathers only CUDA tensors, gloo CPU ones."""
-    gather.update(torch.from_numpy(rows).to(device))
-    gathered = gather.compute()
-    gather.reset()
-    return gathered.cpu()
 
 
 def stream_points(total: int, requested: str | None = None) -> list[int]:
@@ -109,125 +95,6 @@ def process_device(device: str) -> torch.device:
     if device == "cuda":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device(device if str(device).startswith("cuda") else "cpu")
-
-
-# --------------------------------------------------------------------------------------------
-# Where images come from
-# --------------------------------------------------------------------------------------------
-
-
-class PipelineImages:
-    """Samples from the model: sample ``i`` uses seed ``seed + i`` and prompt ``i mod len``."""
-
-    def __init__(
-        self, pipeline: Any, prompts: list[str] | None, settings: GenerationSettings, seed: int
-    ) -> None:
-        self.pipeline = pipeline
-        self.prompts = prompts
-        self.settings = settings
-        self.seed = seed
-
-    def prefetch(self, indices: range) -> None:
-        """Nothing to prepare: samples are made on demand."""
-
-    def batch(self, indices: range) -> tuple[np.ndarray, list[str] | None, np.ndarray]:
-        """Images, their prompts, and their sample indices."""
-        prompts = None
-        if self.prompts is not None:
-            prompts = [self.prompts[i % len(self.prompts)] for i in indices]
-        seeds = [self.seed + i for i in indices]
-        images = generate(self.pipeline, seeds, self.settings, prompts)
-        return images, prompts, np.asarray(list(indices), dtype=np.int64)
-
-    def close(self) -> None:
-        pass
-
-
-class FolderImages:
-    """Existing images (``--generated DIR``), in sorted path order, each at its own size (as the
-    reference folder's are); unreadable ones skipped. Files are decoded on a thread pool, the
-    next batch while the current one is extracted."""
-
-    def __init__(self, folder: str) -> None:
-        self.paths = find_images(folder, what="generated folder")
-        self.skipped: dict[int, Path] = {}
-        self._pool = ThreadPoolExecutor(max_workers=decode_workers())
-        self._pending: dict[int, Future] = {}
-
-    def prefetch(self, indices: range) -> None:
-        for index in indices:
-            if index < len(self.paths) and index not in self._pending:
-                self._pending[index] = self._pool.submit(read_image, self.paths[index])
-
-    def batch(self, indices: range) -> tuple[list[np.ndarray], None, np.ndarray]:
-        """Readable images, no prompts, and the indices of the files they came from."""
-        self.prefetch(indices)
-        images, kept = [], []
-        for index in indices:
-            image = self._pending.pop(index).result()
-            if image is None:
-                self.skipped[index] = self.paths[index]
-            else:
-                images.append(image)
-                kept.append(index)
-        return images, None, np.asarray(kept, dtype=np.int64)
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-def read_prompts(path: str) -> list[str]:
-    file = Path(path).expanduser()
-    if not file.is_file():
-        raise InputError(f"--prompts-file {path}: no such file")
-    prompts = [line.strip() for line in file.read_text(encoding="utf-8").splitlines()]
-    prompts = [p for p in prompts if p and not p.startswith("#")]
-    if not prompts:
-        raise InputError(f"--prompts-file {path}: no prompts (one prompt a line)")
-    return prompts
-
-
-def grid_of(images: np.ndarray | list[np.ndarray]) -> Any:
-    """The first samples as one picture (images of other sizes shown at the first's size)."""
-    images = list(images[:64])
-    side = images[0].shape[0]
-    return make_grid(
-        np.stack(
-            [
-                resize_square(image, side) if image.shape[:2] != (side, side) else image
-                for image in images
-            ]
-        )
-    )
-
-
-# --------------------------------------------------------------------------------------------
-# The run
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Collected:
-    indices: list[np.ndarray] = field(default_factory=list)
-    features: list[np.ndarray] = field(default_factory=list)
-    logits: list[np.ndarray] = field(default_factory=list)
-    clip: list[np.ndarray] = field(default_factory=list)
-    cmmd: list[np.ndarray] = field(default_factory=list)
-
-    def add(self, chunk: dict[str, np.ndarray]) -> None:
-        self.indices.append(chunk["indices"])
-        self.features.append(chunk["features"])
-        for name in ("logits", "clip", "cmmd"):
-            if name in chunk and chunk[name].size:
-                getattr(self, name).append(chunk[name])
-
-    def array(self, name: str) -> np.ndarray | None:
-        parts = getattr(self, name)
-        return np.concatenate(parts) if parts else None
-
-    @property
-    def count(self) -> int:
-        return int(sum(len(i) for i in self.indices))
 
 
 @dataclass
@@ -258,57 +125,25 @@ class Timing:
         }
 
 
-def _layout(
-    extractor: FeatureExtractor, with_logits: bool, with_clip: bool, cmmd_dim: int
-) -> list[tuple[str, int]]:
-    widths = [("indices", 1), ("features", extractor.num_features)]
-    if with_logits:
-        widths.append(("logits", extractor.num_logits))
-    if with_clip:
-        widths.append(("clip", 1))
-    if cmmd_dim:
-        widths.append(("cmmd", cmmd_dim))
-    return widths
+@dataclass(frozen=True)
+class ReferenceTensors:
+    """The reference statistics (and features) on the statistics device, in float64, made once
+    for every point of the live curves."""
 
+    mu: torch.Tensor
+    sigma: torch.Tensor
+    features: torch.Tensor | None
 
-def _split(rows: torch.Tensor, layout: list[tuple[str, int]]) -> dict[str, np.ndarray]:
-    order = torch.argsort(rows[:, 0])
-    rows = rows[order].numpy()
-    out, start = {}, 0
-    for name, width in layout:
-        out[name] = rows[:, start : start + width]
-        start += width
-    out["indices"] = out["indices"][:, 0].astype(np.int64)
-    if "clip" in out:
-        out["clip"] = out["clip"][:, 0]
-    return {
-        k: (v.astype(np.float32) if k in ("features", "logits", "cmmd") else v)
-        for k, v in out.items()
-    }
-
-
-def _write_chunk(target: Path, chunk: dict[str, np.ndarray]) -> None:
-    with atomic_path(target) as tmp:
-        np.savez(tmp, **chunk)
-
-
-def _write_pngs(images: Any, indices: np.ndarray, folder: Path) -> None:
-    for index, image in zip(indices, images, strict=True):
-        save_png(image, folder / f"{index:07d}.png")
-
-
-def _load_chunks(ctx: RunContext) -> tuple[Collected, int, float]:
-    """What the checkpoint holds: the rows, the next sample to make, and the seconds the
-    interrupted processes had spent making them (each chunk records the run's total so far, so
-    a resumed run's ``seconds`` counts every attempt, not only the last one)."""
-    collected, next_index, seconds = Collected(), 0, 0.0
-    for path in sorted(ctx.writer.checkpoint_dir.glob(CHUNK_GLOB)):
-        with np.load(path, allow_pickle=False) as data:
-            chunk = {key: data[key] for key in data.files}
-        collected.add(chunk)
-        next_index = max(next_index, int(chunk["end"]))
-        seconds = max(seconds, float(chunk.get("seconds", 0.0)))
-    return collected, next_index, seconds
+    @classmethod
+    def of(cls, reference: ReferenceStats, device: torch.device) -> ReferenceTensors:
+        features = reference.features
+        return cls(
+            torch.as_tensor(reference.mu, dtype=torch.float64, device=device),
+            torch.as_tensor(reference.sigma, dtype=torch.float64, device=device),
+            None
+            if features is None
+            else torch.as_tensor(features, device=device).to(torch.float64),
+        )
 
 
 def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceStats:
@@ -320,6 +155,107 @@ def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceSta
     return reference_from_folder(
         args.reference, extractor, folder_batch_size(args), progress=ctx.progress, log=ctx.log
     )
+
+
+# --------------------------------------------------------------------------------------------
+# What samples are measured with (once per run)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Measures:
+    """The run's devices, feature extractor, reference statistics and scorers."""
+
+    device: str
+    sync_device: torch.device
+    stats_device: torch.device
+    extractor: FeatureExtractor
+    reference: ReferenceStats
+    reference_tensors: ReferenceTensors
+    with_logits: bool
+    clip: Any = None
+    cmmd_extractor: FeatureExtractor | None = None
+
+    @classmethod
+    def open(cls, ctx: RunContext, options: Any, *, scores_prompts: bool) -> Measures:
+        """Load the extractor(s) and the reference; ``scores_prompts``: images come with
+        prompts, so CLIP score can be measured."""
+        from ..loading import resolve_device
+        from .clip_score import ClipScorer
+
+        device = resolve_device(ctx.args.device)
+        extractor = get_extractor(
+            options.features,
+            device,
+            inception_weights=ctx.args.inception_weights,
+            model=ctx.args.feature_model,
+        )
+        ctx.log(
+            f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})"
+        )
+        reference = load_reference(ctx, extractor)
+        ctx.log(
+            f"reference: {reference.n} images from {reference.source}"
+            + (" (cached statistics)" if reference.cached else "")
+        )
+        stats_device = statistics_device(device)
+        needs = needed(options.metrics)
+        return cls(
+            device=device,
+            sync_device=process_device(device),
+            stats_device=stats_device,
+            extractor=extractor,
+            reference=reference,
+            reference_tensors=ReferenceTensors.of(reference, stats_device),
+            with_logits="logits" in needs and extractor.has_logits,
+            clip=ClipScorer(options.clip_model, device)
+            if "clip_scores" in needs and scores_prompts
+            else None,
+            cmmd_extractor=get_extractor("clip", device, model=options.clip_model)
+            if "clip_embeddings" in needs
+            else None,
+        )
+
+    @property
+    def columns(self) -> list[tuple[str, int]]:
+        return layout(
+            self.extractor.num_features,
+            self.extractor.num_logits if self.with_logits else None,
+            self.clip is not None,
+            self.cmmd_extractor.num_features if self.cmmd_extractor else 0,
+        )
+
+    def rows(self, images: Any, prompts: list[str] | None, kept: np.ndarray) -> np.ndarray:
+        """One row per image: its index, features and, as the run asks, logits, CLIP score and
+        CMMD embedding."""
+        features, logits = extract(self.extractor, images, with_logits=self.with_logits)
+        columns = [kept[:, None].astype(np.float64), features.astype(np.float64)]
+        if self.with_logits:
+            columns.append(logits.astype(np.float64))
+        if self.clip is not None:
+            columns.append(self.clip.scores(images, prompts)[:, None])
+        if self.cmmd_extractor is not None:
+            columns.append(extract(self.cmmd_extractor, images)[0].astype(np.float64))
+        return np.concatenate(columns, axis=1)
+
+    def stream(self, ctx: RunContext, collected: Collected, n: int, emit: bool = True) -> list:
+        """FID (and KID) on the first ``n`` samples, emitted as points of the live curves."""
+        from .scores import kid
+
+        mu, sigma = self.reference_tensors.mu, self.reference_tensors.sigma
+        order = np.argsort(np.concatenate(collected.indices))[:n]
+        subset = torch.from_numpy(collected.array("features")[order]).to(mu.device)
+        value = fid_from_features(subset, mu, sigma)
+        if emit:
+            ctx.series(FID.name, n, value, x_label="N samples", y_label=FID.label)
+        point = [float(n), value, math.nan]
+        real = self.reference_tensors.features
+        if real is not None and n >= 4:
+            kid_mean = kid(real, subset, subset_size=min(1000, n), subsets=20, device=mu.device)
+            if emit:
+                ctx.series(KID.name, n, kid_mean["mean"], x_label="N samples", y_label=KID.label)
+            point[2] = kid_mean["mean"]
+        return point
 
 
 def _batcher(
@@ -347,218 +283,257 @@ def _batcher(
     ), any_failed
 
 
-def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
-    from ..loading import resolve_device
-    from .acceleration import accelerated
-    from .clip_score import ClipScorer
-    from .outputs import finish
-
-    args = ctx.args
-    device = resolve_device(args.device)
-    sync_device = process_device(device)
-    stats_device = statistics_device(device)
-    clock = PhaseClock.start(ctx)
-    extractor = get_extractor(
-        options.features, device, inception_weights=args.inception_weights, model=args.feature_model
-    )
-    ctx.log(f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})")
-    reference = load_reference(ctx, extractor)
-    ctx.log(
-        f"reference: {reference.n} images from {reference.source}"
-        + (" (cached statistics)" if reference.cached else "")
-    )
-    reference_stats = ReferenceTensors.of(reference, stats_device)
-    clock.mark("reference")
-
-    pipeline = None
-    if args.generated:
-        source: Any = FolderImages(args.generated)
-        total = min(len(source.paths), args.num_samples or len(source.paths))
-        prompts = None
-    else:
-        prompts = options.prompts
-        pipeline = ctx.model().pipeline
-        source = PipelineImages(pipeline, prompts, GenerationSettings.from_args(args), ctx.seed)
-        total = options.num_samples
-    with_logits = "is" in options.metrics and extractor.has_logits
-    clip = ClipScorer(options.clip_model, device) if "clip" in options.metrics and prompts else None
-    cmmd_extractor = None
-    if "cmmd" in options.metrics:
-        cmmd_extractor = get_extractor("clip", device, model=options.clip_model)
-    layout = _layout(
-        extractor,
-        with_logits,
-        clip is not None,
-        cmmd_extractor.num_features if cmmd_extractor else 0,
-    )
-
-    collected, next_index, earlier_seconds = (
-        _load_chunks(ctx) if ctx.resume else (Collected(), 0, 0.0)
-    )
-    if next_index:
-        ctx.log(f"resuming at sample {next_index} of {total}")
-    world, rank = ctx.dist.world_size, ctx.dist.rank
-    all_points = stream_points(total, options.stream_at)
-    # A resumed run recomputes the points it had already passed (their events are in the log).
-    curve = [
-        _stream(ctx, collected, reference_stats, p, emit=False)
-        for p in all_points
-        if p <= next_index
-    ]
-    points = [p for p in all_points if p > next_index]
-    batcher, any_failed = _batcher(ctx, device, sync_device, total)
-    timing = Timing()
-    gather = StepRows()
-    samples_dir = ctx.writer.artifact_path("samples")
-    started = clock.since  # sampling: model loading included
-    grid_done = next_index > 0
-
-    def work(mine: range) -> tuple[np.ndarray, Any, np.ndarray]:
-        """This process's share of a step: images, and their rows (index, features, ...)."""
-        images, batch_prompts, kept = source.batch(mine)
-        features, logits = extract(extractor, images, with_logits=with_logits)
-        columns = [kept[:, None].astype(np.float64), features.astype(np.float64)]
-        if with_logits:
-            columns.append(logits.astype(np.float64))
-        if clip is not None:
-            columns.append(clip.scores(images, batch_prompts)[:, None])
-        if cmmd_extractor is not None:
-            columns.append(extract(cmmd_extractor, images)[0].astype(np.float64))
-        return np.concatenate(columns, axis=1), images, kept
-
-    accelerate = (
-        accelerated(pipeline, device, options.compile)
-        if pipeline is not None
-        else contextlib.nullcontext([])
-    )
-    try:
-        with BackgroundWriter() as background, accelerate as applied:
-            if applied:
-                ctx.log(f"throughput: {', '.join(applied)}")
-            step_start = next_index
-            while step_start < total:
-                size = batcher.start_step()
-                step_end = min(step_start + size * world, total)
-                mine = range(
-                    min(step_start + rank * size, step_end),
-                    min(step_start + (rank + 1) * size, step_end),
-                )
-                source.prefetch(
-                    range(step_end + rank * size, min(step_end + (rank + 1) * size, total))
-                )
-                began = time.perf_counter()
-                rows = np.zeros((0, sum(w for _, w in layout)))
-                images, kept, failed = [], np.zeros(0, np.int64), False
-                try:
-                    if len(mine):
-                        rows, images, kept = work(mine)
-                except Exception as error:
-                    if args.batch_size != "auto" or not is_out_of_memory(error):
-                        raise
-                    failed = True
-                if any_failed(failed):
-                    batcher.out_of_memory()
-                    ctx.log(f"out of GPU memory at batch {size}; retrying with {batcher.size}")
-                    continue
-                batcher.step_done()
-                if options.save_images and len(kept):
-                    # Each process saves the PNGs it made (distinct names): sending images to
-                    # rank 0 would cost more than the features themselves.
-                    background.submit(_write_pngs, images, kept, samples_dir)
-                if not grid_done and ctx.is_main and len(kept):
-                    ctx.save_image(grid_of(images), "sample_grid.png", "first samples")
-                    grid_done = True
-                chunk = _split(gather_rows(gather, rows, sync_device), layout)
-                chunk["end"] = np.asarray(step_end)
-                chunk["seconds"] = np.asarray(earlier_seconds + time.monotonic() - started)
-                collected.add(chunk)
-                if ctx.is_main:
-                    target = ctx.writer.checkpoint_dir / f"metrics-chunk-{step_start:09d}.npz"
-                    background.submit(_write_chunk, target, chunk)
-                timing.add(size, time.perf_counter() - began, step_end - step_start)
-                ctx.progress(
-                    "generate" if not args.generated else "features", step_end, total, "img"
-                )
-                while points and step_end >= points[0]:
-                    curve.append(_stream(ctx, collected, reference_stats, points.pop(0)))
-                step_start = step_end
-    finally:
-        source.close()
-    elapsed = earlier_seconds + time.monotonic() - started
-    clock.mark("sampling", total=elapsed)
-    if isinstance(source, FolderImages) and source.skipped:
-        ctx.warn(
-            f"generated folder {args.generated}: skipped {len(source.skipped)} unreadable file(s)"
-        )
-    if collected.count < 2:
-        raise InputError(f"only {collected.count} usable generated image(s); need at least 2")
-    throughput = {
-        "batch_size": batcher.size,
-        "batch_sizes": sorted(set(batcher.history)),
-        "auto_batch": args.batch_size == "auto",
-        "applied": list(applied),
-        **timing.describe(),
-    }
-    result = finish(
-        ctx,
-        options,
-        extractor,
-        reference,
-        collected,
-        curve,
-        elapsed,
-        device=stats_device,
-        throughput=throughput,
-    )
-    clock.mark("statistics")
-    result.results.update(clock.describe())
-    return result
+def _write_pngs(images: Any, indices: np.ndarray, folder: Path) -> None:
+    for index, image in zip(indices, images, strict=True):
+        save_png(image, folder / f"{index:07d}.png")
 
 
-@dataclass(frozen=True)
-class ReferenceTensors:
-    """The reference statistics (and features) on the statistics device, in float64, made once
-    for every point of the live curves."""
+# --------------------------------------------------------------------------------------------
+# One set of samples being measured
+# --------------------------------------------------------------------------------------------
 
-    mu: torch.Tensor
-    sigma: torch.Tensor
-    features: torch.Tensor | None
+
+@dataclass
+class MetricsRun:
+    """The state of one measurement; its methods are the run's steps, in order."""
+
+    ctx: RunContext
+    options: Any
+    measures: Measures
+    source: Any
+    total: int
+    checkpoint_dir: Path
+    samples_dir: Path
+    pipeline: Any = None
+    collected: Collected = field(default_factory=Collected)
+    next_index: int = 0
+    earlier_seconds: float = 0.0
+    curve: list[list[float]] = field(default_factory=list)
+    pending_points: list[int] = field(default_factory=list)
+    timing: Timing = field(default_factory=Timing)
+    grid_done: bool = False
+    applied: list[str] = field(default_factory=list)
+    clock: PhaseClock | None = None  # the mode's phase times; one is started if not given
 
     @classmethod
-    def of(cls, reference: ReferenceStats, device: torch.device) -> ReferenceTensors:
-        features = reference.features
+    def for_context(
+        cls, ctx: RunContext, options: Any, measures: Measures, pipeline: Any = None
+    ) -> MetricsRun:
+        """The run ``ctx`` describes: its folder of images, or samples of ``pipeline`` (the
+        context's model when not given) with the context's generation settings."""
+        args = ctx.args
+        if args.generated:
+            source: Any = FolderImages(args.generated)
+            total = min(len(source.paths), args.num_samples or len(source.paths))
+        else:
+            pipeline = pipeline if pipeline is not None else ctx.model().pipeline
+            settings = GenerationSettings.from_args(args)
+            source = PipelineImages(pipeline, options.prompts, settings, ctx.seed)
+            total = options.num_samples
         return cls(
-            torch.as_tensor(reference.mu, dtype=torch.float64, device=device),
-            torch.as_tensor(reference.sigma, dtype=torch.float64, device=device),
-            None
-            if features is None
-            else torch.as_tensor(features, device=device).to(torch.float64),
+            ctx,
+            options,
+            measures,
+            source,
+            total,
+            checkpoint_dir=ctx.writer.checkpoint_dir,
+            samples_dir=ctx.writer.artifact_path("samples"),
+            pipeline=pipeline,
         )
 
+    def run(self) -> ModeResult:
+        self.clock = self.clock or PhaseClock.start(self.ctx)
+        self.restore()
+        try:
+            self.run_steps()
+        finally:
+            self.source.close()
+        return self.finish()
 
-def _stream(
-    ctx: RunContext,
-    collected: Collected,
-    reference_stats: ReferenceTensors,
-    n: int,
-    emit: bool = True,
-) -> list[float]:
-    """FID (and KID) on the first ``n`` samples, emitted as points of the live curves."""
-    from .scores import kid
+    def restore(self) -> None:
+        """On ``--resume``, the rows checkpointed before, and the curve points they passed
+        (recomputed, not emitted again: their events are in the log)."""
+        if self.ctx.resume:
+            self.collected, self.next_index, self.earlier_seconds = load_chunks(self.checkpoint_dir)
+        if self.next_index:
+            self.ctx.log(f"resuming at sample {self.next_index} of {self.total}")
+        every = stream_points(self.total, self.options.stream_at)
+        self.curve = [
+            self.measures.stream(self.ctx, self.collected, p, emit=False)
+            for p in every
+            if p <= self.next_index
+        ]
+        self.pending_points = [p for p in every if p > self.next_index]
+        self.grid_done = self.next_index > 0
 
-    mu, sigma = reference_stats.mu, reference_stats.sigma
-    features = collected.array("features")
-    order = np.argsort(np.concatenate(collected.indices))[:n]
-    subset = torch.from_numpy(features[order]).to(mu.device)
-    value = fid_from_features(subset, mu, sigma)
-    if emit:
-        ctx.series("fid", n, value, x_label="N samples", y_label="FID")
-    point = [float(n), value, math.nan]
-    if reference_stats.features is not None and n >= 4:
-        kid_mean = kid(
-            reference_stats.features, subset, subset_size=min(1000, n), subsets=20, device=mu.device
-        )["mean"]
-        if emit:
-            ctx.series("kid", n, kid_mean, x_label="N samples", y_label="KID")
-        point[2] = kid_mean
-    return point
+    def run_steps(self) -> None:
+        """Every global step from the next sample to the last, checkpointed one by one."""
+        from .acceleration import accelerated
+
+        self.batcher, self.any_failed = _batcher(
+            self.ctx, self.measures.device, self.measures.sync_device, self.total
+        )
+        self.gather = StepRows()
+        self.started = self.clock.since  # sampling: from the end of the last phase
+        accelerate = (
+            accelerated(self.pipeline, self.measures.device, self.options.compile)
+            if self.pipeline is not None
+            else contextlib.nullcontext([])
+        )
+        with BackgroundWriter() as background, accelerate as applied:
+            self.applied = list(applied)
+            if applied:
+                self.ctx.log(f"throughput: {', '.join(applied)}")
+            step_start = self.next_index
+            while step_start < self.total:
+                step_start = self.step(step_start, background)
+
+    def step(self, step_start: int, background: BackgroundWriter) -> int:
+        """One global step; returns where the next one starts (the same place after an
+        out-of-memory failure on any process, at the smaller batch size)."""
+        world, rank = self.ctx.dist.world_size, self.ctx.dist.rank
+        size = self.batcher.start_step()
+        step_end = min(step_start + size * world, self.total)
+        mine = range(
+            min(step_start + rank * size, step_end), min(step_start + (rank + 1) * size, step_end)
+        )
+        self.source.prefetch(
+            range(step_end + rank * size, min(step_end + (rank + 1) * size, self.total))
+        )
+        began = time.perf_counter()
+        made = self.make_rows(mine)
+        if self.any_failed(made is None):
+            self.batcher.out_of_memory()
+            self.ctx.log(f"out of GPU memory at batch {size}; retrying with {self.batcher.size}")
+            return step_start
+        self.batcher.step_done()
+        rows, images, kept = made
+        self.keep(step_start, step_end, rows, images, kept, background)
+        self.timing.add(size, time.perf_counter() - began, step_end - step_start)
+        phase = "features" if self.ctx.args.generated else "generate"
+        self.ctx.progress(phase, step_end, self.total, "img")
+        while self.pending_points and step_end >= self.pending_points[0]:
+            point = self.pending_points.pop(0)
+            self.curve.append(self.measures.stream(self.ctx, self.collected, point))
+        return step_end
+
+    def make_rows(self, mine: range) -> tuple[np.ndarray, Any, np.ndarray] | None:
+        """This process's share of a step: its rows, images and sample indices; None when it
+        ran out of memory with ``--batch-size auto`` (any other failure is raised)."""
+        if not len(mine):
+            width = sum(w for _, w in self.measures.columns)
+            return np.zeros((0, width)), [], np.zeros(0, np.int64)
+        try:
+            images, prompts, kept = self.source.batch(mine)
+            return self.measures.rows(images, prompts, kept), images, kept
+        except Exception as error:
+            if self.ctx.args.batch_size != "auto" or not is_out_of_memory(error):
+                raise
+            return None
+
+    def keep(
+        self,
+        step_start: int,
+        step_end: int,
+        rows: np.ndarray,
+        images: Any,
+        kept: np.ndarray,
+        background: BackgroundWriter,
+    ) -> None:
+        """Save the step: PNGs (each process its own), the first samples' grid, and the
+        gathered rows as one checkpoint chunk (rank 0)."""
+        if self.options.save_images and len(kept):
+            # Sending images to rank 0 would cost more than the features themselves.
+            background.submit(_write_pngs, images, kept, self.samples_dir)
+        if not self.grid_done and self.ctx.is_main and len(kept):
+            self.ctx.save_image(grid_of(images), "sample_grid.png", "first samples")
+            self.grid_done = True
+        chunk = split_rows(
+            gather_rows(self.gather, rows, self.measures.sync_device), self.measures.columns
+        )
+        chunk["end"] = np.asarray(step_end)
+        chunk["seconds"] = np.asarray(self.seconds)
+        self.collected.add(chunk)
+        if self.ctx.is_main:
+            background.submit(write_chunk, chunk_path(self.checkpoint_dir, step_start), chunk)
+
+    @property
+    def seconds(self) -> float:
+        """Seconds spent on this run, over every attempt."""
+        return self.earlier_seconds + time.monotonic() - self.started
+
+    def throughput(self) -> dict[str, Any]:
+        return {
+            "batch_size": self.batcher.size,
+            "batch_sizes": sorted(set(self.batcher.history)),
+            "auto_batch": self.ctx.args.batch_size == "auto",
+            "applied": self.applied,
+            **self.timing.describe(),
+        }
+
+    def finish(self) -> ModeResult:
+        """Every final number (``outputs.finish``), once the samples are in."""
+        from .outputs import finish
+        from .scoring import Scoring
+
+        elapsed = self.seconds
+        self.clock.mark("sampling", total=elapsed)
+        skipped = getattr(self.source, "skipped", None)
+        if skipped:
+            self.ctx.warn(
+                f"generated folder {self.ctx.args.generated}: skipped {len(skipped)} "
+                "unreadable file(s)"
+            )
+        if self.collected.count < 2:
+            raise InputError(
+                f"only {self.collected.count} usable generated image(s); need at least 2"
+            )
+        result = finish(
+            Scoring(
+                self.ctx,
+                self.options,
+                self.measures.extractor,
+                self.measures.reference,
+                self.collected,
+                self.curve,
+                elapsed,
+                device=self.measures.stats_device,
+                throughput=self.throughput(),
+            )
+        )
+        if self.ctx.args.generated:
+            count = len(skipped or ())
+            result.results["generated"] = {
+                "source": str(self.ctx.args.generated),
+                "n": self.collected.count,
+                "skipped_files": count,
+            }
+        result.report += skipped_files_note(result.results)
+        self.clock.mark("statistics")
+        result.results.update(self.clock.describe())
+        return result
+
+
+def skipped_files_note(results: dict[str, Any]) -> str:
+    """The report's word on files that could not be decoded, on either side (empty if none):
+    a number computed without them must say so where it is read, not only on stderr."""
+    lines = []
+    for side in ("generated", "reference"):
+        section = results.get(side) or {}
+        if section.get("skipped_files"):
+            lines.append(
+                f"- {side} folder `{section.get('source')}`: {section['skipped_files']} "
+                "unreadable file(s) skipped; the numbers above are without them"
+            )
+    return "\n\n" + "\n".join(lines) if lines else ""
+
+
+def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
+    """A single metrics run: the measures, then the run's steps."""
+    scores_prompts = not ctx.args.generated and options.prompts is not None
+    clock = PhaseClock.start(ctx)
+    measures = Measures.open(ctx, options, scores_prompts=scores_prompts)
+    clock.mark("reference")
+    run = MetricsRun.for_context(ctx, options, measures)
+    run.clock = clock
+    return run.run()

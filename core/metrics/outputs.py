@@ -6,47 +6,33 @@ import math
 from typing import Any
 
 import numpy as np
-import torch
 
-from ..modes import ModeResult, RunContext
-from .frechet import fid_from_features, mean_and_covariance
-from .halfsamples import ChunkedFeatures
-from .prdc import prdc
-from .reference import (
-    ReferenceStats,
-    folder_batch_size,
-    reference_from_folder,
-)
-from .scores import (
-    cmmd,
-    fid_infinity,
-    fid_interval,
-    inception_score,
-    kid,
-)
+from ..modes import ModeResult
+from .frechet import mean_and_covariance
+from .registry import FID, KID, METRICS, Metric, selected
+from .scoring import Scoring
 
 
-def finish(
-    ctx: RunContext,
-    options: Any,
-    extractor: Any,
-    reference: ReferenceStats,
-    collected: Any,
-    curve: list[list[float]],
-    elapsed: float,
-    device: torch.device | str = "cpu",
-    throughput: dict[str, Any] | None = None,
-) -> ModeResult:
-    """Every final number, computed on ``device`` (the run's GPU, or the CPU)."""
-    order = np.argsort(np.concatenate(collected.indices))
-    features = collected.array("features")[order]
-    n = len(features)
-    features_t = torch.from_numpy(features).to(device)
-    mu_ref = torch.as_tensor(reference.mu, device=device)
-    sigma_ref = torch.as_tensor(reference.sigma, device=device)
-    common = {"n": n, "extractor": extractor.name, "resize_policy": extractor.resize_policy}
-    results: dict[str, Any] = {
-        "n_generated": n,
+def finish(scoring: Scoring) -> ModeResult:
+    """Every final number the run's ``--metrics`` asked for, each computed by its registry
+    record on ``scoring.device`` (the run's GPU, or the CPU), then the outputs and report."""
+    ctx = scoring.ctx
+    results = _run_section(scoring)
+    ctx.progress("scores", 0, 1, "stage")
+    for metric in _computable(scoring, selected(scoring.options.metrics)):
+        entries = metric.compute(scoring)
+        results.update(entries)
+        _emit(scoring, metric, entries)
+    ctx.progress("scores", 1, 1, "stage")
+    _write_outputs(scoring, results)
+    return ModeResult(results=results, report=_report(results))
+
+
+def _run_section(scoring: Scoring) -> dict[str, Any]:
+    """What every metrics result says about the run: sizes, extractor, reference, timing."""
+    extractor, reference = scoring.extractor, scoring.reference
+    return {
+        "n_generated": scoring.n,
         "n_reference": reference.n,
         "features": {
             "name": extractor.name,
@@ -54,139 +40,83 @@ def finish(
             "resize_policy": extractor.resize_policy,
         },
         "reference": reference.describe(),
-        "seconds": elapsed,
-        "throughput": throughput or {},
-        "statistics_device": str(device),
+        "seconds": scoring.elapsed,
+        "throughput": scoring.throughput or {},
+        "statistics_device": str(scoring.device),
     }
-    ctx.progress("scores", 0, 1, "stage")
-    if "fid" in options.metrics:
-        value = fid_from_features(features_t, mu_ref, sigma_ref)
-        chunks = ChunkedFeatures.build(features_t, mu_ref, sigma_ref, seed=ctx.seed)
-        infinity = fid_infinity(features_t, mu_ref, sigma_ref, seed=ctx.seed, chunks=chunks)
-        interval = fid_interval(
-            features_t, mu_ref, sigma_ref, value, options.bootstrap, seed=ctx.seed, chunks=chunks
-        )
-        del chunks
-        results["fid"] = {
-            "value": value,
-            **common,
-            "interval": [interval["low"], interval["high"]],
-            "interval_level": interval["level"],
-            "interval_method": interval["method"],
-            "interval_covers": interval["covers"],
-            "fid_inf": infinity["value"],
-            "fid_inf_stderr": infinity["stderr"],
-            "fid_inf_fit": infinity["fit"],
-            "fid_inf_note": infinity["note"],
-            "fid_inf_slope": infinity["slope"],
-            "fid_inf_points": list(zip(infinity["n"], infinity["fid"], strict=True)),
-            "curve": curve_points(curve),
-        }
-        ctx.metric("fid", value, n=n, interval=[interval["low"], interval["high"]])
-        ctx.metric("fid_inf", infinity["value"], n=n)
-    reference_features = reference.features
-    if reference_features is None:
-        skipped = [m for m in ("kid", "pr", "dc") if m in options.metrics]
+
+
+def _computable(scoring: Scoring, metrics: tuple[Metric, ...]) -> list[Metric]:
+    """The metrics whose needs the run meets; a reference missing what some need is said once."""
+    source = scoring.reference.source
+    if not scoring.has("reference_features"):
+        skipped = [m.name for m in metrics if "reference_features" in m.needs]
         if skipped:
-            ctx.warn(
-                f"reference {reference.source} holds statistics only: "
+            scoring.ctx.warn(
+                f"reference {source} holds statistics only: "
                 f"{', '.join(skipped)} need features and are skipped"
             )
-    else:
-        real_t = torch.from_numpy(reference_features).to(device)
-        if "kid" in options.metrics:
-            result = kid(real_t, features_t, seed=ctx.seed)
-            results["kid"] = {**result, **common}
-            ctx.metric("kid", result["mean"], n=n, std=result["std"])
-        if "pr" in options.metrics or "dc" in options.metrics:
-            # One pass serves both pairs (k=3 and k=5 from the same 6 nearest neighbours).
-            found = prdc(real_t, features_t, k_pr=3, k_dc=5)
-            for name, value, k, wanted in (
-                ("precision", found.precision, 3, "pr"),
-                ("recall", found.recall, 3, "pr"),
-                ("density", found.density, 5, "dc"),
-                ("coverage", found.coverage, 5, "dc"),
-            ):
-                if wanted in options.metrics:
-                    results[name] = {"value": value, "k": k, **common}
-                    ctx.metric(name, value, n=n)
-    logits = collected.array("logits")
-    if logits is not None and "is" in options.metrics:
-        result = inception_score(torch.from_numpy(logits[order]).to(device), seed=ctx.seed)
-        results["is"] = {**result, **common}
-        ctx.metric("is", result["mean"], n=n, std=result["std"])
-    scores = collected.array("clip")
-    if scores is not None:
-        scores = scores[order]
-        results["clip_score"] = {
-            "mean": float(scores.mean()),
-            "std": float(scores.std()),
-            "n": n,
-            "model": options.clip_model,
-        }
-        ctx.metric("clip_score", float(scores.mean()), n=n)
-    embeddings = collected.array("cmmd")
-    if embeddings is not None and reference.source.lower().endswith(".npz"):
-        ctx.warn(f"reference {reference.source}: CMMD needs the reference images; skipped")
-    elif embeddings is not None:
-        cmmd_extractor = _cmmd_extractor(ctx, options)
-        real = reference_from_folder(reference.source, cmmd_extractor, folder_batch_size(ctx.args))
-        value = cmmd(real.features, embeddings[order], device=device)
-        results["cmmd"] = {"value": value, "n": n, "model": options.clip_model}
-        ctx.metric("cmmd", value, n=n)
-    ctx.progress("scores", 1, 1, "stage")
-    _write_outputs(ctx, options, results, reference, features, logits, order, curve, collected)
-    return ModeResult(results=results, report=_report(results))
+    out = []
+    for metric in metrics:
+        missing = [need for need in metric.needs if not scoring.has(need)]
+        if missing == ["reference_images"]:
+            scoring.ctx.warn(
+                f"reference {source}: {metric.label} needs the reference images; skipped"
+            )
+        if not missing:
+            out.append(metric)
+    return out
 
 
-def _cmmd_extractor(ctx: RunContext, options: Any) -> Any:
-    from ..loading import resolve_device
-    from .features import get_extractor
+def _emit(scoring: Scoring, metric: Metric, entries: dict[str, Any]) -> None:
+    """One ``metric`` event per number of the record, with its spread or interval."""
+    for field in metric.fields:
+        entry = entries.get(field.entry_key)
+        if entry is None:
+            continue
+        extra = {}
+        if field.spread_key:
+            extra["std"] = entry[field.spread_key]
+        if field.has_interval:
+            extra["interval"] = entry["interval"]
+        scoring.ctx.metric(field.name, entry[field.value_key], n=scoring.n, **extra)
 
-    return get_extractor("clip", resolve_device(ctx.args.device), model=options.clip_model)
 
-
-def curve_points(curve: list[list[float]]) -> list[list[float | None]]:
-    return [[n, fid, None if math.isnan(k) else k] for n, fid, k in curve]
-
-
-def _write_outputs(
-    ctx: RunContext,
-    options: Any,
-    results: dict[str, Any],
-    reference: ReferenceStats,
-    features: np.ndarray,
-    logits: np.ndarray | None,
-    order: np.ndarray,
-    curve: list[list[float]],
-    collected: Any,
-) -> None:
+def _write_outputs(scoring: Scoring, results: dict[str, Any]) -> None:
+    """The live curve's CSV and figure, and with ``--save-features`` both sides' features."""
+    ctx, curve = scoring.ctx, scoring.curve
     if not ctx.is_main:
         return
     if curve:
         ctx.save_csv(
             "fid_curve.csv",
-            ["n", "fid", "kid"],
+            ["n", FID.name, KID.name],
             [[int(n), f"{fid:.6f}", "" if math.isnan(k) else f"{k:.6f}"] for n, fid, k in curve],
             "FID and KID over N",
         )
-        ctx.save_figure(_curve_figure(curve, results.get("fid")), "fid_curve.png", "FID over N")
-    if options.save_features:
-        real = {"mu": reference.mu, "sigma": reference.sigma, "n": np.asarray(reference.n)}
-        if reference.features is not None:
-            real["features"] = reference.features
-        ctx.save_npz("features_real.npz", "reference features", **real)
-        mu, sigma = mean_and_covariance(features)
-        generated = {
-            "features": features,
-            "mu": mu,
-            "sigma": sigma,
-            "n": np.asarray(len(features)),
-            "indices": np.concatenate(collected.indices)[order],
-        }
-        if logits is not None:
-            generated["logits"] = logits[order]
-        ctx.save_npz("features_generated.npz", "generated features", **generated)
+        ctx.save_figure(_curve_figure(curve, results.get(FID.name)), "fid_curve.png", "FID over N")
+    if scoring.options.save_features:
+        _save_features(scoring)
+
+
+def _save_features(scoring: Scoring) -> None:
+    reference = scoring.reference
+    real = {"mu": reference.mu, "sigma": reference.sigma, "n": np.asarray(reference.n)}
+    if reference.features is not None:
+        real["features"] = reference.features
+    scoring.ctx.save_npz("features_real.npz", "reference features", **real)
+    mu, sigma = mean_and_covariance(scoring.features)
+    generated = {
+        "features": scoring.features,
+        "mu": mu,
+        "sigma": sigma,
+        "n": np.asarray(scoring.n),
+        "indices": np.concatenate(scoring.collected.indices)[scoring.order],
+    }
+    logits = scoring.ordered("logits")
+    if logits is not None:
+        generated["logits"] = logits
+    scoring.ctx.save_npz("features_generated.npz", "generated features", **generated)
 
 
 def _curve_figure(curve: list[list[float]], fid: dict[str, Any] | None):
@@ -225,10 +155,6 @@ def _curve_figure(curve: list[list[float]], fid: dict[str, Any] | None):
     return figure
 
 
-def _stderr(value: float | None) -> str:
-    return "" if value is None else f" ± {value:.4f} (fit's standard error)"
-
-
 def _report(results: dict[str, Any]) -> str:
     lines = [
         f"Features: **{results['features']['name']}** ({results['features']['dim']}-d; "
@@ -238,33 +164,9 @@ def _report(results: dict[str, Any]) -> str:
         "| metric | value | detail |",
         "| --- | --- | --- |",
     ]
-    if "fid" in results:
-        fid = results["fid"]
-        lines.append(
-            f"| FID | {fid['value']:.4f} | {fid['interval_level']:.0%} interval "
-            f"[{fid['interval'][0]:.4f}, {fid['interval'][1]:.4f}]; FID∞ "
-            f"{fid['fid_inf']:.4f}{_stderr(fid['fid_inf_stderr'])} |"
-        )
-    for key, label in (("kid", "KID"), ("is", "IS")):
-        if key in results:
-            std = results[key]["std"]
-            spread = f"± {std:.5f}" if std is not None else "no spread"
-            lines.append(
-                f"| {label} | {results[key]['mean']:.5f} | {spread} ({results[key]['std_note']}) |"
-            )
-    for key in ("precision", "recall", "density", "coverage"):
-        if key in results:
-            lines.append(f"| {key} | {results[key]['value']:.4f} | k={results[key]['k']} |")
-    if "clip_score" in results:
-        clip = results["clip_score"]
-        lines.append(f"| CLIP score | {clip['mean']:.3f} | ± {clip['std']:.3f}, {clip['model']} |")
-    if "cmmd" in results:
-        lines.append(f"| CMMD | {results['cmmd']['value']:.5f} | {results['cmmd']['model']} |")
-    if "fid" in results:
-        fid = results["fid"]
-        lines += ["", f"The FID interval covers {fid['interval_covers']}."]
-        if fid["fid_inf_note"]:
-            lines.append(f"FID∞: {fid['fid_inf_note']}.")
+    for metric in METRICS:
+        if any(key in results for key in metric.result_keys):
+            lines += metric.report(metric, results)
     lines += [
         "",
         "![FID curve](artifacts/fid_curve.png)",

@@ -36,10 +36,10 @@ from ..images import (
     find_images,
     iter_decoded,
     listing_key,
-    read_image,
 )
 from .features import extract
 from .frechet import mean_and_covariance
+from .inputs import check_statistics, require_readable_images
 
 MIN_REFERENCE_IMAGES = 2
 FOLDER_BATCH = 256  # images read per step from folders, on both sides of a comparison
@@ -77,21 +77,14 @@ def cache_dir() -> Path:
     return Path(root) / "reference"
 
 
-def validate_reference(path: str) -> None:
-    """Cheap checks before a run: the folder has images, the ``.npz`` has ``mu`` and ``sigma``."""
+def validate_reference(path: str, expected_dim: int | None = None) -> None:
+    """Cheap checks before a run: the folder has two readable images; the ``.npz`` holds a
+    finite, symmetric, positive semi-definite covariance of the extractor's dimension."""
     file = Path(path).expanduser()
     if file.suffix.lower() == ".npz":
-        load_npz_stats(file)
+        load_npz_stats(file, expected_dim)
         return
-    paths = find_images(file, what="reference folder")
-    readable = 0
-    for path in paths:  # stops after a few files unless nearly all are broken
-        readable += read_image(path) is not None
-        if readable >= MIN_REFERENCE_IMAGES:
-            return
-    raise InputError(
-        f"reference folder {file}: only {readable} readable image(s) among {len(paths)} files"
-    )
+    require_readable_images(file, "reference folder")
 
 
 def load_npz_stats(path: Path, expected_dim: int | None = None) -> ReferenceStats:
@@ -111,6 +104,7 @@ def load_npz_stats(path: Path, expected_dim: int | None = None) -> ReferenceStat
     mu, sigma = arrays["mu"].astype(np.float64), arrays["sigma"].astype(np.float64)
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise InputError(f"reference {path}: mu {mu.shape} and sigma {sigma.shape} do not match")
+    check_statistics(path, mu, sigma)
     if expected_dim is not None and mu.shape[0] != expected_dim:
         raise InputError(
             f"reference {path}: statistics are {mu.shape[0]}-d but the feature extractor gives "

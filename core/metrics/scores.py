@@ -139,19 +139,23 @@ def kid(
         values.append((xx + yy) / pairs - 2 * xy / size**2)
     scores = torch.stack(values)
     result: dict[str, Any] = {"mean": float(scores.mean()), "subset_size": size, "subsets": subsets}
-    if fake_whole:
-        result["std"] = None
-        result["std_note"] = (
-            f"none: every generated subset is all {len(fake_t)} samples, so "
-            "subsets do not vary the generated side"
-        )
-    else:
-        result["std"] = float(scores.std(unbiased=False))
-        result["std_note"] = (
-            f"std of one subset's KID across {subsets} subsets of {size} "
-            "(population std, as torchmetrics and Bińkowski et al.)"
-        )
-    return result
+    return {**result, **_kid_spread(scores, None if fake_whole else size, len(fake_t))}
+
+
+def _kid_spread(scores: torch.Tensor, size: int | None, n_fake: int) -> dict[str, Any]:
+    """KID's ``std`` and what it measures; ``size`` None: every generated subset was the
+    whole generated set, and the spread says nothing about the model."""
+    if size is None:
+        return {
+            "std": None,
+            "std_note": f"none: every generated subset is all {n_fake} samples, so "
+            "subsets do not vary the generated side",
+        }
+    return {
+        "std": float(scores.std(unbiased=False)),
+        "std_note": f"std of one subset's KID across {len(scores)} subsets of {size} "
+        "(population std, as torchmetrics and Bińkowski et al.)",
+    }
 
 
 def inception_score(

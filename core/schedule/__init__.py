@@ -31,10 +31,10 @@ curves are in ``artifacts/schedule_curves.csv``; ``series`` events named ``logsn
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..options import Option
+from ..options import MAX_STEPS, Option
 
 if TYPE_CHECKING:
     from ..families import ModelConfigs
@@ -54,13 +54,17 @@ OPTIONS: tuple[Option, ...] = (
         default="",
     ),
     Option(
-        "sampler", "scheduler class for the sampler view", default_text="default: the model's own"
+        "sampler",
+        "scheduler class for the sampler view",
+        default_text="default: the model's own",
+        sweepable=True,
     ),
     Option(
         "sampler_steps",
         "inference steps of the sampler view",
         kind="int",
         positive=True,
+        maximum=MAX_STEPS,
         default_text=f"default: --steps or {DEFAULT_SAMPLER_STEPS}",
     ),
     Option(
@@ -70,7 +74,7 @@ OPTIONS: tuple[Option, ...] = (
         choices=("leading", "trailing", "linspace"),
         default_text="default: all three",
     ),
-    Option("flow_shift", "shift for 'flow' schedules", kind="float", positive=True),
+    Option("flow_shift", "shift for 'flow' schedules", kind="float", positive=True, sweepable=True),
 )
 
 
@@ -112,6 +116,13 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     from .plan import plan_schedule
 
     plan_schedule(args, model)
+
+
+def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Three short stages (whole-run progress)."""
+    from ..events import planned_phase
+
+    return [planned_phase("schedules", 3, "stage")]
 
 
 def run(ctx: RunContext) -> ModeResult:

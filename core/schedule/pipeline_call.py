@@ -25,15 +25,11 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..families import ModelConfigs
+from ..families import FAMILIES, ModelConfigs
 
-FLUX = "FluxPipeline"
-SD3 = "StableDiffusion3Pipeline"
-#: The ``.get`` defaults each pipeline uses for the shift settings (SD3's max_shift is 1.16).
-SHIFT_DEFAULTS = {
-    FLUX: (256, 4096, 0.5, 1.15),
-    SD3: (256, 4096, 0.5, 1.16),
-}
+#: The pipelines whose μ is computed here: those of the families with shift defaults
+#: (``Family.shift`` in ``core/families.py``; SD3's max_shift is 1.16, Flux's 1.15).
+SHIFTING = tuple(pipeline for family in FAMILIES if family.shift for pipeline in family.pipelines)
 
 
 @dataclass(frozen=True)
@@ -91,14 +87,11 @@ def _size(model: ModelConfigs, height: int | None, width: int | None) -> tuple[i
 
 
 def _image_seq_len(model: ModelConfigs, height: int, width: int) -> int:
-    """The latent sequence length the pipeline's code derives from the image size."""
-    factor = model.vae_scale_factor
-    if model.pipeline_class == FLUX:
-        # prepare_latents: 2 * (size // (factor * 2)) latent pixels, packed in 2 x 2 patches.
-        return (height // (factor * 2)) * (width // (factor * 2))
-    # StableDiffusion3Pipeline: latents of size // factor, transformer patches of patch_size.
-    patch = int(model.denoiser_config.get("patch_size", 2))
-    return (height // factor // patch) * (width // factor // patch)
+    """The latent sequence length the pipeline's code derives from the image size: latent
+    pixels (size // VAE factor) in tokens of the family's packing x patch size (Flux: 2 x 2
+    packed latent pixels; SD3: transformer patches of ``patch_size``)."""
+    rows, columns = model.token_grid(height, width)
+    return rows * columns
 
 
 def timestep_call(
@@ -109,22 +102,22 @@ def timestep_call(
 ) -> TimestepCall:
     """How ``model``'s pipeline sets the timesteps of a scheduler with ``scheduler_config``
     (the built scheduler's config, class defaults included)."""
-    pipeline = model.pipeline_class
+    pipeline, record = model.pipeline_class, model.record
     custom = None
-    if pipeline == FLUX and not scheduler_config.get("use_flow_sigmas"):
-        custom = "np.linspace(1.0, 1 / n, n)"
+    if record is not None and record.own_sigmas and not scheduler_config.get("use_flow_sigmas"):
+        custom = record.own_sigmas
     if not scheduler_config.get("use_dynamic_shifting"):
         return TimestepCall(pipeline, custom_sigmas=custom)
-    if pipeline not in SHIFT_DEFAULTS:
+    if record is None or record.shift is None:
         what = pipeline or f"the scheduler config {model.source!r}"
         raise InputError(
             f"{what}: the scheduler shifts its timesteps by image size (use_dynamic_shifting), "
-            f"and how μ is computed is known here only for {' and '.join(SHIFT_DEFAULTS)}; "
+            f"and how μ is computed is known here only for {' and '.join(SHIFTING)}; "
             "pass such a pipeline's folder or hub id"
         )
     height, width = _size(model, height, width)
     seq_len = _image_seq_len(model, height, width)
-    base_len, max_len, base_shift, max_shift = SHIFT_DEFAULTS[pipeline]
+    base_len, max_len, base_shift, max_shift = record.shift
     mu = _calculate_shift(pipeline)(
         seq_len,
         scheduler_config.get("base_image_seq_len", base_len),

@@ -61,6 +61,10 @@ class HelpScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
+        # The page scrolls, not the table: arrows and PageDown move it from the first key,
+        # with no Tab into the table first.
+        table.can_focus = False
+        self.query_one(VerticalScroll).focus()
         table.add_columns("where", "key", "action")
         for where, bindings in binding_sections():
             for binding in bindings:

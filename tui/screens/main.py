@@ -36,8 +36,8 @@ from ..options import (
     field_for_error,
     form_options,
 )
-from ..start_checks import error_field, is_model_error, quick_check
-from ..text import literal, styled
+from ..start_checks import error_field, is_model_error, path_problem, quick_check
+from ..text import literal, short_model, styled
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 #: A Select's "nothing chosen" value: ``Select.NULL`` since Textual 2 (``BLANK`` before, and
@@ -193,6 +193,16 @@ class OptionField(Vertical):
             return None if widget.value == NO_SELECTION else widget.value
         return widget.value  # type: ignore[attr-defined]
 
+    def set(self, value: Any) -> None:
+        """Show ``value`` (a saved configuration's) as the field would hold it when typed."""
+        widget = self.query_one(f"#opt-{self.spec.dest}")
+        if isinstance(widget, Checkbox):
+            widget.value = bool(value)
+        elif isinstance(widget, Select):
+            widget.value = value if value in self.spec.choices else NO_SELECTION
+        else:
+            widget.value = "" if value is None else str(value)  # type: ignore[attr-defined]
+
     def show_error(self, message: str | None) -> None:
         self.query_one(".field-error", Static).update(literal(message or ""))
         self.set_class(bool(message), "-invalid")
@@ -200,8 +210,22 @@ class OptionField(Vertical):
     def check(self) -> str | None:
         value = self.value
         message = self.spec.check(value) if isinstance(value, str) else None
+        if message is None and isinstance(value, str):
+            message = path_problem(self.spec, value)  # a path is checked as it is typed too
         self.show_error(message)
         return message
+
+
+def recent_config_options(recent: list[dict[str, Any]]) -> list[tuple[Content, int]]:
+    """One line per remembered configuration: modes, model, then the options it set."""
+    lines = []
+    for index, config in enumerate(recent):
+        skip = {"modes", "model", "device", "dtype"}
+        options = " ".join(f"{k.replace('_', '-')}={v}" for k, v in config.items() if k not in skip)
+        modes = ",".join(config.get("modes") or [])
+        model = short_model(str(config.get("model") or "")) or "?"
+        lines.append((literal(f"{modes} · {model} {options}".strip(), one_line=True), index))
+    return lines
 
 
 class ModePane(Vertical):
@@ -213,6 +237,12 @@ class ModePane(Vertical):
         self.values: dict[str, Any] = {}
 
     def compose(self) -> ComposeResult:
+        yield Select(
+            recent_config_options(settings.recent_configs()),
+            prompt="recent configurations",
+            id="recent-configs",
+            compact=True,
+        )
         yield Label("Modes  (space ticks ✓)", classes="pane-title", id="modes-title")
         yield ModeList(
             *(Selection(f"{name:<10} {desc}", name) for name, desc in self.modes.items()),
@@ -240,13 +270,30 @@ class ModePane(Vertical):
         for field in self.fields:
             self.values[field.spec.dest] = field.value
 
+    def fill(self, values: dict[str, Any], modes: list[str]) -> None:
+        """Select ``modes`` and fill every field from ``values`` (a run's configuration)."""
+        chosen = [mode for mode in modes if mode in self.modes]
+        self.values.update(values)
+        self._filling = True
+        selection = self.query_one("#modes", SelectionList)
+        if set(selection.selected) == set(chosen):
+            for field in self.fields:
+                field.set(values.get(field.spec.dest))
+            self._filling = False
+            return
+        selection.deselect_all()
+        for mode in chosen:
+            selection.select(mode)
+
     @on(SelectionList.SelectedChanged, "#modes")
     async def rebuild_form(self) -> None:
         chosen = self.selected
         self.query_one("#modes-title", Label).update(
             f"Modes  ✓ {', '.join(chosen)}" if chosen else "Modes  (space ticks ✓)"
         )
-        self.remember_values()
+        if not getattr(self, "_filling", False):
+            self.remember_values()  # a filled configuration's values win over the old fields
+        self._filling = False
         form = self.query_one("#mode-form", VerticalScroll)
         await form.remove_children()
         modes = self.selected
@@ -267,6 +314,17 @@ class ModePane(Vertical):
             (a for a in event.widget.ancestors_with_self if isinstance(a, OptionField)), None
         )
         self.query_one("#field-help", Static).update(literal(field.help_text if field else ""))
+        if field is not None:
+            # The help line's new height resizes the form after Textual scrolled the widget
+            # into view: scroll again once the layout has settled, the whole field (its row
+            # and its error line), so the field typed into is always the one on screen.
+            self.call_after_refresh(self.scroll_field_into_view, field)
+
+    def scroll_field_into_view(self, field: OptionField) -> None:
+        if field.is_attached:
+            self.query_one("#mode-form", VerticalScroll).scroll_to_widget(
+                field, animate=False, immediate=True
+            )
 
     @on(Input.Changed)
     def _check_field(self, event: Input.Changed) -> None:
@@ -420,6 +478,21 @@ class MainScreen(Screen):
             self.show_refusal(str(error))
             return
         self.app.start_run(argv, self.mode_pane.run_name)  # type: ignore[attr-defined]
+        self.remember_config()
+
+    def remember_config(self) -> None:
+        """This form's values among the recent configurations (offered at the form's top)."""
+        pane = self.mode_pane
+        pane.remember_values()
+        config = {
+            "modes": pane.selected,
+            "model": self.model_pane.source or None,
+            "device": self.model_pane.device,
+            "dtype": self.model_pane.dtype,
+            **{f.spec.dest: f.value for f in pane.fields if f.value not in (None, "", False)},
+        }
+        recent = settings.remember_config(config)
+        self.query_one("#recent-configs", Select).set_options(recent_config_options(recent))
 
     def clear_errors(self) -> None:
         self.query_one("#form-error", Static).update("")
@@ -443,6 +516,37 @@ class MainScreen(Screen):
 
     def on_screen_resume(self) -> None:
         self.refresh_bindings()  # F4 appears once a run has been started
+
+    # ---- rerun and recent configurations ------------------------------------------------
+
+    def fill_from_config(self, config: dict[str, Any], *, edit: bool) -> None:
+        """The form as it was for a run (its ``config.json``): model, device, dtype, modes and
+        every option; the name is left empty, so the new run gets a name of its own. ``edit``
+        puts the cursor in the first option, else on Start (one key reruns it as it was)."""
+        self.clear_errors()
+        source = config.get("model")
+        self.query_one("#model-source", Input).value = "" if source is None else str(source)
+        for key, choices in (("device", DEVICES), ("dtype", DTYPES)):
+            if config.get(key) in choices:
+                self.query_one(f"#{key}", Select).value = config[key]
+        values = {key: value for key, value in config.items() if key != NAME.dest}
+        values[NAME.dest] = None
+        self.mode_pane.fill(values, [str(m) for m in config.get("modes") or []])
+        self.call_after_refresh(self._focus_after_fill, edit)
+
+    def _focus_after_fill(self, edit: bool) -> None:
+        fields = self.mode_pane.fields
+        if edit and fields:
+            fields[0].query_one(f"#opt-{fields[0].spec.dest}").focus()
+        else:
+            self.query_one("#start", Button).focus()
+
+    @on(Select.Changed, "#recent-configs")
+    def _use_recent_config(self, event: Select.Changed) -> None:
+        if isinstance(event.value, int):
+            recent = settings.recent_configs()
+            if event.value < len(recent):
+                self.fill_from_config(recent[event.value], edit=True)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """F4 is offered once this session has started a run."""

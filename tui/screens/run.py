@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from textual import work
@@ -21,8 +22,9 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Log, Static, TabbedContent, TabPane
 
-from ...core.health import health_lines
-from ...core.result_fields import format_number, result_rows
+from ...core.health import Health, health_lines
+from ...core.overall import Overall, overall_line
+from ...core.result_fields import result_rows
 from ...core.runs import (
     PROCESS,
     REPORT,
@@ -32,10 +34,12 @@ from ...core.runs import (
     read_json,
 )
 from ..curves import (
-    LIVE_LEFT,
     LIVE_RIGHT,
     SCHEDULE_TITLES,
+    at_display_scale,
     group_series,
+    live_series,
+    live_title,
     schedule_curves,
 )
 from ..launcher import LaunchedRun, run_pid
@@ -48,15 +52,17 @@ from ..run_model import (
 )
 from ..text import cell, literal, short_model, styled
 from ..widgets.chart import CurveChart
+from ..widgets.gpu import GpuPane
 from ..widgets.images import ImageBrowser
 from ..widgets.run_parts import MetricsTable, PhaseBars
+from ..widgets.sweep import SweepPane
 from ..widgets.tables import fill_table
 
 POLL_SECONDS = 0.2
 LIVENESS_SECONDS = 1.0
 HEALTH_SECONDS = 2.0
 STARTING_LOG_LINES = 3
-TABS = ("live", "charts", "images", "files")
+TABS = ("live", "charts", "images", "files", "gpu", "sweep")
 FILE_COLUMNS = (("kind", "kind"), ("path", "path"), ("caption", "caption"))
 #: States in which the run's process is (or is about to be) at work.
 ACTIVE_STATES = ("running", "resuming", "starting", "reading")
@@ -76,9 +82,10 @@ class RunUpdated(Message):
 
 
 class HealthUpdated(Message):
-    def __init__(self, lines: list[str]) -> None:
+    def __init__(self, lines: list[str], reading: Health | None = None) -> None:
         super().__init__()
         self.lines = lines
+        self.reading = reading
 
 
 class RunScreen(Screen):
@@ -91,7 +98,10 @@ class RunScreen(Screen):
         Binding("2", "show_tab('charts')", "Charts", show=False),
         Binding("3", "show_tab('images')", "Images", show=False),
         Binding("4", "show_tab('files')", "Files", show=False),
+        Binding("5", "show_tab('gpu')", "GPU", show=False),
+        Binding("6", "show_tab('sweep')", "Sweep", show=False),
         Binding("g", "next_chart", "Chart", tooltip="next chart"),
+        Binding("m", "toggle_log", "Log", tooltip="the log on the whole screen, following it"),
         Binding("right_square_bracket", "step_image(1)", "Image", tooltip="next image"),
         Binding(
             "left_square_bracket", "step_image(-1)", "Prev", tooltip="previous image", show=False
@@ -113,6 +123,7 @@ class RunScreen(Screen):
         self.health: list[str] = []
         self.refused: str | None = None
         self.results_drawn = False  # the last redraw had results.json (tests wait for it)
+        self.sweep_shown = False
 
     # ---- layout -------------------------------------------------------------------------
 
@@ -123,6 +134,7 @@ class RunScreen(Screen):
         with TabbedContent(id="run-tabs", initial="live"):
             with TabPane("1 Live", id="live"):
                 yield PhaseBars(id="phases")
+                yield Static("", id="small-n")
                 with Horizontal(id="live-middle"):
                     yield CurveChart(id="live-chart")
                     yield MetricsTable(id="metrics-table")
@@ -134,6 +146,10 @@ class RunScreen(Screen):
                 yield ImageBrowser(getattr(self.app, "image_renderer", "auto"), id="image-browser")
             with TabPane("4 Files", id="files"):
                 yield DataTable(id="files-table", cursor_type="row")
+            with TabPane("5 GPU", id="gpu"):
+                yield GpuPane(id="gpu-pane")
+            with TabPane("6 Sweep", id="sweep"):
+                yield SweepPane(id="sweep-pane")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
@@ -150,7 +166,7 @@ class RunScreen(Screen):
     def _clock_tick(self) -> None:
         """Elapsed time and ETA move on between events (a long batch writes none)."""
         if self.model is not None and self.model.state in ("running", "resuming"):
-            snap = self.model.snapshot(light=True)
+            snap = self.model.snapshot(light=True, now=wall_clock())
             self._set_header(snap.state, snap.message, snap)
 
     @property
@@ -232,9 +248,10 @@ class RunScreen(Screen):
         monitor = self.app.health_monitor()  # type: ignore[attr-defined]
         while not worker.is_cancelled:
             pid = self._run_pid()
-            lines = health_lines(monitor.read(pid)) if pid is not None else []
-            if lines != self.health:
-                self.post_message(HealthUpdated(lines))
+            reading = monitor.read(pid) if pid is not None else None
+            lines = health_lines(reading) if reading is not None else []
+            if lines != self.health or reading is not None:
+                self.post_message(HealthUpdated(lines, reading))
             deadline = time.monotonic() + HEALTH_SECONDS
             while time.monotonic() < deadline and not worker.is_cancelled:
                 time.sleep(0.1)
@@ -256,7 +273,7 @@ class RunScreen(Screen):
     def on_run_updated(self, message: RunUpdated) -> None:
         if self.model is None:
             return
-        self.redraw(self.model.snapshot())
+        self.redraw(self.model.snapshot(now=wall_clock()))
 
     def on_health_updated(self, message: HealthUpdated) -> None:
         self.health = message.lines
@@ -266,6 +283,8 @@ class RunScreen(Screen):
         pane = panes.first(Static)
         pane.update(literal("\n".join(message.lines)))
         pane.display = bool(message.lines)
+        if message.reading is not None:
+            self.query_one(GpuPane).record(message.reading)
 
     def _changed(self, snap: RunSnapshot, *parts: str) -> bool:
         key = ",".join(parts)
@@ -291,6 +310,9 @@ class RunScreen(Screen):
             self.query_one("#metrics-table", MetricsTable).update_rows(
                 result_rows(self.results, snap.metrics.values(), snap.series)
             )
+        if self._changed(snap, "series", "metrics", "state"):  # (a key of its own)
+            self._draw_sweep(snap)
+            self._small_n_note()
         if self._changed(snap, "log"):
             log = self.query_one("#run-log", Log)
             new = snap.versions["log"] - self._drawn.get("log-lines", 0)
@@ -303,6 +325,44 @@ class RunScreen(Screen):
         if self._changed(snap, "series", "artifacts", "state"):
             self.refresh_bindings()  # keys offered depend on charts, images and state
 
+    def _small_n_note(self) -> None:
+        """A warning when the samples are fewer than the features have dimensions: FID and
+        KID are then strongly biased (even negative), and their intervals say little."""
+        metrics = (self.results or {}).get("metrics") or {}
+        n, dim = metrics.get("n_generated"), (metrics.get("features") or {}).get("dim")
+        note = self.query_one("#small-n", Static)
+        small = isinstance(n, int) and isinstance(dim, int) and n < dim
+        note.display = small
+        if small:
+            note.update(
+                literal(
+                    f"small N: {n} samples < {dim} feature dimensions; FID and KID are biased "
+                    "at this N (negative values possible), their intervals are rough, and the "
+                    "live values at smaller N differ from the final ones"
+                )
+            )
+
+    def _draw_sweep(self, snap: RunSnapshot) -> None:
+        """A campaign's points and curve; its tab is shown first the first time it is seen."""
+        from ..sweep import from_events, from_results, is_sweep
+
+        config = self.config
+        tabs = self.query_one("#run-tabs", TabbedContent)
+        if not is_sweep(config, self.results, snap.series):
+            tabs.hide_tab("sweep")
+            return
+        tabs.show_tab("sweep")
+        final = (self.results or {}).get("sweep")
+        view = (
+            from_results(final, config)
+            if final
+            else from_events(list(snap.metrics.values()), snap.series, config)
+        )
+        self.query_one(SweepPane).show(view)
+        if not self.sweep_shown:
+            self.sweep_shown = True
+            tabs.active = "sweep"
+
     def _show_chart_for_mode(self) -> None:
         """Only a metrics run has a live FID/KID curve; other runs give its room to the table."""
         metrics = self.is_metrics_run
@@ -310,16 +370,16 @@ class RunScreen(Screen):
         self.query_one("#live-middle").set_class(not metrics, "-table-only")
 
     def _draw_live_chart(self, snap: RunSnapshot) -> None:
-        live = {name: pts for name, pts in snap.series.items() if name in LIVE_LEFT + LIVE_RIGHT}
+        live = live_series(snap.series)
         # The curve takes its room once it has a point; until then the table and log have it.
         self.query_one("#live-middle").set_class(bool(live), "-curve")
-        fid = snap.series.get("fid")
-        title = "FID (left axis) and KID (right) over N samples"
-        if fid:
-            n, value = fid[-1]
-            title = f"FID {format_number(value)} at N={int(n)}  ·  FID and KID (right) over N"
         # No x label: the title names the axis, and 24 rows need every line for the curve.
-        self.query_one("#live-chart", CurveChart).show(live, title=title, right=LIVE_RIGHT)
+        # Drawn at the table's scale (KID ×10³), the legend saying so.
+        scaled, names = at_display_scale(live)
+        right = [names.get(name, name) for name in LIVE_RIGHT]
+        self.query_one("#live-chart", CurveChart).show(
+            scaled, title=live_title(snap.series), right=right
+        )
 
     def _set_header(self, state: str, message: str = "", snap: RunSnapshot | None = None) -> None:
         name = self.run_dir.name if self.run_dir else "(new run)"
@@ -330,20 +390,14 @@ class RunScreen(Screen):
         facts = [f"model {model}", f"modes {modes}"]
         if config.get("num_samples"):
             facts.append(f"N {config['num_samples']}")
-        if snap is not None and snap.started is not None:
-            end = wall_clock() if state in ("running", "resuming") else None
-            last = max((p.last_time for p in snap.phases), default=snap.started)
-            facts.append(f"elapsed {format_duration((end or last) - snap.started)}")
-            eta, complete = snap.eta()
-            if eta:  # a lower bound while some phase has no rate yet
-                facts.append(f"ETA {'≥ ' if not complete else ''}{format_duration(eta)}")
-            elif eta is not None:
-                facts.append("ETA --:--" if not complete else "ETA 00:00")
-        self.query_one("#run-header", Static).update(
-            styled(
-                (name, "bold"), "  ", (state, _state_style(state)), detail, "\n", "  ".join(facts)
-            )
-        )
+        lines: list[str | tuple[str, str]] = [(name, "bold"), "  ", (state, _state_style(state))]
+        lines += [detail, "\n", "  ".join(facts)]
+        overall = snap.overall if snap is not None else None
+        if overall is not None and snap is not None and snap.started is not None:
+            if state not in ACTIVE_STATES and overall.eta is None:
+                overall = replace(overall, eta=0.0 if state == "finished" else None)
+            lines += ["\n", overall_text(overall, state)]
+        self.query_one("#run-header", Static).update(styled(*lines))
         self.sub_title = f"{name}: {state}"
 
     # ---- starting and refusal -----------------------------------------------------------
@@ -411,10 +465,10 @@ class RunScreen(Screen):
                 if index == self.chart_index
                 else marker + chart_name
             )
-        prefix = f"{self.run_dir.name}/" if self.run_dir else ""
-        saved = [prefix + a.path for a in snap.artifacts if a.kind == "figure"]
-        if saved:
-            parts.append(f"\nPNG: {', '.join(saved)}")
+        # The figures' file paths are on the Images and Files tabs: here they would push the
+        # chart (and its legend) off an 80×24 screen.
+        if any(a.kind == "figure" for a in snap.artifacts):
+            parts.append("  (PNG files: tabs 3 and 4)")
         title.update(styled(*parts))
 
     def _draw_files(self, snap: RunSnapshot) -> None:
@@ -436,7 +490,9 @@ class RunScreen(Screen):
         browser = self.query(ImageBrowser)
         entries = browser.first().entries if browser else []
         if action == "step_axis" and parameters:
-            return bool(browser) and browser.first().has_axis(str(parameters[0]))
+            # Offered wherever there are images; where they do not vary along the axis the
+            # key says so (it never does nothing without a word).
+            return bool(entries)
         if action == "step_image":
             return len(entries) > 1
         if action == "next_chart":
@@ -450,7 +506,21 @@ class RunScreen(Screen):
         return True
 
     def action_back(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+            return
         self.app.pop_screen()
+
+    def action_toggle_log(self) -> None:
+        """``m``: the log fills the screen (and follows new lines); again, back."""
+        if self.maximized is not None:
+            self.minimize()
+            return
+        self.action_show_tab("live")
+        log = self.query_one("#run-log", Log)
+        log.auto_scroll = True
+        self.maximize(log, container=False)
+        log.scroll_end(animate=False)
 
     def action_show_tab(self, tab: str) -> None:
         self.query_one("#run-tabs", TabbedContent).active = tab
@@ -467,7 +537,10 @@ class RunScreen(Screen):
 
     def action_step_axis(self, axis: str) -> None:
         self.action_show_tab("images")
-        if not self.query_one(ImageBrowser).step_axis(axis):
+        browser = self.query_one(ImageBrowser)
+        if not browser.has_axis(axis):
+            self.notify(f"this run's images do not vary by {axis}", timeout=3)
+        elif not browser.step_axis(axis):
             self.notify(f"no other {axis} for this image", timeout=2)
 
     def action_stop_run(self) -> None:
@@ -502,6 +575,14 @@ class RunScreen(Screen):
 
         stop_process(pid)
         self.app.call_from_thread(self.notify, f"run stopped (pid {pid})", timeout=3)
+
+
+def overall_text(overall: Overall, state: str) -> str:
+    """The whole run's line in the header: the CLI's line, with "stopped" for a run that is
+    not running (no ETA to count down)."""
+    if state in ACTIVE_STATES or state == "finished":
+        return overall_line(overall)
+    return overall_line(replace(overall, eta=None)).replace("ETA estimating", "stopped")
 
 
 def _state_style(state: str) -> str:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime
 from pathlib import Path
 
 from textual import on, work
@@ -22,9 +21,8 @@ REFRESH_SECONDS = 2.0
 #: must list in well under half a second. The mark (space) is shown in the status cell.
 COLUMNS = (
     ("state", "status"),
-    ("name", "run"),
-    ("started", "started"),
-    ("what", "modes · model · N"),
+    ("name", "run (id for show and --resume)"),
+    ("what", "modes · N · model"),
     ("numbers", "results"),
 )
 
@@ -37,35 +35,24 @@ def shown_path(path: Path) -> str:
         return str(path)
 
 
-def started_text(info: RunInfo) -> str:
-    if info.started is None:
-        return ""
-    return datetime.fromtimestamp(info.started).strftime("%Y-%m-%d %H:%M")
-
-
 def status_text(info: RunInfo, marked: bool) -> str:
     return f"{'*' if marked else ' '} {info.state}"
 
 
 def what_text(info: RunInfo) -> str:
-    parts = [",".join(info.modes) or "?", short_model(info.model, 30) or "?"]
+    """Modes, N, then the model: the model name is the part that may be cut at 80 columns."""
+    parts = [",".join(info.modes) or "?"]
     if info.num_samples is not None:
         parts.append(f"N {info.num_samples}")
+    parts.append(short_model(info.model, 30) or "?")
     return " · ".join(parts)
-
-
-def name_text(info: RunInfo) -> str:
-    """The run's name without the start time it begins with (the started column has it)."""
-    name = info.name
-    return name[16:] if len(name) > 16 and name[:8].isdigit() and name[8] == "-" else name
 
 
 def row_cells(run: ListedRun, marked: bool) -> tuple:
     info = run.info
     return (
         cell(status_text(info, marked)),
-        cell(name_text(info)),
-        cell(started_text(info)),
+        cell(info.name),  # the whole id, never cut: it carries the start time too
         cell(what_text(info)),
         cell(run.headline),
     )
@@ -77,12 +64,19 @@ class RunsScreen(Screen):
     BINDINGS = [
         Binding("escape", "back", "Back", show=False),
         Binding("enter", "open_run", "Open", priority=True, tooltip="open a run, or attach to it"),
-        Binding("r", "resume_run", "Resume", tooltip="resume an interrupted run"),
+        Binding(
+            "r",
+            "rerun",
+            "Rerun",
+            tooltip="the form filled with this run's options (an interrupted run: resume it)",
+        ),
+        Binding("e", "edit_run", "Edit", tooltip="edit and run: change the run's options first"),
         Binding("d", "delete_run", "Delete"),
         Binding("space", "mark_run", "Mark", key_display="␣", tooltip="mark for compare"),
         Binding("c", "compare", "Compare", tooltip="compare the marked runs"),
         Binding("s", "next_sort", "Sort", tooltip="sort by date, state, model, mode"),
         Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("ctrl+u", "clear_filter", "Clear filter", show=False, priority=True),
         Binding("f5", "refresh", "Refresh", show=False),
     ]
 
@@ -205,6 +199,10 @@ class RunsScreen(Screen):
     def action_filter(self) -> None:
         self.query_one("#runs-filter", Input).focus()
 
+    def action_clear_filter(self) -> None:
+        """Ctrl+U empties the filter wherever the cursor is (as in a shell)."""
+        self.query_one("#runs-filter", Input).value = ""
+
     @on(Input.Changed, "#runs-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self.query_text = event.value
@@ -229,6 +227,23 @@ class RunsScreen(Screen):
         info = self.selected
         if info is not None:
             self.app.open_run(info.path)  # type: ignore[attr-defined]
+
+    def action_rerun(self) -> None:
+        info = self.selected
+        if info is None:
+            return
+        if info.state == "interrupted":
+            self.action_resume_run()
+            return
+        if info.state == "running":
+            self.notify("this run is still running (enter attaches)", timeout=3)
+            return
+        self.app.rerun(info.path, edit=False)  # type: ignore[attr-defined]
+
+    def action_edit_run(self) -> None:
+        info = self.selected
+        if info is not None:
+            self.app.rerun(info.path, edit=True)  # type: ignore[attr-defined]
 
     def action_resume_run(self) -> None:
         info = self.selected

@@ -8,6 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, ProgressBar
 
+from ...core.progress import format_rate
 from ...core.result_fields import ResultRow
 from ..run_model import PhaseProgress, format_duration
 from ..text import cell, literal
@@ -25,8 +26,7 @@ def phase_stats(phase: PhaseProgress, live: bool) -> str:
         return f"{phase.done}/{phase.total} {phase.unit}  done"
     if not live:
         return f"{phase.done}/{phase.total} {phase.unit}  stopped"
-    rate = phase.rate
-    rate_text = f"{rate:.2f} {phase.unit}/s" if rate is not None else f"-- {phase.unit}/s"
+    rate_text = format_rate(phase.rate, phase.unit) or f"-- {phase.unit}/s"
     return f"{phase.done}/{phase.total} {phase.unit}  {rate_text}  ETA {format_duration(phase.eta)}"
 
 

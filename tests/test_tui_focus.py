@@ -1,0 +1,130 @@
+"""The focused form field is always on screen, named by the help line, and gets what is typed.
+
+Every field of every mode's form is walked with Tab and with Shift+Tab at 80×24 and 120×36;
+clicking a field and focusing one from code (as the command palette does) are checked too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_tui_fakes import async_test, isolated_config, make_app, wait_for  # noqa: F401
+from textual.widgets import Checkbox, Input, Select
+
+from diffusionscope.core.modes import available_modes
+
+pytestmark = pytest.mark.usefixtures("isolated_config")
+SIZES = [(80, 24), (120, 36)]
+#: Typed into a text field; every field accepts it as text (checks may flag it, that is fine).
+TYPED = "7"
+
+
+def _inside(widget, container) -> bool:
+    """The widget's whole row is inside the container's visible region and the screen."""
+    region = widget.region
+    visible = container.region
+    screen = widget.screen.region
+    return region.height > 0 and visible.contains_region(region) and screen.contains_region(region)
+
+
+def _help(screen) -> str:
+    return str(screen.query_one("#field-help").render())
+
+
+async def _check_focused(pilot, screen, field_ids: list[str]) -> str:
+    """The focused widget is a form field, on screen, named by the help line; returns its id."""
+    await pilot.pause()
+    focused = screen.app.focused
+    assert focused is not None and focused.id in field_ids, focused
+    form = screen.query_one("#mode-form")
+    assert _inside(focused, form), (focused.id, focused.region, form.region)
+    field = focused.parent.parent
+    assert field.spec.flag in _help(screen), (focused.id, _help(screen))
+    return str(focused.id)
+
+
+async def _walk(pilot, screen, key: str, field_ids: list[str]) -> list[str]:
+    seen: list[str] = []
+    for _ in range(len(field_ids)):
+        await pilot.press(key)
+        seen.append(await _check_focused(pilot, screen, field_ids))
+    return seen
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("mode", sorted(available_modes()))
+@async_test
+async def test_every_field_is_on_screen_named_and_typed_into(
+    mode: str, size: tuple[int, int], runs_root: Path
+) -> None:
+    app = make_app(runs_root, model="core/zoo/digits-ldm")
+    async with app.run_test(size=size) as pilot:
+        screen = app.screen
+        screen.query_one("#modes").select(mode)
+        await wait_for(pilot, lambda: screen.query("#field-seed"))
+        await pilot.pause()
+        fields = screen.mode_pane.fields
+        ids = [f"opt-{f.spec.dest}" for f in fields]
+        # Tab from the mode list walks every field in order, each on screen when focused.
+        screen.query_one("#modes").focus()
+        assert await _walk(pilot, screen, "tab", ids) == ids
+        # Shift+Tab back from the Start button walks them in reverse.
+        screen.query_one("#start").focus()
+        assert await _walk(pilot, screen, "shift+tab", ids) == ids[::-1]
+        # What is typed lands in the focused field and nowhere else.
+        for field in fields:
+            widget = field.query_one(f"#opt-{field.spec.dest}")
+            if not isinstance(widget, Input):
+                continue
+            widget.focus()  # as the command palette's "Go to option" does
+            await _check_focused(pilot, screen, ids)
+            before = {f.spec.dest: f.value for f in fields}
+            await pilot.press("end", *TYPED)
+            after = {f.spec.dest: f.value for f in fields}
+            changed = {k for k in after if after[k] != before[k]}
+            assert changed == {field.spec.dest}, changed
+            assert str(after[field.spec.dest]).endswith(TYPED)
+        # A click on the last field (after scrolling back to the top) focuses and shows it.
+        form = screen.query_one("#mode-form")
+        form.scroll_home(animate=False)
+        await pilot.pause()
+        last = fields[-1].query_one(f"#opt-{fields[-1].spec.dest}")
+        if last.region.height > 0 and form.region.contains_region(last.region):
+            await pilot.click(last)
+            await _check_focused(pilot, screen, ids)
+        assert all(
+            isinstance(w, Input | Select | Checkbox) for w in screen.query(".field-row > *") if w.id
+        )
+
+
+def test_paths_are_checked_as_typed(tmp_path: Path) -> None:
+    """Exists, readable, folder or file as the option wants, .npz where statistics are meant."""
+    from diffusionscope.core.options import PROMPTS_FILE, REFERENCE
+    from diffusionscope.tui.start_checks import path_problem
+
+    folder, text, stats = tmp_path / "ref", tmp_path / "p.txt", tmp_path / "s.npz"
+    folder.mkdir()
+    text.write_text("a seven\n")
+    stats.write_bytes(b"")
+    assert path_problem(REFERENCE, str(folder)) is None
+    assert path_problem(REFERENCE, str(stats)) is None
+    assert "expected a folder or a .npz" in path_problem(REFERENCE, str(text))
+    assert "no such" in path_problem(REFERENCE, str(tmp_path / "missing"))
+    assert path_problem(PROMPTS_FILE, str(text)) is None
+    assert "a folder; a file is expected" in path_problem(PROMPTS_FILE, str(folder))
+    assert path_problem(PROMPTS_FILE, "") is None  # empty: the default
+
+
+@async_test
+async def test_a_bad_path_is_flagged_under_its_field_as_typed(runs_root: Path) -> None:
+    app = make_app(runs_root, model="core/zoo/digits-ldm")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.query_one("#modes").select("metrics")
+        await wait_for(pilot, lambda: screen.query("#opt-reference"))
+        screen.query_one("#opt-reference").focus()
+        await pilot.press(*"/no/such/ref")
+        field = screen.query_one("#field-reference")
+        await wait_for(pilot, lambda: field.has_class("-invalid"))
+        assert "no such" in str(field.query_one(".field-error").render())

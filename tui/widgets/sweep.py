@@ -1,0 +1,56 @@
+"""The sweep view of a campaign run: its points as a table, and its curve drawn as points end."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from ..sweep import LABELS, SweepView, number_text
+from ..text import cell, literal
+from .chart import CurveChart
+from .tables import fill_table
+
+COLUMNS = (
+    ("point", "point"),
+    ("state", "state"),
+    ("fid", "FID [95%]"),
+    ("clip_score", "CLIP [95%]"),
+    ("kid", "KID [95%]"),
+    ("to_best", "FID − best [paired 95%]"),
+)
+
+
+class SweepPane(Vertical):
+    """A summary line, a row per point, and the FID–CLIP curve (or FID over checkpoints)."""
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="sweep-summary")
+        yield DataTable(id="sweep-table", cursor_type="row")
+        yield CurveChart(id="sweep-chart")
+
+    def show(self, view: SweepView) -> None:
+        done = sum(p.state == "done" for p in view.points)
+        planned = f" of {view.planned}" if view.planned else ""
+        summary = f"{done}{planned} points done"
+        if view.best is not None:
+            summary += f" · best {view.points[view.best].label} (✓: differs beyond its interval)"
+        self.query_one("#sweep-summary", Static).update(literal(summary, one_line=True))
+        # A metric no point has (KID left out of --metrics) takes no room at 80 columns.
+        keys = [k for k in ("fid", "clip_score", "kid") if any(k in p.numbers for p in view.points)]
+        columns = [c for c in COLUMNS if c[0] not in LABELS or c[0] in keys]
+        rows = []
+        for index, point in enumerate(view.points):
+            best = index == view.best
+            cells = [
+                cell(point.label + (" ★" if best else "")),
+                cell(point.state),
+                *(cell(number_text(point, key)) for key in keys),
+                cell("best" if best else point.to_best.get("fid", "")),
+            ]
+            rows.append((point.label, cells))
+        fill_table(self.query_one(DataTable), columns, rows)
+        title, curves, xlabel = view.chart()
+        chart = self.query_one(CurveChart)
+        chart.placeholder = "drawn as points finish"
+        chart.show(curves, title=title, xlabel=xlabel)
