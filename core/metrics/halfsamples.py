@@ -48,6 +48,7 @@ class ChunkedFeatures:
     grams: torch.Tensor  # [K, d, d] Gram matrices of the centred rows in the factor basis
     offset: torch.Tensor  # [d] the set's mean less the reference mean
     reference_trace: float
+    total_gram: torch.Tensor  # [d, d] the sum of every chunk's
 
     @classmethod
     def build(
@@ -80,9 +81,9 @@ class ChunkedFeatures:
             squares[index] = (centred * centred).sum()
             torch.matmul(turned.T, turned, out=grams[index])
         sizes = torch.tensor([len(p) for p in parts], dtype=torch.float64, device=device)
-        return cls(
-            sizes, sums, squares, rotated, grams, centre - mu_ref, float(torch.trace(sigma_ref))
-        )
+        reference_trace = float(torch.trace(sigma_ref))
+        offset = centre - mu_ref
+        return cls(sizes, sums, squares, rotated, grams, offset, reference_trace, grams.sum(dim=0))
 
     @property
     def count(self) -> int:
@@ -93,13 +94,28 @@ class ChunkedFeatures:
         weights[torch.as_tensor(members, device=weights.device)] = 1.0
         return weights
 
+    def _gram_sum(self, weights: torch.Tensor) -> torch.Tensor:
+        """The members' Gram matrices summed: the members' own, or the total less the others',
+        whichever reads fewer (at most half the chunks)."""
+        inside = torch.nonzero(weights).flatten().tolist()
+        outside = torch.nonzero(weights == 0).flatten().tolist()
+        if len(outside) < len(inside):
+            total = self.total_gram.clone()
+            for index in outside:
+                total -= self.grams[index]
+            return total
+        total = self.grams[inside[0]].clone()
+        for index in inside[1:]:
+            total += self.grams[index]
+        return total
+
     def rows(self, members: torch.Tensor | np.ndarray) -> int:
         return int(self._weights(members) @ self.sizes)
 
     def fid(self, members: torch.Tensor | np.ndarray) -> float:
         """FID of the rows of the chunks ``members`` against the reference (clipped at 0, as
         :func:`~diffusionscope.core.metrics.frechet.frechet_distance`). The chunks' parts are
-        summed as weighted sums, so no copy of their Gram matrices is made."""
+        summed in place, without a copy of their Gram matrices."""
         weights = self._weights(members)
         n = float(weights @ self.sizes)
         if n < 2:
@@ -107,9 +123,9 @@ class ChunkedFeatures:
         shift = weights @ self.sums / n
         turned_shift = weights @ self.rotated_sums / n
         trace = (float(weights @ self.squares) - n * float(shift @ shift)) / (n - 1)
-        product = torch.tensordot(weights, self.grams, dims=1)
+        product = self._gram_sum(weights)
         product -= n * torch.outer(turned_shift, turned_shift)
-        product = (product + product.T) / (2 * (n - 1))
+        product /= n - 1  # eigvalsh reads one triangle: exactly symmetric as it sees it
         root_trace = float(torch.linalg.eigvalsh(product).clamp(min=0).sqrt().sum())
         mean_term = float(((self.offset + shift) ** 2).sum())
         return max(mean_term + trace + self.reference_trace - 2 * root_trace, 0.0)
