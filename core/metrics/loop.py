@@ -49,12 +49,7 @@ from .batching import (
 from .features import FeatureExtractor, extract, get_extractor
 from .frechet import fid_from_features
 from .phases import PhaseClock
-from .reference import (
-    ReferenceStats,
-    folder_batch_size,
-    load_npz_stats,
-    reference_from_folder,
-)
+from .reference import ReferenceStats, folder_batch_size
 from .registry import FID, KID, needed
 from .rows import (
     Collected,
@@ -67,6 +62,7 @@ from .rows import (
     write_chunk,
 )
 from .sources import FolderImages, PipelineImages, grid_of, read_prompts
+from .stats_files import with_protocol
 
 __all__ = ["Measures", "MetricsRun", "PipelineImages", "read_prompts", "run_metrics"]
 
@@ -146,14 +142,14 @@ class ReferenceTensors:
         )
 
 
-def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceStats:
-    args = ctx.args
-    if not args.reference:
-        raise InputError("--reference: a reference folder or .npz statistics file is needed")
-    if Path(args.reference).suffix.lower() == ".npz":
-        return load_npz_stats(Path(args.reference), expected_dim=extractor.num_features)
-    return reference_from_folder(
-        args.reference, extractor, folder_batch_size(args), progress=ctx.progress, log=ctx.log
+def load_reference(ctx: RunContext, extractor: FeatureExtractor, options: Any) -> ReferenceStats:
+    """The reference ``--reference`` or ``--reference-set`` names (``reference_plan.py``)."""
+    from . import reference_draw_size
+    from .reference_plan import load_planned, plan_reference
+
+    plan = plan_reference(ctx.args, reference_draw_size(ctx.args, options))
+    return load_planned(
+        plan, extractor, folder_batch_size(ctx.args), progress=ctx.progress, log=ctx.log
     )
 
 
@@ -189,11 +185,12 @@ class Measures:
             device,
             inception_weights=ctx.args.inception_weights,
             model=ctx.args.feature_model,
+            resize=getattr(ctx.args, "resize", None) if options.features == "inception" else None,
         )
         ctx.log(
             f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})"
         )
-        reference = load_reference(ctx, extractor)
+        reference = load_reference(ctx, extractor, options)
         ctx.log(
             f"reference: {reference.n} images from {reference.source}"
             + (" (cached statistics)" if reference.cached else "")
@@ -342,7 +339,7 @@ class MetricsRun:
         )
 
     def run(self) -> ModeResult:
-        self.clock = self.clock or PhaseClock.start(self.ctx)
+        self.clock = self.clock or PhaseClock.start(self.ctx, self.checkpoint_dir)
         self.restore()
         try:
             self.run_steps()
@@ -511,7 +508,7 @@ class MetricsRun:
         result.report += skipped_files_note(result.results)
         self.clock.mark("statistics")
         result.results.update(self.clock.describe())
-        return result
+        return with_protocol(result, self.measures.extractor, self.measures.reference)
 
 
 def skipped_files_note(results: dict[str, Any]) -> str:
@@ -531,7 +528,7 @@ def skipped_files_note(results: dict[str, Any]) -> str:
 def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     """A single metrics run: the measures, then the run's steps."""
     scores_prompts = not ctx.args.generated and options.prompts is not None
-    clock = PhaseClock.start(ctx)
+    clock = PhaseClock.start(ctx, ctx.writer.checkpoint_dir)
     measures = Measures.open(ctx, options, scores_prompts=scores_prompts)
     clock.mark("reference")
     run = MetricsRun.for_context(ctx, options, measures)

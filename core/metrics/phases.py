@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..atomic import atomic_write_json
@@ -25,14 +26,16 @@ CHECKPOINT = "metrics-phases.json"
 @dataclass
 class PhaseClock:
     ctx: Any
+    folder: Path  # the checkpoint folder of the measurement (one per point of a sweep)
     totals: dict[str, float] = field(default_factory=dict)
     since: float = field(default_factory=time.monotonic)  # when the running phase began
 
     @classmethod
-    def start(cls, ctx: Any) -> PhaseClock:
+    def start(cls, ctx: Any, folder: Path) -> PhaseClock:
         """A clock for this attempt, holding the earlier attempts' totals when resuming."""
-        earlier = read_json(ctx.writer.checkpoint_dir / CHECKPOINT) if ctx.resume else None
-        return cls(ctx, {name: float(earlier.get(name, 0.0)) for name in PHASES} if earlier else {})
+        earlier = read_json(folder / CHECKPOINT) if ctx.resume else None
+        totals = {name: float(earlier.get(name, 0.0)) for name in PHASES} if earlier else {}
+        return cls(ctx, Path(folder), totals)
 
     def mark(self, phase: str, total: float | None = None) -> None:
         """End ``phase`` now: add the time since the last mark to it (or set its total over
@@ -42,7 +45,8 @@ class PhaseClock:
             total = self.totals.get(phase, 0.0) + now - self.since
         self.totals[phase], self.since = total, now
         if self.ctx.is_main:
-            atomic_write_json(self.ctx.writer.checkpoint_dir / CHECKPOINT, self.totals)
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.folder / CHECKPOINT, self.totals)
 
     def describe(self) -> dict[str, Any]:
         phases = {name: self.totals.get(name, 0.0) for name in PHASES}
