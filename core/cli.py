@@ -33,6 +33,7 @@ from .errors import (
 from .events import MetricEvent
 from .modes import MODE_NAMES, ModeResult, RunContext, available_modes
 from .options import (
+    DEVICE,
     GENERATION_OPTIONS,
     GENERATION_TITLE,
     HOW_OPTIONS,
@@ -127,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
         fid.add_argument("path_a")
         fid.add_argument("path_b")
         add_options(fid, fid_options)
+
+    if "metrics" in modes:
+        compare = sub.add_parser(
+            "compare", help="paired differences of two metrics runs with the same seeds"
+        )
+        compare.add_argument("run_a")
+        compare.add_argument("run_b")
+        add_options(compare, [DEVICE, JSON])
 
     tui = sub.add_parser("tui", help="open the workbench (the default with no arguments)")
     add_options(tui, [MODEL, RUNS_ROOT])
@@ -333,7 +342,10 @@ def _saved_config(run_dir: Path, options: dict[str, Option]) -> dict[str, Any]:
 
 
 def _saved_value_problem(option: Option, value: Any) -> str | None:
-    """Why ``value`` cannot be a value of ``option``, or None."""
+    """Why ``value`` cannot be a value of ``option``, or None (a repeated option: of each)."""
+    if option.repeat and isinstance(value, list):
+        single = replace(option, repeat=False)
+        return next(filter(None, (_saved_value_problem(single, item) for item in value)), None)
     if isinstance(value, str) and value in option.words:
         return None
     if option.kind == "bool":
@@ -565,7 +577,11 @@ def _run_each_mode(
         )
         writer.log(f"{mode}: starting")
         result: ModeResult = module.run(ctx)
-        completed[mode] = {"results": result.results, "report": result.report}
+        completed[mode] = {
+            "results": result.results,
+            "report": result.report,
+            "sections": result.sections,
+        }
         if dist.is_main:
             atomic_write_json(writer.checkpoint_dir / COMPLETED_MODES, completed)
     return completed
@@ -590,6 +606,7 @@ def _assemble_results(
         results["model"] = load_model.cache["model"].summary.to_json()
     for mode in args.modes:
         results[mode] = completed[mode]["results"]
+        results.update(completed[mode].get("sections") or {})
     return results
 
 
@@ -736,6 +753,12 @@ def fid_command(args: argparse.Namespace) -> int:
     return run_fid(args)
 
 
+def compare_command(args: argparse.Namespace) -> int:
+    from .metrics.compare_runs import compare_command as run_compare
+
+    return run_compare(args)
+
+
 def parse_workbench_args(argv: Sequence[str]) -> argparse.Namespace:
     """The workbench's own options (``diffusionscope tui --model M``), declared with the rest.
 
@@ -749,11 +772,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        if args.command in ("run", "fid"):
+        if args.command in ("run", "fid", "compare"):
             _quiet_libraries()
         if args.command == "run":
             return execute_run(args, given_options(argv))
-        handler = {"runs": list_command, "show": show_command, "fid": fid_command}.get(args.command)
+        handlers = {"runs": list_command, "show": show_command, "fid": fid_command}
+        handler = handlers.get(args.command) or (args.command == "compare" and compare_command)
         if handler is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE

@@ -162,3 +162,17 @@ async def test_header_eta_counts_down_between_events_and_never_reads_zero_early(
         final = _header(screen)
         assert "100%" in final and "ETA 00:00" in final
     writer.close()
+
+
+def test_planned_phases_have_bars_from_the_start() -> None:
+    from diffusionscope.tui.run_model import RunModel
+
+    model = RunModel(Path("."), modes=("metrics",))
+    model.apply(_events()[:2])
+    phases = {p.phase: (p.done, p.total) for p in model.snapshot().phases}
+    assert phases == {"reference": (0, 100), "generate": (0, 64), "scores": (0, 1)}
+    # Sampling starts with no word from the reference (read from its cache): that bar is done.
+    model.apply(_events()[4:])
+    phases = {p.phase: p for p in model.snapshot().phases}
+    assert phases["reference"].finished and phases["generate"].done == 16
+    assert phases["generate"].rate == pytest.approx(8 / 8)  # between its two events

@@ -87,6 +87,23 @@ def _numbers(value: Any) -> list[float] | None:
     return None
 
 
+def _item_label(name: str, items: list[Any], index: int) -> str:
+    """A list entry named by what tells it from its siblings (``sampler trailing`` for the
+    sampler view's spacings), not by its position (``sampler[2]``)."""
+    item = items[index]
+    if not isinstance(item, dict):
+        return f"{name}[{index}]"
+    scalars = [k for k, v in item.items() if isinstance(v, str | int | float)]
+    telling = [
+        k
+        for k in scalars
+        if len({str(other.get(k)) for other in items if isinstance(other, dict)}) == len(items)
+    ]
+    if not telling:
+        return f"{name}[{index}]"
+    return f"{name} {item[telling[0]]}"
+
+
 def schedule_curves(
     results: Mapping[str, Any] | None, series: Mapping[str, Curve] | None = None
 ) -> dict[str, dict[str, Curve]]:
@@ -111,10 +128,10 @@ def schedule_curves(
                     x = xs if xs and len(xs) == len(ys) else list(range(len(ys)))
                     curves[kind][label] = list(zip(x, ys, strict=True))
                 elif isinstance(value, dict | list):
-                    visit(value, str(key) if isinstance(value, dict) else label)
+                    visit(value, str(key))
         elif isinstance(node, list):
             for index, item in enumerate(node):
-                visit(item, f"{name}[{index}]")
+                visit(item, _item_label(name, node, index))
 
     if section is not None:
         visit(section, "model")
@@ -128,3 +145,18 @@ def schedule_curves(
 def finite(points: Iterable[tuple[float, float]]) -> Curve:
     """Drop points plotext cannot draw (inf log-SNR at t=0, NaN from a failed batch)."""
     return [(x, y) for x, y in points if math.isfinite(x) and math.isfinite(y)]
+
+
+def at_display_scale(curves: Mapping[str, Curve]) -> tuple[dict[str, Curve], dict[str, str]]:
+    """Each curve at the scale its number is shown in the results table (KID ×10³), and the
+    names it is drawn under (``kid ×10³``): a chart and its table never disagree by 1000."""
+    from ..core.result_fields import field_for
+
+    scaled: dict[str, Curve] = {}
+    names: dict[str, str] = {}
+    for name, points in curves.items():
+        description = field_for(series_label(name))[0]
+        unit = f" {description.unit}" if description.unit.startswith("×") else ""
+        names[name] = f"{name}{unit}"
+        scaled[names[name]] = [(x, y * description.scale) for x, y in points]
+    return scaled, names

@@ -19,6 +19,7 @@ from ..core.events import (
     Event,
     LogEvent,
     MetricEvent,
+    PlanEvent,
     ProgressEvent,
     SeriesEvent,
     StatusEvent,
@@ -195,13 +196,14 @@ class RunModel:
             phase = self.phases.get(key)
             # A phase measures its rate afresh when it starts over, and in each new attempt
             # of a resumed run (the time the run was stopped is not work done).
-            if phase is None or event.done < phase.done or phase.first_time < self._attempt_time:
+            unseen = phase is None or phase.seen_time is None  # none yet, or only planned
+            if unseen or event.done < phase.done or phase.first_time < self._attempt_time:
                 # A phase first heard of part-way (one event per batch) began, as far as can be
                 # told, when its mode's previous progress event was written: measuring from
                 # there gives a rate from its first event on, not from its second.
                 began = self._mode_times.get(event.mode)
                 if (
-                    phase is None
+                    unseen
                     and event.done > 0
                     and began is not None
                     and (self._attempt_time <= began < event.time)
@@ -222,8 +224,19 @@ class RunModel:
                     event.done,
                 )
                 self.phases[key] = phase
+                self._skip_planned_before(key)
             self._mode_times[event.mode] = event.time
             phase.done, phase.total, phase.last_time = event.done, event.total, event.time
+            self.versions["progress"] += 1
+        elif isinstance(event, PlanEvent):
+            # Every planned phase has its bar from the start, at 0, before its first event.
+            for entry in event.phases:
+                key = (event.mode, str(entry.get("phase", "")))
+                if key not in self.phases:
+                    total, unit = int(entry.get("total", 0)), str(entry.get("unit", ""))
+                    self.phases[key] = PhaseProgress(
+                        key[1], event.mode, 0, total, unit, event.time, 0, event.time
+                    )
             self.versions["progress"] += 1
         elif isinstance(event, SeriesEvent):
             points = self.series.setdefault(event.series, [])
@@ -246,6 +259,15 @@ class RunModel:
             level = "" if event.level == "info" else f"{event.level.upper()} "
             for line in event.message.rstrip().splitlines() or [""]:
                 self._log_line(event.time, f"{level}{prefix}{line}")
+
+    def _skip_planned_before(self, key: tuple[str, str]) -> None:
+        """Planned phases of the mode before this one that never reported are over (a
+        reference read from its cache reports nothing): their bars read done."""
+        for other_key, other in list(self.phases.items()):
+            if other_key == key:
+                break
+            if other.mode == key[0] and other.seen_time is None and other.done == 0:
+                other.done = other.total
 
     def _log_line(self, when: float, text: str) -> None:
         # Time since the run's first event: meaningful across hosts and time zones.

@@ -99,6 +99,19 @@ OPTIONS: tuple[Option, ...] = (
         "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
     ),
     Option(
+        "sweep",
+        "sweep an option over values, NAME=V1,V2,... (repeat for a grid; model=DIR/* for "
+        "checkpoints)",
+        metavar="NAME=VALUES",
+        repeat=True,
+    ),
+    Option(
+        "watch",
+        "evaluate each new checkpoint that appears in DIR, until stopped",
+        metavar="DIR",
+    ),
+    Option("yes", "run a --sweep grid of over 1000 points", kind="bool"),
+    Option(
         "compile",
         "torch.compile the denoiser (UNet or transformer); its first steps "
         "compile it, timed apart as warm-up",
@@ -210,6 +223,9 @@ def validate(args: argparse.Namespace) -> None:
     if options.features == "inception":
         check_inception_available(args.inception_weights)
     validate_reference(args.reference, feature_dim(options.features, args.feature_model))
+    from .sweep import check_plan
+
+    check_plan(args)
 
 
 def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
@@ -276,6 +292,10 @@ def run(ctx: RunContext) -> ModeResult:
                 f"--prompts-file: {model.summary.pipeline_class} is text-conditioned; give a "
                 "prompts file (one prompt a line, cycled to reach N)"
             )
+    if ctx.args.sweep or ctx.args.watch:
+        from .campaign import run_campaign
+
+        return run_campaign(ctx, options)
     return run_metrics(ctx, options)
 
 

@@ -14,7 +14,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from ...core.events import MetricEvent, SeriesEvent
 from ...core.result_fields import ResultRow, format_number, result_rows
 from ...core.runs import read_events
-from ..curves import LIVE_LEFT, LIVE_RIGHT, SCHEDULE_TITLES, schedule_curves
+from ..curves import LIVE_LEFT, LIVE_RIGHT, SCHEDULE_TITLES, at_display_scale, schedule_curves
 from ..run_model import read_config, read_results
 from ..sweep import from_results
 from ..text import cell, literal, short_model, styled
@@ -188,8 +188,12 @@ class CompareScreen(Screen):
                 for label, points in curves.items():
                     by_title.setdefault(title, {})[f"{letter(index)}:{label}"] = points
             for name, points in series.items():
-                if name in LIVE_LEFT + LIVE_RIGHT:
-                    by_title.setdefault(f"{name} over N", {})[f"{letter(index)}:{name}"] = points
+                if name in LIVE_LEFT + LIVE_RIGHT:  # at the table's scale (KID ×10³), named so
+                    scaled, names = at_display_scale({name: points})
+                    shown = names[name]
+                    by_title.setdefault(f"{shown} over N", {})[f"{letter(index)}:{shown}"] = scaled[
+                        shown
+                    ]
         return list(by_title.items())
 
     def _draw(self) -> None:

@@ -36,6 +36,7 @@ from ...core.runs import (
 from ..curves import (
     LIVE_RIGHT,
     SCHEDULE_TITLES,
+    at_display_scale,
     group_series,
     live_series,
     live_title,
@@ -373,8 +374,11 @@ class RunScreen(Screen):
         # The curve takes its room once it has a point; until then the table and log have it.
         self.query_one("#live-middle").set_class(bool(live), "-curve")
         # No x label: the title names the axis, and 24 rows need every line for the curve.
+        # Drawn at the table's scale (KID ×10³), the legend saying so.
+        scaled, names = at_display_scale(live)
+        right = [names.get(name, name) for name in LIVE_RIGHT]
         self.query_one("#live-chart", CurveChart).show(
-            live, title=live_title(snap.series), right=LIVE_RIGHT
+            scaled, title=live_title(snap.series), right=right
         )
 
     def _set_header(self, state: str, message: str = "", snap: RunSnapshot | None = None) -> None:
@@ -486,7 +490,9 @@ class RunScreen(Screen):
         browser = self.query(ImageBrowser)
         entries = browser.first().entries if browser else []
         if action == "step_axis" and parameters:
-            return bool(browser) and browser.first().has_axis(str(parameters[0]))
+            # Offered wherever there are images; where they do not vary along the axis the
+            # key says so (it never does nothing without a word).
+            return bool(entries)
         if action == "step_image":
             return len(entries) > 1
         if action == "next_chart":
@@ -531,7 +537,10 @@ class RunScreen(Screen):
 
     def action_step_axis(self, axis: str) -> None:
         self.action_show_tab("images")
-        if not self.query_one(ImageBrowser).step_axis(axis):
+        browser = self.query_one(ImageBrowser)
+        if not browser.has_axis(axis):
+            self.notify(f"this run's images do not vary by {axis}", timeout=3)
+        elif not browser.step_axis(axis):
             self.notify(f"no other {axis} for this image", timeout=2)
 
     def action_stop_run(self) -> None:

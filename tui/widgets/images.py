@@ -111,10 +111,12 @@ class ImageBrowser(Vertical):
         if current is None or axis not in current.axes:
             return False
         others = {k: v for k, v in current.axes.items() if k != axis}
+        # The same kind of image too: from a word's map over the selected steps (no timestep
+        # in its name), the next word's map over them, not one of its single steps.
         same_row = [
             i
             for i, e in enumerate(self.entries)
-            if axis in e.axes and {k: e.axes.get(k) for k in others} == others
+            if set(e.axes) == set(current.axes) and {k: e.axes[k] for k in others} == others
         ]
         if len(same_row) < 2:
             return False
