@@ -46,13 +46,24 @@ def test_the_block_holds_one_example_per_mode_and_the_fid_command() -> None:
     assert any(argv[1] == "fid" for argv in COMMANDS)
 
 
+@pytest.fixture(scope="module")
+def reference_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One reference cache for the examples: the shipped digits are read once, as a user's
+    second run would find them."""
+    return tmp_path_factory.mktemp("reference-cache")
+
+
 @pytest.mark.parametrize("argv", COMMANDS, ids=[" ".join(a[1:4]) for a in COMMANDS])
 def test_offline_example_runs_as_written(
-    argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+    argv: list[str],
+    tmp_path: Path,
+    reference_cache: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("DIFFUSIONSCOPE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("DIFFUSIONSCOPE_CACHE", str(reference_cache))
     command = with_small_counts(argv[1:])
     if command[0] == "run":
         command += ["--runs-root", str(tmp_path / "runs"), "--quiet"]
