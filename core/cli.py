@@ -1,4 +1,4 @@
-"""The headless commands: ``diffusionscope run|runs|show|fid``.
+"""The headless commands: ``diffusionscope run|runs|show|fid|stats``.
 
 Every option is validated before a run directory exists, so bad input costs one line on stderr,
 exit code 2 and leaves nothing behind. A run writes only through :class:`diffusionscope.core.runs.RunWriter`,
@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
         fid.add_argument("path_a")
         fid.add_argument("path_b")
         add_options(fid, fid_options)
+    stats_options = getattr(modes.get("metrics"), "STATS_OPTIONS", None)
+    if stats_options is not None:
+        stats = sub.add_parser(
+            "stats",
+            help="write reference statistics (mu, sigma, features, protocol) of an image "
+            "folder, ADM image batch or caption set",
+        )
+        stats.add_argument("source", metavar="FOLDER_OR_CAPTION_SET")
+        add_options(stats, stats_options)
 
     if "metrics" in modes:
         compare = sub.add_parser(
@@ -622,7 +631,34 @@ def _assemble_report(args: argparse.Namespace, completed: dict[str, Any], path: 
     for mode in args.modes:
         section = completed[mode].get("report") or ""
         lines += [f"## {mode}", "", section.strip(), ""]
+    lines += ["## Reproduce", "", "```", reproduce_command(args), "```", ""]
+    for mode in args.modes:
+        protocol = (completed[mode].get("results") or {}).get("protocol")
+        if isinstance(protocol, dict) and protocol.get("line"):
+            lines.append(f"Protocol ({mode}): {protocol['line']}")
     return "\n".join(lines)
+
+
+#: Options a reproducing command leaves out: where the run goes, not what it measures.
+NOT_REPRODUCED = frozenset({*NOT_SAVED, "runs_root", "name"})
+
+
+def reproduce_command(args: argparse.Namespace) -> str:
+    """The ``run`` command that measures the same thing again: every declared option whose
+    value differs from its default (the model, modes and seed always), shell-quoted."""
+    import shlex
+
+    words = [PROG, "run"]
+    for dest, option in _declared_run_options().items():
+        value = getattr(args, dest, None)
+        if dest in NOT_REPRODUCED or value is None:
+            continue
+        if dest == "modes" and not isinstance(value, str):
+            value = ",".join(value)
+        if value == option.default and dest not in ("model", "modes", "seed"):
+            continue
+        words += option.as_arguments(value)
+    return shlex.join(words)
 
 
 # --------------------------------------------------------------------------------------------
@@ -753,6 +789,14 @@ def fid_command(args: argparse.Namespace) -> int:
     return run_fid(args)
 
 
+def stats_command(args: argparse.Namespace) -> int:
+    try:
+        from .metrics import stats_command as run_stats
+    except ModuleNotFoundError:
+        raise InputError("stats: the metrics mode is not available in this build") from None
+    return run_stats(args)
+
+
 def compare_command(args: argparse.Namespace) -> int:
     from .metrics.compare_runs import compare_command as run_compare
 
@@ -772,12 +816,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        if args.command in ("run", "fid", "compare"):
+        if args.command in ("run", "fid", "stats", "compare"):
             _quiet_libraries()
         if args.command == "run":
             return execute_run(args, given_options(argv))
-        handlers = {"runs": list_command, "show": show_command, "fid": fid_command}
-        handler = handlers.get(args.command) or (args.command == "compare" and compare_command)
+        handler = {
+            "runs": list_command,
+            "show": show_command,
+            "fid": fid_command,
+            "stats": stats_command,
+            "compare": compare_command,
+        }.get(args.command)
         if handler is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE
