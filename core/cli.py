@@ -1,4 +1,4 @@
-"""The headless commands: ``diffusionscope run|runs|show|fid``.
+"""The headless commands: ``diffusionscope run|runs|show|fid|stats``.
 
 Every option is validated before a run directory exists, so bad input costs one line on stderr,
 exit code 2 and leaves nothing behind. A run writes only through :class:`diffusionscope.core.runs.RunWriter`,
@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
         fid.add_argument("path_a")
         fid.add_argument("path_b")
         add_options(fid, fid_options)
+    stats_options = getattr(modes.get("metrics"), "STATS_OPTIONS", None)
+    if stats_options is not None:
+        stats = sub.add_parser(
+            "stats",
+            help="write reference statistics (mu, sigma, features, protocol) of an image "
+            "folder, ADM image batch or caption set",
+        )
+        stats.add_argument("source", metavar="FOLDER_OR_CAPTION_SET")
+        add_options(stats, stats_options)
 
     if "metrics" in modes:
         compare = sub.add_parser(
@@ -195,7 +204,7 @@ def check_run_inputs(args: argparse.Namespace) -> None:
 def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> None:
     """What ``--model`` names exists, may be read, and -- where the run loads weights -- has
     whole weights files (headers and sizes) or, on an offline host, is in the local cache."""
-    from .loading import check_hub_files, check_model_weights, classify_source
+    from .loading import check_hub_files, check_model_weights, classify_source, looks_like_hub_id
 
     kind = classify_source(args.model)
     if args.single_file_config is not None and kind != "single_file":
@@ -203,6 +212,15 @@ def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> No
             f"--single-file-config {args.single_file_config}: only for a single-file --model "
             f"(a .safetensors checkpoint); {args.model!r} is a {kind.replace('_', ' ')}"
         )
+    if args.single_file_config is not None:
+        config = Path(args.single_file_config).expanduser()
+        if not (config / "model_index.json").is_file() and (
+            config.exists() or not looks_like_hub_id(args.single_file_config)
+        ):
+            raise InputError(
+                f"--single-file-config {args.single_file_config}: not a diffusers folder (no "
+                "model_index.json) nor a hub id"
+            )
     if kind == "scheduler_config" and needs_pipeline:
         raise InputError(
             f"model {args.model!r}: a scheduler config is enough only for the schedule mode"
@@ -363,17 +381,23 @@ def _saved_value_problem(option: Option, value: Any) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _install_stop_signals() -> None:
+def _install_stop_signals() -> dict[int, Any]:
     """SIGTERM and SIGHUP (a dropped SSH session) stop the run as interrupted and resumable;
-    a second one ends the process at once, as it would have without these handlers."""
+    a second one ends the process at once, as it would have without these handlers. Returns
+    the handlers they replace, for :func:`_restore_signals` once the run is over (a process
+    that runs several runs, a test session say, keeps its own handling between them)."""
 
     def stop(signum: int, _frame: Any) -> None:
         signal.signal(signum, signal.SIG_DFL)
         raise RunInterrupted(f"stopped by {signal.Signals(signum).name}")
 
-    signal.signal(signal.SIGTERM, stop)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, stop)
+    numbers = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    return {number: signal.signal(number, stop) for number in numbers}
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
 def _quiet_libraries() -> None:
@@ -466,7 +490,7 @@ def run_modes(
     """Run each mode not already complete, then write the results; report how it ended."""
     display = _attach_display(writer) if dist.is_main and not args.quiet else None
     load_model = _model_loader(args, writer)
-    _install_stop_signals()
+    previous_handlers = _install_stop_signals()
     try:
         writer.start()
         writer.status("running", "started" if args.resume is None else "resumed")
@@ -508,6 +532,7 @@ def run_modes(
         if display is not None:
             display.stop()
         writer.close()
+        _restore_signals(previous_handlers)
     if dist.is_main and args.json:
         print(json.dumps(json_safe(results)[0], indent=2, default=str))
     elif dist.is_main:
@@ -606,7 +631,34 @@ def _assemble_report(args: argparse.Namespace, completed: dict[str, Any], path: 
     for mode in args.modes:
         section = completed[mode].get("report") or ""
         lines += [f"## {mode}", "", section.strip(), ""]
+    lines += ["## Reproduce", "", "```", reproduce_command(args), "```", ""]
+    for mode in args.modes:
+        protocol = (completed[mode].get("results") or {}).get("protocol")
+        if isinstance(protocol, dict) and protocol.get("line"):
+            lines.append(f"Protocol ({mode}): {protocol['line']}")
     return "\n".join(lines)
+
+
+#: Options a reproducing command leaves out: where the run goes, not what it measures.
+NOT_REPRODUCED = frozenset({*NOT_SAVED, "runs_root", "name"})
+
+
+def reproduce_command(args: argparse.Namespace) -> str:
+    """The ``run`` command that measures the same thing again: every declared option whose
+    value differs from its default (the model, modes and seed always), shell-quoted."""
+    import shlex
+
+    words = [PROG, "run"]
+    for dest, option in _declared_run_options().items():
+        value = getattr(args, dest, None)
+        if dest in NOT_REPRODUCED or value is None:
+            continue
+        if dest == "modes" and not isinstance(value, str):
+            value = ",".join(value)
+        if value == option.default and dest not in ("model", "modes", "seed"):
+            continue
+        words += option.as_arguments(value)
+    return shlex.join(words)
 
 
 # --------------------------------------------------------------------------------------------
@@ -737,6 +789,14 @@ def fid_command(args: argparse.Namespace) -> int:
     return run_fid(args)
 
 
+def stats_command(args: argparse.Namespace) -> int:
+    try:
+        from .metrics import stats_command as run_stats
+    except ModuleNotFoundError:
+        raise InputError("stats: the metrics mode is not available in this build") from None
+    return run_stats(args)
+
+
 def compare_command(args: argparse.Namespace) -> int:
     from .metrics.compare_runs import compare_command as run_compare
 
@@ -756,12 +816,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        if args.command in ("run", "fid", "compare"):
+        if args.command in ("run", "fid", "stats", "compare"):
             _quiet_libraries()
         if args.command == "run":
             return execute_run(args, given_options(argv))
-        handlers = {"runs": list_command, "show": show_command, "fid": fid_command}
-        handler = handlers.get(args.command) or (args.command == "compare" and compare_command)
+        handler = {
+            "runs": list_command,
+            "show": show_command,
+            "fid": fid_command,
+            "stats": stats_command,
+            "compare": compare_command,
+        }.get(args.command)
         if handler is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE

@@ -209,9 +209,11 @@ class Campaign:
             self.ctx.series("sweep:fid_clip", clip, fid, x_label="CLIP score", y_label="FID")
 
     def finish(self) -> ModeResult:
+        from .stats_files import with_protocol
         from .sweep_outputs import write_campaign
 
-        return write_campaign(self)
+        measures = self.measures
+        return with_protocol(write_campaign(self), measures.extractor, measures.reference)
 
     def point_folder(self, index: int) -> Path:
         return self.ctx.writer.checkpoint_dir / f"points/{index:03d}"
