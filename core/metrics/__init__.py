@@ -398,55 +398,17 @@ def fid_command(args: argparse.Namespace) -> int:
     ``.npz`` statistics."""
     import json
 
-    from ..loading import resolve_device
-    from .features import canonical_name, check_resize, get_extractor
+    from .features import canonical_name, check_resize
     from .frechet import frechet_distance
-    from .inputs import check_inception_available, feature_dim
-    from .reference_plan import check_plan, load_planned, plan_path
-    from .stats_files import check_protocol, effective_resize, protocol_line, protocol_of
+    from .reference_plan import load_pair
+    from .stats_files import effective_resize, protocol_line, protocol_of
 
     args.features = canonical_name(args.features)
     check_resize(args.features, args.resize)
-    resize = effective_resize(args.features, args.resize)
-    plans = [plan_path(path) for path in (args.path_a, args.path_b)]
-    with_images = any(plan.has_images for plan in plans)
-    for plan in plans:  # two statistics files: their own dimensions and protocols decide
-        check_plan(
-            plan,
-            extractor=args.features if with_images else None,
-            resize=resize if with_images else None,
-            dim=feature_dim(args.features, None) if with_images else None,
-        )
-    if with_images and args.features == "inception":
-        check_inception_available(args.inception_weights)
-    extractor = None
-    if with_images:
-        extractor = get_extractor(
-            args.features,
-            resolve_device(args.device),
-            inception_weights=args.inception_weights,
-            resize=args.resize,
-        )
-        first, second = (load_planned(plan, extractor, args.batch_size) for plan in plans)
-    else:
-        from .reference import load_npz_stats
-
-        first, second = (load_npz_stats(Path(plan.path)) for plan in plans)
-        theirs = first.protocol or {}
-        check_protocol(
-            Path(args.path_b),
-            second.protocol,
-            extractor=theirs.get("extractor"),
-            resize=theirs.get("resize"),
-        )
-    if first.dim != second.dim:
-        raise InputError(
-            f"fid: {args.path_a} has {first.dim}-d and {args.path_b} {second.dim}-d statistics"
-        )
+    first, second, extractor = load_pair(args)
     value = frechet_distance(first.mu, first.sigma, second.mu, second.sigma)
+    protocol = protocol_of(extractor, first) if extractor is not None else None
     if args.json:
-        protocol = protocol_of(extractor, first) if extractor else None
-        policy = extractor.resize_policy if extractor else "precomputed statistics"
         print(
             json.dumps(
                 {
@@ -454,16 +416,18 @@ def fid_command(args: argparse.Namespace) -> int:
                     "n_a": first.n,
                     "n_b": second.n,
                     "features": args.features,
-                    "resize": resize if extractor else None,
-                    "resize_policy": policy,
+                    "resize": effective_resize(args.features, args.resize) if protocol else None,
+                    "resize_policy": protocol["resize_policy"]
+                    if protocol
+                    else "precomputed statistics",
                     "protocol": protocol,
                 }
             )
         )
     else:
         print(f"FID:  {value}")
-        if extractor is not None:
-            print(f"protocol of A: {protocol_line(protocol_of(extractor, first))}")
+        if protocol is not None:
+            print(f"protocol of A: {protocol_line(protocol)}")
     return 0
 
 
