@@ -403,6 +403,15 @@ CASES = [
         "/nonexistent",
         expected="only for a single-file --model",
     ),
+    case(
+        "single-file-config-missing",
+        *ATTENTION,
+        "--model",
+        "{ws}/good.safetensors",
+        "--single-file-config",
+        "/nonexistent",
+        expected="--single-file-config /nonexistent: not a diffusers folder",
+    ),
     # ---- run: upper bounds -------------------------------------------------------------------
     case(
         "num-samples-huge",

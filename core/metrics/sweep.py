@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import glob
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -151,6 +152,11 @@ def check_plan(args: Any) -> Plan | None:
         )
     if watch:
         check_watch_folder(watch)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise InputError(
+                "--watch: runs in one process (each process would find new checkpoints at its "
+                "own moment); a --sweep over the checkpoints runs on several"
+            )
         return None
     models = next((axis.values for axis in plan.axes if axis.name == "model"), None)
     if models:
