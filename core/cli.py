@@ -623,8 +623,9 @@ def list_command(args: argparse.Namespace) -> int:
     # The run id is what ``show`` and ``--resume`` take: never wrapped or cut; the other
     # columns give way at 80 columns.
     table.add_column("run", no_wrap=True, min_width=max(len(info.name) for info in runs))
-    for name in ("status", "model", "modes", "N", "key numbers"):
+    for name in ("status", "model", "modes", "N"):
         table.add_column(name, overflow="fold")
+    table.add_column("key numbers", overflow="fold", min_width=11)
     for info in runs:
         numbers = ", ".join(f"{k}={v:.4g}" for k, v in list(info.key_numbers.items())[:4])
         cells = (
