@@ -78,6 +78,7 @@ class OverallProgress:
         self.last_mark: float | None = None  # the last progress or the attempt's start
         self.state = "running"
         self.ended: float | None = None  # the final status's time
+        self._points: dict[tuple[str, str], dict[str, int]] = {}  # per-point parts of a phase
         self.planned = False
 
     # ---- folding ------------------------------------------------------------------------
@@ -112,6 +113,12 @@ class OverallProgress:
             phase.work = float(entry.get("work", 1.0))
 
     def _progress(self, event: ProgressEvent) -> None:
+        base, _, point = event.phase.partition(" (")
+        if point and (event.mode, base) in self.phases:
+            # A campaign point's phase (``generate (guidance-scale=3.0)``) counts toward the
+            # planned phase of all points (``generate``: samples × points).
+            self._point_progress(event, base, point.rstrip(")"))
+            return
         key = (event.mode, event.phase)
         phase = self.phases.get(key)
         if phase is None:  # not in the plan: it joins it, at the run's measured cost
@@ -136,6 +143,21 @@ class OverallProgress:
         # read from its cache never reports progress at all).
         for earlier in self._earlier(phase):
             earlier.done = max(earlier.done, earlier.total)
+
+    def _point_progress(self, event: ProgressEvent, base: str, point: str) -> None:
+        phase = self.phases[(event.mode, base)]
+        parts = self._points.setdefault((event.mode, base), {})
+        parts[point] = min(event.done, event.total)
+        done = sum(parts.values())
+        if phase.first_time is None:
+            mark = self.last_mark
+            start = mark if mark is not None and mark < event.time else event.time
+            phase.first_time, phase.first_done = start, phase.done
+        phase.done = min(done, phase.total) if phase.total else done
+        phase.last_time = self.last_event = self.last_mark = event.time
+        for earlier in self._earlier(phase):  # the shared ones (reference); not other points'
+            if (earlier.mode, earlier.phase) not in self._points:
+                earlier.done = max(earlier.done, earlier.total)
 
     def _earlier(self, phase: PhaseWork) -> list[PhaseWork]:
         same = [p for p in self.phases.values() if p.mode == phase.mode]

@@ -176,3 +176,58 @@ def test_planned_phases_have_bars_from_the_start() -> None:
     phases = {p.phase: p for p in model.snapshot().phases}
     assert phases["reference"].finished and phases["generate"].done == 16
     assert phases["generate"].rate == pytest.approx(8 / 8)  # between its two events
+
+
+def test_a_campaigns_points_fill_one_planned_phase() -> None:
+    """Two points of 8 samples: ``generate (guidance-scale=…)`` phases add up to the plan."""
+    from diffusionscope.core.metrics import sweep_points
+
+    assert sweep_points(["guidance-scale=1,3", "steps=2,4,8"]) == 6 and sweep_points(None) == 1
+    progress = OverallProgress()
+    plan = [planned_phase("generate", 16, "img", work=2), planned_phase("scores", 2, "stage")]
+    progress.apply(StatusEvent(state="running", time=T0))
+    progress.apply(PlanEvent(mode="metrics", phases=plan, time=T0))
+    for point, start in (("guidance-scale=1.0", 0), ("guidance-scale=3.0", 10)):
+        for done in (4, 8):
+            progress.apply(
+                ProgressEvent(
+                    phase=f"generate ({point})",
+                    done=done,
+                    total=8,
+                    unit="img",
+                    mode="metrics",
+                    time=T0 + start + done,
+                )
+            )
+        if start == 0:
+            assert progress.at(T0 + 8).fraction == pytest.approx(16 / 34)
+            assert progress.at(T0 + 8).eta is not None
+        progress.apply(
+            ProgressEvent(
+                phase=f"scores ({point})",
+                done=1,
+                total=1,
+                unit="stage",
+                mode="metrics",
+                time=T0 + start + 9,
+            )
+        )
+        # A point's scores do not end the other points' sampling.
+        assert not progress.phases[("metrics", "generate")].finished or start == 10
+    assert progress.phases[("metrics", "generate")].done == 16
+    assert progress.phases[("metrics", "scores")].done == 2
+
+
+def test_the_planned_bar_of_a_campaign_adds_its_points() -> None:
+    from diffusionscope.tui.run_model import RunModel
+
+    model = RunModel(Path("."), modes=("metrics",))
+    plan = [planned_phase("generate", 16, "img", work=2), planned_phase("scores", 2, "stage")]
+    model.apply([StatusEvent(state="running", time=T0), PlanEvent(mode="metrics", phases=plan)])
+    for point in ("guidance-scale=1.0", "guidance-scale=3.0"):
+        model.apply(
+            [ProgressEvent(phase=f"generate ({point})", done=8, total=8, mode="metrics", time=T0)]
+        )
+    phases = {p.phase: p.done for p in model.snapshot().phases}
+    assert phases["generate"] == 16 and phases["generate (guidance-scale=3.0)"] == 8
+    assert phases["scores"] == 0  # not skipped: the points' scores are still to come
