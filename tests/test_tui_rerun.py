@@ -37,12 +37,14 @@ async def test_edit_and_run_changes_one_option_and_nothing_else(runs_root: Path)
         await pilot.press("f2")
         await wait_for(pilot, lambda: len(app.screen.runs) == 1)
         await pilot.press("e")
-        await wait_for(pilot, lambda: app.screen is main and main.query("#opt-sampler_steps"))
-        await wait_for(pilot, lambda: main.query_one("#opt-sampler_steps").value == "10")
-        assert main.query_one("#opt-timestep_spacing").value == "trailing"
-        # The cursor is in the form: change one option as a user would, then Start.
+        # The cursor lands in the first option once the filled form is in place.
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "opt-compare")
         field = main.query_one("#opt-sampler_steps")
-        field.focus()
+        assert field.value == "10"
+        assert main.query_one("#opt-timestep_spacing").value == "trailing"
+        # Change one option as a user would (Tab to it, retype it), then Start.
+        await pilot.press("tab", "tab")
+        assert app.focused is field
         await pilot.press("end", "backspace", "backspace", "1", "2")
         assert field.value == "12"
         await pilot.press("ctrl+s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -270,20 +271,33 @@ class ModePane(Vertical):
         for field in self.fields:
             self.values[field.spec.dest] = field.value
 
-    def fill(self, values: dict[str, Any], modes: list[str]) -> None:
-        """Select ``modes`` and fill every field from ``values`` (a run's configuration)."""
+    def fill(
+        self, values: dict[str, Any], modes: list[str], then: Callable[[], None] | None = None
+    ) -> None:
+        """Select ``modes`` and fill every field from ``values`` (a run's configuration); call
+        ``then`` once the filled form is in place (to put the cursor in it: not before, or
+        what is typed next would go to a field about to be replaced)."""
         chosen = [mode for mode in modes if mode in self.modes]
         self.values.update(values)
-        self._filling = True
         selection = self.query_one("#modes", SelectionList)
         if set(selection.selected) == set(chosen):
             for field in self.fields:
                 field.set(values.get(field.spec.dest))
-            self._filling = False
+            if then is not None:
+                self.call_after_refresh(then)
             return
-        selection.deselect_all()
-        for mode in chosen:
-            selection.select(mode)
+        # One rebuild for the whole selection (not one per mode ticked), then ``then``.
+        with selection.prevent(SelectionList.SelectedChanged):
+            selection.deselect_all()
+            for mode in chosen:
+                selection.select(mode)
+        self._filling = True
+        self.call_later(self._rebuild_then, then)
+
+    async def _rebuild_then(self, then: Callable[[], None] | None) -> None:
+        await self.rebuild_form()
+        if then is not None:
+            self.call_after_refresh(then)
 
     @on(SelectionList.SelectedChanged, "#modes")
     async def rebuild_form(self) -> None:
@@ -531,8 +545,8 @@ class MainScreen(Screen):
                 self.query_one(f"#{key}", Select).value = config[key]
         values = {key: value for key, value in config.items() if key != NAME.dest}
         values[NAME.dest] = None
-        self.mode_pane.fill(values, [str(m) for m in config.get("modes") or []])
-        self.call_after_refresh(self._focus_after_fill, edit)
+        modes = [str(m) for m in config.get("modes") or []]
+        self.mode_pane.fill(values, modes, then=lambda: self._focus_after_fill(edit))
 
     def _focus_after_fill(self, edit: bool) -> None:
         fields = self.mode_pane.fields

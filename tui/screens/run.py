@@ -336,9 +336,8 @@ class RunScreen(Screen):
         if small:
             note.update(
                 literal(
-                    f"small N: {n} samples < {dim} feature dimensions; FID and KID are biased "
-                    "at this N (negative values possible), their intervals are rough, and the "
-                    "live values at smaller N differ from the final ones"
+                    f"small N: {n} samples < {dim} feature dimensions: FID and KID are biased "
+                    "(even negative) and their intervals rough; live values differ more"
                 )
             )
 
