@@ -1,4 +1,4 @@
-"""The headless commands: ``diffusionscope run|runs|show|fid``.
+"""The headless commands: ``diffusionscope run|runs|show|fid|stats``.
 
 Every option is validated before a run directory exists, so bad input costs one line on stderr,
 exit code 2 and leaves nothing behind. A run writes only through :class:`diffusionscope.core.runs.RunWriter`,
@@ -33,6 +33,7 @@ from .errors import (
 from .events import MetricEvent
 from .modes import MODE_NAMES, ModeResult, RunContext, available_modes
 from .options import (
+    DEVICE,
     GENERATION_OPTIONS,
     GENERATION_TITLE,
     HOW_OPTIONS,
@@ -127,6 +128,23 @@ def build_parser() -> argparse.ArgumentParser:
         fid.add_argument("path_a")
         fid.add_argument("path_b")
         add_options(fid, fid_options)
+    stats_options = getattr(modes.get("metrics"), "STATS_OPTIONS", None)
+    if stats_options is not None:
+        stats = sub.add_parser(
+            "stats",
+            help="write reference statistics (mu, sigma, features, protocol) of an image "
+            "folder, ADM image batch or caption set",
+        )
+        stats.add_argument("source", metavar="FOLDER_OR_CAPTION_SET")
+        add_options(stats, stats_options)
+
+    if "metrics" in modes:
+        compare = sub.add_parser(
+            "compare", help="paired differences of two metrics runs with the same seeds"
+        )
+        compare.add_argument("run_a")
+        compare.add_argument("run_b")
+        add_options(compare, [DEVICE, JSON])
 
     tui = sub.add_parser("tui", help="open the workbench (the default with no arguments)")
     add_options(tui, [MODEL, RUNS_ROOT])
@@ -324,7 +342,10 @@ def _saved_config(run_dir: Path, options: dict[str, Option]) -> dict[str, Any]:
 
 
 def _saved_value_problem(option: Option, value: Any) -> str | None:
-    """Why ``value`` cannot be a value of ``option``, or None."""
+    """Why ``value`` cannot be a value of ``option``, or None (a repeated option: of each)."""
+    if option.repeat and isinstance(value, list):
+        single = replace(option, repeat=False)
+        return next(filter(None, (_saved_value_problem(single, item) for item in value)), None)
     if isinstance(value, str) and value in option.words:
         return None
     if option.kind == "bool":
@@ -549,7 +570,11 @@ def _run_each_mode(
         )
         writer.log(f"{mode}: starting")
         result: ModeResult = module.run(ctx)
-        completed[mode] = {"results": result.results, "report": result.report}
+        completed[mode] = {
+            "results": result.results,
+            "report": result.report,
+            "sections": result.sections,
+        }
         if dist.is_main:
             atomic_write_json(writer.checkpoint_dir / COMPLETED_MODES, completed)
     return completed
@@ -574,6 +599,7 @@ def _assemble_results(
         results["model"] = load_model.cache["model"].summary.to_json()
     for mode in args.modes:
         results[mode] = completed[mode]["results"]
+        results.update(completed[mode].get("sections") or {})
     return results
 
 
@@ -589,7 +615,34 @@ def _assemble_report(args: argparse.Namespace, completed: dict[str, Any], path: 
     for mode in args.modes:
         section = completed[mode].get("report") or ""
         lines += [f"## {mode}", "", section.strip(), ""]
+    lines += ["## Reproduce", "", "```", reproduce_command(args), "```", ""]
+    for mode in args.modes:
+        protocol = (completed[mode].get("results") or {}).get("protocol")
+        if isinstance(protocol, dict) and protocol.get("line"):
+            lines.append(f"Protocol ({mode}): {protocol['line']}")
     return "\n".join(lines)
+
+
+#: Options a reproducing command leaves out: where the run goes, not what it measures.
+NOT_REPRODUCED = frozenset({*NOT_SAVED, "runs_root", "name"})
+
+
+def reproduce_command(args: argparse.Namespace) -> str:
+    """The ``run`` command that measures the same thing again: every declared option whose
+    value differs from its default (the model, modes and seed always), shell-quoted."""
+    import shlex
+
+    words = [PROG, "run"]
+    for dest, option in _declared_run_options().items():
+        value = getattr(args, dest, None)
+        if dest in NOT_REPRODUCED or value is None:
+            continue
+        if dest == "modes" and not isinstance(value, str):
+            value = ",".join(value)
+        if value == option.default and dest not in ("model", "modes", "seed"):
+            continue
+        words += option.as_arguments(value)
+    return shlex.join(words)
 
 
 # --------------------------------------------------------------------------------------------
@@ -750,6 +803,20 @@ def fid_command(args: argparse.Namespace) -> int:
     return run_fid(args)
 
 
+def stats_command(args: argparse.Namespace) -> int:
+    try:
+        from .metrics import stats_command as run_stats
+    except ModuleNotFoundError:
+        raise InputError("stats: the metrics mode is not available in this build") from None
+    return run_stats(args)
+
+
+def compare_command(args: argparse.Namespace) -> int:
+    from .metrics.compare_runs import compare_command as run_compare
+
+    return run_compare(args)
+
+
 def parse_workbench_args(argv: Sequence[str]) -> argparse.Namespace:
     """The workbench's own options (``diffusionscope tui --model M``), declared with the rest.
 
@@ -763,11 +830,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         args = build_parser().parse_args(argv)
-        if args.command in ("run", "fid"):
+        if args.command in ("run", "fid", "stats", "compare"):
             _quiet_libraries()
         if args.command == "run":
             return execute_run(args, given_options(argv))
-        handler = {"runs": list_command, "show": show_command, "fid": fid_command}.get(args.command)
+        handler = {
+            "runs": list_command,
+            "show": show_command,
+            "fid": fid_command,
+            "stats": stats_command,
+            "compare": compare_command,
+        }.get(args.command)
         if handler is None:
             build_parser().print_help(sys.stderr)
             return EXIT_USAGE

@@ -28,8 +28,6 @@ from .loading import classify_source
 
 #: Weight file names diffusers and transformers load, in the order they prefer them.
 WEIGHT_STEMS = ("diffusion_pytorch_model", "model")
-#: FluxPipeline fixes its default latent size whatever the transformer's config says.
-FIXED_SAMPLE_SIZES = {"Flux": 128}
 
 
 @dataclass
@@ -141,12 +139,10 @@ def _component(folder: Path, library: str, class_name: str) -> ComponentInfo:
 def native_resolution(configs: ModelConfigs) -> int | None:
     """The pipeline's default image size: the denoiser's latent size times the VAE's factor,
     as the pipelines compute it (``default_sample_size * vae_scale_factor``)."""
-    vae = configs.configs.get("vae", {})
-    channels = vae.get("block_out_channels") or vae.get("encoder_block_out_channels")
-    scale = 2 ** (len(channels) - 1) if isinstance(channels, list) and channels else 8
-    for prefix, size in FIXED_SAMPLE_SIZES.items():
-        if configs.pipeline_class.startswith(prefix):
-            return size * scale
+    scale = configs.vae_scale_factor
+    record = configs.record
+    if record is not None and record.default_sample_size:  # fixed in the pipeline's code (Flux)
+        return record.default_sample_size * scale
     size = configs.denoiser_config.get("sample_size")
     if isinstance(size, list | tuple) and size:
         size = size[0]

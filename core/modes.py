@@ -58,10 +58,12 @@ def available_modes() -> dict[str, ModuleType]:
 
 @dataclass
 class ModeResult:
-    """What a mode hands back: its section of ``results.json`` and of ``report.md``."""
+    """What a mode hands back: its section of ``results.json`` and of ``report.md``, and any
+    top-level sections of ``results.json`` beside its own (a campaign's ``sweep``)."""
 
     results: dict[str, Any]
     report: str = ""
+    sections: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

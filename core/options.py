@@ -36,7 +36,8 @@ class Option:
     back to ``--steps``, say). ``modes`` lists the modes
     that read a shared option, so the form shows it under them. ``sweepable`` marks an option
     that changes the images but not the reference they are measured against: ``--sweep`` reads
-    it to decide which options one campaign may vary over a shared reference.
+    it to decide which options one campaign may vary over a shared reference. ``repeat``: the
+    option may be given several times (``--sweep A=1,2 --sweep B=3,4``); its value is the list.
     """
 
     dest: str
@@ -52,6 +53,7 @@ class Option:
     words: tuple[str, ...] = ()  # words a number option takes too (``--batch-size auto``)
     maximum: int | float | None = None
     sweepable: bool = False
+    repeat: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -133,6 +135,7 @@ class Option:
             dest=self.dest,
             default=self.default,
             type=self._argparse_type(),
+            action="append" if self.repeat else "store",
             metavar=self.metavar or (f"{{{','.join(self.choices)}}}" if self.choices else None),
             help=help_text.replace("%", "%%"),
         )
@@ -151,6 +154,8 @@ class Option:
         """``[flag, value]`` for a filled-in value, ``[flag]`` for a ticked box, else nothing."""
         if self.kind == "bool":
             return [self.flag] if value else []
+        if self.repeat and isinstance(value, list | tuple):
+            return [word for item in value for word in self.as_arguments(item)]
         if value is None or str(value).strip() == "":
             return []
         return [self.flag, str(value).strip()]

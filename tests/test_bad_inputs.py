@@ -69,6 +69,19 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, tiny_pipeline_dir: Path)
     (ws / "nul.txt").write_bytes(b"a red seven\x00\n")
     (ws / "broken.npz").write_bytes(b"PK\x03\x04 not really a zip")
     np.savez(ws / "no-stats.npz", features=np.zeros((4, 2)))
+    np.savez(ws / "stats-3d.npz", mu=np.zeros(3), sigma=np.eye(3))
+    clean = json.dumps({"extractor": "inception", "resize": "clean"})
+    np.savez(ws / "stats-clean.npz", mu=np.zeros(4), sigma=np.eye(4), protocol=np.asarray(clean))
+    (ws / "coco").mkdir()
+    (ws / "coco" / "captions.json").write_text(
+        json.dumps(
+            {
+                "images": [{"id": 1, "file_name": "gone.png"}],
+                "annotations": [{"image_id": 1, "caption": "a red seven"}],
+            }
+        )
+    )
+    (ws / "columns.csv").write_text("image,text\ndigit.png,a red seven\n")
     (ws / "scheduler_config.json").write_text(
         (tiny_pipeline_dir / "scheduler" / "scheduler_config.json").read_text()
     )
@@ -621,6 +634,89 @@ CASES = [
         "0",
         expected="--batch-size",
     ),
+    # ---- protocols: caption sets, statistics files, the reference crop -----------------------
+    case(
+        "caption-image-missing",
+        *METRICS,
+        "--reference-set",
+        "{ws}/coco/captions.json",
+        "-n",
+        "1",
+        expected="image 'gone.png' not found under",
+    ),
+    case(
+        "caption-unknown-column",
+        *METRICS,
+        "--reference-set",
+        "{ws}/columns.csv",
+        "-n",
+        "1",
+        expected="unknown column(s) 'text'",
+    ),
+    case(
+        "caption-set-and-prompts",
+        *METRICS,
+        "--reference-set",
+        "{ws}/columns.csv",
+        "--prompts-file",
+        "{ws}/prompts.txt",
+        expected="the drawn captions are the prompts",
+    ),
+    case(
+        "npz-other-dimension",
+        *METRICS,
+        "--reference",
+        "{ws}/stats-3d.npz",
+        expected="statistics are 3-d but the feature extractor gives 64-d",
+    ),
+    case(
+        "npz-other-resize",
+        *METRICS,
+        "--generated",
+        str(DIGITS_REFERENCE),
+        "--features",
+        "inception",
+        "--reference",
+        "{ws}/stats-clean.npz",
+        expected="statistics made with --resize clean; this run uses --resize tf",
+    ),
+    case(
+        "fid-npz-other-resize",
+        "fid",
+        str(DIGITS_REFERENCE),
+        "{ws}/stats-clean.npz",
+        expected="made with --resize clean",
+    ),
+    case(
+        "crop-above-image-size",
+        *METRICS,
+        "--reference-size",
+        "64",
+        expected="is 32x32, smaller than the crop",
+    ),
+    case(
+        "stats-crop-above-image-size",
+        "stats",
+        str(DIGITS_REFERENCE),
+        "-o",
+        "{ws}/out.npz",
+        "--features",
+        "digits",
+        "--reference-size",
+        "64",
+        expected="smaller than the crop",
+    ),
+    case("stats-no-output", "stats", str(DIGITS_REFERENCE), expected="-o OUT.npz is required"),
+    case(
+        "resize-clean-not-inception",
+        *METRICS,
+        "--resize",
+        "clean",
+        "--features",
+        "digits",
+        expected="--resize clean: applies to the inception extractor",
+    ),
+    case("resize-unknown", *METRICS, "--resize", "lanczos", expected="--resize: choose one of"),
     case("fid-npz-nan", "fid", "{ws}/nan.npz", "{ws}/nan.npz", expected="NaN or infinite"),
     case("fid-npz-inf", "fid", "{ws}/inf.npz", "{ws}/inf.npz", expected="mu holds 64 NaN"),
     case("fid-npz-skew", "fid", "{ws}/skew.npz", "{ws}/skew.npz", expected="not symmetric"),

@@ -22,8 +22,10 @@ from ..core.result_fields import format_number
 #: results and whether lower is better (the campaign's own choice of the best point), as the
 #: metric registry declares them.
 _SHOWN = (registry.FID.fields[0], registry.KID.fields[0], registry.CLIP.fields[0])
+FID_KEY, KID_KEY, CLIP_KEY = (shown.name for shown in _SHOWN)
 COLUMNS = tuple((shown.name, shown.value_key, shown.better == "lower") for shown in _SHOWN)
-LABELS = {"fid": "FID", "kid": "KID", "clip_score": "CLIP"}
+#: Column labels (CLIP score shortened to fit 80 columns).
+LABELS = {FID_KEY: registry.FID.label, KID_KEY: registry.KID.label, CLIP_KEY: "CLIP"}
 FID_CLIP = "sweep:fid_clip"
 
 
@@ -48,9 +50,9 @@ class SweepView:
         """``(title, curves, x label)``: FID over CLIP score, or over the checkpoints."""
         if self.checkpoint_axis or not self.curve:
             fid = [
-                (float(i), p.numbers["fid"])
+                (float(i), p.numbers[FID_KEY])
                 for i, p in enumerate(self.points)
-                if "fid" in p.numbers
+                if FID_KEY in p.numbers
             ]
             return "FID over the checkpoints (x: point number)", {"FID": fid}, "point"
         return "FID–CLIP curve (x: CLIP score, y: FID)", {"FID": [c[:2] for c in self.curve]}, ""
@@ -119,9 +121,9 @@ def from_results(sweep: dict[str, Any], config: dict[str, Any]) -> SweepView:
             mark = " ✓" if entry.get("exceeds_interval") else ""
             points[other].to_best[key] = f"{difference:+.3g} [{low:+.3g}, {high:+.3g}]{mark}"
     curve = [
-        (p.numbers["clip_score"], p.numbers["fid"], p.label)
+        (p.numbers[CLIP_KEY], p.numbers[FID_KEY], p.label)
         for p in points
-        if "clip_score" in p.numbers and "fid" in p.numbers
+        if CLIP_KEY in p.numbers and FID_KEY in p.numbers
     ]
     return SweepView(points, best, "model" in (sweep.get("axes") or {}), len(points), curve)
 

@@ -40,7 +40,15 @@ Examples::
     diffusionscope run --modes metrics --generated samples/ --reference fid_stats.npz
     accelerate launch --multi_gpu --num_processes K -m diffusionscope run --modes metrics ...
     torchrun --nproc_per_node K -m diffusionscope run --modes metrics ...   # same results as one process
-    diffusionscope fid real/ samples/ --features inception
+    diffusionscope fid real/ samples/ --features inception --resize clean
+    diffusionscope run --modes metrics --model MODEL --reference-set captions_val2014.json \
+        --reference-root val2014/ -n 30000 --reference-size 256 --resize clean
+    diffusionscope stats captions_val2014.json --reference-root val2014/ -n 30000 -o coco.npz
+
+Protocols (``resize.py``, ``caption_sets.py``, ``reference_plan.py``, ``stats_files.py``):
+``--resize tf|clean`` is Inception's resize, ``--reference-set`` draws prompts and reference
+images from a caption set, ``--reference-size``/``--reference-crop`` crop the reference, and
+``results["metrics"]["protocol"]`` records all of it with the extractor's weights hash.
 """
 
 from __future__ import annotations
@@ -51,8 +59,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..options import BATCH_SIZE, DEVICE, FEATURES, JSON, Option
+from ..options import BATCH_SIZE, DEVICE, FEATURES, JSON, NUM_SAMPLES, SEED, Option
 from .registry import ALL_METRICS, DEFAULT_METRICS, FID, needed
+from .resize import CROPS, RESIZE_POLICIES
 
 if TYPE_CHECKING:
     from ..modes import ModeResult, RunContext
@@ -67,10 +76,48 @@ INCEPTION_WEIGHTS = Option(
     "inception_weights", "local pt_inception-2015-12-05 weights for offline hosts", metavar="PATH"
 )
 
+RESIZE = Option(
+    "resize",
+    "Inception's resize to 299: tf (torch-fidelity, TF FID) or clean (clean-fid, PIL bicubic)",
+    kind="choice",
+    default="tf",
+    choices=RESIZE_POLICIES,
+)
+REFERENCE_SET = Option(
+    "reference_set",
+    "caption set (COCO captions .json, or .csv/.jsonl with image,caption): -n drawn "
+    "captions are the prompts, their images the reference",
+    metavar="FILE",
+)
+REFERENCE_ROOT = Option(
+    "reference_root",
+    "folder of the caption set's images",
+    metavar="DIR",
+    default_text="default: the caption file's folder",
+)
+REFERENCE_SIZE = Option(
+    "reference_size",
+    "resize each reference image's shorter side to S (never enlarging)",
+    kind="int",
+    positive=True,
+    metavar="S",
+)
+REFERENCE_CROP = Option(
+    "reference_crop",
+    "centre-crop reference images to a square, or not",
+    kind="choice",
+    choices=CROPS,
+    default_text="default center with --reference-size, else none",
+)
+#: The reference protocol, shared by ``run``, ``fid`` and ``stats``.
+REFERENCE_OPTIONS = (REFERENCE_SET, REFERENCE_ROOT, REFERENCE_SIZE, REFERENCE_CROP)
+
 OPTIONS: tuple[Option, ...] = (
     Option(
         "generated", "evaluate this folder of images instead of sampling the model", metavar="DIR"
     ),
+    RESIZE,
+    *REFERENCE_OPTIONS,
     Option(
         "metrics",
         "which metrics, comma-separated (add "
@@ -99,6 +146,19 @@ OPTIONS: tuple[Option, ...] = (
         "save_features", "write artifacts/features_real.npz and features_generated.npz", kind="bool"
     ),
     Option(
+        "sweep",
+        "sweep an option over values, NAME=V1,V2,... (repeat for a grid; model=DIR/* for "
+        "checkpoints)",
+        metavar="NAME=VALUES",
+        repeat=True,
+    ),
+    Option(
+        "watch",
+        "evaluate each new checkpoint that appears in DIR, until stopped",
+        metavar="DIR",
+    ),
+    Option("yes", "run a --sweep grid of over 1000 points", kind="bool"),
+    Option(
         "compile",
         "torch.compile the denoiser (UNet or transformer); its first steps "
         "compile it, timed apart as warm-up",
@@ -109,9 +169,28 @@ OPTIONS: tuple[Option, ...] = (
 #: ``diffusionscope fid A B``: the same declarations, with the defaults of a plain comparison.
 FID_OPTIONS: tuple[Option, ...] = (
     replace(FEATURES, default="inception", default_text=""),
+    RESIZE,
     INCEPTION_WEIGHTS,
     replace(BATCH_SIZE, help="images per batch", default=50, default_text="", words=()),
     DEVICE,
+    JSON,
+)
+
+#: ``diffusionscope stats SOURCE -o OUT.npz``: a comparison's options, the reference protocol,
+#: and the caption draw's ``-n`` and ``--seed``.
+STATS_OPTIONS: tuple[Option, ...] = (
+    Option("output", "the statistics file to write", short="-o", metavar="OUT.npz"),
+    *FID_OPTIONS[:-1],
+    REFERENCE_ROOT,
+    REFERENCE_SIZE,
+    REFERENCE_CROP,
+    replace(
+        NUM_SAMPLES,
+        help="captions to draw from a caption set",
+        default_text="default: every image",
+        modes=(),
+    ),
+    replace(SEED, help="the caption draw's seed"),
     JSON,
 )
 
@@ -147,9 +226,12 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
         raise InputError(
             f"--features {features}: unknown extractor (known: {', '.join(EXTRACTORS)})"
         )
-    if args.reference is None and digits:
+    captioned = getattr(args, "reference_set", None) is not None
+    if captioned and args.prompts_file is not None:
+        raise InputError("--prompts-file: with --reference-set the drawn captions are the prompts")
+    if args.reference is None and digits and not captioned:
         args.reference = str(DIGITS_REFERENCE)
-    if args.prompts_file is None and digits:
+    if args.prompts_file is None and digits and not captioned:
         args.prompts_file = str(DIGITS_PROMPTS)
     given = ",".join(DEFAULT_METRICS) if args.metrics is None else args.metrics
     metrics = tuple(m.strip() for m in given.split(",") if m.strip())
@@ -174,12 +256,17 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
     from .loop import read_prompts
 
     prompts = read_prompts(args.prompts_file) if args.prompts_file and not args.generated else None
+    num_samples = args.num_samples or (500 if digits else 10000)
+    if captioned and not args.generated:
+        from .caption_sets import draw_from_args
+
+        prompts = list(draw_from_args(args, num_samples).captions)
     clip_model = args.clip_model or (str(DIGITS_CLIP) if _is_digits_model(args) else DEFAULT_CLIP)
     return MetricsOptions(
         features=features,
         metrics=metrics,
         prompts=prompts,
-        num_samples=args.num_samples or (500 if digits else 10000),
+        num_samples=num_samples,
         clip_model=clip_model,
         stream_at=args.stream_at,
         bootstrap=args.bootstrap,
@@ -189,13 +276,27 @@ def resolve_options(args: argparse.Namespace) -> MetricsOptions:
     )
 
 
+def reference_draw_size(args: argparse.Namespace, options: MetricsOptions) -> int | None:
+    """How many images a caption set draws: one per sample (all for ``--generated``
+    without ``-n``)."""
+    return args.num_samples if args.generated else options.num_samples
+
+
 def validate(args: argparse.Namespace) -> None:
+    from .features import check_resize
     from .inputs import check_inception_available, feature_dim, require_readable_images
-    from .reference import validate_reference
+    from .reference_plan import check_plan, plan_reference
+    from .stats_files import effective_resize
 
     options = resolve_options(args)
-    if args.reference is None:
-        raise InputError("--reference: a reference folder or .npz statistics file is needed")
+    check_resize(options.features, args.resize)
+    plan = plan_reference(args, reference_draw_size(args, options))
+    check_plan(
+        plan,
+        extractor=options.features,
+        resize=effective_resize(options.features, args.resize),
+        dim=feature_dim(options.features, args.feature_model),
+    )
     if args.generated:
         require_readable_images(args.generated, "generated folder")
         for flag, value in (("--height", args.height), ("--width", args.width)):
@@ -209,7 +310,9 @@ def validate(args: argparse.Namespace) -> None:
     _check_hub_models(args, options)
     if options.features == "inception":
         check_inception_available(args.inception_weights)
-    validate_reference(args.reference, feature_dim(options.features, args.feature_model))
+    from .sweep import check_plan as check_sweep_plan
+
+    check_sweep_plan(args)
 
 
 def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
@@ -290,51 +393,66 @@ def run(ctx: RunContext) -> ModeResult:
                 f"--prompts-file: {model.summary.pipeline_class} is text-conditioned; give a "
                 "prompts file (one prompt a line, cycled to reach N)"
             )
+    if ctx.args.sweep or ctx.args.watch:
+        from .campaign import run_campaign
+
+        return run_campaign(ctx, options)
     return run_metrics(ctx, options)
 
 
 def fid_command(args: argparse.Namespace) -> int:
-    """``diffusionscope fid A B``: FID between two image folders or ``.npz`` statistics."""
+    """``diffusionscope fid A B``: FID between two image folders, ADM image batches or
+    ``.npz`` statistics."""
     import json
 
     from ..loading import resolve_device
-    from .features import canonical_name, get_extractor
+    from .features import canonical_name, check_resize, get_extractor
     from .frechet import frechet_distance
     from .inputs import check_inception_available, feature_dim
-    from .reference import (
-        load_npz_stats,
-        reference_from_folder,
-        validate_reference,
-    )
+    from .reference_plan import check_plan, load_planned, plan_path
+    from .stats_files import check_protocol, effective_resize, protocol_line, protocol_of
 
-    folders = [p for p in (args.path_a, args.path_b) if Path(p).suffix.lower() != ".npz"]
-    for path in (args.path_a, args.path_b):
-        validate_reference(
-            path, feature_dim(canonical_name(args.features), None) if folders else None
+    args.features = canonical_name(args.features)
+    check_resize(args.features, args.resize)
+    resize = effective_resize(args.features, args.resize)
+    plans = [plan_path(path) for path in (args.path_a, args.path_b)]
+    with_images = any(plan.has_images for plan in plans)
+    for plan in plans:  # two statistics files: their own dimensions and protocols decide
+        check_plan(
+            plan,
+            extractor=args.features if with_images else None,
+            resize=resize if with_images else None,
+            dim=feature_dim(args.features, None) if with_images else None,
         )
-    if folders and canonical_name(args.features) == "inception":
+    if with_images and args.features == "inception":
         check_inception_available(args.inception_weights)
     extractor = None
+    if with_images:
+        extractor = get_extractor(
+            args.features,
+            resolve_device(args.device),
+            inception_weights=args.inception_weights,
+            resize=args.resize,
+        )
+        first, second = (load_planned(plan, extractor, args.batch_size) for plan in plans)
+    else:
+        from .reference import load_npz_stats
 
-    def stats(path: str) -> Any:
-        nonlocal extractor
-        if Path(path).suffix.lower() == ".npz":
-            return load_npz_stats(
-                Path(path), expected_dim=extractor.num_features if extractor else None
-            )
-        if extractor is None:
-            extractor = get_extractor(
-                args.features, resolve_device(args.device), inception_weights=args.inception_weights
-            )
-        return reference_from_folder(path, extractor, args.batch_size)
-
-    first, second = stats(args.path_a), stats(args.path_b)
+        first, second = (load_npz_stats(Path(plan.path)) for plan in plans)
+        theirs = first.protocol or {}
+        check_protocol(
+            Path(args.path_b),
+            second.protocol,
+            extractor=theirs.get("extractor"),
+            resize=theirs.get("resize"),
+        )
     if first.dim != second.dim:
         raise InputError(
             f"fid: {args.path_a} has {first.dim}-d and {args.path_b} {second.dim}-d statistics"
         )
     value = frechet_distance(first.mu, first.sigma, second.mu, second.sigma)
     if args.json:
+        protocol = protocol_of(extractor, first) if extractor else None
         policy = extractor.resize_policy if extractor else "precomputed statistics"
         print(
             json.dumps(
@@ -343,19 +461,33 @@ def fid_command(args: argparse.Namespace) -> int:
                     "n_a": first.n,
                     "n_b": second.n,
                     "features": args.features,
+                    "resize": resize if extractor else None,
                     "resize_policy": policy,
+                    "protocol": protocol,
                 }
             )
         )
     else:
         print(f"FID:  {value}")
+        if extractor is not None:
+            print(f"protocol of A: {protocol_line(protocol_of(extractor, first))}")
     return 0
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    """``diffusionscope stats SOURCE -o OUT.npz``: see ``stats_writer.py``."""
+    from .stats_writer import write_statistics
+
+    return write_statistics(args)
 
 
 def check_model(args: argparse.Namespace, model: Any) -> None:
     """Refuse from the configs (``core.families.ModelConfigs``) what the run would refuse
     after loading: a text-conditioned pipeline needs prompts to generate from."""
-    if model is None or args.generated or args.prompts_file or not model.text_conditioned:
+    captioned = getattr(args, "reference_set", None) is not None  # captions are the prompts
+    if model is None or args.generated or args.prompts_file or captioned:
+        return
+    if not model.text_conditioned:
         return
     raise InputError(
         f"--prompts-file: {model.pipeline_class} is text-conditioned; give a prompts file (one "

@@ -106,12 +106,15 @@ def cmmd(s: Scoring) -> dict[str, dict[str, Any]]:
     """CMMD (Jayasumana et al. 2024) on CLIP embeddings of the reference images, which a
     reference of statistics does not keep: they are extracted here."""
     from ..loading import resolve_device
+    from . import reference_draw_size
     from .features import get_extractor
-    from .reference import folder_batch_size, reference_from_folder
+    from .reference import folder_batch_size
+    from .reference_plan import load_planned, plan_reference
     from .scores import cmmd as clip_mmd
 
     extractor = get_extractor("clip", resolve_device(s.ctx.args.device), model=s.options.clip_model)
-    real = reference_from_folder(s.reference.source, extractor, folder_batch_size(s.ctx.args))
+    plan = plan_reference(s.ctx.args, reference_draw_size(s.ctx.args, s.options))
+    real = load_planned(plan, extractor, folder_batch_size(s.ctx.args))
     value = clip_mmd(real.features, s.ordered("cmmd"), device=s.device)
     return {"cmmd": {"value": value, "n": s.n, "model": s.options.clip_model}}
 

@@ -1,6 +1,8 @@
 """Feature extractors by name. Each is an ``nn.Module`` mapping uint8 ``[N,3,H,W]`` images to
-float features ``[N,D]``, with ``name``, ``num_features``, ``resize_policy`` (recorded with every
-number) and, where the network has a classifier, logits for the Inception Score.
+float features ``[N,D]``, with ``name``, ``num_features``, ``resize`` (``tf`` or ``clean`` for
+Inception, ``processor`` for the others, which keep their own image processors),
+``resize_policy`` (the same in words; recorded with every number), ``weights_sha256`` and, where
+the network has a classifier, logits for the Inception Score.
 
 Real and generated images go through the same module, hence the same resize and quantisation:
 both arrive as uint8 (generated images are quantised exactly as a saved PNG would be), each at
@@ -13,6 +15,8 @@ features and logits in one forward pass.
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +37,10 @@ class FeatureExtractor(nn.Module):
     name: str = ""
     num_features: int = 0
     num_logits: int = 0
+    resize: str = "processor"
     resize_policy: str = ""
+    #: The file the weights were read from, when there is one: its SHA-256 is the weights'.
+    weights_file: Path | None = None
 
     #: Convolutional networks run channels-last (NHWC): faster on GPUs (tensor cores read it)
     #: and on CPUs (oneDNN's direct kernels; 1.4-1.6x for these networks on two cores).
@@ -50,6 +57,18 @@ class FeatureExtractor(nn.Module):
         bit-identical features on both sides however its statistics were cached."""
         layout = "channels_last" if self.channels_last else "contiguous"
         return f"{self.device.type}; {layout}; torch {torch.__version__}"
+
+    @functools.cached_property
+    def weights_sha256(self) -> str:
+        """SHA-256 of the weights file, or (weights from a hub folder) of every tensor's name
+        and bytes in state-dict order: recorded in the protocol of every number."""
+        if self.weights_file is not None and Path(self.weights_file).is_file():
+            return file_sha256(Path(self.weights_file))
+        digest = hashlib.sha256()
+        for key, tensor in self.state_dict().items():
+            digest.update(key.encode() + b"\0")
+            digest.update(tensor.detach().cpu().contiguous().flatten().view(torch.uint8).numpy())
+        return digest.hexdigest()
 
     @property
     def device(self) -> torch.device:
@@ -77,6 +96,7 @@ class DigitsExtractor(FeatureExtractor):
 
     def __init__(self, device: str) -> None:
         super().__init__()
+        from ..zoo import DIGITS_FEATURES
         from ..zoo.features import load_digits_features
 
         self.net = load_digits_features(device)
@@ -84,6 +104,7 @@ class DigitsExtractor(FeatureExtractor):
         self.num_features = self.net.num_features
         self.num_logits = self.net.num_classes
         self.resize_policy = "uint8; bilinear to 32x32, antialias=False"
+        self.weights_file = DIGITS_FEATURES / "model.safetensors"
 
     def features_and_logits(
         self, images: torch.Tensor, with_logits: bool = False
@@ -96,14 +117,20 @@ class InceptionExtractor(FeatureExtractor):
     """torch-fidelity's Inception-v3 (the TF-FID network) through torchmetrics' wrapper.
 
     torch-fidelity's forward does not move its input to the network's device, so this does:
-    the same uint8 batch, on the weights' device, then its own TF1-style bilinear resize.
+    the same uint8 batch, on the weights' device, then its own TF1-style bilinear resize
+    (``resize="tf"``). With ``resize="clean"`` each image is first resized as clean-fid does
+    (:func:`diffusionscope.core.metrics.resize.clean_resize`) and the float 299×299 pixels go
+    through the same layers (:func:`inception_from_pixels`).
     """
 
     channels_last = True
 
-    def __init__(self, device: str, weights: str | None = None) -> None:
+    def __init__(self, device: str, weights: str | None = None, resize: str = "tf") -> None:
         super().__init__()
+        from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
         from torchmetrics.image.fid import NoTrainInceptionV3
+
+        from .resize import POLICY_WORDS
 
         if weights is not None:
             check_weights_file(weights)
@@ -123,17 +150,58 @@ class InceptionExtractor(FeatureExtractor):
         self.name = "inception"
         self.num_features = 2048
         self.num_logits = 1008
+        self.resize = resize
         # torchmetrics >= 1.8 antialiases by default, which no longer matches published FID.
-        self.resize_policy = "uint8; bilinear to 299x299, antialias=False (torch-fidelity/TF FID)"
+        self.resize_policy = POLICY_WORDS[resize]
+        self.weights_file = (
+            Path(weights).expanduser()
+            if weights is not None
+            else Path(torch.hub.get_dir()) / "checkpoints" / Path(URL_INCEPTION_V3).name
+        )
 
     def features_and_logits(
         self, images: torch.Tensor, with_logits: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         # The 1008 unbiased logits are one matrix product on the pooled features: computing
         # them always costs nothing next to the convolutions, and keeps one code path.
-        batch = images.to(self.device, torch.uint8, non_blocking=True)
-        features, logits = self.net._torch_fidelity_forward(batch)
+        if self.resize == "clean":
+            features, logits = inception_from_pixels(self.net, clean_pixels(images, self.device))
+        else:
+            batch = images.to(self.device, torch.uint8, non_blocking=True)
+            features, logits = self.net._torch_fidelity_forward(batch)
         return features.reshape(images.shape[0], -1), logits if with_logits else None
+
+
+def clean_pixels(images: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """uint8 ``[N,3,H,W]`` -> float ``[N,3,299,299]`` on ``device``, resized on the host by
+    PIL as clean-fid does (each image at its own size)."""
+    from .resize import clean_resize
+
+    arrays = images.permute(0, 2, 3, 1).cpu().numpy()
+    resized = np.stack([clean_resize(array) for array in arrays])
+    return torch.from_numpy(resized).permute(0, 3, 1, 2).to(device, non_blocking=True)
+
+
+def inception_from_pixels(
+    net: nn.Module, pixels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """torch-fidelity's Inception forward on float 299×299 pixels in [0, 255]: pooled
+    features ``[N, 2048]`` and unbiased logits ``[N, 1008]``.
+
+    torch-fidelity's own forward asserts uint8 input (it cannot take clean-fid's float
+    pixels), and its TF-1 bilinear resize is the identity at 299×299. So this runs what
+    follows the resize -- the ``(x - 128) / 128`` scaling, then the network's layers in their
+    declaration order up to the pooling, then the classifier's weights without its bias -- by
+    walking the module's own children rather than copying its forward. A test checks that a
+    uint8 299×299 batch gives the same features both ways.
+    """
+    x = (pixels.float() - 128) / 128
+    for name, layer in net.named_children():
+        if name == "fc":
+            break
+        x = layer(x)
+    features = torch.flatten(x, 1)
+    return features, features.mm(net.fc.weight.T)
 
 
 class TransformersVisionExtractor(FeatureExtractor):
@@ -174,6 +242,7 @@ class TransformersVisionExtractor(FeatureExtractor):
         self.kind = kind
         self.name = kind
         self.resize_policy = f"uint8; {describe_processor(self.processor)}; {model}"
+        self.weights_file = None
 
     def features_and_logits(
         self, images: torch.Tensor, with_logits: bool = False
@@ -215,6 +284,14 @@ class ClipImageTower(nn.Module):
         return self.projection(self.vision_model(pixel_values=pixel_values).pooler_output)
 
 
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def check_weights_file(path: str) -> None:
     """Open a user-supplied weights file without executing code: torch-fidelity later loads it
     with a full unpickle, so it must first pass ``torch.load(weights_only=True)``."""
@@ -238,13 +315,16 @@ def get_extractor(
     *,
     inception_weights: str | None = None,
     model: str | None = None,
+    resize: str | None = None,
 ) -> FeatureExtractor:
-    """``inception`` | ``dinov2`` | ``clip`` | ``digits``; ``model`` overrides the hub model."""
+    """``inception`` | ``dinov2`` | ``clip`` | ``digits``; ``model`` overrides the hub model;
+    ``resize`` (``tf`` or ``clean``) is Inception's policy (the others use their own)."""
     name = canonical_name(name)
+    check_resize(name, resize)
     if name == "digits":
         extractor: FeatureExtractor = DigitsExtractor(device)
     elif name == "inception":
-        extractor = InceptionExtractor(device, inception_weights)
+        extractor = InceptionExtractor(device, inception_weights, resize or "tf")
     elif name == "dinov2":
         extractor = TransformersVisionExtractor("dinov2", model or DEFAULT_DINOV2, device)
     elif name == "clip":
@@ -259,6 +339,20 @@ def get_extractor(
 
 def canonical_name(name: str) -> str:
     return ALIASES.get(name, name)
+
+
+def check_resize(features: str, resize: str | None) -> None:
+    """``--resize`` is Inception's; the other extractors resize with their own processor, so
+    asking them for ``clean`` is refused rather than silently ignored."""
+    from .resize import RESIZE_POLICIES
+
+    if resize is not None and resize not in RESIZE_POLICIES:
+        raise InputError(f"--resize: choose one of {', '.join(RESIZE_POLICIES)}, got {resize!r}")
+    if resize == "clean" and canonical_name(features) != "inception":
+        raise InputError(
+            f"--resize clean: applies to the inception extractor; {features} resizes with its "
+            "own image processor"
+        )
 
 
 @contextlib.contextmanager

@@ -48,12 +48,7 @@ from .batching import (
 )
 from .features import FeatureExtractor, extract, get_extractor
 from .frechet import fid_from_features
-from .reference import (
-    ReferenceStats,
-    folder_batch_size,
-    load_npz_stats,
-    reference_from_folder,
-)
+from .reference import ReferenceStats, folder_batch_size
 from .registry import FID, KID, needed
 from .rows import (
     Collected,
@@ -66,6 +61,7 @@ from .rows import (
     write_chunk,
 )
 from .sources import FolderImages, PipelineImages, grid_of, read_prompts
+from .stats_files import with_protocol
 
 __all__ = ["Measures", "MetricsRun", "PipelineImages", "read_prompts", "run_metrics"]
 
@@ -145,14 +141,14 @@ class ReferenceTensors:
         )
 
 
-def load_reference(ctx: RunContext, extractor: FeatureExtractor) -> ReferenceStats:
-    args = ctx.args
-    if not args.reference:
-        raise InputError("--reference: a reference folder or .npz statistics file is needed")
-    if Path(args.reference).suffix.lower() == ".npz":
-        return load_npz_stats(Path(args.reference), expected_dim=extractor.num_features)
-    return reference_from_folder(
-        args.reference, extractor, folder_batch_size(args), progress=ctx.progress, log=ctx.log
+def load_reference(ctx: RunContext, extractor: FeatureExtractor, options: Any) -> ReferenceStats:
+    """The reference ``--reference`` or ``--reference-set`` names (``reference_plan.py``)."""
+    from . import reference_draw_size
+    from .reference_plan import load_planned, plan_reference
+
+    plan = plan_reference(ctx.args, reference_draw_size(ctx.args, options))
+    return load_planned(
+        plan, extractor, folder_batch_size(ctx.args), progress=ctx.progress, log=ctx.log
     )
 
 
@@ -188,11 +184,12 @@ class Measures:
             device,
             inception_weights=ctx.args.inception_weights,
             model=ctx.args.feature_model,
+            resize=getattr(ctx.args, "resize", None) if options.features == "inception" else None,
         )
         ctx.log(
             f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})"
         )
-        reference = load_reference(ctx, extractor)
+        reference = load_reference(ctx, extractor, options)
         ctx.log(
             f"reference: {reference.n} images from {reference.source}"
             + (" (cached statistics)" if reference.cached else "")
@@ -505,7 +502,7 @@ class MetricsRun:
                 "skipped_files": count,
             }
         result.report += skipped_files_note(result.results)
-        return result
+        return with_protocol(result, self.measures.extractor, self.measures.reference)
 
 
 def skipped_files_note(results: dict[str, Any]) -> str:

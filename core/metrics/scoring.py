@@ -101,5 +101,5 @@ class Scoring:
         if need == "reference_features":
             return self.reference.features is not None
         if need == "reference_images":
-            return not self.reference.source.lower().endswith(".npz")
+            return self.reference.content_hash is not None  # images have one, statistics not
         return self.ordered(COLLECTED_ARRAYS[need]) is not None

@@ -15,3 +15,4 @@ DIGITS_FEATURES = ZOO_DIR / "digits-features"
 DIGITS_CLIP = ZOO_DIR / "digits-clip"
 DIGITS_REFERENCE = ZOO_DIR / "digits-reference"
 DIGITS_PROMPTS = ZOO_DIR / "prompts.txt"
+DIGITS_CAPTIONS = DIGITS_REFERENCE / "captions.json"  # the reference as a COCO caption set

@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from . import (
+    DIGITS_CAPTIONS,
     DIGITS_CLIP,
     DIGITS_FEATURES,
     DIGITS_LDM,
@@ -519,9 +520,25 @@ def build_reference(target: Path, prompts_file: Path) -> None:
         for i, s in enumerate(samples)
     ]
     (target / "labels.json").write_text(json.dumps(labels, indent=0))
+    write_coco_captions(labels, target / CAPTIONS_NAME)
     prompts = [make_prompt(d, c) for d in range(len(DIGIT_WORDS)) for c in COLORS]
     prompts_file.write_text("\n".join(prompts) + "\n")
     log(f"reference: {REFERENCE_COUNT} PNGs in {target}, {len(prompts)} prompts")
+
+
+CAPTIONS_NAME = DIGITS_CAPTIONS.name
+
+
+def write_coco_captions(labels: list[dict], target: Path) -> None:
+    """The reference as a caption set in the COCO captions format (``--reference-set``): each
+    image with two captions, its full prompt and the plain colour-and-digit one."""
+    images = [{"id": i + 1, "file_name": label["file"]} for i, label in enumerate(labels)]
+    annotations = []
+    for i, label in enumerate(labels):
+        plain = make_prompt(label["digit"], label["color"])
+        for caption in dict.fromkeys((label["prompt"], plain)):
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "caption": caption})
+    target.write_text(json.dumps({"images": images, "annotations": annotations}))
 
 
 STAGES = ("features", "vae", "ldm", "ground", "clip", "reference")

@@ -6,7 +6,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from ..sweep import LABELS, SweepView, number_text
+from ..sweep import CLIP_KEY, FID_KEY, KID_KEY, LABELS, SweepView, number_text
 from ..text import cell, literal
 from .chart import CurveChart
 from .tables import fill_table
@@ -14,10 +14,8 @@ from .tables import fill_table
 COLUMNS = (
     ("point", "point"),
     ("state", "state"),
-    ("fid", "FID [95%]"),
-    ("clip_score", "CLIP [95%]"),
-    ("kid", "KID [95%]"),
-    ("to_best", "FID − best [paired 95%]"),
+    *((key, f"{LABELS[key]} [95%]") for key in (FID_KEY, CLIP_KEY, KID_KEY)),
+    ("to_best", f"{LABELS[FID_KEY]} − best [paired 95%]"),
 )
 
 
@@ -37,7 +35,7 @@ class SweepPane(Vertical):
             summary += f" · best {view.points[view.best].label} (✓: differs beyond its interval)"
         self.query_one("#sweep-summary", Static).update(literal(summary, one_line=True))
         # A metric no point has (KID left out of --metrics) takes no room at 80 columns.
-        keys = [k for k in ("fid", "clip_score", "kid") if any(k in p.numbers for p in view.points)]
+        keys = [k for k in (FID_KEY, CLIP_KEY, KID_KEY) if any(k in p.numbers for p in view.points)]
         columns = [c for c in COLUMNS if c[0] not in LABELS or c[0] in keys]
         rows = []
         for index, point in enumerate(view.points):
@@ -46,7 +44,7 @@ class SweepPane(Vertical):
                 cell(point.label + (" ★" if best else "")),
                 cell(point.state),
                 *(cell(number_text(point, key)) for key in keys),
-                cell("best" if best else point.to_best.get("fid", "")),
+                cell("best" if best else point.to_best.get(FID_KEY, "")),
             ]
             rows.append((point.label, cells))
         fill_table(self.query_one(DataTable), columns, rows)
