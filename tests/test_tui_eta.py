@@ -59,8 +59,10 @@ def test_overall_is_planned_then_measured_and_counts_down() -> None:
     )
     for event in _events()[2:]:
         progress.apply(event)
-    # 100 reference units + 16×2 of 128 sample units + 3 = 231 planned; 132 done.
-    assert progress.at(T0 + 26).fraction == pytest.approx(132 / 231)
+    # By measured time per unit: reference 0.1 s (100 in 10 s), samples 1 s (16 in 16 s),
+    # scores at the run's rate of work units (3 units at 132 units / 26 s): 26 s of 74.6.
+    scores = 3 * 26 / 132
+    assert progress.at(T0 + 26).fraction == pytest.approx(26 / (10 + 64 + scores))
     etas = [progress.at(T0 + 26 + s).eta for s in range(0, 40, 5)]
     assert all(a > b for a, b in zip(etas, etas[1:], strict=False))  # counts down, second by second
     assert all(e >= 1 for e in etas)
@@ -75,7 +77,9 @@ def test_a_cached_reference_counts_as_done_once_sampling_starts() -> None:
     progress = OverallProgress()
     for event in _events()[:2] + _events()[4:]:  # no reference progress: read from its cache
         progress.apply(event)
-    assert progress.at(T0 + 26).fraction == pytest.approx(132 / 231)
+    # The reference took no time: it weighs nothing; samples 1 s each, scores 3 × 16/32 s.
+    assert progress.phases[("metrics", "reference")].skipped
+    assert progress.at(T0 + 26).fraction == pytest.approx(16 / (64 + 1.5))
 
 
 def test_time_left_rounds_up_time_spent_rounds_down() -> None:
@@ -95,7 +99,7 @@ def test_the_cli_shows_the_same_overall_line() -> None:
         display.handle(event)
     now[0] = T0 + 30
     text = display.overall_text()
-    assert text.startswith(" 57%") and "elapsed 00:30" in text
+    assert text.startswith(" 35%") and "elapsed 00:30" in text
     expected = OverallProgress()
     for event in _events():
         expected.apply(event)

@@ -489,9 +489,11 @@ class RunScreen(Screen):
         browser = self.query(ImageBrowser)
         entries = browser.first().entries if browser else []
         if action == "step_axis" and parameters:
-            # Offered wherever there are images; where they do not vary along the axis the
-            # key says so (it never does nothing without a word).
-            return bool(entries)
+            # Offered where the images have word/timestep/layer coordinates (attention); an
+            # axis they do not vary along says so when pressed, never nothing at all.
+            return bool(browser) and any(
+                browser.first().has_axis(axis) for axis in ("word", "timestep", "layer")
+            )
         if action == "step_image":
             return len(entries) > 1
         if action == "next_chart":
