@@ -78,3 +78,27 @@ async def test_rerun_fills_the_form_and_waits_on_start(runs_root: Path) -> None:
         assert main.query_one("#opt-sampler_steps").value == "10"
         assert main.model_pane.source == json.loads((old_dir / "config.json").read_text())["model"]
         assert list(main.mode_pane.selected) == ["schedule"]
+
+
+@async_test
+async def test_a_campaigns_axes_come_back_one_per_sweep_flag(runs_root: Path) -> None:
+    """``--sweep`` repeats (a grid): the form holds its values apart by ";" and gives them
+    back as one flag each, so rerunning a campaign runs the same grid."""
+    config = {
+        "modes": ["metrics"],
+        "model": digits_model(),
+        "device": "auto",
+        "dtype": "auto",
+        "sweep": ["guidance-scale=1.5,5.0", "steps=2,4"],
+        "num_samples": 16,
+    }
+    app = make_app(runs_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.screen
+        main.fill_from_config(config, edit=True)
+        await wait_for(pilot, lambda: main.query("#opt-sweep"))
+        await wait_for(pilot, lambda: main.query_one("#opt-sweep").value != "")
+        assert main.query_one("#opt-sweep").value == "guidance-scale=1.5,5.0; steps=2,4"
+        argv = main.mode_pane.arguments()
+    at = [i for i, word in enumerate(argv) if word == "--sweep"]
+    assert [argv[i + 1] for i in at] == ["guidance-scale=1.5,5.0", "steps=2,4"]

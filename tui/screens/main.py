@@ -177,7 +177,7 @@ class OptionField(Vertical):
             )
         else:
             widget = Input(
-                "" if self.initial is None else str(self.initial),
+                as_text(spec, self.initial),
                 placeholder=spec.shown_default or "optional",
                 id=f"opt-{spec.dest}",
                 compact=True,
@@ -192,7 +192,10 @@ class OptionField(Vertical):
             return widget.value
         if isinstance(widget, Select):
             return None if widget.value == NO_SELECTION else widget.value
-        return widget.value  # type: ignore[attr-defined]
+        text = widget.value  # type: ignore[attr-defined]
+        if self.spec.repeat:  # several values, one per "--flag value", typed apart by ";"
+            return [part.strip() for part in text.split(REPEAT_SEPARATOR) if part.strip()]
+        return text
 
     def set(self, value: Any) -> None:
         """Show ``value`` (a saved configuration's) as the field would hold it when typed."""
@@ -202,7 +205,7 @@ class OptionField(Vertical):
         elif isinstance(widget, Select):
             widget.value = value if value in self.spec.choices else NO_SELECTION
         else:
-            widget.value = "" if value is None else str(value)  # type: ignore[attr-defined]
+            widget.value = as_text(self.spec, value)  # type: ignore[attr-defined]
 
     def show_error(self, message: str | None) -> None:
         self.query_one(".field-error", Static).update(literal(message or ""))
@@ -210,11 +213,29 @@ class OptionField(Vertical):
 
     def check(self) -> str | None:
         value = self.value
-        message = self.spec.check(value) if isinstance(value, str) else None
-        if message is None and isinstance(value, str):
-            message = path_problem(self.spec, value)  # a path is checked as it is typed too
+        message = None
+        for each in value if isinstance(value, list) else [value]:
+            if isinstance(each, str):
+                # A path is checked as it is typed too, like a number.
+                message = self.spec.check(each) or path_problem(self.spec, each)
+            if message:
+                break
         self.show_error(message)
         return message
+
+
+#: How a form field holds several values of a repeatable option (``--sweep A=1,2 --sweep B=3``
+#: is typed ``A=1,2; B=3``): commas already separate the values of one.
+REPEAT_SEPARATOR = ";"
+
+
+def as_text(spec: OptionSpec, value: Any) -> str:
+    """A configuration's value as its field shows it (a repeatable option's list joined)."""
+    if value is None:
+        return ""
+    if spec.repeat and isinstance(value, list | tuple):
+        return f"{REPEAT_SEPARATOR} ".join(str(v) for v in value)
+    return str(value)
 
 
 def recent_config_options(recent: list[dict[str, Any]]) -> list[tuple[Content, int]]:
@@ -503,7 +524,7 @@ class MainScreen(Screen):
             "model": self.model_pane.source or None,
             "device": self.model_pane.device,
             "dtype": self.model_pane.dtype,
-            **{f.spec.dest: f.value for f in pane.fields if f.value not in (None, "", False)},
+            **{f.spec.dest: f.value for f in pane.fields if f.value},
         }
         recent = settings.remember_config(config)
         self.query_one("#recent-configs", Select).set_options(recent_config_options(recent))
