@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -45,6 +46,7 @@ from .options import (
     Option,
     add_options,
 )
+from .run_time import run_seconds
 from .runs import (
     CONFIG,
     CONFIG_NOTES,
@@ -501,6 +503,8 @@ def run_modes(
         completed = _run_each_mode(args, writer, dist, load_model)
         results = _assemble_results(args, completed, load_model)
         writer.write_report(_assemble_report(args, completed, writer.path))
+        if dist.is_main:
+            results["run"]["seconds"] = run_seconds(read_events(writer.path), time.time())
         writer.write_results(results)
         writer.status("finished")
     except InputError as error:

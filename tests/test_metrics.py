@@ -304,6 +304,24 @@ def _chunk_seconds(run_dir: Path) -> dict[str, float]:
     return seconds
 
 
+def _check_seconds(run_dir: Path, attempts: int) -> None:
+    """``run.seconds`` is the run's wall time: its events' span within 2% (for a resumed run,
+    the sum of each attempt's span; the wait before the resume is not run time). The metrics
+    mode's ``seconds`` is the sum of its phases and fits inside it."""
+    results = json.loads((run_dir / "results.json").read_text())
+    events = read_events(run_dir)
+    starts = [i for i, e in enumerate(events) if getattr(e, "state", "") == "running"]
+    assert len(starts) == attempts and starts[0] == 0
+    ends = [*(i - 1 for i in starts[1:]), len(events) - 1]
+    span = sum(events[b].time - events[a].time for a, b in zip(starts, ends, strict=True))
+    assert results["run"]["seconds"] == pytest.approx(span, rel=0.02)
+    metrics = results["metrics"]
+    phases = metrics["phase_seconds"]
+    assert set(phases) == {"reference", "sampling", "statistics"} and min(phases.values()) > 0
+    assert metrics["seconds"] == pytest.approx(sum(phases.values()))
+    assert metrics["seconds"] <= results["run"]["seconds"]
+
+
 #: A run that kills itself (SIGKILL: no cleanup, no final status) right after its second
 #: checkpoint chunk is on disk: the kill lands at the same point whatever the machine's load.
 KILLED_AFTER_TWO_CHUNKS = """
@@ -375,6 +393,8 @@ def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path, one_thread: Non
     assert min(after_resume.values()) > max(before_kill.values()) > 0
     results = json.loads((run_dir / "results.json").read_text())
     assert results["metrics"]["seconds"] >= max(after_resume.values())
+    _check_seconds(next(straight.iterdir()), attempts=1)
+    _check_seconds(run_dir, attempts=2)
     a = json.loads(next(straight.iterdir()).joinpath("results.json").read_text())["metrics"]
     b = json.loads((run_dir / "results.json").read_text())["metrics"]
     for key in ("precision", "recall", "density", "coverage"):

@@ -4,10 +4,12 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
 ``results["metrics"]``::
 
     {"n_generated", "n_reference", "seconds",
+     "phase_seconds": {"reference", "sampling", "statistics"},
      "features": {"name", "dim", "resize_policy"},
      "reference": {"source", "n", "content_hash", "skipped_files", "from_cache", "has_features"},
      "fid": {"value", "n", "extractor", "resize_policy", "interval": [lo, hi], "interval_level",
-             "interval_method", "fid_inf", "fid_inf_slope", "fid_inf_points", "curve": [[n, fid, kid]]},
+             "interval_method", "interval_covers", "fid_inf", "fid_inf_stderr", "fid_inf_fit",
+             "fid_inf_note", "fid_inf_slope", "fid_inf_points", "curve": [[n, fid, kid]]},
      "kid": {"mean", "std", "std_note", "subset_size", "subsets", ...},
      "is": {"mean", "std", "std_note", "splits", ...},
      "precision" / "recall" (k=3) / "density" / "coverage" (k=5): {"value", "k", ...},
@@ -15,6 +17,11 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
      "throughput": {"batch_size", "batch_sizes", "auto_batch", "applied", "warmup_seconds",
                     "steady_seconds", "steady_images", "steady_images_per_second"},
      "statistics_device"}
+
+``seconds`` is the mode's wall time over every attempt, the sum of ``phase_seconds``
+(:mod:`.phases`); the run's own wall time is ``results["run"]["seconds"]``. The FID interval
+covers E[FID at N], as ``interval_covers`` says (:func:`.scores.fid_interval`); ``fid_inf`` is
+never below 0 (``fid_inf_note`` says when the fit's intercept was).
 
 Each metric (its ``--metrics`` name, its entries above, how they are shown, what it needs and
 its computation) is one record of the registry, ``core/metrics/registry.py``.
