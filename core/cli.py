@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import sys
+import time
 import traceback
 from collections.abc import Collection, Sequence
 from dataclasses import replace
@@ -45,6 +46,7 @@ from .options import (
     Option,
     add_options,
 )
+from .run_time import run_seconds
 from .runs import (
     CONFIG,
     CONFIG_NOTES,
@@ -204,7 +206,7 @@ def check_run_inputs(args: argparse.Namespace) -> None:
 def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> None:
     """What ``--model`` names exists, may be read, and -- where the run loads weights -- has
     whole weights files (headers and sizes) or, on an offline host, is in the local cache."""
-    from .loading import check_hub_files, check_model_weights, classify_source
+    from .loading import check_hub_files, check_model_weights, classify_source, looks_like_hub_id
 
     kind = classify_source(args.model)
     if args.single_file_config is not None and kind != "single_file":
@@ -212,6 +214,15 @@ def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> No
             f"--single-file-config {args.single_file_config}: only for a single-file --model "
             f"(a .safetensors checkpoint); {args.model!r} is a {kind.replace('_', ' ')}"
         )
+    if args.single_file_config is not None:
+        config = Path(args.single_file_config).expanduser()
+        if not (config / "model_index.json").is_file() and (
+            config.exists() or not looks_like_hub_id(args.single_file_config)
+        ):
+            raise InputError(
+                f"--single-file-config {args.single_file_config}: not a diffusers folder (no "
+                "model_index.json) nor a hub id"
+            )
     if kind == "scheduler_config" and needs_pipeline:
         raise InputError(
             f"model {args.model!r}: a scheduler config is enough only for the schedule mode"
@@ -372,17 +383,23 @@ def _saved_value_problem(option: Option, value: Any) -> str | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _install_stop_signals() -> None:
+def _install_stop_signals() -> dict[int, Any]:
     """SIGTERM and SIGHUP (a dropped SSH session) stop the run as interrupted and resumable;
-    a second one ends the process at once, as it would have without these handlers."""
+    a second one ends the process at once, as it would have without these handlers. Returns
+    the handlers they replace, for :func:`_restore_signals` once the run is over (a process
+    that runs several runs, a test session say, keeps its own handling between them)."""
 
     def stop(signum: int, _frame: Any) -> None:
         signal.signal(signum, signal.SIG_DFL)
         raise RunInterrupted(f"stopped by {signal.Signals(signum).name}")
 
-    signal.signal(signal.SIGTERM, stop)
-    if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, stop)
+    numbers = [signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    return {number: signal.signal(number, stop) for number in numbers}
+
+
+def _restore_signals(previous: dict[int, Any]) -> None:
+    for number, handler in previous.items():
+        signal.signal(number, handler if handler is not None else signal.SIG_DFL)
 
 
 def _quiet_libraries() -> None:
@@ -475,7 +492,7 @@ def run_modes(
     """Run each mode not already complete, then write the results; report how it ended."""
     display = _attach_display(writer) if dist.is_main and not args.quiet else None
     load_model = _model_loader(args, writer)
-    _install_stop_signals()
+    previous_handlers = _install_stop_signals()
     try:
         writer.start()
         writer.status("running", "started" if args.resume is None else "resumed")
@@ -486,6 +503,8 @@ def run_modes(
         completed = _run_each_mode(args, writer, dist, load_model)
         results = _assemble_results(args, completed, load_model)
         writer.write_report(_assemble_report(args, completed, writer.path))
+        if dist.is_main:
+            results["run"]["seconds"] = run_seconds(read_events(writer.path), time.time())
         writer.write_results(results)
         writer.status("finished")
     except InputError as error:
@@ -517,6 +536,7 @@ def run_modes(
         if display is not None:
             display.stop()
         writer.close()
+        _restore_signals(previous_handlers)
     if dist.is_main and args.json:
         print(json.dumps(json_safe(results)[0], indent=2, default=str))
     elif dist.is_main:

@@ -94,7 +94,7 @@ def dtype_name(dtype: Any) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _looks_like_hub_id(source: str) -> bool:
+def looks_like_hub_id(source: str) -> bool:
     parts = source.split("/")
     return (
         len(parts) == 2
@@ -127,7 +127,7 @@ def classify_source(source: str) -> SourceKind:
         )
     if path.suffix.lower() in SAFE_SINGLE_FILE_SUFFIXES + PICKLE_SUFFIXES + (".json",):
         raise InputError(f"model {source!r}: no such file")
-    if _looks_like_hub_id(str(source)):
+    if looks_like_hub_id(str(source)):
         return "hub"
     raise InputError(f"model {source!r}: no such folder or file, and not a hub id (owner/name)")
 
@@ -264,7 +264,7 @@ def check_hub_files(repo_id: str, filenames: tuple[str, ...], what: str) -> None
     local cache with the hub off (``HF_HUB_OFFLINE``), or with the hub on but unreachable (the
     small files are fetched now). Loading would otherwise fail only inside the run, with the hub
     library's messages first. Local folders pass."""
-    if Path(repo_id).expanduser().exists() or not _looks_like_hub_id(repo_id):
+    if Path(repo_id).expanduser().exists() or not looks_like_hub_id(repo_id):
         return
     for name in filenames:
         if _hub_file(repo_id, name) is not None:

@@ -16,7 +16,12 @@ from diffusionscope.core.cli import main
 from diffusionscope.core.errors import InputError
 from diffusionscope.core.generation import GenerationSettings
 from diffusionscope.core.latent import explore
-from diffusionscope.core.latent.ood import MIN_REFERENCE, auroc, fit_mahalanobis
+from diffusionscope.core.latent.ood import (
+    MIN_REFERENCE,
+    auroc,
+    fit_mahalanobis,
+    latent_summary,
+)
 from diffusionscope.core.latent.paths import lerp, path, slerp, smoothness
 from diffusionscope.core.metrics.features import get_extractor
 from diffusionscope.core.metrics.reference import extract
@@ -93,6 +98,32 @@ def test_mahalanobis_separates_a_shifted_gaussian() -> None:
     assert described["p50"] <= described["threshold"] <= model.scores.max()
     with pytest.raises(InputError, match=f"at least {MIN_REFERENCE}"):
         fit_mahalanobis(reference[: MIN_REFERENCE - 1])
+
+
+def test_large_latents_are_scored_on_block_means_and_spreads() -> None:
+    """Up to 8 x 8 the latent itself is scored (the shipped model); larger latents on each
+    channel's block means and standard deviations, 2·C·64 numbers at any size. Smoother
+    latents (same mean and layout, a tenth of the texture) and a colour shift in one corner
+    both stand out."""
+    rng = np.random.default_rng(5)
+    small = rng.normal(size=(3, 4, 8, 8)).astype(np.float32)
+    assert np.array_equal(latent_summary(small), small.reshape(3, -1))
+    reference = rng.normal(size=(160, 4, 32, 32)).astype(np.float32)
+    summary = latent_summary(reference)
+    assert summary.shape == (160, 2 * 4 * 64)
+    assert np.allclose(
+        summary[:, :256].reshape(160, 4, 8, 8),
+        reference.reshape(160, 4, 8, 4, 8, 4).mean((3, 5)),
+        atol=1e-6,
+    )
+    model = fit_mahalanobis(reference, summary=latent_summary)
+    assert model.describe()["dims"] == 512
+    inside = rng.normal(size=(40, 4, 32, 32)).astype(np.float32)
+    smooth = inside * 0.1
+    shifted = inside.copy()
+    shifted[:, 0, :8, :8] += 1.0
+    for outside in (smooth, shifted):
+        assert auroc(model.score(inside), model.score(outside)) > 0.95
 
 
 def test_cluster_means_catch_what_falls_between_the_clusters() -> None:

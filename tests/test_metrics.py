@@ -9,7 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -304,7 +304,54 @@ def _chunk_seconds(run_dir: Path) -> dict[str, float]:
     return seconds
 
 
-def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
+def _check_seconds(run_dir: Path, attempts: int) -> None:
+    """``run.seconds`` is the run's wall time: its events' span within 2% (for a resumed run,
+    the sum of each attempt's span; the wait before the resume is not run time). The metrics
+    mode's ``seconds`` is the sum of its phases and fits inside it."""
+    results = json.loads((run_dir / "results.json").read_text())
+    events = read_events(run_dir)
+    starts = [i for i, e in enumerate(events) if getattr(e, "state", "") == "running"]
+    assert len(starts) == attempts and starts[0] == 0
+    ends = [*(i - 1 for i in starts[1:]), len(events) - 1]
+    span = sum(events[b].time - events[a].time for a, b in zip(starts, ends, strict=True))
+    assert results["run"]["seconds"] == pytest.approx(span, rel=0.02)
+    metrics = results["metrics"]
+    phases = metrics["phase_seconds"]
+    assert set(phases) == {"reference", "sampling", "statistics"} and min(phases.values()) > 0
+    assert metrics["seconds"] == pytest.approx(sum(phases.values()))
+    assert metrics["seconds"] <= results["run"]["seconds"]
+
+
+#: A run that kills itself (SIGKILL: no cleanup, no final status) right after its second
+#: checkpoint chunk is on disk: the kill lands at the same point whatever the machine's load.
+KILLED_AFTER_TWO_CHUNKS = """
+import os, signal, sys
+import diffusionscope.core.metrics.loop as loop
+from diffusionscope.core.cli import main
+write, written = loop.write_chunk, []
+def write_then_die(target, chunk):
+    write(target, chunk)
+    written.append(target)
+    if len(written) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+loop.write_chunk = write_then_die
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """In-process runs on one thread, as the child processes are (oneDNN's last bits depend
+    on the thread count)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path, one_thread: None) -> None:
+    """Killed after two chunks, resumed: the numbers of a run that never stopped. The run that
+    is killed is a process of its own; the straight run and the resume run in this one."""
     options = [
         "--modes",
         "metrics",
@@ -321,30 +368,22 @@ def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
         "3",
     ]
     straight = tmp_path / "straight"
-    assert _run_cli([*options, "--runs-root", str(straight)]).wait(timeout=600) == 0
+    assert main(["run", *options, "--runs-root", str(straight)]) == 0
     killed_root = tmp_path / "killed"
-    child = _run_cli([*options, "--runs-root", str(killed_root)])
-    deadline = time.monotonic() + 600
-    while True:
-        chunks = list(killed_root.glob("*/checkpoint/metrics-chunk-*.npz"))
-        if len(chunks) >= 2 or time.monotonic() > deadline or child.poll() is not None:
-            break
-        time.sleep(0.05)
-    assert child.poll() is None, "the run ended before it could be killed"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=60)
-    run_dir = next(killed_root.iterdir())
-    assert run_state(run_dir) == "interrupted" and not (run_dir / "results.json").exists()
-    before_kill = _chunk_seconds(run_dir)
-    resumed = subprocess.run(
-        [sys.executable, "-m", "diffusionscope", "run", "--resume", str(run_dir), "--quiet"],
+    child = subprocess.run(
+        [sys.executable, "-c", KILLED_AFTER_TWO_CHUNKS, "run", *options, "--runs-root"]
+        + [str(killed_root)],
         cwd=REPO,
         env=_env(),
         capture_output=True,
         text=True,
-        timeout=600,
     )
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert child.returncode == -signal.SIGKILL, child.stderr[-2000:]
+    run_dir = next(killed_root.iterdir())
+    assert run_state(run_dir) == "interrupted" and not (run_dir / "results.json").exists()
+    assert len(list((run_dir / "checkpoint").glob("metrics-chunk-*.npz"))) == 2
+    before_kill = _chunk_seconds(run_dir)
+    assert main(["run", "--resume", str(run_dir), "--quiet"]) == 0
     assert run_state(run_dir) == "finished"
     # seconds count the killed attempt too: chunks written after the resume continue its total.
     after_resume = {
@@ -354,6 +393,8 @@ def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path) -> None:
     assert min(after_resume.values()) > max(before_kill.values()) > 0
     results = json.loads((run_dir / "results.json").read_text())
     assert results["metrics"]["seconds"] >= max(after_resume.values())
+    _check_seconds(next(straight.iterdir()), attempts=1)
+    _check_seconds(run_dir, attempts=2)
     a = json.loads(next(straight.iterdir()).joinpath("results.json").read_text())["metrics"]
     b = json.loads((run_dir / "results.json").read_text())["metrics"]
     for key in ("precision", "recall", "density", "coverage"):

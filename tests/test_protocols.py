@@ -190,6 +190,8 @@ def test_resize_tf_hands_the_uint8_images_to_torch_fidelitys_forward(
     assert pixels[0].dtype == torch.float32 and float(pixels[0].max()) == 7.0
     assert tf.weights_sha256 == clean.weights_sha256 and len(tf.weights_sha256) == 64
     assert (tf.resize, clean.resize) == ("tf", "clean")
+    # The words are part of every cached reference's key: tf's must stay those of before.
+    assert tf.resize_policy == "uint8; bilinear to 299x299, antialias=False (torch-fidelity/TF FID)"
 
 
 # ---- caption sets ---------------------------------------------------------------------------
@@ -320,6 +322,9 @@ def digit_folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     return folders
 
 
+# The digit features have dead units, so both covariances are singular: scipy's sqrtm says so,
+# and pytorch-fid's distance (which only offsets non-finite roots) still agrees to 1e-6.
+@pytest.mark.filterwarnings("ignore:Matrix is singular")
 def test_stats_output_is_read_by_pytorch_fid_and_by_fid(
     digit_folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -13,7 +13,7 @@ from ..errors import InputError
 from ..images import find_images, make_grid, read_image
 from ..modes import RunContext
 from . import explore
-from .ood import MIN_REFERENCE, auroc, fit_mahalanobis
+from .ood import MIN_REFERENCE, auroc, fit_mahalanobis, latent_summary
 from .paths import path, smoothness
 
 
@@ -320,6 +320,7 @@ def ood_task(ctx: RunContext, pipeline: Any, extractor: Any, options: Any) -> di
         _latents(ctx, pipeline, reference, options, "ood reference"),
         f"--reference {options.reference}",
         "latent_mahalanobis",
+        summary=latent_summary,
     )
     feature_model = fit_mahalanobis(
         _features(ctx, extractor, reference, phase="ood features"),

@@ -4,10 +4,12 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
 ``results["metrics"]``::
 
     {"n_generated", "n_reference", "seconds",
+     "phase_seconds": {"reference", "sampling", "statistics"},
      "features": {"name", "dim", "resize_policy"},
      "reference": {"source", "n", "content_hash", "skipped_files", "from_cache", "has_features"},
      "fid": {"value", "n", "extractor", "resize_policy", "interval": [lo, hi], "interval_level",
-             "interval_method", "fid_inf", "fid_inf_slope", "fid_inf_points", "curve": [[n, fid, kid]]},
+             "interval_method", "interval_covers", "fid_inf", "fid_inf_stderr", "fid_inf_fit",
+             "fid_inf_note", "fid_inf_slope", "fid_inf_points", "curve": [[n, fid, kid]]},
      "kid": {"mean", "std", "std_note", "subset_size", "subsets", ...},
      "is": {"mean", "std", "std_note", "splits", ...},
      "precision" / "recall" (k=3) / "density" / "coverage" (k=5): {"value", "k", ...},
@@ -15,6 +17,11 @@ streamed as N grows, checkpointed per step, resumable, and split across processe
      "throughput": {"batch_size", "batch_sizes", "auto_batch", "applied", "warmup_seconds",
                     "steady_seconds", "steady_images", "steady_images_per_second"},
      "statistics_device"}
+
+``seconds`` is the mode's wall time over every attempt, the sum of ``phase_seconds``
+(:mod:`.phases`); the run's own wall time is ``results["run"]["seconds"]``. The FID interval
+covers E[FID at N], as ``interval_covers`` says (:func:`.scores.fid_interval`); ``fid_inf`` is
+never below 0 (``fid_inf_note`` says when the fit's intercept was).
 
 Each metric (its ``--metrics`` name, its entries above, how they are shown, what it needs and
 its computation) is one record of the registry, ``core/metrics/registry.py``.
@@ -405,55 +412,17 @@ def fid_command(args: argparse.Namespace) -> int:
     ``.npz`` statistics."""
     import json
 
-    from ..loading import resolve_device
-    from .features import canonical_name, check_resize, get_extractor
+    from .features import canonical_name, check_resize
     from .frechet import frechet_distance
-    from .inputs import check_inception_available, feature_dim
-    from .reference_plan import check_plan, load_planned, plan_path
-    from .stats_files import check_protocol, effective_resize, protocol_line, protocol_of
+    from .reference_plan import load_pair
+    from .stats_files import effective_resize, protocol_line, protocol_of
 
     args.features = canonical_name(args.features)
     check_resize(args.features, args.resize)
-    resize = effective_resize(args.features, args.resize)
-    plans = [plan_path(path) for path in (args.path_a, args.path_b)]
-    with_images = any(plan.has_images for plan in plans)
-    for plan in plans:  # two statistics files: their own dimensions and protocols decide
-        check_plan(
-            plan,
-            extractor=args.features if with_images else None,
-            resize=resize if with_images else None,
-            dim=feature_dim(args.features, None) if with_images else None,
-        )
-    if with_images and args.features == "inception":
-        check_inception_available(args.inception_weights)
-    extractor = None
-    if with_images:
-        extractor = get_extractor(
-            args.features,
-            resolve_device(args.device),
-            inception_weights=args.inception_weights,
-            resize=args.resize,
-        )
-        first, second = (load_planned(plan, extractor, args.batch_size) for plan in plans)
-    else:
-        from .reference import load_npz_stats
-
-        first, second = (load_npz_stats(Path(plan.path)) for plan in plans)
-        theirs = first.protocol or {}
-        check_protocol(
-            Path(args.path_b),
-            second.protocol,
-            extractor=theirs.get("extractor"),
-            resize=theirs.get("resize"),
-        )
-    if first.dim != second.dim:
-        raise InputError(
-            f"fid: {args.path_a} has {first.dim}-d and {args.path_b} {second.dim}-d statistics"
-        )
+    first, second, extractor = load_pair(args)
     value = frechet_distance(first.mu, first.sigma, second.mu, second.sigma)
+    protocol = protocol_of(extractor, first) if extractor is not None else None
     if args.json:
-        protocol = protocol_of(extractor, first) if extractor else None
-        policy = extractor.resize_policy if extractor else "precomputed statistics"
         print(
             json.dumps(
                 {
@@ -461,16 +430,18 @@ def fid_command(args: argparse.Namespace) -> int:
                     "n_a": first.n,
                     "n_b": second.n,
                     "features": args.features,
-                    "resize": resize if extractor else None,
-                    "resize_policy": policy,
+                    "resize": effective_resize(args.features, args.resize) if protocol else None,
+                    "resize_policy": protocol["resize_policy"]
+                    if protocol
+                    else "precomputed statistics",
                     "protocol": protocol,
                 }
             )
         )
     else:
         print(f"FID:  {value}")
-        if extractor is not None:
-            print(f"protocol of A: {protocol_line(protocol_of(extractor, first))}")
+        if protocol is not None:
+            print(f"protocol of A: {protocol_line(protocol)}")
     return 0
 
 

@@ -28,15 +28,18 @@ def curve_points(curve: list[list[float]]) -> list[list[float | None]]:
 
 
 def fid(s: Scoring) -> dict[str, dict[str, Any]]:
-    """FID with its half-sample interval, FID∞ (Chong & Forsyth 2020) and the live curve."""
+    """FID with its half-sample interval, FID∞ (Chong & Forsyth 2020) and the live curve; the
+    interval and FID∞ share one set of per-chunk statistics (``halfsamples``)."""
     from .frechet import fid_from_features
+    from .halfsamples import ChunkedFeatures
     from .scores import fid_infinity, fid_interval
 
     mu, sigma = s.reference_moments
     value = fid_from_features(s.generated, mu, sigma)
-    infinity = fid_infinity(s.generated, mu, sigma, seed=s.ctx.seed)
+    chunks = ChunkedFeatures.build(s.generated, mu, sigma, seed=s.ctx.seed)
+    infinity = fid_infinity(s.generated, mu, sigma, seed=s.ctx.seed, chunks=chunks)
     interval = fid_interval(
-        s.generated, mu, sigma, value, resamples=s.options.bootstrap, seed=s.ctx.seed
+        s.generated, mu, sigma, value, s.options.bootstrap, seed=s.ctx.seed, chunks=chunks
     )
     entry = {
         "value": value,
@@ -44,7 +47,11 @@ def fid(s: Scoring) -> dict[str, dict[str, Any]]:
         "interval": [interval["low"], interval["high"]],
         "interval_level": interval["level"],
         "interval_method": interval["method"],
+        "interval_covers": interval["covers"],
         "fid_inf": infinity["value"],
+        "fid_inf_stderr": infinity["stderr"],
+        "fid_inf_fit": infinity["fit"],
+        "fid_inf_note": infinity["note"],
         "fid_inf_slope": infinity["slope"],
         "fid_inf_points": list(zip(infinity["n"], infinity["fid"], strict=True)),
         "curve": curve_points(s.curve),
@@ -123,11 +130,16 @@ def cmmd(s: Scoring) -> dict[str, dict[str, Any]]:
 
 
 def fid_report(metric: Metric, results: dict[str, Any]) -> list[str]:
+    """The interval says what it covers (E[FID at N]: ``interval_covers`` in full); FID∞ comes
+    with its fit's standard error, and its note when the fit fell below 0."""
     fid = results["fid"]
+    stderr = fid.get("fid_inf_stderr")
+    spread = "" if stderr is None else f" ± {stderr:.4f} (fit's standard error)"
+    note = f" ({fid['fid_inf_note']})" if fid.get("fid_inf_note") else ""
     return [
         f"| {metric.label} | {fid['value']:.4f} | {fid['interval_level']:.0%} interval "
-        f"[{fid['interval'][0]:.4f}, {fid['interval'][1]:.4f}]; {metric.fields[1].label} "
-        f"{fid['fid_inf']:.4f} |"
+        f"[{fid['interval'][0]:.4f}, {fid['interval'][1]:.4f}] of E[FID at N], not of the FID "
+        f"at infinite N; {metric.fields[1].label} {fid['fid_inf']:.4f}{spread}{note} |"
     ]
 
 

@@ -48,6 +48,7 @@ from .batching import (
 )
 from .features import FeatureExtractor, extract, get_extractor
 from .frechet import fid_from_features
+from .phases import PhaseClock
 from .reference import ReferenceStats, folder_batch_size
 from .registry import FID, KID, needed
 from .rows import (
@@ -309,6 +310,7 @@ class MetricsRun:
     timing: Timing = field(default_factory=Timing)
     grid_done: bool = False
     applied: list[str] = field(default_factory=list)
+    clock: PhaseClock | None = None  # the mode's phase times; one is started if not given
 
     @classmethod
     def for_context(
@@ -337,6 +339,7 @@ class MetricsRun:
         )
 
     def run(self) -> ModeResult:
+        self.clock = self.clock or PhaseClock.start(self.ctx, self.checkpoint_dir)
         self.restore()
         try:
             self.run_steps()
@@ -368,7 +371,7 @@ class MetricsRun:
             self.ctx, self.measures.device, self.measures.sync_device, self.total
         )
         self.gather = StepRows()
-        self.started = time.monotonic()
+        self.started = self.clock.since  # sampling: from the end of the last phase
         accelerate = (
             accelerated(self.pipeline, self.measures.device, self.options.compile)
             if self.pipeline is not None
@@ -471,6 +474,7 @@ class MetricsRun:
         from .scoring import Scoring
 
         elapsed = self.seconds
+        self.clock.mark("sampling", total=elapsed)
         skipped = getattr(self.source, "skipped", None)
         if skipped:
             self.ctx.warn(
@@ -502,6 +506,8 @@ class MetricsRun:
                 "skipped_files": count,
             }
         result.report += skipped_files_note(result.results)
+        self.clock.mark("statistics")
+        result.results.update(self.clock.describe())
         return with_protocol(result, self.measures.extractor, self.measures.reference)
 
 
@@ -522,5 +528,9 @@ def skipped_files_note(results: dict[str, Any]) -> str:
 def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     """A single metrics run: the measures, then the run's steps."""
     scores_prompts = not ctx.args.generated and options.prompts is not None
+    clock = PhaseClock.start(ctx, ctx.writer.checkpoint_dir)
     measures = Measures.open(ctx, options, scores_prompts=scores_prompts)
-    return MetricsRun.for_context(ctx, options, measures).run()
+    clock.mark("reference")
+    run = MetricsRun.for_context(ctx, options, measures)
+    run.clock = clock
+    return run.run()

@@ -167,3 +167,48 @@ def _load(plan: ReferencePlan, extractor: Any, batch_size: int, progress: Any, l
     )
     stats.source = str(draw.caption_set.source)  # type: ignore[union-attr]
     return stats
+
+
+def load_pair(args: Any) -> tuple[Any, Any, Any]:
+    """``fid A B``'s two sides and the extractor (None for two statistics files, whose own
+    dimensions and protocols must then agree), every check made before any extraction."""
+    from ..loading import resolve_device
+    from .features import get_extractor
+    from .inputs import check_inception_available, feature_dim
+    from .reference import load_npz_stats
+    from .stats_files import check_protocol, effective_resize
+
+    plans = [plan_path(path) for path in (args.path_a, args.path_b)]
+    with_images = any(plan.has_images for plan in plans)
+    for plan in plans:
+        check_plan(
+            plan,
+            extractor=args.features if with_images else None,
+            resize=effective_resize(args.features, args.resize) if with_images else None,
+            dim=feature_dim(args.features, None) if with_images else None,
+        )
+    extractor = None
+    if with_images:
+        if args.features == "inception":
+            check_inception_available(args.inception_weights)
+        extractor = get_extractor(
+            args.features,
+            resolve_device(args.device),
+            inception_weights=args.inception_weights,
+            resize=args.resize,
+        )
+        first, second = (load_planned(plan, extractor, args.batch_size) for plan in plans)
+    else:
+        first, second = (load_npz_stats(Path(plan.path)) for plan in plans)
+        theirs = first.protocol or {}
+        check_protocol(
+            Path(args.path_b),
+            second.protocol,
+            extractor=theirs.get("extractor"),
+            resize=theirs.get("resize"),
+        )
+    if first.dim != second.dim:
+        raise InputError(
+            f"fid: {args.path_a} has {first.dim}-d and {args.path_b} {second.dim}-d statistics"
+        )
+    return first, second, extractor

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import glob
 import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,11 @@ def check_plan(args: argparse.Namespace) -> Plan | None:
         )
     if watch:
         check_watch_folder(watch)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise InputError(
+                "--watch: runs in one process (each process would find new checkpoints at its "
+                "own moment); a --sweep over the checkpoints runs on several"
+            )
         return None
     models = next((axis.values for axis in plan.axes if axis.name == "model"), None)
     if models:

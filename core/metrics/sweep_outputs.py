@@ -19,14 +19,16 @@ from .paired import (
     headline,
     statement,
 )
+from .registry import METRIC_FIELDS
 from .rows import load_chunks
 from .sweep import point_label
 
 if TYPE_CHECKING:
     from .campaign import Campaign
 
-#: Which direction is better, for picking the best point (the first metric the points hold).
-BEST_BY = (("fid", "lower"), ("kid", "lower"), ("clip_score", "higher"), ("is", "higher"))
+#: Which direction is better, for picking the best point: the first metric, in the registry's
+#: order, that every point holds.
+BEST_BY = tuple((f.name, f.better) for f in METRIC_FIELDS if f.name in VALUE_KEYS and f.better)
 
 
 def write_campaign(campaign: Campaign) -> ModeResult:
