@@ -389,13 +389,16 @@ def planned_work(args: Options) -> list[dict[str, Any]]:
     count = _image_count(args.reference, "reference folder")
     if count:
         phases.append(planned_phase("reference", count, "img"))
+    points = sweep_points(args.sweep)  # a campaign: every point's share
     if args.generated:
         samples = args.num_samples or _image_count(args.generated, "generated folder")
         phases.append(planned_phase("features", samples, "img"))
     else:
         samples = args.num_samples or 0
-        phases.append(planned_phase("generate", samples, "img", work=args.generation.steps))
-    phases.append(planned_phase("scores", 1, "stage", work=max(1.0, samples / 20)))
+        phases.append(
+            planned_phase("generate", samples * points, "img", work=args.generation.steps)
+        )
+    phases.append(planned_phase("scores", points, "stage", work=max(1.0, samples / 20)))
     return phases
 
 
@@ -409,6 +412,19 @@ def _image_count(folder: str | None, what: str) -> int:
         return len(find_images(Path(folder), what=what))
     except InputError:
         return 0
+
+
+def sweep_points(axes: Any) -> int:
+    """How many points ``--sweep`` axes make (the product of their value counts; a
+    ``model=DIR/*`` glob counted from the disk); 1 without a sweep."""
+    import glob
+
+    count = 1
+    for axis in axes or []:
+        values = [v for v in str(axis).split("=", 1)[-1].split(",") if v.strip()]
+        expanded = sum(len(glob.glob(v)) if "*" in v else 1 for v in values)
+        count *= max(1, expanded)
+    return count
 
 
 def run(ctx: RunContext) -> ModeResult:
