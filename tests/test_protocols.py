@@ -361,3 +361,40 @@ def test_adm_batch_gives_the_statistics_of_its_images(
     for key in ("mu", "sigma", "features"):
         np.testing.assert_array_equal(outputs[0][key], outputs[1][key])
     assert int(outputs[1]["n"]) == 150
+
+
+# ---- the README's offline protocol example ---------------------------------------------------
+
+README_INTRO = "Offline, with the shipped digits and their COCO-format caption set"
+
+
+def test_readme_protocol_example_runs_offline_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's offline caption-set block, from the checkout's folder, with small counts
+    (``test_readme.with_small_counts``) and the statistics file written under ``tmp_path``."""
+    import shlex
+
+    from test_readme import REPO, with_small_counts
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split(README_INTRO, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [
+        shlex.split(line.strip())
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.strip().startswith("diffusionscope ")
+    ]
+    assert [argv[1] for argv in commands] == ["run", "stats", "fid"]
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for argv in commands:
+        command = [str(tmp_path / w) if w.endswith(".npz") else w for w in argv[1:]]
+        command = with_small_counts(command)
+        if command[0] == "run":
+            command += ["--runs-root", str(tmp_path / "runs"), "--quiet"]
+        assert main(command) == 0, capsys.readouterr().err
+    [run_dir] = (tmp_path / "runs").iterdir()
+    protocol = json.loads((run_dir / "results.json").read_text())["metrics"]["protocol"]
+    with np.load(next(tmp_path.glob("*.npz"))) as written:
+        assert json.loads(str(written["protocol"]))["reference_crop"] == protocol["reference_crop"]
+    assert "FID:" in capsys.readouterr().out
