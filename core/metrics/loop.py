@@ -142,6 +142,17 @@ class ReferenceTensors:
         )
 
 
+def open_extractor(args: Any, options: Any, device: str) -> FeatureExtractor:
+    """The feature extractor a run's options name (``--resize`` applies to Inception)."""
+    return get_extractor(
+        options.features,
+        device,
+        inception_weights=args.inception_weights,
+        model=args.feature_model,
+        resize=getattr(args, "resize", None) if options.features == "inception" else None,
+    )
+
+
 def load_reference(ctx: RunContext, extractor: FeatureExtractor, options: Any) -> ReferenceStats:
     """The reference ``--reference`` or ``--reference-set`` names (``reference_plan.py``)."""
     from . import reference_draw_size
@@ -180,13 +191,7 @@ class Measures:
         from .clip_score import ClipScorer
 
         device = resolve_device(ctx.args.device)
-        extractor = get_extractor(
-            options.features,
-            device,
-            inception_weights=ctx.args.inception_weights,
-            model=ctx.args.feature_model,
-            resize=getattr(ctx.args, "resize", None) if options.features == "inception" else None,
-        )
+        extractor = open_extractor(ctx.args, options, device)
         ctx.log(
             f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})"
         )
