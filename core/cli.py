@@ -692,26 +692,56 @@ def list_command(args: argparse.Namespace) -> int:
     if not runs:
         console.print(Text(f"no runs under {printable(root)}"))
         return EXIT_OK
+    if console.width < WIDE_LISTING:
+        _print_runs_narrow(console, runs)
+        return EXIT_OK
     table = Table()
-    # The run id is what ``show`` and ``--resume`` take: never wrapped or cut; the other
-    # columns give way at 80 columns.
+    # The run id is what ``show`` and ``--resume`` take: never wrapped or cut.
     table.add_column("run", no_wrap=True, min_width=max(len(info.name) for info in runs))
     for name in ("status", "model", "modes", "N", "key numbers"):
         table.add_column(name, overflow="fold")
     for info in runs:
-        numbers = ", ".join(f"{k}={v:.4g}" for k, v in list(info.key_numbers.items())[:4])
         cells = (
             info.name,
             info.state,
             Path(info.model).name or info.model,
             ",".join(info.modes),
             str(info.num_samples or ""),
-            numbers,
+            _key_numbers(info),
         )
         # Text, not str: a run name, path or mode in square brackets is shown, not styled.
         table.add_row(*(Text(printable(cell)) for cell in cells))
     console.print(table)
     return EXIT_OK
+
+
+#: Below this many columns ``runs`` prints two lines a run instead of a table.
+WIDE_LISTING = 110
+
+
+def _key_numbers(info: Any) -> str:
+    return ", ".join(f"{k}={v:.4g}" for k, v in list(info.key_numbers.items())[:4])
+
+
+def _print_runs_narrow(console: Any, runs: list[Any]) -> None:
+    """A few lines a run for 80 columns: the whole id (to paste into ``show`` or
+    ``--resume``) and its state; then what it ran and its key numbers, folded to the width."""
+    from rich.text import Text
+
+    for info in runs:
+        what = " · ".join(
+            p
+            for p in (
+                ",".join(info.modes),
+                f"N {info.num_samples}" if info.num_samples else "",
+                Path(info.model).name or info.model,
+            )
+            if p
+        )
+        console.print(Text(printable(f"{info.name}  {info.state}")), soft_wrap=True)
+        detail = "  ".join(p for p in (what, _key_numbers(info)) if p)
+        console.print(Text(printable(detail)), overflow="fold", style="dim")
+        console.print()
 
 
 def _run_json(info: Any) -> dict[str, Any]:

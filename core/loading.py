@@ -229,7 +229,7 @@ def read_model_index(folder: Path) -> dict[str, Any]:
     return read_json_object(Path(folder) / "model_index.json", "model")
 
 
-def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
+def cached_hub_file(repo_id: str, filename: str) -> Path | None:
     """The local copy of a hub file, or None when it is not in the cache."""
     from huggingface_hub import try_to_load_from_cache
 
@@ -244,7 +244,7 @@ def _hub_file(repo_id: str, filename: str) -> Path | None:
     """A small hub file's local copy: from the cache, else (hub on) downloaded now; None when
     the repository has no such file or the hub is off. A hub that cannot be reached is one
     line, given before anything is written rather than by the loader inside the run."""
-    cached = _cached_hub_file(repo_id, filename)
+    cached = cached_hub_file(repo_id, filename)
     if cached is not None or hub_offline():
         return cached
     from huggingface_hub import hf_hub_download

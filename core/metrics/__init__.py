@@ -361,12 +361,26 @@ def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
         if count:
             phases.append(planned_phase("reference", count, "img"))
     samples = args.num_samples or (500 if digits else 10000)
+    points = sweep_points(getattr(args, "sweep", None))  # a campaign: every point's share
     if args.generated:
         phases.append(planned_phase("features", samples, "img"))
     else:
-        phases.append(planned_phase("generate", samples, "img", work=args.steps or 25))
-    phases.append(planned_phase("scores", 1, "stage", work=max(1.0, samples / 20)))
+        phases.append(planned_phase("generate", samples * points, "img", work=args.steps or 25))
+    phases.append(planned_phase("scores", points, "stage", work=max(1.0, samples / 20)))
     return phases
+
+
+def sweep_points(axes: Any) -> int:
+    """How many points ``--sweep`` axes make (the product of their value counts; a
+    ``model=DIR/*`` glob counted from the disk); 1 without a sweep."""
+    import glob
+
+    count = 1
+    for axis in axes or []:
+        values = [v for v in str(axis).split("=", 1)[-1].split(",") if v.strip()]
+        expanded = sum(len(glob.glob(v)) if "*" in v else 1 for v in values)
+        count *= max(1, expanded)
+    return count
 
 
 def run(ctx: RunContext) -> ModeResult:

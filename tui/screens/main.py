@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -176,7 +177,7 @@ class OptionField(Vertical):
             )
         else:
             widget = Input(
-                "" if self.initial is None else str(self.initial),
+                as_text(spec, self.initial),
                 placeholder=spec.shown_default or "optional",
                 id=f"opt-{spec.dest}",
                 compact=True,
@@ -191,7 +192,10 @@ class OptionField(Vertical):
             return widget.value
         if isinstance(widget, Select):
             return None if widget.value == NO_SELECTION else widget.value
-        return widget.value  # type: ignore[attr-defined]
+        text = widget.value  # type: ignore[attr-defined]
+        if self.spec.repeat:  # several values, one per "--flag value", typed apart by ";"
+            return [part.strip() for part in text.split(REPEAT_SEPARATOR) if part.strip()]
+        return text
 
     def set(self, value: Any) -> None:
         """Show ``value`` (a saved configuration's) as the field would hold it when typed."""
@@ -201,7 +205,7 @@ class OptionField(Vertical):
         elif isinstance(widget, Select):
             widget.value = value if value in self.spec.choices else NO_SELECTION
         else:
-            widget.value = "" if value is None else str(value)  # type: ignore[attr-defined]
+            widget.value = as_text(self.spec, value)  # type: ignore[attr-defined]
 
     def show_error(self, message: str | None) -> None:
         self.query_one(".field-error", Static).update(literal(message or ""))
@@ -209,11 +213,29 @@ class OptionField(Vertical):
 
     def check(self) -> str | None:
         value = self.value
-        message = self.spec.check(value) if isinstance(value, str) else None
-        if message is None and isinstance(value, str):
-            message = path_problem(self.spec, value)  # a path is checked as it is typed too
+        message = None
+        for each in value if isinstance(value, list) else [value]:
+            if isinstance(each, str):
+                # A path is checked as it is typed too, like a number.
+                message = self.spec.check(each) or path_problem(self.spec, each)
+            if message:
+                break
         self.show_error(message)
         return message
+
+
+#: How a form field holds several values of a repeatable option (``--sweep A=1,2 --sweep B=3``
+#: is typed ``A=1,2; B=3``): commas already separate the values of one.
+REPEAT_SEPARATOR = ";"
+
+
+def as_text(spec: OptionSpec, value: Any) -> str:
+    """A configuration's value as its field shows it (a repeatable option's list joined)."""
+    if value is None:
+        return ""
+    if spec.repeat and isinstance(value, list | tuple):
+        return f"{REPEAT_SEPARATOR} ".join(str(v) for v in value)
+    return str(value)
 
 
 def recent_config_options(recent: list[dict[str, Any]]) -> list[tuple[Content, int]]:
@@ -270,20 +292,33 @@ class ModePane(Vertical):
         for field in self.fields:
             self.values[field.spec.dest] = field.value
 
-    def fill(self, values: dict[str, Any], modes: list[str]) -> None:
-        """Select ``modes`` and fill every field from ``values`` (a run's configuration)."""
+    def fill(
+        self, values: dict[str, Any], modes: list[str], then: Callable[[], None] | None = None
+    ) -> None:
+        """Select ``modes`` and fill every field from ``values`` (a run's configuration); call
+        ``then`` once the filled form is in place (to put the cursor in it: not before, or
+        what is typed next would go to a field about to be replaced)."""
         chosen = [mode for mode in modes if mode in self.modes]
         self.values.update(values)
-        self._filling = True
         selection = self.query_one("#modes", SelectionList)
         if set(selection.selected) == set(chosen):
             for field in self.fields:
                 field.set(values.get(field.spec.dest))
-            self._filling = False
+            if then is not None:
+                self.call_after_refresh(then)
             return
-        selection.deselect_all()
-        for mode in chosen:
-            selection.select(mode)
+        # One rebuild for the whole selection (not one per mode ticked), then ``then``.
+        with selection.prevent(SelectionList.SelectedChanged):
+            selection.deselect_all()
+            for mode in chosen:
+                selection.select(mode)
+        self._filling = True
+        self.call_later(self._rebuild_then, then)
+
+    async def _rebuild_then(self, then: Callable[[], None] | None) -> None:
+        await self.rebuild_form()
+        if then is not None:
+            self.call_after_refresh(then)
 
     @on(SelectionList.SelectedChanged, "#modes")
     async def rebuild_form(self) -> None:
@@ -489,7 +524,7 @@ class MainScreen(Screen):
             "model": self.model_pane.source or None,
             "device": self.model_pane.device,
             "dtype": self.model_pane.dtype,
-            **{f.spec.dest: f.value for f in pane.fields if f.value not in (None, "", False)},
+            **{f.spec.dest: f.value for f in pane.fields if f.value},
         }
         recent = settings.remember_config(config)
         self.query_one("#recent-configs", Select).set_options(recent_config_options(recent))
@@ -531,8 +566,8 @@ class MainScreen(Screen):
                 self.query_one(f"#{key}", Select).value = config[key]
         values = {key: value for key, value in config.items() if key != NAME.dest}
         values[NAME.dest] = None
-        self.mode_pane.fill(values, [str(m) for m in config.get("modes") or []])
-        self.call_after_refresh(self._focus_after_fill, edit)
+        modes = [str(m) for m in config.get("modes") or []]
+        self.mode_pane.fill(values, modes, then=lambda: self._focus_after_fill(edit))
 
     def _focus_after_fill(self, edit: bool) -> None:
         fields = self.mode_pane.fields
