@@ -59,8 +59,7 @@ def check_pairable(runs: list[tuple[Any, dict[str, Any]]], paths) -> list[str]:
 def compare_runs(path_a: str, path_b: str, device: str = "cpu") -> dict[str, Any]:
     """``A − B`` for every metric both runs hold, with paired intervals."""
     from . import reference_draw_size, resolve_options
-    from .features import get_extractor
-    from .loop import statistics_device
+    from .loop import open_extractor, statistics_device
     from .reference import FOLDER_BATCH, load_npz_stats
     from .reference_plan import load_planned, plan_reference
 
@@ -72,13 +71,7 @@ def compare_runs(path_a: str, path_b: str, device: str = "cpu") -> dict[str, Any
     if plan.kind == "stats":
         reference = load_npz_stats(Path(plan.path))
     else:
-        extractor = get_extractor(
-            options.features,
-            device,
-            inception_weights=args.inception_weights,
-            model=args.feature_model,
-            resize=getattr(args, "resize", None) if options.features == "inception" else None,
-        )
+        extractor = open_extractor(args, options, device)
         reference = load_planned(plan, extractor, FOLDER_BATCH)
     seed = int(args.run.seed)
     samples = [Samples.of(load_chunks(Path(p) / "checkpoint")[0]) for p in (path_a, path_b)]

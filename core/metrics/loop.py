@@ -143,6 +143,17 @@ class ReferenceTensors:
         )
 
 
+def open_extractor(args: Any, options: Any, device: str) -> FeatureExtractor:
+    """The feature extractor a run's options name (``--resize`` applies to Inception)."""
+    return get_extractor(
+        options.features,
+        device,
+        inception_weights=args.inception_weights,
+        model=args.feature_model,
+        resize=getattr(args, "resize", None) if options.features == "inception" else None,
+    )
+
+
 def load_reference(ctx: RunContext, extractor: FeatureExtractor, options: Any) -> ReferenceStats:
     """The reference ``--reference`` or ``--reference-set`` names (``reference_plan.py``)."""
     from . import reference_draw_size
@@ -179,15 +190,7 @@ class Measures:
         from .clip_score import ClipScorer
 
         device = resolve_device(ctx.options.run.device)
-        extractor = get_extractor(
-            options.features,
-            device,
-            inception_weights=ctx.options.inception_weights,
-            model=ctx.options.feature_model,
-            resize=getattr(ctx.options, "resize", None)
-            if options.features == "inception"
-            else None,
-        )
+        extractor = open_extractor(ctx.options, options, device)
         ctx.log(
             f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})"
         )
