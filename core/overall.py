@@ -36,6 +36,7 @@ class PhaseWork:
     first_time: float | None = None  # the first reading of this attempt (rate measured from it)
     first_done: int = 0
     last_time: float | None = None
+    skipped: bool = False  # over without a word (a reference read from its cache): no cost
 
     @property
     def finished(self) -> bool:
@@ -78,6 +79,7 @@ class OverallProgress:
         self.last_mark: float | None = None  # the last progress or the attempt's start
         self.state = "running"
         self.ended: float | None = None  # the final status's time
+        self._points: dict[tuple[str, str], dict[str, int]] = {}  # per-point parts of a phase
         self.planned = False
 
     # ---- folding ------------------------------------------------------------------------
@@ -112,6 +114,12 @@ class OverallProgress:
             phase.work = float(entry.get("work", 1.0))
 
     def _progress(self, event: ProgressEvent) -> None:
+        base, _, point = event.phase.partition(" (")
+        if point and (event.mode, base) in self.phases:
+            # A campaign point's phase (``generate (guidance-scale=3.0)``) counts toward the
+            # planned phase of all points (``generate``: samples × points).
+            self._point_progress(event, base, point.rstrip(")"))
+            return
         key = (event.mode, event.phase)
         phase = self.phases.get(key)
         if phase is None:  # not in the plan: it joins it, at the run's measured cost
@@ -135,7 +143,28 @@ class OverallProgress:
         # A later phase of the same mode has begun: the earlier ones are over (a reference
         # read from its cache never reports progress at all).
         for earlier in self._earlier(phase):
-            earlier.done = max(earlier.done, earlier.total)
+            self._close(earlier)
+
+    @staticmethod
+    def _close(phase: PhaseWork) -> None:
+        if phase.last_time is None and phase.done == 0:
+            phase.skipped = True
+        phase.done = max(phase.done, phase.total)
+
+    def _point_progress(self, event: ProgressEvent, base: str, point: str) -> None:
+        phase = self.phases[(event.mode, base)]
+        parts = self._points.setdefault((event.mode, base), {})
+        parts[point] = min(event.done, event.total)
+        done = sum(parts.values())
+        if phase.first_time is None:
+            mark = self.last_mark
+            start = mark if mark is not None and mark < event.time else event.time
+            phase.first_time, phase.first_done = start, phase.done
+        phase.done = min(done, phase.total) if phase.total else done
+        phase.last_time = self.last_event = self.last_mark = event.time
+        for earlier in self._earlier(phase):  # the shared ones (reference); not other points'
+            if (earlier.mode, earlier.phase) not in self._points:
+                self._close(earlier)
 
     def _earlier(self, phase: PhaseWork) -> list[PhaseWork]:
         same = [p for p in self.phases.values() if p.mode == phase.mode]
@@ -147,13 +176,28 @@ class OverallProgress:
 
     # ---- reading ------------------------------------------------------------------------
 
-    @property
-    def total_work(self) -> float:
-        return sum(p.total * p.work for p in self.phases.values())
+    def _costs(self) -> dict[tuple[str, str], float]:
+        """Seconds (or, before any measurement, work units) one unit of each phase costs: its
+        own measured rate, else the run's rate in work units; a skipped phase costs nothing."""
+        work_rate = self._work_rate()
+        costs = {}
+        for key, phase in self.phases.items():
+            rate = phase.rate()
+            if phase.skipped:
+                costs[key] = 0.0
+            elif rate:
+                costs[key] = 1.0 / rate
+            else:
+                costs[key] = phase.work / work_rate if work_rate else phase.work
+        return costs
 
-    @property
-    def done_work(self) -> float:
-        return sum(min(p.done, p.total) * p.work for p in self.phases.values())
+    def fraction(self) -> float:
+        """The share of the run's time done, by each phase's measured cost per unit (planned
+        work units weigh phases only until rates are measured)."""
+        costs = self._costs()
+        total = sum(p.total * costs[k] for k, p in self.phases.items())
+        done = sum(min(p.done, p.total) * costs[k] for k, p in self.phases.items())
+        return min(1.0, done / total) if total > 0 else 0.0
 
     def _work_rate(self) -> float | None:
         """Work units a second over every phase measured in this attempt."""
@@ -193,11 +237,7 @@ class OverallProgress:
         return max(again - max(0.0, now - self.last_event), OVERDUE_SECONDS)
 
     def at(self, now: float) -> Overall:
-        total = self.total_work
-        if self.state == "finished":
-            fraction = 1.0
-        else:
-            fraction = min(1.0, self.done_work / total) if total > 0 else 0.0
+        fraction = 1.0 if self.state == "finished" else self.fraction()
         end = now if self.state == "running" else (self.ended or self.last_event or now)
         elapsed = end - self.started if self.started is not None else None
         return Overall(fraction, elapsed, self.eta(now), self.planned)

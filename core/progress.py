@@ -61,8 +61,8 @@ class ProgressDisplay:
         self.clock = clock
         self.overall = OverallProgress()
         self.progress = Progress(
-            TextColumn("{task.description:<20}", markup=False),
-            BarColumn(bar_width=20),
+            TextColumn("{task.description:<30.30}", markup=False),
+            BarColumn(bar_width=14),
             DetailColumn(self),
             console=self.console,
             transient=False,

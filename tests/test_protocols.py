@@ -190,6 +190,8 @@ def test_resize_tf_hands_the_uint8_images_to_torch_fidelitys_forward(
     assert pixels[0].dtype == torch.float32 and float(pixels[0].max()) == 7.0
     assert tf.weights_sha256 == clean.weights_sha256 and len(tf.weights_sha256) == 64
     assert (tf.resize, clean.resize) == ("tf", "clean")
+    # The words are part of every cached reference's key: tf's must stay those of before.
+    assert tf.resize_policy == "uint8; bilinear to 299x299, antialias=False (torch-fidelity/TF FID)"
 
 
 # ---- caption sets ---------------------------------------------------------------------------
@@ -320,6 +322,9 @@ def digit_folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]
     return folders
 
 
+# The digit features have dead units, so both covariances are singular: scipy's sqrtm says so,
+# and pytorch-fid's distance (which only offsets non-finite roots) still agrees to 1e-6.
+@pytest.mark.filterwarnings("ignore:Matrix is singular")
 def test_stats_output_is_read_by_pytorch_fid_and_by_fid(
     digit_folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -356,3 +361,40 @@ def test_adm_batch_gives_the_statistics_of_its_images(
     for key in ("mu", "sigma", "features"):
         np.testing.assert_array_equal(outputs[0][key], outputs[1][key])
     assert int(outputs[1]["n"]) == 150
+
+
+# ---- the README's offline protocol example ---------------------------------------------------
+
+README_INTRO = "Offline, with the shipped digits and their COCO-format caption set"
+
+
+def test_readme_protocol_example_runs_offline_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The README's offline caption-set block, from the checkout's folder, with small counts
+    (``test_readme.with_small_counts``) and the statistics file written under ``tmp_path``."""
+    import shlex
+
+    from test_readme import REPO, with_small_counts
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    block = text.split(README_INTRO, 1)[1].split("```bash\n", 1)[1].split("```", 1)[0]
+    commands = [
+        shlex.split(line.strip())
+        for line in block.replace("\\\n", " ").splitlines()
+        if line.strip().startswith("diffusionscope ")
+    ]
+    assert [argv[1] for argv in commands] == ["run", "stats", "fid"]
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for argv in commands:
+        command = [str(tmp_path / w) if w.endswith(".npz") else w for w in argv[1:]]
+        command = with_small_counts(command)
+        if command[0] == "run":
+            command += ["--runs-root", str(tmp_path / "runs"), "--quiet"]
+        assert main(command) == 0, capsys.readouterr().err
+    [run_dir] = (tmp_path / "runs").iterdir()
+    protocol = json.loads((run_dir / "results.json").read_text())["metrics"]["protocol"]
+    with np.load(next(tmp_path.glob("*.npz"))) as written:
+        assert json.loads(str(written["protocol"]))["reference_crop"] == protocol["reference_crop"]
+    assert "FID:" in capsys.readouterr().out

@@ -59,8 +59,10 @@ def test_overall_is_planned_then_measured_and_counts_down() -> None:
     )
     for event in _events()[2:]:
         progress.apply(event)
-    # 100 reference units + 16×2 of 128 sample units + 3 = 231 planned; 132 done.
-    assert progress.at(T0 + 26).fraction == pytest.approx(132 / 231)
+    # By measured time per unit: reference 0.1 s (100 in 10 s), samples 1 s (16 in 16 s),
+    # scores at the run's rate of work units (3 units at 132 units / 26 s): 26 s of 74.6.
+    scores = 3 * 26 / 132
+    assert progress.at(T0 + 26).fraction == pytest.approx(26 / (10 + 64 + scores))
     etas = [progress.at(T0 + 26 + s).eta for s in range(0, 40, 5)]
     assert all(a > b for a, b in zip(etas, etas[1:], strict=False))  # counts down, second by second
     assert all(e >= 1 for e in etas)
@@ -75,7 +77,9 @@ def test_a_cached_reference_counts_as_done_once_sampling_starts() -> None:
     progress = OverallProgress()
     for event in _events()[:2] + _events()[4:]:  # no reference progress: read from its cache
         progress.apply(event)
-    assert progress.at(T0 + 26).fraction == pytest.approx(132 / 231)
+    # The reference took no time: it weighs nothing; samples 1 s each, scores 3 × 16/32 s.
+    assert progress.phases[("metrics", "reference")].skipped
+    assert progress.at(T0 + 26).fraction == pytest.approx(16 / (64 + 1.5))
 
 
 def test_time_left_rounds_up_time_spent_rounds_down() -> None:
@@ -95,7 +99,7 @@ def test_the_cli_shows_the_same_overall_line() -> None:
         display.handle(event)
     now[0] = T0 + 30
     text = display.overall_text()
-    assert text.startswith(" 57%") and "elapsed 00:30" in text
+    assert text.startswith(" 35%") and "elapsed 00:30" in text
     expected = OverallProgress()
     for event in _events():
         expected.apply(event)
@@ -176,3 +180,58 @@ def test_planned_phases_have_bars_from_the_start() -> None:
     phases = {p.phase: p for p in model.snapshot().phases}
     assert phases["reference"].finished and phases["generate"].done == 16
     assert phases["generate"].rate == pytest.approx(8 / 8)  # between its two events
+
+
+def test_a_campaigns_points_fill_one_planned_phase() -> None:
+    """Two points of 8 samples: ``generate (guidance-scale=…)`` phases add up to the plan."""
+    from diffusionscope.core.metrics import sweep_points
+
+    assert sweep_points(["guidance-scale=1,3", "steps=2,4,8"]) == 6 and sweep_points(None) == 1
+    progress = OverallProgress()
+    plan = [planned_phase("generate", 16, "img", work=2), planned_phase("scores", 2, "stage")]
+    progress.apply(StatusEvent(state="running", time=T0))
+    progress.apply(PlanEvent(mode="metrics", phases=plan, time=T0))
+    for point, start in (("guidance-scale=1.0", 0), ("guidance-scale=3.0", 10)):
+        for done in (4, 8):
+            progress.apply(
+                ProgressEvent(
+                    phase=f"generate ({point})",
+                    done=done,
+                    total=8,
+                    unit="img",
+                    mode="metrics",
+                    time=T0 + start + done,
+                )
+            )
+        if start == 0:
+            assert progress.at(T0 + 8).fraction == pytest.approx(16 / 34)
+            assert progress.at(T0 + 8).eta is not None
+        progress.apply(
+            ProgressEvent(
+                phase=f"scores ({point})",
+                done=1,
+                total=1,
+                unit="stage",
+                mode="metrics",
+                time=T0 + start + 9,
+            )
+        )
+        # A point's scores do not end the other points' sampling.
+        assert not progress.phases[("metrics", "generate")].finished or start == 10
+    assert progress.phases[("metrics", "generate")].done == 16
+    assert progress.phases[("metrics", "scores")].done == 2
+
+
+def test_the_planned_bar_of_a_campaign_adds_its_points() -> None:
+    from diffusionscope.tui.run_model import RunModel
+
+    model = RunModel(Path("."), modes=("metrics",))
+    plan = [planned_phase("generate", 16, "img", work=2), planned_phase("scores", 2, "stage")]
+    model.apply([StatusEvent(state="running", time=T0), PlanEvent(mode="metrics", phases=plan)])
+    for point in ("guidance-scale=1.0", "guidance-scale=3.0"):
+        model.apply(
+            [ProgressEvent(phase=f"generate ({point})", done=8, total=8, mode="metrics", time=T0)]
+        )
+    phases = {p.phase: p.done for p in model.snapshot().phases}
+    assert phases["generate"] == 16 and phases["generate (guidance-scale=3.0)"] == 8
+    assert phases["scores"] == 0  # not skipped: the points' scores are still to come

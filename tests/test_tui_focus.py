@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from test_tui_fakes import async_test, isolated_config, make_app, wait_for  # noqa: F401
-from textual.widgets import Checkbox, Input, Select
+from textual.widgets import Input
 
 from diffusionscope.core.modes import available_modes
 
@@ -44,11 +44,22 @@ async def _check_focused(pilot, screen, field_ids: list[str]) -> str:
     return str(focused.id)
 
 
-async def _walk(pilot, screen, key: str, field_ids: list[str]) -> list[str]:
+async def _walk(pilot, screen, key: str, fields: list, *, typing: bool = False) -> list[str]:
+    """Press ``key`` once per field; each time the focused field must be on screen and named,
+    and with ``typing`` what is typed must land in it and nowhere else."""
+    ids = [f"opt-{f.spec.dest}" for f in fields]
     seen: list[str] = []
-    for _ in range(len(field_ids)):
+    for _ in range(len(fields)):
         await pilot.press(key)
-        seen.append(await _check_focused(pilot, screen, field_ids))
+        focused = await _check_focused(pilot, screen, ids)
+        seen.append(focused)
+        if typing and isinstance(screen.app.focused, Input):
+            before = {f.spec.dest: f.value for f in fields}
+            await pilot.press("end", *TYPED)
+            after = {f.spec.dest: f.value for f in fields}
+            changed = {k for k in after if after[k] != before[k]}
+            assert changed == {focused.removeprefix("opt-")}, (focused, changed)
+            assert str(after[focused.removeprefix("opt-")]).endswith(TYPED)
     return seen
 
 
@@ -66,36 +77,29 @@ async def test_every_field_is_on_screen_named_and_typed_into(
         await pilot.pause()
         fields = screen.mode_pane.fields
         ids = [f"opt-{f.spec.dest}" for f in fields]
-        # Tab from the mode list walks every field in order, each on screen when focused.
+        # Tab from the mode list walks every field in order, each on screen when focused,
+        # and what is typed lands in the focused field and nowhere else.
         screen.query_one("#modes").focus()
-        assert await _walk(pilot, screen, "tab", ids) == ids
+        assert await _walk(pilot, screen, "tab", fields, typing=True) == ids
         # Shift+Tab back from the Start button walks them in reverse.
         screen.query_one("#start").focus()
-        assert await _walk(pilot, screen, "shift+tab", ids) == ids[::-1]
-        # What is typed lands in the focused field and nowhere else.
-        for field in fields:
-            widget = field.query_one(f"#opt-{field.spec.dest}")
-            if not isinstance(widget, Input):
-                continue
-            widget.focus()  # as the command palette's "Go to option" does
-            await _check_focused(pilot, screen, ids)
-            before = {f.spec.dest: f.value for f in fields}
-            await pilot.press("end", *TYPED)
-            after = {f.spec.dest: f.value for f in fields}
-            changed = {k for k in after if after[k] != before[k]}
-            assert changed == {field.spec.dest}, changed
-            assert str(after[field.spec.dest]).endswith(TYPED)
-        # A click on the last field (after scrolling back to the top) focuses and shows it.
+        assert await _walk(pilot, screen, "shift+tab", fields) == ids[::-1]
+        # Focus from code (the command palette's way) on the field furthest down.
         form = screen.query_one("#mode-form")
         form.scroll_home(animate=False)
         await pilot.pause()
-        last = fields[-1].query_one(f"#opt-{fields[-1].spec.dest}")
-        if last.region.height > 0 and form.region.contains_region(last.region):
-            await pilot.click(last)
-            await _check_focused(pilot, screen, ids)
-        assert all(
-            isinstance(w, Input | Select | Checkbox) for w in screen.query(".field-row > *") if w.id
-        )
+        fields[-1].query_one(f"#opt-{fields[-1].spec.dest}").focus()
+        await _check_focused(pilot, screen, ids)
+        # A click on the lowest field in view, cut by the form's bottom edge or not.
+        form.scroll_home(animate=False)
+        await pilot.pause()
+        shown = [
+            f.query_one(f"#opt-{f.spec.dest}")
+            for f in fields
+            if form.region.overlaps(f.query_one(f"#opt-{f.spec.dest}").region)
+        ]
+        await pilot.click(shown[-1])
+        await _check_focused(pilot, screen, ids)
 
 
 def test_paths_are_checked_as_typed(tmp_path: Path) -> None:

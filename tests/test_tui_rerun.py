@@ -37,12 +37,14 @@ async def test_edit_and_run_changes_one_option_and_nothing_else(runs_root: Path)
         await pilot.press("f2")
         await wait_for(pilot, lambda: len(app.screen.runs) == 1)
         await pilot.press("e")
-        await wait_for(pilot, lambda: app.screen is main and main.query("#opt-sampler_steps"))
-        await wait_for(pilot, lambda: main.query_one("#opt-sampler_steps").value == "10")
-        assert main.query_one("#opt-timestep_spacing").value == "trailing"
-        # The cursor is in the form: change one option as a user would, then Start.
+        # The cursor lands in the first option once the filled form is in place.
+        await wait_for(pilot, lambda: app.focused is not None and app.focused.id == "opt-compare")
         field = main.query_one("#opt-sampler_steps")
-        field.focus()
+        assert field.value == "10"
+        assert main.query_one("#opt-timestep_spacing").value == "trailing"
+        # Change one option as a user would (Tab to it, retype it), then Start.
+        await pilot.press("tab", "tab")
+        assert app.focused is field
         await pilot.press("end", "backspace", "backspace", "1", "2")
         assert field.value == "12"
         await pilot.press("ctrl+s")
@@ -76,3 +78,27 @@ async def test_rerun_fills_the_form_and_waits_on_start(runs_root: Path) -> None:
         assert main.query_one("#opt-sampler_steps").value == "10"
         assert main.model_pane.source == json.loads((old_dir / "config.json").read_text())["model"]
         assert list(main.mode_pane.selected) == ["schedule"]
+
+
+@async_test
+async def test_a_campaigns_axes_come_back_one_per_sweep_flag(runs_root: Path) -> None:
+    """``--sweep`` repeats (a grid): the form holds its values apart by ";" and gives them
+    back as one flag each, so rerunning a campaign runs the same grid."""
+    config = {
+        "modes": ["metrics"],
+        "model": digits_model(),
+        "device": "auto",
+        "dtype": "auto",
+        "sweep": ["guidance-scale=1.5,5.0", "steps=2,4"],
+        "num_samples": 16,
+    }
+    app = make_app(runs_root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        main = app.screen
+        main.fill_from_config(config, edit=True)
+        await wait_for(pilot, lambda: main.query("#opt-sweep"))
+        await wait_for(pilot, lambda: main.query_one("#opt-sweep").value != "")
+        assert main.query_one("#opt-sweep").value == "guidance-scale=1.5,5.0; steps=2,4"
+        argv = main.mode_pane.arguments()
+    at = [i for i, word in enumerate(argv) if word == "--sweep"]
+    assert [argv[i + 1] for i in at] == ["guidance-scale=1.5,5.0", "steps=2,4"]

@@ -97,3 +97,28 @@ async def test_the_sweep_tab_opens_first_and_fills_in(runs_root: Path) -> None:
         await wait_for(pilot, lambda: len(chart.curves.get("FID", [])) == 3)
         assert "★" in str(table.get_row_at(2)[0])  # the new best
     writer.close()
+
+
+def test_a_checkpoint_axis_draws_the_metric_over_the_checkpoints() -> None:
+    sweep = {
+        "axes": {"model": ["ckpt/checkpoint-100", "ckpt/checkpoint-200"]},
+        "points": [
+            {"settings": {"model": f"ckpt/checkpoint-{step}"}, "metrics": {"fid": {"value": fid}}}
+            for step, fid in ((100, 80.0), (200, 61.5))
+        ],
+        "differences": [],
+    }
+    view = from_results(sweep, {})
+    title, curves, xlabel = view.chart()
+    assert [p.label for p in view.points] == ["model=checkpoint-100", "model=checkpoint-200"]
+    assert title.startswith("FID over the checkpoints") and xlabel == "point"
+    assert curves == {"FID": [(0.0, 80.0), (1.0, 61.5)]} and view.best == 1
+
+
+def test_a_finished_campaign_is_announced_by_its_best_point(runs_root: Path) -> None:
+    from diffusionscope.tui.app import sweep_headline
+
+    run = finished_sweep_run(runs_root, "20240105-000000-sweep-a", (50.0, 40.0), (0.2, 0.25))
+    assert sweep_headline(read_results(run)["sweep"]) == (
+        "2 points; best guidance-scale=3.0: FID 40 [36, 44]"
+    )

@@ -274,8 +274,14 @@ class WorkbenchApp(App[int]):
             from ..core.runs import read_events
             from .run_model import read_results
 
-            events = [e for e in read_events(watched.run_dir) if type(e).__name__ == "MetricEvent"]
-            detail = headline_numbers(result_rows(read_results(watched.run_dir), events))
+            results = read_results(watched.run_dir)
+            if (results or {}).get("sweep"):
+                detail = sweep_headline(results["sweep"])
+            else:
+                events = [
+                    e for e in read_events(watched.run_dir) if type(e).__name__ == "MetricEvent"
+                ]
+                detail = headline_numbers(result_rows(results, events))
         title = f"{watched.name} {state}"
         severity = {"finished": "information", "interrupted": "warning"}.get(state, "error")
         self.notify(
@@ -387,6 +393,17 @@ class WorkbenchApp(App[int]):
         yield SystemCommand("Live run", "Back to the run started last", self.open_last_run)
         # Textual offers its own "Keys" panel; this one is the workbench's help (F1).
         yield SystemCommand("Help", "Every key of every screen (F1)", self.action_help)
+
+
+def sweep_headline(sweep: dict) -> str:
+    """A finished campaign in a line: its points and the best one's FID."""
+    from .sweep import FID_KEY, from_results, number_text
+
+    view = from_results(sweep, {})
+    if view.best is None:
+        return f"{len(view.points)} points"
+    best = view.points[view.best]
+    return f"{len(view.points)} points; best {best.label}: FID {number_text(best, FID_KEY)}"
 
 
 def run_app(model: str | None = None, runs_root: str | None = None) -> int:

@@ -156,6 +156,7 @@ class RunModel:
     _attempt_time: float = float("-inf")
     _mode_times: dict[str, float] = field(default_factory=dict)  # last progress time per mode
     overall: OverallProgress = field(default_factory=OverallProgress)
+    _point_parts: dict[tuple[str, str], dict[str, int]] = field(default_factory=dict)
 
     def apply(self, events: Iterable[Event]) -> bool:
         """Fold events in; True when anything changed."""
@@ -192,6 +193,7 @@ class RunModel:
             self.versions["state"] += 1
             self._log_line(event.time, f"[{event.state}] {event.message}".rstrip())
         elif isinstance(event, ProgressEvent):
+            self._count_toward_plan(event)
             key = (event.mode, event.phase)
             phase = self.phases.get(key)
             # A phase measures its rate afresh when it starts over, and in each new attempt
@@ -224,7 +226,8 @@ class RunModel:
                     event.done,
                 )
                 self.phases[key] = phase
-                self._skip_planned_before(key)
+                base = (event.mode, event.phase.partition(" (")[0])
+                self._skip_planned_before(base if base in self._point_parts else key)
             self._mode_times[event.mode] = event.time
             phase.done, phase.total, phase.last_time = event.done, event.total, event.time
             self.versions["progress"] += 1
@@ -260,13 +263,28 @@ class RunModel:
             for line in event.message.rstrip().splitlines() or [""]:
                 self._log_line(event.time, f"{level}{prefix}{line}")
 
+    def _count_toward_plan(self, event: ProgressEvent) -> None:
+        """A campaign point's phase (``generate (guidance-scale=3.0)``) also moves the planned
+        bar of that phase over all points (``generate``: samples × points)."""
+        base, _, point = event.phase.partition(" (")
+        planned = self.phases.get((event.mode, base))
+        if not point or planned is None:
+            return
+        parts = self._point_parts.setdefault((event.mode, base), {})
+        parts[point] = min(event.done, event.total)
+        if planned.seen_time is None:
+            planned.seen_time, planned.seen_done = event.time, planned.done
+        planned.done = min(sum(parts.values()), planned.total or sum(parts.values()))
+        planned.last_time = event.time
+
     def _skip_planned_before(self, key: tuple[str, str]) -> None:
         """Planned phases of the mode before this one that never reported are over (a
         reference read from its cache reports nothing): their bars read done."""
         for other_key, other in list(self.phases.items()):
             if other_key == key:
                 break
-            if other.mode == key[0] and other.seen_time is None and other.done == 0:
+            fed = (other.mode, other.phase) in self._point_parts
+            if other.mode == key[0] and other.seen_time is None and other.done == 0 and not fed:
                 other.done = other.total
 
     def _log_line(self, when: float, text: str) -> None:
@@ -317,10 +335,3 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def format_number(value: Any) -> str:
-    """Numbers as every screen shows them (the results description's own format)."""
-    from ..core.result_fields import format_number as shared_format
-
-    return shared_format(value)

@@ -46,9 +46,14 @@ class SweepView:
     planned: int | None  # points the campaign will measure (None: unknown, e.g. --watch)
     curve: list[tuple[float, float, str]]  # (CLIP, FID, label) of each finished point
 
+    def _no_clip(self) -> bool:
+        """Finished points without a CLIP score (no prompts): FID is drawn over the points."""
+        done = [p for p in self.points if p.state == "done"]
+        return bool(done) and all(CLIP_KEY not in p.numbers for p in done)
+
     def chart(self) -> tuple[str, dict[str, list[tuple[float, float]]], str]:
         """``(title, curves, x label)``: FID over CLIP score, or over the checkpoints."""
-        if self.checkpoint_axis or not self.curve:
+        if self.checkpoint_axis or (not self.curve and self._no_clip()):
             fid = [
                 (float(i), p.numbers[FID_KEY])
                 for i, p in enumerate(self.points)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,26 +28,19 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 
 from ...core.errors import InputError
-from ...core.options import NAME, SEED
+from ...core.options import DEVICE, DTYPE, FORM_DEVICES, NAME, SEED, Option
 from ...core.text import one_line
 from .. import settings
-from ..options import (
-    OptionSpec,
-    build_arguments,
-    field_for_error,
-    form_options,
-)
+from ..options import build_arguments, field_for_error, form_options, placeholder
 from ..start_checks import error_field, is_model_error, path_problem, quick_check
 from ..text import literal, short_model, styled
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 #: A Select's "nothing chosen" value: ``Select.NULL`` since Textual 2 (``BLANK`` before, and
 #: ``BLANK`` is the ``allow_blank`` flag's default, False, since).
 NO_SELECTION = Select.NULL if hasattr(Select, "NULL") else Select.BLANK
 #: Run-level options the form offers under every mode selection (model, device and dtype have
 #: their own widgets on the left).
 RUN_FORM_OPTIONS = (SEED, NAME)
-DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
 class ModelPane(Vertical):
@@ -71,15 +65,19 @@ class ModelPane(Vertical):
         with Horizontal(classes="select-row"):
             yield Label("device", classes="select-label")
             yield Select(
-                [(d, d) for d in DEVICES],
-                value="auto",
+                [(d, d) for d in FORM_DEVICES],
+                value=DEVICE.default,
                 allow_blank=False,
                 id="device",
                 compact=True,
             )
             yield Label("dtype", classes="select-label")
             yield Select(
-                [(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype", compact=True
+                [(d, d) for d in DTYPE.choices],
+                value=DTYPE.default,
+                allow_blank=False,
+                id="dtype",
+                compact=True,
             )
         yield Label("Recent models", classes="section-title")
         yield OptionList(
@@ -143,7 +141,7 @@ class OptionField(Vertical):
     under them its inline validation message. Its full help shows below the form when it has
     focus (``#field-help``), never cut to fit a placeholder."""
 
-    def __init__(self, spec: OptionSpec, value: Any) -> None:
+    def __init__(self, spec: Option, value: Any) -> None:
         super().__init__(id=f"field-{spec.dest}", classes="option-field")
         self.spec = spec
         self.initial = value
@@ -156,8 +154,7 @@ class OptionField(Vertical):
 
     @property
     def help_text(self) -> str:
-        default = f" ({self.spec.shown_default})" if self.spec.shown_default else ""
-        return f"{self.spec.flag}: {self.spec.help}{default}"
+        return f"{self.spec.flag}: {self.spec.help_text}"
 
     def _input(self) -> Input | Select | Checkbox:
         spec = self.spec
@@ -170,14 +167,14 @@ class OptionField(Vertical):
             widget = Select(
                 options,
                 value=value,
-                prompt=spec.shown_default or "default",
+                prompt=placeholder(spec),
                 id=f"opt-{spec.dest}",
                 compact=True,
             )
         else:
             widget = Input(
-                "" if self.initial is None else str(self.initial),
-                placeholder=spec.shown_default or "optional",
+                as_text(spec, self.initial),
+                placeholder=placeholder(spec),
                 id=f"opt-{spec.dest}",
                 compact=True,
             )
@@ -191,7 +188,10 @@ class OptionField(Vertical):
             return widget.value
         if isinstance(widget, Select):
             return None if widget.value == NO_SELECTION else widget.value
-        return widget.value  # type: ignore[attr-defined]
+        text = widget.value  # type: ignore[attr-defined]
+        if self.spec.repeat:  # several values, one per "--flag value", typed apart by ";"
+            return [part.strip() for part in text.split(REPEAT_SEPARATOR) if part.strip()]
+        return text
 
     def set(self, value: Any) -> None:
         """Show ``value`` (a saved configuration's) as the field would hold it when typed."""
@@ -201,7 +201,7 @@ class OptionField(Vertical):
         elif isinstance(widget, Select):
             widget.value = value if value in self.spec.choices else NO_SELECTION
         else:
-            widget.value = "" if value is None else str(value)  # type: ignore[attr-defined]
+            widget.value = as_text(self.spec, value)  # type: ignore[attr-defined]
 
     def show_error(self, message: str | None) -> None:
         self.query_one(".field-error", Static).update(literal(message or ""))
@@ -209,11 +209,27 @@ class OptionField(Vertical):
 
     def check(self) -> str | None:
         value = self.value
-        message = self.spec.check(value) if isinstance(value, str) else None
-        if message is None and isinstance(value, str):
-            message = path_problem(self.spec, value)  # a path is checked as it is typed too
+        message = None
+        for each in value if isinstance(value, list) else [value]:
+            if isinstance(each, str):
+                # A path is checked as it is typed too, like a number.
+                message = self.spec.check(each) or path_problem(self.spec, each)
+            if message:
+                break
         self.show_error(message)
         return message
+
+
+#: How a form field holds several values of a repeatable option (``--sweep A=1,2 --sweep B=3``
+#: is typed ``A=1,2; B=3``): commas already separate the values of one.
+REPEAT_SEPARATOR = ";"
+
+
+def as_text(spec: Option, value: Any) -> str:
+    """A configuration's value as its field shows it (a repeatable option's list joined)."""
+    if spec.repeat and isinstance(value, list | tuple):
+        return f"{REPEAT_SEPARATOR} ".join(spec.as_text(v) for v in value)
+    return spec.as_text(value)
 
 
 def recent_config_options(recent: list[dict[str, Any]]) -> list[tuple[Content, int]]:
@@ -263,27 +279,40 @@ class ModePane(Vertical):
         return list(self.query(OptionField))
 
     @property
-    def specs(self) -> list[OptionSpec]:
+    def specs(self) -> list[Option]:
         return [f.spec for f in self.fields]
 
     def remember_values(self) -> None:
         for field in self.fields:
             self.values[field.spec.dest] = field.value
 
-    def fill(self, values: dict[str, Any], modes: list[str]) -> None:
-        """Select ``modes`` and fill every field from ``values`` (a run's configuration)."""
+    def fill(
+        self, values: dict[str, Any], modes: list[str], then: Callable[[], None] | None = None
+    ) -> None:
+        """Select ``modes`` and fill every field from ``values`` (a run's configuration); call
+        ``then`` once the filled form is in place (to put the cursor in it: not before, or
+        what is typed next would go to a field about to be replaced)."""
         chosen = [mode for mode in modes if mode in self.modes]
         self.values.update(values)
-        self._filling = True
         selection = self.query_one("#modes", SelectionList)
         if set(selection.selected) == set(chosen):
             for field in self.fields:
                 field.set(values.get(field.spec.dest))
-            self._filling = False
+            if then is not None:
+                self.call_after_refresh(then)
             return
-        selection.deselect_all()
-        for mode in chosen:
-            selection.select(mode)
+        # One rebuild for the whole selection (not one per mode ticked), then ``then``.
+        with selection.prevent(SelectionList.SelectedChanged):
+            selection.deselect_all()
+            for mode in chosen:
+                selection.select(mode)
+        self._filling = True
+        self.call_later(self._rebuild_then, then)
+
+    async def _rebuild_then(self, then: Callable[[], None] | None) -> None:
+        await self.rebuild_form()
+        if then is not None:
+            self.call_after_refresh(then)
 
     @on(SelectionList.SelectedChanged, "#modes")
     async def rebuild_form(self) -> None:
@@ -489,7 +518,7 @@ class MainScreen(Screen):
             "model": self.model_pane.source or None,
             "device": self.model_pane.device,
             "dtype": self.model_pane.dtype,
-            **{f.spec.dest: f.value for f in pane.fields if f.value not in (None, "", False)},
+            **{f.spec.dest: f.value for f in pane.fields if f.value},
         }
         recent = settings.remember_config(config)
         self.query_one("#recent-configs", Select).set_options(recent_config_options(recent))
@@ -526,13 +555,13 @@ class MainScreen(Screen):
         self.clear_errors()
         source = config.get("model")
         self.query_one("#model-source", Input).value = "" if source is None else str(source)
-        for key, choices in (("device", DEVICES), ("dtype", DTYPES)):
+        for key, choices in (("device", FORM_DEVICES), ("dtype", DTYPE.choices)):
             if config.get(key) in choices:
                 self.query_one(f"#{key}", Select).value = config[key]
         values = {key: value for key, value in config.items() if key != NAME.dest}
         values[NAME.dest] = None
-        self.mode_pane.fill(values, [str(m) for m in config.get("modes") or []])
-        self.call_after_refresh(self._focus_after_fill, edit)
+        modes = [str(m) for m in config.get("modes") or []]
+        self.mode_pane.fill(values, modes, then=lambda: self._focus_after_fill(edit))
 
     def _focus_after_fill(self, edit: bool) -> None:
         fields = self.mode_pane.fields

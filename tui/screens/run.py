@@ -336,9 +336,8 @@ class RunScreen(Screen):
         if small:
             note.update(
                 literal(
-                    f"small N: {n} samples < {dim} feature dimensions; FID and KID are biased "
-                    "at this N (negative values possible), their intervals are rough, and the "
-                    "live values at smaller N differ from the final ones"
+                    f"small N: {n} samples < {dim} feature dimensions: FID and KID are biased "
+                    "(even negative) and their intervals rough; live values differ more"
                 )
             )
 
@@ -490,9 +489,11 @@ class RunScreen(Screen):
         browser = self.query(ImageBrowser)
         entries = browser.first().entries if browser else []
         if action == "step_axis" and parameters:
-            # Offered wherever there are images; where they do not vary along the axis the
-            # key says so (it never does nothing without a word).
-            return bool(entries)
+            # Offered where the images have word/timestep/layer coordinates (attention); an
+            # axis they do not vary along says so when pressed, never nothing at all.
+            return bool(browser) and any(
+                browser.first().has_axis(axis) for axis in ("word", "timestep", "layer")
+            )
         if action == "step_image":
             return len(entries) > 1
         if action == "next_chart":

@@ -11,11 +11,13 @@ from ..text import cell, literal
 from .chart import CurveChart
 from .tables import fill_table
 
+#: FID and its difference to the best point first: at 80 columns they are what must show.
 COLUMNS = (
     ("point", "point"),
     ("state", "state"),
-    *((key, f"{LABELS[key]} [95%]") for key in (FID_KEY, CLIP_KEY, KID_KEY)),
+    (FID_KEY, f"{LABELS[FID_KEY]} [95%]"),
     ("to_best", f"{LABELS[FID_KEY]} − best [paired 95%]"),
+    *((key, f"{LABELS[key]} [95%]") for key in (CLIP_KEY, KID_KEY)),
 )
 
 
@@ -40,11 +42,12 @@ class SweepPane(Vertical):
         rows = []
         for index, point in enumerate(view.points):
             best = index == view.best
+            by_key = {key: cell(number_text(point, key)) for key in keys}
+            by_key["to_best"] = cell("best" if best else point.to_best.get(FID_KEY, ""))
             cells = [
                 cell(point.label + (" ★" if best else "")),
                 cell(point.state),
-                *(cell(number_text(point, key)) for key in keys),
-                cell("best" if best else point.to_best.get(FID_KEY, "")),
+                *(by_key[key] for key, _ in columns[2:]),
             ]
             rows.append((point.label, cells))
         fill_table(self.query_one(DataTable), columns, rows)
