@@ -140,11 +140,16 @@ class RunContext:
 
     # ---- reporting, with the mode filled in ---------------------------------------------
 
-    def progress(self, phase: str, done: int, total: int, unit: str = "it") -> None:
-        """Report progress; throttled to a few events a second, first and last always kept."""
+    def progress(
+        self, phase: str, done: int, total: int, unit: str = "it", *, force: bool = False
+    ) -> None:
+        """Report progress; throttled to a few events a second, first and last always kept.
+
+        ``force`` keeps every call: a step that wrote a checkpoint reports it, so the event log
+        (whose span is the run's time) reaches every moment a resume can continue from."""
         now = time.monotonic()
         key = phase
-        if 0 < done < total and now - self._last_progress.get(key, 0.0) < 0.25:
+        if not force and 0 < done < total and now - self._last_progress.get(key, 0.0) < 0.25:
             return
         self._last_progress[key] = now
         self.writer.progress(phase, done, total, unit=unit, mode=self.mode)

@@ -219,11 +219,12 @@ def digits_caption_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _metrics_args(*argv: str):
-    from diffusionscope.core.cli import validate_run_args
+    """The metrics mode's typed options for ``run --modes metrics ARGV``, as a run builds them."""
+    from diffusionscope.core.cli import mode_options, validate_run_args
 
     args = build_parser().parse_args(["run", "--modes", "metrics", *argv])
     validate_run_args(args)
-    return args
+    return mode_options(args, "metrics")
 
 
 def test_caption_draw_gives_the_prompts_and_the_cropped_reference(

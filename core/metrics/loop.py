@@ -412,7 +412,7 @@ class MetricsRun:
         self.keep(step_start, step_end, rows, images, kept, background)
         self.timing.add(size, time.perf_counter() - began, step_end - step_start)
         phase = "features" if self.ctx.options.generated else "generate"
-        self.ctx.progress(phase, step_end, self.total, "img")
+        self.ctx.progress(phase, step_end, self.total, "img", force=True)  # a checkpointed step
         while self.pending_points and step_end >= self.pending_points[0]:
             point = self.pending_points.pop(0)
             self.curve.append(self.measures.stream(self.ctx, self.collected, point))
