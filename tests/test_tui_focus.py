@@ -44,6 +44,15 @@ async def _check_focused(pilot, screen, field_ids: list[str]) -> str:
     return str(focused.id)
 
 
+def _texts(fields: list) -> dict[str, str]:
+    """What each field shows: the text of an input, the value of a select or a box."""
+    shown = {}
+    for field in fields:
+        widget = field.query_one(f"#opt-{field.spec.dest}")
+        shown[field.spec.dest] = str(widget.value)
+    return shown
+
+
 async def _walk(pilot, screen, key: str, fields: list, *, typing: bool = False) -> list[str]:
     """Press ``key`` once per field; each time the focused field must be on screen and named,
     and with ``typing`` what is typed must land in it and nowhere else."""
@@ -54,12 +63,12 @@ async def _walk(pilot, screen, key: str, fields: list, *, typing: bool = False) 
         focused = await _check_focused(pilot, screen, ids)
         seen.append(focused)
         if typing and isinstance(screen.app.focused, Input):
-            before = {f.spec.dest: f.value for f in fields}
+            before = _texts(fields)
             await pilot.press("end", *TYPED)
-            after = {f.spec.dest: f.value for f in fields}
+            after = _texts(fields)
             changed = {k for k in after if after[k] != before[k]}
             assert changed == {focused.removeprefix("opt-")}, (focused, changed)
-            assert str(after[focused.removeprefix("opt-")]).endswith(TYPED)
+            assert after[focused.removeprefix("opt-")].endswith(TYPED)
     return seen
 
 
