@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import json
 import logging
-import math
 import os
 import re
 import signal
@@ -32,7 +31,7 @@ from .errors import (
     report_input_error,
 )
 from .events import MetricEvent
-from .modes import MODE_NAMES, ModeResult, RunContext, available_modes
+from .modes import MODE_NAMES, Mode, ModeResult, RunContext, available_modes, declared_options
 from .options import (
     DEVICE,
     GENERATION_OPTIONS,
@@ -45,6 +44,7 @@ from .options import (
     RUNS_ROOT,
     Option,
     add_options,
+    build_options,
 )
 from .run_time import run_seconds
 from .runs import (
@@ -114,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_options(run, [option for option in RUN_OPTIONS if option is not MODES])
     add_options(run.add_argument_group(GENERATION_TITLE), GENERATION_OPTIONS)
     for name, module in modes.items():
-        group = run.add_argument_group(f"{name} mode", getattr(module, "DESCRIPTION", None))
+        group = run.add_argument_group(f"{name} mode", module.DESCRIPTION)
         add_options(group, module.OPTIONS)
 
     runs = sub.add_parser("runs", help="list runs and their status")
@@ -182,6 +182,13 @@ def validate_run_args(args: argparse.Namespace) -> None:
     check_run_inputs(args)
 
 
+def mode_options(args: argparse.Namespace, mode: str) -> Any:
+    """The frozen options object ``mode`` receives, built from the run's configuration and
+    the declared defaults (:func:`diffusionscope.core.options.build_options`)."""
+    module = available_modes()[mode]
+    return build_options(module.Options, vars(args), mode, declared_options())
+
+
 def check_run_inputs(args: argparse.Namespace) -> None:
     """The checks a new and a resumed run share, all before anything is written: the model's
     files, the device, the shared input files, each mode's options, and each mode's verdict on
@@ -189,6 +196,7 @@ def check_run_inputs(args: argparse.Namespace) -> None:
     from .loading import resolve_device, resolve_dtype
 
     modules = [available_modes()[mode] for mode in args.modes]
+    options = [mode_options(args, mode) for mode in args.modes]
     if args.model is not None:
         _check_model_source(args, needs_pipeline=any(m.NEEDS_PIPELINE for m in modules))
     resolve_dtype(args.dtype, resolve_device(args.device))
@@ -198,9 +206,9 @@ def check_run_inputs(args: argparse.Namespace) -> None:
         )
     if args.prompts_file is not None:
         read_text_file(args.prompts_file, "--prompts-file")
-    for module in modules:
-        module.validate(args)
-    _check_model_fits(args, modules)
+    for module, mode_view in zip(modules, options, strict=True):
+        module.validate(mode_view)
+    _check_model_fits(args, modules, options)
 
 
 def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> None:
@@ -241,15 +249,12 @@ def _check_model_source(args: argparse.Namespace, *, needs_pipeline: bool) -> No
         check_model_weights(args.model)
 
 
-def _check_model_fits(args: argparse.Namespace, modules: list[Any]) -> None:
-    """Each mode's ``check_model(args, model_configs)`` hook, given what the model's configs
+def _check_model_fits(args: argparse.Namespace, modules: list[Mode], options: list[Any]) -> None:
+    """Each mode's ``check_model(options, model_configs)``, given what the model's configs
     say (:class:`diffusionscope.core.families.ModelConfigs`, read without weights; None when
     no model is named): a mode refuses a model it cannot analyse before the run directory
     exists."""
-    hooks = [m.check_model for m in modules if callable(getattr(m, "check_model", None))]
     needs_pipeline = args.model is not None and any(m.NEEDS_PIPELINE for m in modules)
-    if not hooks and not needs_pipeline:
-        return
     from .families import read_model_configs
 
     configs = None
@@ -259,8 +264,8 @@ def _check_model_fits(args: argparse.Namespace, modules: list[Any]) -> None:
         from .preflight import check_pipeline
 
         check_pipeline(args, configs)
-    for hook in hooks:
-        hook(args, configs)
+    for module, mode_view in zip(modules, options, strict=True):
+        module.check_model(mode_view, configs)
 
 
 def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -270,12 +275,6 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 # Resuming: the saved configuration, checked like a new one
 # --------------------------------------------------------------------------------------------
-
-
-def _declared_run_options() -> dict[str, Option]:
-    """Every option of ``run`` by destination, from the declarations the parser renders."""
-    own = [option for module in available_modes().values() for option in module.OPTIONS]
-    return {option.dest: option for option in (*RUN_OPTIONS, *GENERATION_OPTIONS, *own)}
 
 
 def given_options(argv: Sequence[str]) -> set[str]:
@@ -302,7 +301,7 @@ def restore_run_config(
         raise InputError(f"--resume {run_dir}: not a run directory (no {CONFIG})")
     if (run_dir / RESULTS).is_file():
         raise InputError(f"--resume {run_dir}: run already finished")
-    options = _declared_run_options()
+    options = declared_options()
     refused = [
         option.flag
         for dest, option in options.items()
@@ -346,36 +345,14 @@ def _saved_config(run_dir: Path, options: dict[str, Option]) -> dict[str, Any]:
         option = options.get(key)
         if option is None or key == "modes" or (value is None and key not in REQUIRED_VALUES):
             continue
-        problem = _saved_value_problem(option, value)
+        problem = option.check_saved(value)
         if problem:
             raise InputError(f"{where}: {key!r} is {value!r}, {problem}")
-    return {key: value for key, value in config.items() if key != CONFIG_NOTES}
-
-
-def _saved_value_problem(option: Option, value: Any) -> str | None:
-    """Why ``value`` cannot be a value of ``option``, or None (a repeated option: of each)."""
-    if option.repeat and isinstance(value, list):
-        single = replace(option, repeat=False)
-        return next(filter(None, (_saved_value_problem(single, item) for item in value)), None)
-    if isinstance(value, str) and value in option.words:
-        return None
-    if option.kind == "bool":
-        return None if isinstance(value, bool) else "not true or false"
-    if option.kind in ("text", "choice") and not isinstance(value, str):
-        return "not text"
-    if option.kind in ("int", "float") and (
-        isinstance(value, bool) or not isinstance(value, int | float)
-    ):
-        return "not a number"
-    if option.kind == "int" and not isinstance(value, int):
-        return "not a whole number"
-    if option.kind == "float" and not math.isfinite(value):
-        return "not a finite number"
-    try:
-        option.convert(str(value))
-    except InputError as error:
-        return str(error)
-    return None
+    return {
+        key: options[key].restore(value) if key in options else value
+        for key, value in config.items()
+        if key != CONFIG_NOTES
+    }
 
 
 # --------------------------------------------------------------------------------------------
@@ -581,7 +558,7 @@ def _run_each_mode(
             continue
         module = available_modes()[mode]
         ctx = RunContext(
-            args=args,
+            options=mode_options(args, mode),
             writer=writer,
             mode=mode,
             dist=dist,
@@ -601,12 +578,10 @@ def _run_each_mode(
 
 
 def _announce_plans(args: argparse.Namespace, writer: RunWriter, modes: list[str]) -> None:
-    """Every mode's planned work before the first starts (a mode's optional ``planned_work(args)``),
-    so the run's overall progress and ETA cover all of it from the start."""
+    """Every mode's planned work before the first starts (its ``planned_work``), so the run's
+    overall progress and ETA cover all of it from the start."""
     for mode in modes:
-        plan = getattr(available_modes()[mode], "planned_work", None)
-        if plan is not None:
-            writer.plan(mode, plan(args))
+        writer.plan(mode, available_modes()[mode].planned_work(mode_options(args, mode)))
 
 
 def _assemble_results(
@@ -653,13 +628,13 @@ def reproduce_command(args: argparse.Namespace) -> str:
     import shlex
 
     words = [PROG, "run"]
-    for dest, option in _declared_run_options().items():
+    for dest, option in declared_options().items():
         value = getattr(args, dest, None)
         if dest in NOT_REPRODUCED or value is None:
             continue
         if dest == "modes" and not isinstance(value, str):
             value = ",".join(value)
-        if value == option.default and dest not in ("model", "modes", "seed"):
+        if value == option.cli_default and dest not in ("model", "modes", "seed"):
             continue
         words += option.as_arguments(value)
     return shlex.join(words)

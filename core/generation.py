@@ -9,34 +9,15 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from .images import float_to_uint8
+from .options import Generation
 
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    steps: int = 25
-    guidance_scale: float = 5.0
-    height: int | None = None
-    width: int | None = None
-    negative_prompt: str | None = None
-
-    @classmethod
-    def from_args(
-        cls, args: Any, *, steps: int = 25, guidance_scale: float = 5.0
-    ) -> GenerationSettings:
-        """The shared CLI options, with the mode's defaults where the user gave none."""
-        return cls(
-            steps=args.steps or steps,
-            guidance_scale=guidance_scale if args.guidance_scale is None else args.guidance_scale,
-            height=args.height,
-            width=args.width,
-            negative_prompt=args.negative_prompt,
-        )
+#: The shared generation options a mode reads (``options.generation``), declared with them.
+GenerationSettings = Generation
 
 
 def generator_device(pipeline: Any) -> str:

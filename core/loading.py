@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from .errors import InputError
 from .families import FAMILIES, read_json_object
+from .options import DEVICES, DTYPES
 
 SourceKind = Literal["hub", "folder", "single_file", "scheduler_config"]
 
@@ -37,9 +38,6 @@ SINGLE_FILE_PIPELINES: dict[str, str] = {
 # --------------------------------------------------------------------------------------------
 # Device and dtype
 # --------------------------------------------------------------------------------------------
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N", "mps")
-DTYPE_CHOICES = ("auto", "fp32", "fp16", "bf16")
 
 
 def resolve_device(spec: str = "auto") -> str:
@@ -69,7 +67,7 @@ def resolve_device(spec: str = "auto") -> str:
                     f"--device {spec}: no such GPU ({torch.cuda.device_count()} visible)"
                 )
         return spec
-    raise InputError(f"--device {spec}: expected one of {', '.join(DEVICE_CHOICES)}")
+    raise InputError(f"--device {spec}: expected one of {', '.join(DEVICES)}")
 
 
 def resolve_dtype(spec: str, device: str) -> Any:
@@ -81,7 +79,7 @@ def resolve_dtype(spec: str, device: str) -> Any:
     if spec == "auto":
         return torch.float16 if device.startswith("cuda") else torch.float32
     if spec not in table:
-        raise InputError(f"--dtype {spec}: expected one of {', '.join(DTYPE_CHOICES)}")
+        raise InputError(f"--dtype {spec}: expected one of {', '.join(DTYPES)}")
     return table[spec]
 
 
@@ -229,7 +227,7 @@ def read_model_index(folder: Path) -> dict[str, Any]:
     return read_json_object(Path(folder) / "model_index.json", "model")
 
 
-def _cached_hub_file(repo_id: str, filename: str) -> Path | None:
+def cached_hub_file(repo_id: str, filename: str) -> Path | None:
     """The local copy of a hub file, or None when it is not in the cache."""
     from huggingface_hub import try_to_load_from_cache
 
@@ -244,7 +242,7 @@ def _hub_file(repo_id: str, filename: str) -> Path | None:
     """A small hub file's local copy: from the cache, else (hub on) downloaded now; None when
     the repository has no such file or the hub is off. A hub that cannot be reached is one
     line, given before anything is written rather than by the loader inside the run."""
-    cached = _cached_hub_file(repo_id, filename)
+    cached = cached_hub_file(repo_id, filename)
     if cached is not None or hub_offline():
         return cached
     from huggingface_hub import hf_hub_download

@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
         (["--modes", ""], "name at least one"),
         (["--modes", "schedule", "--num-samples", "0"], "--num-samples: must be positive"),
         (["--modes", "schedule", "--steps", "-3"], "must be positive"),
-        (["--modes", "schedule", "--device", "tpu"], "--device tpu"),
+        (["--modes", "schedule", "--device", "tpu"], "--device: expected one of"),
         (["--modes", "schedule", "--dtype", "fp8"], "--dtype: choose one of"),
         (["--modes", "schedule", "--model", "/no/such/folder"], "no such folder"),
         (["--modes", "schedule", "--model", "x.ckpt"], "no such file"),
@@ -258,3 +258,23 @@ def test_progress_lines_drop_escapes_and_keep_markup() -> None:
         LogEvent(message="prompt [red]x[/] \x1b[2Jcleared\x1b]0;title\x07", mode="latent")
     )
     assert buffer.getvalue() == "latent: prompt [red]x[/] cleared\n"
+
+
+def test_a_run_in_process_gives_back_the_signal_handlers(runs_root: Path, tmp_path: Path) -> None:
+    """``main()`` stops on SIGTERM/SIGHUP only while its run lasts: afterwards the process's
+    own handlers are back (a test process must still end on SIGTERM)."""
+    import signal
+
+    config = tmp_path / "scheduler_config.json"
+    config.write_text(json.dumps({"_class_name": "DDPMScheduler", "num_train_timesteps": 100}))
+
+    def own(signum: int, frame: object) -> None:
+        del signum, frame
+
+    before = signal.signal(signal.SIGTERM, own)
+    try:
+        argv = ["run", "--modes", "schedule", "--model", str(config), "--quiet"]
+        assert main([*argv, "--runs-root", str(runs_root)]) == 0
+        assert signal.getsignal(signal.SIGTERM) is own
+    finally:
+        signal.signal(signal.SIGTERM, before)

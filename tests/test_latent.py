@@ -411,7 +411,7 @@ def test_too_few_reference_images(tmp_path: Path, capsys) -> None:
     [
         (["--latent-tasks", "wander"], "unknown task 'wander'"),
         (["--seeds", "1"], "expected two seeds"),
-        (["--seeds", "1,x"], "expected two whole numbers"),
+        (["--seeds", "1,x"], "expected a whole number, got 'x'"),
         (["--images", "a.png"], "expected two files"),
         (["--images", "a.png,b.png"], "no such file"),
         (["--frames", "1"], "at least 2"),

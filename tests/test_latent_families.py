@@ -4,7 +4,6 @@ cannot be inverted refused from the configs; every network fed on its own device
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -158,13 +157,13 @@ def test_inversion_kind_comes_from_the_configs(name: str, kind: str, family_dir)
     assert parts.inversion_kind(configs.family, configs.scheduler) == kind
 
 
-def _args(**given: Any) -> argparse.Namespace:
-    from diffusionscope.core.cli import build_parser
+def _args(**given: Any) -> Any:
+    from diffusionscope.core.cli import build_parser, mode_options
 
     options = ["run", "--modes", "latent"]
     for key, value in given.items():
         options += [f"--{key.replace('_', '-')}", str(value)]
-    return build_parser().parse_args(options)
+    return mode_options(build_parser().parse_args(options), "latent")
 
 
 def test_check_model_refuses_inverting_lcm_and_takes_the_others(family_dir, tmp_path) -> None:

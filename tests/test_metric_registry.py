@@ -32,7 +32,7 @@ class Recorder:
     def __init__(self) -> None:
         self.metrics: dict[str, tuple[float, dict[str, Any]]] = {}
         self.warnings: list[str] = []
-        self.args = SimpleNamespace(device="cpu")
+        self.options = SimpleNamespace(run=SimpleNamespace(device="cpu"))
 
     def metric(self, name: str, value: float, *, n: int | None = None, **extra: Any) -> None:
         self.metrics[name] = (value, extra)

@@ -411,8 +411,17 @@ def test_resume_after_sigkill_reproduces_numbers(tmp_path: Path, one_thread: Non
     )
 
 
+def _free_port() -> str:
+    """A port no process listens on now, so two suites on one host never collide."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return str(probe.getsockname()[1])
+
+
 LAUNCHERS = {
-    "torchrun": ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533"],
+    "torchrun": ["-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "PORT"],
     # Without GPUs, accelerate starts several processes only through its multi-GPU launcher
     # (torchrun underneath; Accelerator() then picks gloo on the CPU): `--cpu` starts one.
     "accelerate": [
@@ -428,7 +437,7 @@ LAUNCHERS = {
         "--dynamo_backend",
         "no",
         "--main_process_port",
-        "29534",
+        "PORT",
     ],
 }
 
@@ -441,7 +450,7 @@ def test_two_processes_give_the_one_process_fid(tmp_path: Path, launcher: str) -
     one_root, two_root = tmp_path / "one", tmp_path / "two"
     command = [
         sys.executable,
-        *LAUNCHERS[launcher],
+        *(_free_port() if arg == "PORT" else arg for arg in LAUNCHERS[launcher]),
         "-m",
         "diffusionscope",
         "run",

@@ -246,14 +246,14 @@ def _pipeline_timesteps(folder: Path, steps: int, **call: Any) -> dict[str, Any]
 
 
 def _plan(folder: Path, *options: str):
-    from diffusionscope.core.cli import build_parser
+    from diffusionscope.core.cli import build_parser, mode_options
     from diffusionscope.core.families import read_model_configs
     from diffusionscope.core.schedule.plan import plan_schedule
 
     args = build_parser().parse_args(
         ["run", "--modes", "schedule", "--model", str(folder), *options]
     )
-    return plan_schedule(args, read_model_configs(str(folder)))
+    return plan_schedule(mode_options(args, "schedule"), read_model_configs(str(folder)))
 
 
 def _assert_sampler_is_the_pipelines(plan, seen: dict[str, Any]) -> None:

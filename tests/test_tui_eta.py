@@ -184,9 +184,9 @@ def test_planned_phases_have_bars_from_the_start() -> None:
 
 def test_a_campaigns_points_fill_one_planned_phase() -> None:
     """Two points of 8 samples: ``generate (guidance-scale=…)`` phases add up to the plan."""
-    from diffusionscope.core.metrics import sweep_points
-
     from argparse import Namespace
+
+    from diffusionscope.core.metrics import sweep_points
 
     assert sweep_points(Namespace(sweep=["guidance-scale=1,3", "steps=2,4,8"])) == 6
     assert sweep_points(Namespace(sweep=None)) == 1

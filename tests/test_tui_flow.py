@@ -78,6 +78,8 @@ async def test_load_pick_start_watch_finish_and_open(runs_root: Path) -> None:
         for mode in FLOW_MODES:
             modes.select(mode)
         await wait_for(pilot, lambda: main.query("#field-num_samples"))
+        # A list field (features) takes a value once its parts are composed.
+        await wait_for(pilot, lambda: main.query("#opt-features #label"))
         for dest, value in metrics_options().items():
             main.mode_pane.set_value(dest, value)
         await pilot.pause()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 import json
+from dataclasses import make_dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,7 +11,7 @@ import pytest
 from test_tui_fakes import SIZE, async_test, isolated_config, make_app, wait_for  # noqa: F401
 
 from diffusionscope.core.errors import InputError
-from diffusionscope.core.options import Option
+from diffusionscope.core.options import Option, RunOptions
 from diffusionscope.tui.settings import config_dir
 
 pytestmark = pytest.mark.usefixtures("isolated_config")
@@ -59,19 +59,29 @@ async def test_bad_model_is_one_line_in_the_summary(runs_root: Path, tmp_path: P
         assert app.screen.loaded_summary is None
 
 
-def _fake_mode(name: str) -> SimpleNamespace:
-    """A mode as the CLI sees one: its own options and a validate that refuses bad input."""
+def _fake_mode(name: str, shared: tuple[str, ...] = ()) -> SimpleNamespace:
+    """A mode as the CLI sees one: its own options, an options type that reads them and the
+    ``shared`` options, and a validate that refuses bad input."""
 
-    def validate(args: argparse.Namespace) -> None:
-        if getattr(args, f"{name}_levels") > 10:
-            raise InputError(f"--{name}-levels: at most 10, got {getattr(args, f'{name}_levels')}")
+    def validate(options: object) -> None:
+        if getattr(options, f"{name}_levels") > 10:
+            levels = getattr(options, f"{name}_levels")
+            raise InputError(f"--{name}-levels: at most 10, got {levels}")
 
     options = (
         Option(f"{name}_levels", "levels to try", kind="int", default=3),
         Option(f"{name}_fast", "skip the slow part", kind="bool"),
     )
+    fields = [("run", RunOptions), *((dest, object) for dest in shared)]
+    fields += [(option.dest, object) for option in options]
     return SimpleNamespace(
-        DESCRIPTION=f"the {name} stand-in", NEEDS_PIPELINE=False, OPTIONS=options, validate=validate
+        DESCRIPTION=f"the {name} stand-in",
+        NEEDS_PIPELINE=False,
+        OPTIONS=options,
+        Options=make_dataclass(f"{name.title()}Options", fields, frozen=True),
+        validate=validate,
+        check_model=lambda options, model: None,
+        planned_work=lambda options: [],
     )
 
 
@@ -81,7 +91,10 @@ def stand_in_modes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict:
     import diffusionscope.core.cli
     import diffusionscope.core.modes
 
-    modes = {"metrics": _fake_mode("metrics"), "schedule": _fake_mode("schedule")}
+    modes = {
+        "metrics": _fake_mode("metrics", ("num_samples", "reference", "steps")),
+        "schedule": _fake_mode("schedule"),
+    }
     monkeypatch.setattr(diffusionscope.core.modes, "available_modes", lambda: modes)
     monkeypatch.setattr(diffusionscope.core.cli, "available_modes", lambda: modes)
     return modes
@@ -237,12 +250,12 @@ async def test_tab_skips_an_empty_form_and_ticks_mark_the_chosen_modes(runs_root
         await pilot.press("tab")
         assert app.focused.id == "start"  # no Tab stop on the empty form in between
         modes.select("schedule")
-        await wait_for(pilot, lambda: main.query("#opt-compare"))
-        await wait_for(pilot, lambda: main.query_one("#opt-compare").region.height > 0)
+        await wait_for(pilot, lambda: main.query("#opt-steps"))
+        await wait_for(pilot, lambda: main.query_one("#opt-steps").region.height > 0)
         await pilot.pause()
         modes.focus()
         await pilot.press("tab")
-        assert app.focused.id == "opt-compare"
+        assert app.focused.id == "opt-steps"  # the schedule form's first field
         lines = [modes.render_line(y).text for y in range(len(main.mode_descriptions))]
         assert [line[1] for line in lines] == [" ", "✓", " ", " "]  # not by colour alone
         assert "✓ schedule" in str(main.query_one("#modes-title").render())

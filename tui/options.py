@@ -1,38 +1,36 @@
 """The mode option forms, rendered from the declarations in ``diffusionscope.core.options``.
 
 The fields are the same :class:`~diffusionscope.core.options.Option` objects the CLI is built
-from (the shared generation options with the modes that read them, then each mode's own
-``OPTIONS``), so a mode that declares an option gets a field for it, the form checks a value
-exactly as the CLI does, and values become the ``--flag value`` arguments a shell user would type.
+from, and a mode's fields are exactly the options its options type reads
+(:func:`diffusionscope.core.modes.mode_options`), so the form checks a value exactly as the CLI
+does, shows the default the mode will use, and values become the ``--flag value`` arguments a
+shell user would type.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..core.errors import InputError
 from ..core.options import Option, form_sections
-
-#: A form field is an option declaration; the name stays for the screens that use it.
-OptionSpec = Option
-
-
-def _mode_modules() -> dict[str, Any]:
-    from ..core.modes import available_modes
-
-    return available_modes()
 
 
 def mode_options(mode: str) -> list[Option]:
-    """The fields of ``mode``'s form: the shared options it reads, then its own."""
+    """The fields of ``mode``'s form: the options the mode reads."""
     return form_options([mode])[0][1]
 
 
 def form_options(modes: list[str]) -> list[tuple[str, list[Option]]]:
-    """The form for several modes: each option once, under the first mode that uses it."""
-    known = _mode_modules()
-    own = {mode: tuple(getattr(known.get(mode), "OPTIONS", ())) for mode in modes}
-    return form_sections(modes, own)
+    """The form for several modes: each option once, under the first mode that reads it."""
+    from ..core.modes import available_modes
+    from ..core.modes import mode_options as reads
+
+    known = available_modes()
+    return form_sections(modes, {mode: reads(mode, known) for mode in modes if mode in known})
+
+
+def placeholder(option: Option) -> str:
+    """What an empty field shows: what it stands for, from the option's declared values."""
+    return option.shown_default or ("default" if option.kind == "choice" else "optional")
 
 
 def build_arguments(values: dict[str, Any], specs: list[Option]) -> list[str]:
@@ -41,18 +39,6 @@ def build_arguments(values: dict[str, Any], specs: list[Option]) -> list[str]:
     for spec in specs:
         argv += spec.as_arguments(values.get(spec.dest))
     return argv
-
-
-def validate_arguments(argv: list[str]) -> None:
-    """The CLI's own validation of a run's arguments, without running anything.
-
-    Raises :class:`InputError` exactly as ``diffusionscope run`` would. Slow the first time
-    (device checks import torch): call it from a worker.
-    """
-    from ..core.cli import build_parser, validate_run_args
-
-    args = build_parser().parse_args(["run", *argv])
-    validate_run_args(args)
 
 
 def field_for_error(message: str, specs: list[Option]) -> str | None:
@@ -67,12 +53,4 @@ def field_for_error(message: str, specs: list[Option]) -> str | None:
     return None
 
 
-__all__ = [
-    "InputError",
-    "OptionSpec",
-    "build_arguments",
-    "form_options",
-    "mode_options",
-    "validate_arguments",
-    "field_for_error",
-]
+__all__ = ["build_arguments", "form_options", "mode_options", "field_for_error", "placeholder"]

@@ -335,10 +335,3 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
-def format_number(value: Any) -> str:
-    """Numbers as every screen shows them (the results description's own format)."""
-    from ..core.result_fields import format_number as shared_format
-
-    return shared_format(value)

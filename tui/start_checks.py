@@ -58,23 +58,11 @@ def error_field(message: str, specs: Sequence[Any]) -> str | None:
 
 
 def expects_path(spec: Any) -> tuple[bool, bool] | None:
-    """``(folder, file)``: what a path option accepts, read from its declaration (its metavar,
-    its name, the words of its help); None for an option that takes no path."""
-    words = f"{spec.help} {spec.metavar or ''}".lower()
-    folder = (
-        "folder" in words or "dir" in (spec.metavar or "").lower() or spec.dest.endswith("_dir")
-    )
-    file = (
-        " file" in f" {words}"
-        or ".npz" in words
-        or spec.dest.endswith("_file")
-        or (spec.metavar or "").upper() in ("PATH", "FILE")
-    )
-    # A hub id or a list may be typed instead of one path: those are left to the run.
-    takes_other = "hub id" in words or "comma" in words or ",b" in words
-    if spec.kind != "text" or not (folder or file) or takes_other:
+    """``(folder, file)``: what a path option accepts, from its declared kind (``path``, and
+    what it names: :data:`~diffusionscope.core.options.PATH_KINDS`); None for another kind."""
+    if spec.kind != "path":
         return None
-    return folder, file
+    return "folder" in spec.path, "file" in spec.path or "npz" in spec.path
 
 
 def path_problem(spec: Any, value: str) -> str | None:
@@ -97,6 +85,6 @@ def path_problem(spec: Any, value: str) -> str | None:
         return f"{spec.flag} {text}: a folder; a file is expected"
     if path.is_file() and not file:
         return f"{spec.flag} {text}: a file; a folder is expected"
-    if path.is_file() and ".npz" in spec.help and path.suffix.lower() != ".npz":
+    if path.is_file() and "npz" in spec.path and path.suffix.lower() != ".npz":
         return f"{spec.flag} {text}: expected a folder or a .npz statistics file"
     return None

@@ -30,11 +30,11 @@ renormalising: full-softmax probabilities of the text keys).
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..options import Option
+from ..options import Generation, Option, RunOptions
 
 if TYPE_CHECKING:
     from ..families import ModelConfigs
@@ -42,30 +42,35 @@ if TYPE_CHECKING:
 
 DESCRIPTION = "text-image attention probability maps per prompt word, timestep and layer group"
 NEEDS_PIPELINE = True
-DEFAULT_PROMPT = "a red seven on a white background"
 
-
+ATTENTION_STEPS = Option(
+    "attention_steps",
+    "how many timesteps to capture, spread over the run, 'all', or a comma list of step "
+    "indices; the aggregate map is their mean",
+    kind="count_or_all",
+    words=("all",),
+    default=4,
+)
 OPTIONS: tuple[Option, ...] = (
-    Option("words", "comma-separated words to map", default_text="default: all but articles"),
-    Option(
-        "attention_steps",
-        "how many timesteps to capture, spread over the run, 'all', or a comma list of step "
-        "indices; the aggregate map is their mean",
-        default_text="default 4",
-    ),
+    Option("words", "comma-separated words to map", unset="all but articles"),
+    ATTENTION_STEPS,
 )
 
 
-def validate(args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class Options:
+    """What the attention mode reads."""
+
+    run: RunOptions
+    generation: Generation
+    prompt: str | None
+    words: str | None
+    attention_steps: int | str | tuple[int, ...]
+
+
+def validate(args: Options) -> None:
     if args.prompt is None:
-        from pathlib import Path
-
-        from ..zoo import DIGITS_LDM
-
-        if args.model and Path(args.model).resolve() == DIGITS_LDM.resolve():
-            args.prompt = DEFAULT_PROMPT
-        else:
-            raise InputError("--prompt: the attention mode needs a prompt")
+        raise InputError("--prompt: the attention mode needs a prompt")
     if not args.prompt.strip():
         raise InputError("--prompt: empty prompt; the attention mode maps the prompt's words")
     from .words import prompt_spans
@@ -79,17 +84,9 @@ def validate(args: argparse.Namespace) -> None:
             raise InputError(
                 f"--words: {text!r} is not a word of the prompt (words: {', '.join(words)})"
             )
-    requested = (args.attention_steps or "").strip()
-    if requested and requested.isdigit() and int(requested) <= 0:
-        raise InputError(f"--attention-steps: must be positive, got {requested}")
-    listed = [part.strip() for part in requested.split(",") if part.strip()]
-    if requested and requested.lower() != "all" and not all(p.isdigit() for p in listed):
-        raise InputError(
-            f"--attention-steps: expected a count, 'all' or step indices, got {requested!r}"
-        )
 
 
-def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
+def check_model(args: Options, model: ModelConfigs | None) -> None:
     """Refuse, in one line and from the configs alone, a model whose attention to the prompt
     cannot be captured (see :mod:`.support`); None (no model named) is the CLI's to refuse."""
     if model is None:
@@ -101,11 +98,11 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
         raise InputError(f"model {model.source!r}: {reason}")
 
 
-def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+def planned_work(args: Options) -> list[dict[str, Any]]:
     """One image, its denoiser steps the work (whole-run progress)."""
     from ..events import planned_phase
 
-    return [planned_phase("generate", 1, "img", work=args.steps or 25)]
+    return [planned_phase("generate", 1, "img", work=args.generation.steps)]
 
 
 def run(ctx: RunContext) -> ModeResult:

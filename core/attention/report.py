@@ -11,8 +11,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..generation import GenerationSettings, generate
+from ..generation import generate
 from ..modes import RunContext
+from . import ATTENTION_STEPS
 from .capture import CaptureBuffers, capture_text_attention, denoiser
 from .maps import entropy, overlap, top_mass, word_maps
 from .words import (
@@ -25,22 +26,20 @@ from .words import (
 SHOWN = "renormalised over the text tokens"
 
 
-def selected_step_indices(calls: int, requested: str | None) -> list[int]:
-    """Denoiser-call indices to keep: ``K`` spread over the run, ``all``, or an explicit list."""
-    if requested and requested.strip().lower() == "all":
+def selected_step_indices(calls: int, requested: int | str | tuple[int, ...]) -> list[int]:
+    """Denoiser-call indices to keep: ``K`` spread over the run, ``all``, or an explicit list
+    (``--attention-steps`` as its declaration parses it; text is parsed by the same one)."""
+    if isinstance(requested, str) and requested != "all":
+        requested = ATTENTION_STEPS.convert(requested)
+    if requested == "all":
         return list(range(calls))
-    if requested and "," in requested or (requested and not requested.isdigit()):
-        try:
-            steps = sorted({int(s) for s in requested.split(",") if s.strip()})
-        except ValueError:
-            raise InputError(
-                f"--attention-steps: expected a count or step indices, got {requested!r}"
-            ) from None
+    if isinstance(requested, tuple):
+        steps = sorted(set(requested))
         bad = [s for s in steps if not 0 <= s < calls]
         if bad:
             raise InputError(f"--attention-steps: step {bad[0]} is outside 0..{calls - 1}")
         return steps
-    count = min(int(requested or 4), calls)
+    count = min(int(requested), calls)
     return sorted({int(round(v)) for v in np.linspace(0, calls - 1, count)})
 
 
@@ -90,7 +89,7 @@ def text_share(buffers: CaptureBuffers) -> tuple[list[float | None], float | Non
 
 
 def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
-    args = ctx.args
+    args = ctx.options
     model = ctx.model()
     pipeline = model.pipeline
     denoiser(pipeline)
@@ -102,7 +101,7 @@ def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
             f"model {model.summary.source!r}: {model.summary.pipeline_class} has no "
             "text encoder; the attention mode maps prompt words"
         )
-    settings = GenerationSettings.from_args(args, steps=25, guidance_scale=5.0)
+    settings = args.generation
     calls, planned_timesteps = denoiser_calls(pipeline, settings.steps)
     selected = selected_step_indices(calls, args.attention_steps)
     height = settings.height or model.summary.native_resolution or 512

@@ -40,13 +40,12 @@ below means ``{"max_mean_ratio", "path_length", "ppl", "steps": [...]}`` in ``fe
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..options import Option
+from ..options import DIGITS_LDM_NAME, Generation, Option, RunOptions
 
 MAX_FRAMES = 1000
 
@@ -57,38 +56,88 @@ if TYPE_CHECKING:
 DESCRIPTION = "slerp strips, image interpolation, semantic directions and OOD scores"
 NEEDS_PIPELINE = True
 TASK_NAMES = ("seeds", "prompts", "images", "directions", "ood")
-DIGITS_DEFAULTS = {
-    "prompt": "a red seven on a white background",
-    "prompt_b": "a blue two on a white background",
-    "direction": "thick|thin",
-    "direction_prompts": "a red seven on a white background|a blue two on a white background|"
-    "a green four on a white background",
-}
 
 
 OPTIONS: tuple[Option, ...] = (
     Option(
         "latent_tasks",
-        f"comma list of {', '.join(TASK_NAMES)}, or all",
-        default_text="default: every task the given options allow",
+        "which tasks",
+        kind="choices",
+        choices=TASK_NAMES,
+        words=("all",),
+        unset="every task the given options allow",
     ),
-    Option("seeds", "two seeds to interpolate, e.g. 3,8"),
-    Option("prompt_b", "second prompt for prompt interpolation"),
+    Option(
+        "seeds",
+        "two seeds to interpolate, e.g. 3,8",
+        kind="numbers",
+        length=(2, 2),
+        unset="--seed and the seed after it",
+    ),
+    Option(
+        "prompt_b",
+        "second prompt for prompt interpolation",
+        per_model=((DIGITS_LDM_NAME, "a blue two on a white background"),),
+    ),
     Option("images", "two image files to interpolate: A,B"),
-    Option("inversion_prompt", "prompt the images are inverted and regenerated with", default=""),
+    Option("inversion_prompt", "prompt the images are inverted and regenerated with"),
     Option("frames", "frames per strip", kind="int", positive=True, default=8, maximum=MAX_FRAMES),
-    Option("direction", "prompt pair 'POSITIVE|NEGATIVE'"),
+    Option(
+        "direction",
+        "prompt pair 'POSITIVE|NEGATIVE'",
+        per_model=((DIGITS_LDM_NAME, "thick|thin"),),
+    ),
     Option(
         "direction_prompts",
         "prompts the direction is applied to, separated by '|'; '{}' marks where the pair's "
-        "words go in each row's contrast images (default: after a leading a/an/the, else in "
-        "front)",
+        "words go in each row's contrast images (else after a leading a/an/the, or in front)",
+        unset="--prompt",
+        per_model=(
+            (
+                DIGITS_LDM_NAME,
+                "a red seven on a white background|a blue two on a white background|"
+                "a green four on a white background",
+            ),
+        ),
     ),
-    Option("strengths", "direction strengths", default="0,0.5,1,1.5,2"),
-    Option("ood_in", "folder of in-distribution images (AUROC)"),
-    Option("ood_out", "folder of out-of-distribution images"),
-    Option("ood_score", "folder of images to score"),
+    Option(
+        "strengths",
+        "direction strengths",
+        kind="numbers",
+        number="float",
+        length=(2, None),
+        default=(0.0, 0.5, 1.0, 1.5, 2.0),
+    ),
+    Option("ood_in", "folder of in-distribution images (AUROC)", kind="path", path="folder"),
+    Option("ood_out", "folder of out-of-distribution images", kind="path", path="folder"),
+    Option("ood_score", "folder of images to score", kind="path", path="folder"),
 )
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the latent mode reads."""
+
+    run: RunOptions
+    generation: Generation
+    prompt: str | None
+    reference: str | None
+    batch_size: int
+    features: str
+    inception_weights: str | None
+    feature_model: str | None
+    latent_tasks: tuple[str, ...] | str | None
+    seeds: tuple[int, ...] | None
+    prompt_b: str | None
+    images: str | None
+    inversion_prompt: str | None
+    frames: int
+    direction: str | None
+    direction_prompts: str | None
+    strengths: tuple[float, ...]
+    ood_in: str | None
+    ood_out: str | None
+    ood_score: str | None
 
 
 @dataclass
@@ -114,21 +163,9 @@ class LatentOptions:
     ood_limit: int = 1000
 
 
-def _is_digits(args: argparse.Namespace) -> bool:
-    from ..zoo import DIGITS_LDM
-
-    return args.model is not None and Path(args.model).resolve() == DIGITS_LDM.resolve()
-
-
-def _two_seeds(args: argparse.Namespace) -> tuple[int, int]:
-    text = args.seeds or f"{args.seed},{args.seed + 1}"
-    try:
-        seeds = tuple(int(s) for s in text.split(","))
-    except ValueError:
-        raise InputError(f"--seeds: expected two whole numbers, got {args.seeds!r}") from None
-    if len(seeds) != 2:
-        raise InputError(f"--seeds: expected two seeds A,B, got {args.seeds!r}")
-    return seeds  # type: ignore[return-value]
+def _two_seeds(args: Options) -> tuple[int, int]:
+    first, second = args.seeds or (args.run.seed, args.run.seed + 1)
+    return first, second
 
 
 def _pair(text: str) -> tuple[str, str]:
@@ -138,27 +175,11 @@ def _pair(text: str) -> tuple[str, str]:
     return parts[0], parts[1]
 
 
-def _strengths(text: str) -> list[float]:
-    try:
-        strengths = [float(s) for s in text.split(",") if s.strip()]
-    except ValueError:
-        raise InputError(f"--strengths: expected numbers, got {text!r}") from None
-    if len(strengths) < 2:
-        raise InputError(f"--strengths: need at least two strengths, got {text!r}")
-    return strengths
-
-
-def _tasks(text: str | None, available: dict[str, bool]) -> tuple[str, ...]:
-    if not text:
+def _tasks(requested: tuple[str, ...] | str | None, available: dict[str, bool]) -> tuple[str, ...]:
+    if not requested:
         return tuple(t for t in TASK_NAMES if available[t])
-    names = [t.strip() for t in text.split(",") if t.strip()]
-    if names == ["all"]:
-        names = list(TASK_NAMES)
+    names = list(TASK_NAMES) if requested == "all" else list(requested)
     for task in names:
-        if task not in TASK_NAMES:
-            raise InputError(
-                f"--latent-tasks: unknown task {task!r} (known: {', '.join(TASK_NAMES)}, all)"
-            )
         if not available[task]:
             needs = {
                 "prompts": "--prompt-b",
@@ -170,12 +191,8 @@ def _tasks(text: str | None, available: dict[str, bool]) -> tuple[str, ...]:
     return tuple(t for t in TASK_NAMES if t in names)
 
 
-def resolve_options(args: argparse.Namespace) -> LatentOptions:
-    from ..zoo import DIGITS_REFERENCE
-
-    digits = _is_digits(args)
-    defaults = DIGITS_DEFAULTS if digits else {}
-    prompt = args.prompt or defaults.get("prompt")
+def resolve_options(args: Options) -> LatentOptions:
+    prompt = args.prompt
     if not prompt or not prompt.strip():
         raise InputError("--prompt: the latent mode needs a prompt")
     seeds = _two_seeds(args)
@@ -188,15 +205,14 @@ def resolve_options(args: argparse.Namespace) -> LatentOptions:
         for image in images:
             if not Path(image).expanduser().is_file():
                 raise InputError(f"--images: {image}: no such file")
-    direction_text = args.direction or defaults.get("direction")
-    direction = _pair(direction_text) if direction_text else None
-    targets_text = args.direction_prompts or defaults.get("direction_prompts") or prompt
-    reference = args.reference or (str(DIGITS_REFERENCE) if digits else None)
+    direction = _pair(args.direction) if args.direction else None
+    targets_text = args.direction_prompts or prompt
+    reference = args.reference
     if (args.ood_in is None) != (args.ood_out is None):
         raise InputError(
             "--ood-in/--ood-out: AUROC needs both an in- and an out-of-distribution folder"
         )
-    prompt_b = args.prompt_b or defaults.get("prompt_b")
+    prompt_b = args.prompt_b
     available = {
         "seeds": True,
         "prompts": prompt_b is not None,
@@ -213,20 +229,20 @@ def resolve_options(args: argparse.Namespace) -> LatentOptions:
         seeds=seeds,
         frames=args.frames,
         images=images,
-        inversion_prompt=args.inversion_prompt,
+        inversion_prompt=args.inversion_prompt or "",
         direction=direction,
         direction_prompts=[p.strip() for p in targets_text.split("|")],
-        strengths=_strengths(args.strengths),
+        strengths=list(args.strengths),
         reference=reference,
         ood_in=args.ood_in,
         ood_out=args.ood_out,
         ood_score=args.ood_score,
-        features=args.features or ("digits" if digits else "inception"),
-        batch_size=getattr(args, "batch_size", None) or 16,
+        features=args.features,
+        batch_size=int(args.batch_size),
     )
 
 
-def validate(args: argparse.Namespace) -> None:
+def validate(args: Options) -> None:
     """Everything checkable without the model: option syntax, files that exist and decode,
     folders with images, and a reference set large enough for OOD statistics."""
     from ..images import find_images, read_image
@@ -259,7 +275,7 @@ def validate(args: argparse.Namespace) -> None:
 VAE_TASKS = ("images", "directions", "ood")
 
 
-def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
+def check_model(args: Options, model: ModelConfigs | None) -> None:
     """What the model's configs rule out, before any weight is loaded or anything is written:
     a pipeline of no family the mode drives, VAE tasks without a VAE, inverting a sampler that
     cannot be inverted (LCM), and sizes the pipeline would refuse."""
@@ -282,14 +298,14 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
         except InputError as error:
             raise InputError(f"--latent-tasks images: {model.pipeline_class} ({error})") from None
     multiple = model.size_multiple()
-    for flag, value in (("--height", args.height), ("--width", args.width)):
+    for flag, value in (("--height", args.generation.height), ("--width", args.generation.width)):
         if multiple and value is not None and value % multiple:
             raise InputError(
                 f"{flag} {value}: {model.pipeline_class} needs a multiple of {multiple}"
             )
 
 
-def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+def planned_work(args: Options) -> list[dict[str, Any]]:
     """The chosen tasks, each about a strip of images (whole-run progress); phases the tasks
     report on their own join the plan when they start."""
     from ..events import planned_phase
@@ -298,15 +314,14 @@ def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
         count = len(resolve_options(args).tasks)
     except Exception:  # noqa: BLE001 -- a plan is a forecast; the run itself reports errors
         return []
-    return [planned_phase("tasks", count, "task", work=10 * (args.steps or 20))]
+    return [planned_phase("tasks", count, "task", work=10 * args.generation.steps)]
 
 
 def run(ctx: RunContext) -> ModeResult:
-    from ..generation import GenerationSettings
     from ..modes import ModeResult
     from .report import analyse
 
-    options = resolve_options(ctx.args)
-    options.settings = GenerationSettings.from_args(ctx.args, steps=20, guidance_scale=5.0)
+    options = resolve_options(ctx.options)
+    options.settings = ctx.options.generation
     results, report = analyse(ctx, options)
     return ModeResult(results=results, report=report)

@@ -417,8 +417,8 @@ def analyse(ctx: RunContext, options: Any) -> tuple[dict[str, Any], str]:
     extractor = get_extractor(
         options.features,
         str(pipeline.device),
-        inception_weights=getattr(ctx.args, "inception_weights", None),
-        model=getattr(ctx.args, "feature_model", None),
+        inception_weights=ctx.options.inception_weights,
+        model=ctx.options.feature_model,
     )
     results: dict[str, Any] = {
         "features": extractor.name,

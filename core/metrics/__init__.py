@@ -33,12 +33,13 @@ Live curves are ``series`` events named ``fid`` and ``kid`` (x = N samples); fin
 ``metric`` events; progress phases are ``reference``, ``generate`` (or ``features`` for
 ``--generated``) and ``scores``.
 
-Defaults: the shipped digits model gets ``--features digits``, its own reference folder, prompts
-and CLIP, and N=500; any other model gets ``inception`` (torch-fidelity's network, resized as
-TF-FID does) and N=10000, and needs ``--reference``. Batch 16 (``--batch-size auto`` on CUDA:
-the largest that fits), 25 steps, guidance 5. Every step (one batch per process) is
-checkpointed, so a kill loses at most the steps in flight. Images of any size, from the model or
-from folders on either side, reach the extractor at their own size: its resize is the only one.
+Defaults are declared with the options (``core.options`` and ``OPTIONS`` below; ``--help``
+shows them): the shipped digits model gets its own extractor, reference folder, prompts, CLIP
+and a smaller N; any other model gets ``inception`` (torch-fidelity's network, resized as TF-FID
+does) and needs ``--reference``. ``--batch-size auto`` on CUDA takes the largest batch that
+fits. Every step (one batch per process) is checkpointed, so a kill loses at most the steps
+in flight. Images of any size, from the model or from folders on either side, reach the
+extractor at their own size: its resize is the only one.
 
 Examples::
 
@@ -66,7 +67,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..options import BATCH_SIZE, DEVICE, FEATURES, JSON, NUM_SAMPLES, SEED, Option
+from ..options import (
+    BATCH_SIZE,
+    DEVICE,
+    DIGITS_LDM_NAME,
+    FEATURES,
+    INCEPTION_WEIGHTS,
+    JSON,
+    NUM_SAMPLES,
+    SEED,
+    Generation,
+    Option,
+    RunOptions,
+)
+from ..zoo import DIGITS_CLIP
 from .registry import ALL_METRICS, DEFAULT_METRICS, FID, needed
 from .resize import CROPS, RESIZE_POLICIES
 
@@ -79,9 +93,12 @@ DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 MAX_BOOTSTRAP = 10_000
 
 
-INCEPTION_WEIGHTS = Option(
-    "inception_weights", "local pt_inception-2015-12-05 weights for offline hosts", metavar="PATH"
-)
+def _spelled_axis(text: str) -> str:
+    """``--sweep``'s reading (:func:`.sweep.spelled_axis`), imported when a value comes."""
+    from .sweep import spelled_axis
+
+    return spelled_axis(text)
+
 
 RESIZE = Option(
     "resize",
@@ -94,13 +111,17 @@ REFERENCE_SET = Option(
     "reference_set",
     "caption set (COCO captions .json, or .csv/.jsonl with image,caption): -n drawn "
     "captions are the prompts, their images the reference",
+    kind="path",
+    path="file",
     metavar="FILE",
 )
 REFERENCE_ROOT = Option(
     "reference_root",
     "folder of the caption set's images",
+    kind="path",
+    path="folder",
     metavar="DIR",
-    default_text="default: the caption file's folder",
+    unset="the caption file's folder",
 )
 REFERENCE_SIZE = Option(
     "reference_size",
@@ -114,32 +135,40 @@ REFERENCE_CROP = Option(
     "centre-crop reference images to a square, or not",
     kind="choice",
     choices=CROPS,
-    default_text="default center with --reference-size, else none",
+    unset="center with --reference-size, else none",
 )
 #: The reference protocol, shared by ``run``, ``fid`` and ``stats``.
 REFERENCE_OPTIONS = (REFERENCE_SET, REFERENCE_ROOT, REFERENCE_SIZE, REFERENCE_CROP)
 
 OPTIONS: tuple[Option, ...] = (
     Option(
-        "generated", "evaluate this folder of images instead of sampling the model", metavar="DIR"
+        "generated",
+        "evaluate this folder of images instead of sampling the model",
+        kind="path",
+        path="folder",
+        metavar="DIR",
     ),
     RESIZE,
     *REFERENCE_OPTIONS,
     Option(
         "metrics",
-        "which metrics, comma-separated (add "
-        f"{','.join(m for m in ALL_METRICS if m not in DEFAULT_METRICS)})",
-        default_text=f"default {','.join(DEFAULT_METRICS)}",
+        f"which metrics, comma-separated, of {', '.join(ALL_METRICS)}",
+        kind="choices",
+        choices=ALL_METRICS,
+        default=DEFAULT_METRICS,
     ),
-    INCEPTION_WEIGHTS,
-    Option("feature_model", "hub id or folder for the dinov2/clip extractors"),
     Option(
-        "clip_model", "CLIP model for CLIP score and CMMD", default_text=f"default {DEFAULT_CLIP}"
+        "clip_model",
+        "CLIP model for CLIP score and CMMD",
+        default=DEFAULT_CLIP,
+        per_model=((DIGITS_LDM_NAME, DIGITS_CLIP),),
     ),
     Option(
         "stream_at",
         "sample counts at which to report FID/KID",
-        default_text="default 250,500,1k,2k,5k...",
+        kind="numbers",
+        positive=True,
+        unset="a few counts up to N",
     ),
     Option(
         "bootstrap",
@@ -158,10 +187,13 @@ OPTIONS: tuple[Option, ...] = (
         "checkpoints)",
         metavar="NAME=VALUES",
         repeat=True,
+        parse=_spelled_axis,
     ),
     Option(
         "watch",
         "evaluate each new checkpoint that appears in DIR, until stopped",
+        kind="path",
+        path="folder",
         metavar="DIR",
     ),
     Option("yes", "run a --sweep grid of over 1000 points", kind="bool"),
@@ -175,10 +207,10 @@ OPTIONS: tuple[Option, ...] = (
 
 #: ``diffusionscope fid A B``: the same declarations, with the defaults of a plain comparison.
 FID_OPTIONS: tuple[Option, ...] = (
-    replace(FEATURES, default="inception", default_text=""),
+    replace(FEATURES, per_model=()),
     RESIZE,
     INCEPTION_WEIGHTS,
-    replace(BATCH_SIZE, help="images per batch", default=50, default_text="", words=()),
+    replace(BATCH_SIZE, help="images per batch", default=50, words=()),
     DEVICE,
     JSON,
 )
@@ -194,12 +226,45 @@ STATS_OPTIONS: tuple[Option, ...] = (
     replace(
         NUM_SAMPLES,
         help="captions to draw from a caption set",
-        default_text="default: every image",
-        modes=(),
+        default=None,
+        per_model=(),
+        unset_with=(),
+        unset="every image",
     ),
     replace(SEED, help="the caption draw's seed"),
     JSON,
 )
+
+
+@dataclass(frozen=True)
+class Options:
+    """What the metrics mode reads."""
+
+    run: RunOptions
+    generation: Generation
+    num_samples: int | None
+    reference: str | None
+    prompts_file: str | None
+    batch_size: int | str
+    features: str
+    inception_weights: str | None
+    feature_model: str | None
+    generated: str | None
+    metrics: tuple[str, ...]
+    clip_model: str
+    stream_at: tuple[int, ...] | None
+    bootstrap: int
+    save_images: bool
+    save_features: bool
+    resize: str
+    reference_set: str | None
+    reference_root: str | None
+    reference_size: int | None
+    reference_crop: str | None
+    sweep: tuple[str, ...] | None
+    watch: str | None
+    yes: bool
+    compile: bool
 
 
 @dataclass
@@ -209,87 +274,56 @@ class MetricsOptions:
     prompts: list[str] | None
     num_samples: int
     clip_model: str
-    stream_at: str | None
+    stream_at: tuple[int, ...] | None
     bootstrap: int
     save_images: bool
     save_features: bool
     compile: bool = False
 
 
-def _is_digits_model(args: argparse.Namespace) -> bool:
-    from ..zoo import DIGITS_LDM
-
-    return args.model is not None and Path(args.model).resolve() == DIGITS_LDM.resolve()
-
-
-def resolve_options(args: argparse.Namespace) -> MetricsOptions:
-    """Fill defaults (the shipped digits model gets its own extractor, CLIP and reference)."""
-    from ..zoo import DIGITS_CLIP, DIGITS_PROMPTS, DIGITS_REFERENCE
+def resolve_options(args: Options) -> MetricsOptions:
+    """What the run computes with (the prompts read, the extractor's canonical name); the
+    defaults (the shipped digits model's own extractor, CLIP and reference) are declared."""
     from .features import EXTRACTORS, canonical_name
 
-    digits = _is_digits_model(args) and not args.generated
-    features = canonical_name(args.features or ("digits" if digits else "inception"))
+    features = canonical_name(args.features)
     if features not in EXTRACTORS:
         raise InputError(
             f"--features {features}: unknown extractor (known: {', '.join(EXTRACTORS)})"
         )
-    captioned = getattr(args, "reference_set", None) is not None
+    captioned = args.reference_set is not None
     if captioned and args.prompts_file is not None:
         raise InputError("--prompts-file: with --reference-set the drawn captions are the prompts")
-    if args.reference is None and digits and not captioned:
-        args.reference = str(DIGITS_REFERENCE)
-    if args.prompts_file is None and digits and not captioned:
-        args.prompts_file = str(DIGITS_PROMPTS)
-    given = ",".join(DEFAULT_METRICS) if args.metrics is None else args.metrics
-    metrics = tuple(m.strip() for m in given.split(",") if m.strip())
-    if not metrics:
-        raise InputError(f"--metrics: name at least one of {', '.join(ALL_METRICS)}")
-    for metric in metrics:
-        if metric not in ALL_METRICS:
-            raise InputError(
-                f"--metrics: unknown metric {metric!r} (known: {', '.join(ALL_METRICS)})"
-            )
     if args.bootstrap < 0:
         raise InputError(f"--bootstrap: must be zero or more, got {args.bootstrap}")
-    if args.stream_at:
-        try:
-            points = [int(p) for p in args.stream_at.split(",") if p.strip()]
-        except ValueError:
-            raise InputError(
-                f"--stream-at: expected whole numbers, got {args.stream_at!r}"
-            ) from None
-        if any(p <= 0 for p in points):
-            raise InputError("--stream-at: sample counts must be positive")
     from .loop import read_prompts
 
     prompts = read_prompts(args.prompts_file) if args.prompts_file and not args.generated else None
-    num_samples = args.num_samples or (500 if digits else 10000)
     if captioned and not args.generated:
         from .caption_sets import draw_from_args
 
-        prompts = list(draw_from_args(args, num_samples).captions)
-    clip_model = args.clip_model or (str(DIGITS_CLIP) if _is_digits_model(args) else DEFAULT_CLIP)
+        prompts = list(draw_from_args(args, args.num_samples).captions)
     return MetricsOptions(
         features=features,
-        metrics=metrics,
+        metrics=args.metrics,
         prompts=prompts,
-        num_samples=num_samples,
-        clip_model=clip_model,
+        num_samples=args.num_samples or 0,
+        clip_model=args.clip_model,
         stream_at=args.stream_at,
         bootstrap=args.bootstrap,
         save_images=args.save_images,
         save_features=args.save_features,
-        compile=bool(getattr(args, "compile", False)),
+        compile=args.compile,
     )
 
 
-def reference_draw_size(args: argparse.Namespace, options: MetricsOptions) -> int | None:
+def reference_draw_size(args: Options, options: MetricsOptions) -> int | None:
     """How many images a caption set draws: one per sample (all for ``--generated``
     without ``-n``)."""
     return args.num_samples if args.generated else options.num_samples
 
 
-def validate(args: argparse.Namespace) -> None:
+def validate(args: Options) -> None:
     from .features import check_resize
     from .inputs import check_inception_available, feature_dim, require_readable_images
     from .reference_plan import check_plan, plan_reference
@@ -306,7 +340,10 @@ def validate(args: argparse.Namespace) -> None:
     )
     if args.generated:
         require_readable_images(args.generated, "generated folder")
-        for flag, value in (("--height", args.height), ("--width", args.width)):
+        for flag, value in (
+            ("--height", args.generation.height),
+            ("--width", args.generation.width),
+        ):
             if value is not None:
                 raise InputError(
                     f"{flag}: sets the size of sampled images; images of --generated "
@@ -322,7 +359,7 @@ def validate(args: argparse.Namespace) -> None:
     check_sweep_plan(args)
 
 
-def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None:
+def _check_hub_models(args: Options, options: MetricsOptions) -> None:
     """The CLIP model (CLIP score, CMMD) and a hub feature model must be at hand before the
     run directory exists: in the local cache on an offline host, else reachable."""
     from ..loading import check_hub_files
@@ -332,42 +369,49 @@ def _check_hub_models(args: argparse.Namespace, options: MetricsOptions) -> None
     needs = needed(options.metrics)
     if ("clip_scores" in needs and options.prompts is not None) or "clip_embeddings" in needs:
         check_hub_files(options.clip_model, ("config.json",), "--clip-model")
-        check_model_weights(options.clip_model, "--clip-model", args.allow_pickle)
+        check_model_weights(options.clip_model, "--clip-model", args.run.allow_pickle)
     if options.features in ("dinov2", "clip"):
         model = args.feature_model or (
             DEFAULT_DINOV2 if options.features == "dinov2" else DEFAULT_CLIP
         )
         what = f"--features {options.features}"
         check_hub_files(model, ("config.json",), what)
-        check_model_weights(model, what, args.allow_pickle)
+        check_model_weights(model, what, args.run.allow_pickle)
 
 
-def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+def planned_work(args: Options) -> list[dict[str, Any]]:
     """The phases this run will go through, with their sizes, before anything is loaded (the
     whole-run progress and ETA): reference features (when a folder is given), the samples
     (each costs its denoiser steps) or the folder's features, then the scores."""
     from ..events import planned_phase
-    from ..zoo import DIGITS_REFERENCE
-    from .reference import find_images
 
-    digits = _is_digits_model(args) and not args.generated
-    reference = args.reference or (str(DIGITS_REFERENCE) if digits else None)
     phases = []
-    if reference and Path(reference).is_dir():
-        try:
-            count = len(find_images(Path(reference), what="reference folder"))
-        except InputError:
-            count = 0
-        if count:
-            phases.append(planned_phase("reference", count, "img"))
-    samples = args.num_samples or (500 if digits else 10000)
+    count = _image_count(args.reference, "reference folder")
+    if count:
+        phases.append(planned_phase("reference", count, "img"))
     points = sweep_points(args)  # a campaign: every point's share
     if args.generated:
+        samples = args.num_samples or _image_count(args.generated, "generated folder")
         phases.append(planned_phase("features", samples, "img"))
     else:
-        phases.append(planned_phase("generate", samples * points, "img", work=args.steps or 25))
+        samples = args.num_samples or 0
+        phases.append(
+            planned_phase("generate", samples * points, "img", work=args.generation.steps)
+        )
     phases.append(planned_phase("scores", points, "stage", work=max(1.0, samples / 20)))
     return phases
+
+
+def _image_count(folder: str | None, what: str) -> int:
+    """How many images a folder holds (0 for none, a file, or a folder that cannot be read)."""
+    from .reference import find_images
+
+    if not folder or not Path(folder).is_dir():
+        return 0
+    try:
+        return len(find_images(Path(folder), what=what))
+    except InputError:
+        return 0
 
 
 def sweep_points(args: argparse.Namespace) -> int:
@@ -391,15 +435,15 @@ def run(ctx: RunContext) -> ModeResult:
     warnings.filterwarnings("ignore", message=".*will save all extracted features.*")
     warnings.filterwarnings("ignore", message=".*`max_length` is ignored.*")
 
-    options = resolve_options(ctx.args)
-    if not ctx.args.generated and options.prompts is None:
+    options = resolve_options(ctx.options)
+    if not ctx.options.generated and options.prompts is None:
         model = ctx.model()
         if model.summary.text_conditioned:
             raise InputError(
                 f"--prompts-file: {model.summary.pipeline_class} is text-conditioned; give a "
                 "prompts file (one prompt a line, cycled to reach N)"
             )
-    if ctx.args.sweep or ctx.args.watch:
+    if ctx.options.sweep or ctx.options.watch:
         from .campaign import run_campaign
 
         return run_campaign(ctx, options)
@@ -451,10 +495,10 @@ def stats_command(args: argparse.Namespace) -> int:
     return write_statistics(args)
 
 
-def check_model(args: argparse.Namespace, model: Any) -> None:
+def check_model(args: Options, model: Any) -> None:
     """Refuse from the configs (``core.families.ModelConfigs``) what the run would refuse
     after loading: a text-conditioned pipeline needs prompts to generate from."""
-    captioned = getattr(args, "reference_set", None) is not None  # captions are the prompts
+    captioned = args.reference_set is not None  # the drawn captions are the prompts
     if model is None or args.generated or args.prompts_file or captioned:
         return
     if not model.text_conditioned:

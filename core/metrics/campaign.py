@@ -19,7 +19,6 @@ y = FID).
 
 from __future__ import annotations
 
-import argparse
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 from ..atomic import atomic_write_json
 from ..errors import InputError, RunInterrupted
 from ..modes import ModeResult, RunContext
+from ..options import with_values
 from ..runs import read_json
 from .loop import Measures, MetricsRun
 from .sweep import Plan, check_checkpoint, family_key, plan_from_args, point_label
@@ -75,9 +75,9 @@ class Pipelines:
         self.loaded: tuple[tuple[str, str], Any] | None = None
         self.schedulers: dict[int, Any] = {}
 
-    def for_point(self, args: argparse.Namespace, settings: dict[str, Any]) -> Any:
+    def for_point(self, options: Any, settings: dict[str, Any]) -> Any:
         if "model" in settings or "dtype" in settings:
-            pipeline = self._load(args.model, args.dtype)
+            pipeline = self._load(options.run.model, options.run.dtype)
         else:
             pipeline = self.ctx.model().pipeline
         original = self.schedulers.setdefault(id(pipeline), pipeline.scheduler)
@@ -91,7 +91,7 @@ class Pipelines:
         if self.loaded is None or self.loaded[0] != key:
             self.loaded = None  # the previous point's pipeline is freed before the next loads
             self.ctx.log(f"loading {model} ({dtype})")
-            args = self.ctx.args
+            args = self.ctx.options.run
             loaded = load_pipeline(
                 model,
                 args.device,
@@ -178,9 +178,9 @@ class Campaign:
             self.ctx.log(f"point {index + 1} ({label}): kept from before the interruption")
             return
         self.ctx.log(f"point {index + 1} ({label}): starting")
-        args = argparse.Namespace(**{**vars(self.ctx.args), **settings})
+        point_options = with_values(self.ctx.options, settings)
         point_ctx = PointContext(
-            args=args,
+            options=point_options,
             writer=self.ctx.writer,
             mode=self.ctx.mode,
             dist=self.ctx.dist,
@@ -189,7 +189,7 @@ class Campaign:
             label=label,
             folder=f"points/{index:03d}",
         )
-        pipeline = self.pipelines.for_point(args, settings)
+        pipeline = self.pipelines.for_point(point_options, settings)
         run = MetricsRun.for_context(point_ctx, self.options, self.measures, pipeline)
         run.checkpoint_dir = self.ctx.writer.checkpoint_dir / point_ctx.folder
         run.samples_dir = self.ctx.writer.artifact_path(f"{point_ctx.folder}/samples")
@@ -221,8 +221,8 @@ class Campaign:
 
 def run_campaign(ctx: RunContext, options: Any) -> ModeResult:
     """``--sweep`` (every point of the grid) or ``--watch DIR`` (each new checkpoint)."""
-    plan = plan_from_args(ctx.args)
-    if ctx.args.watch:
+    plan = plan_from_args(ctx.options)
+    if ctx.options.watch:
         return watch(ctx, options)
     assert plan is not None
     campaign = Campaign(ctx, options, plan.to_json())
@@ -286,7 +286,7 @@ def watch(ctx: RunContext, options: Any) -> ModeResult:
     """Measure each checkpoint of ``--watch DIR`` (those there now, then each new one), until
     stopped (Ctrl-C, SIGTERM or :data:`STOP_WATCHING` while it waits; a stop while a point is
     measured interrupts the run, resumable)."""
-    folder = Path(ctx.args.watch).expanduser()
+    folder = Path(ctx.options.watch).expanduser()
     campaign = Campaign(ctx, options, {"model": []})
     done = {str(p["settings"]["model"]) for p in campaign.book.points if p["metrics"]}
     for point in campaign.book.points:  # the interrupted one first
@@ -305,7 +305,7 @@ def watch(ctx: RunContext, options: Any) -> ModeResult:
             ctx.log("watch stopped")
             break
         for path in ready:
-            key = family_key(str(path), ctx.args.single_file_config)
+            key = family_key(str(path), ctx.options.run.single_file_config)
             family = family or key
             if key != family:
                 ctx.warn(f"--watch: {path.name} is a {key[0]} checkpoint, not {family[0]}; skipped")
@@ -329,7 +329,7 @@ def wait_for(watcher: Watcher) -> list[Path] | None:
 def measure_checkpoint(campaign: Campaign, path: Path) -> None:
     """One checkpoint of the watched folder; one that cannot be read is reported and skipped
     (the campaign goes on watching)."""
-    args = campaign.ctx.args
+    args = campaign.ctx.options.run
     try:
         check_checkpoint(str(path), args.single_file_config, args.allow_pickle)
     except InputError as error:

@@ -172,4 +172,7 @@ def draw_from_args(args: Any, n: int | None) -> Draw:
     """The draw a run, ``fid`` or ``stats`` makes from ``--reference-set``, ``--reference-root``
     and ``--seed`` (the seed the samples start from, so one number reproduces both)."""
     caption_set = read_caption_set(args.reference_set, getattr(args, "reference_root", None))
-    return draw(caption_set, n, int(getattr(args, "seed", 0) or 0))
+    # A mode's options hold the seed with the run's own options; the stats command's arguments
+    # hold it as ``seed``.
+    seed = args.run.seed if hasattr(args, "run") else getattr(args, "seed", 0)
+    return draw(caption_set, n, int(seed or 0))

@@ -24,7 +24,11 @@ SHARED = (
 )
 
 
-def _finished_run(path: str) -> tuple[argparse.Namespace, dict[str, Any]]:
+def _finished_run(path: str) -> tuple[Any, dict[str, Any]]:
+    """The run's metrics options (from its ``config.json``, as a resumed run reads them) and
+    its results."""
+    from ..cli import mode_options
+
     run_dir = Path(path)
     config, results = read_json(run_dir / CONFIG), read_json(run_dir / RESULTS)
     if not isinstance(config, dict):
@@ -33,10 +37,10 @@ def _finished_run(path: str) -> tuple[argparse.Namespace, dict[str, Any]]:
         raise InputError(f"compare {path}: not a finished metrics run")
     if "sweep" in results:
         raise InputError(f"compare {path}: a campaign; its report holds its paired differences")
-    return argparse.Namespace(**config), results
+    return mode_options(argparse.Namespace(**config), "metrics"), results
 
 
-def check_pairable(runs: list[tuple[argparse.Namespace, dict[str, Any]]], paths) -> list[str]:
+def check_pairable(runs: list[tuple[Any, dict[str, Any]]], paths) -> list[str]:
     """Both runs' prompts, once checked that everything else that pairs samples agrees."""
     from . import resolve_options
 
@@ -55,9 +59,8 @@ def check_pairable(runs: list[tuple[argparse.Namespace, dict[str, Any]]], paths)
 def compare_runs(path_a: str, path_b: str, device: str = "cpu") -> dict[str, Any]:
     """``A − B`` for every metric both runs hold, with paired intervals."""
     from . import reference_draw_size, resolve_options
-    from .features import get_extractor
-    from .loop import statistics_device
-    from .reference import folder_batch_size, load_npz_stats
+    from .loop import open_extractor, statistics_device
+    from .reference import FOLDER_BATCH, load_npz_stats
     from .reference_plan import load_planned, plan_reference
 
     runs = [_finished_run(path_a), _finished_run(path_b)]
@@ -68,15 +71,9 @@ def compare_runs(path_a: str, path_b: str, device: str = "cpu") -> dict[str, Any
     if plan.kind == "stats":
         reference = load_npz_stats(Path(plan.path))
     else:
-        extractor = get_extractor(
-            options.features,
-            device,
-            inception_weights=args.inception_weights,
-            model=args.feature_model,
-            resize=getattr(args, "resize", None) if options.features == "inception" else None,
-        )
-        reference = load_planned(plan, extractor, folder_batch_size(args))
-    seed = int(args.seed)
+        extractor = open_extractor(args, options, device)
+        reference = load_planned(plan, extractor, FOLDER_BATCH)
+    seed = int(args.run.seed)
     samples = [Samples.of(load_chunks(Path(p) / "checkpoint")[0]) for p in (path_a, path_b)]
     n = min(len(s.features) for s in samples)
     sets = half_sample_sets(n, max(options.bootstrap, 2), seed)

@@ -115,13 +115,15 @@ def cmmd(s: Scoring) -> dict[str, dict[str, Any]]:
     from ..loading import resolve_device
     from . import reference_draw_size
     from .features import get_extractor
-    from .reference import folder_batch_size
+    from .reference import FOLDER_BATCH
     from .reference_plan import load_planned, plan_reference
     from .scores import cmmd as clip_mmd
 
-    extractor = get_extractor("clip", resolve_device(s.ctx.args.device), model=s.options.clip_model)
-    plan = plan_reference(s.ctx.args, reference_draw_size(s.ctx.args, s.options))
-    real = load_planned(plan, extractor, folder_batch_size(s.ctx.args))
+    extractor = get_extractor(
+        "clip", resolve_device(s.ctx.options.run.device), model=s.options.clip_model
+    )
+    plan = plan_reference(s.ctx.options, reference_draw_size(s.ctx.options, s.options))
+    real = load_planned(plan, extractor, FOLDER_BATCH)
     value = clip_mmd(real.features, s.ordered("cmmd"), device=s.device)
     return {"cmmd": {"value": value, "n": s.n, "model": s.options.clip_model}}
 

@@ -26,11 +26,11 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from . import DEFAULT_CLIP
 
 EXTRACTORS = ("inception", "dinov2", "clip", "digits")
 ALIASES = {"digits-features": "digits"}  # the zoo folder's name
 DEFAULT_DINOV2 = "facebook/dinov2-base"
-DEFAULT_CLIP = "openai/clip-vit-large-patch14"
 
 
 class FeatureExtractor(nn.Module):

@@ -163,9 +163,9 @@ def _model_folder(model: str) -> Path | None:
     path = Path(model).expanduser()
     if path.is_dir():
         return path
-    from ..loading import _cached_hub_file
+    from ..loading import cached_hub_file
 
-    config = _cached_hub_file(model, "config.json")
+    config = cached_hub_file(model, "config.json")
     return config.parent if config is not None else None
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,9 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..generation import GenerationSettings
 from ..images import save_png
 from ..modes import ModeResult, RunContext
+from ..options import BATCH_SIZE
 from .background import BackgroundWriter
 from .batching import (
     START,
@@ -49,7 +50,7 @@ from .batching import (
 from .features import FeatureExtractor, extract, get_extractor
 from .frechet import fid_from_features
 from .phases import PhaseClock
-from .reference import ReferenceStats, folder_batch_size
+from .reference import FOLDER_BATCH, ReferenceStats
 from .registry import FID, KID, needed
 from .rows import (
     Collected,
@@ -67,12 +68,12 @@ from .stats_files import with_protocol
 __all__ = ["Measures", "MetricsRun", "PipelineImages", "read_prompts", "run_metrics"]
 
 STREAM_CANDIDATES = (250, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000, 200000)
-SAMPLE_BATCH = 16  # images generated per process and step unless --batch-size says otherwise
+SAMPLE_BATCH = BATCH_SIZE.default  # images per process and step where auto cannot probe
 
 
-def stream_points(total: int, requested: str | None = None) -> list[int]:
+def stream_points(total: int, requested: Sequence[int] | None = None) -> list[int]:
     if requested:
-        points = sorted({int(p) for p in requested.split(",") if p.strip()})
+        points = sorted(set(requested))
     elif total < 500:
         points = sorted({max(2, total // 8), max(2, total // 4), max(2, total // 2)})
     else:
@@ -142,15 +143,24 @@ class ReferenceTensors:
         )
 
 
+def open_extractor(args: Any, options: Any, device: str) -> FeatureExtractor:
+    """The feature extractor a run's options name (``--resize`` applies to Inception)."""
+    return get_extractor(
+        options.features,
+        device,
+        inception_weights=args.inception_weights,
+        model=args.feature_model,
+        resize=getattr(args, "resize", None) if options.features == "inception" else None,
+    )
+
+
 def load_reference(ctx: RunContext, extractor: FeatureExtractor, options: Any) -> ReferenceStats:
     """The reference ``--reference`` or ``--reference-set`` names (``reference_plan.py``)."""
     from . import reference_draw_size
     from .reference_plan import load_planned, plan_reference
 
-    plan = plan_reference(ctx.args, reference_draw_size(ctx.args, options))
-    return load_planned(
-        plan, extractor, folder_batch_size(ctx.args), progress=ctx.progress, log=ctx.log
-    )
+    plan = plan_reference(ctx.options, reference_draw_size(ctx.options, options))
+    return load_planned(plan, extractor, FOLDER_BATCH, progress=ctx.progress, log=ctx.log)
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,14 +189,8 @@ class Measures:
         from ..loading import resolve_device
         from .clip_score import ClipScorer
 
-        device = resolve_device(ctx.args.device)
-        extractor = get_extractor(
-            options.features,
-            device,
-            inception_weights=ctx.args.inception_weights,
-            model=ctx.args.feature_model,
-            resize=getattr(ctx.args, "resize", None) if options.features == "inception" else None,
-        )
+        device = resolve_device(ctx.options.run.device)
+        extractor = open_extractor(ctx.options, options, device)
         ctx.log(
             f"features: {extractor.name} ({extractor.num_features}-d; {extractor.resize_policy})"
         )
@@ -259,7 +263,7 @@ def _batcher(
     ctx: RunContext, device: str, sync_device: torch.device, total: int
 ) -> tuple[AutoBatch, Any]:
     """The batch-size policy and the any-process-out-of-memory test for this run."""
-    args = ctx.args
+    args = ctx.options
     world = ctx.dist.world_size
     agree, any_failed = (
         distributed_agreement(sync_device)
@@ -267,9 +271,9 @@ def _batcher(
         else ((lambda size: size), (lambda failed: failed))
     )
     if args.generated:
-        return AutoBatch(folder_batch_size(args)), any_failed
+        return AutoBatch(FOLDER_BATCH), any_failed
     if args.batch_size != "auto":
-        return AutoBatch(args.batch_size or SAMPLE_BATCH), any_failed
+        return AutoBatch(args.batch_size), any_failed
     per_process = max(1, math.ceil(total / world))
     if not str(device).startswith("cuda"):
         ctx.log(f"--batch-size auto: no GPU memory to probe on {device}; batch {SAMPLE_BATCH}")
@@ -318,13 +322,13 @@ class MetricsRun:
     ) -> MetricsRun:
         """The run ``ctx`` describes: its folder of images, or samples of ``pipeline`` (the
         context's model when not given) with the context's generation settings."""
-        args = ctx.args
+        args = ctx.options
         if args.generated:
             source: Any = FolderImages(args.generated)
             total = min(len(source.paths), args.num_samples or len(source.paths))
         else:
             pipeline = pipeline if pipeline is not None else ctx.model().pipeline
-            settings = GenerationSettings.from_args(args)
+            settings = args.generation
             source = PipelineImages(pipeline, options.prompts, settings, ctx.seed)
             total = options.num_samples
         return cls(
@@ -407,7 +411,7 @@ class MetricsRun:
         rows, images, kept = made
         self.keep(step_start, step_end, rows, images, kept, background)
         self.timing.add(size, time.perf_counter() - began, step_end - step_start)
-        phase = "features" if self.ctx.args.generated else "generate"
+        phase = "features" if self.ctx.options.generated else "generate"
         self.ctx.progress(phase, step_end, self.total, "img")
         while self.pending_points and step_end >= self.pending_points[0]:
             point = self.pending_points.pop(0)
@@ -424,7 +428,7 @@ class MetricsRun:
             images, prompts, kept = self.source.batch(mine)
             return self.measures.rows(images, prompts, kept), images, kept
         except Exception as error:
-            if self.ctx.args.batch_size != "auto" or not is_out_of_memory(error):
+            if self.ctx.options.batch_size != "auto" or not is_out_of_memory(error):
                 raise
             return None
 
@@ -463,7 +467,7 @@ class MetricsRun:
         return {
             "batch_size": self.batcher.size,
             "batch_sizes": sorted(set(self.batcher.history)),
-            "auto_batch": self.ctx.args.batch_size == "auto",
+            "auto_batch": self.ctx.options.batch_size == "auto",
             "applied": self.applied,
             **self.timing.describe(),
         }
@@ -478,7 +482,7 @@ class MetricsRun:
         skipped = getattr(self.source, "skipped", None)
         if skipped:
             self.ctx.warn(
-                f"generated folder {self.ctx.args.generated}: skipped {len(skipped)} "
+                f"generated folder {self.ctx.options.generated}: skipped {len(skipped)} "
                 "unreadable file(s)"
             )
         if self.collected.count < 2:
@@ -498,10 +502,10 @@ class MetricsRun:
                 throughput=self.throughput(),
             )
         )
-        if self.ctx.args.generated:
+        if self.ctx.options.generated:
             count = len(skipped or ())
             result.results["generated"] = {
-                "source": str(self.ctx.args.generated),
+                "source": str(self.ctx.options.generated),
                 "n": self.collected.count,
                 "skipped_files": count,
             }
@@ -527,7 +531,7 @@ def skipped_files_note(results: dict[str, Any]) -> str:
 
 def run_metrics(ctx: RunContext, options: Any) -> ModeResult:
     """A single metrics run: the measures, then the run's steps."""
-    scores_prompts = not ctx.args.generated and options.prompts is not None
+    scores_prompts = not ctx.options.generated and options.prompts is not None
     clock = PhaseClock.start(ctx, ctx.writer.checkpoint_dir)
     measures = Measures.open(ctx, options, scores_prompts=scores_prompts)
     clock.mark("reference")

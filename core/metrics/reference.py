@@ -46,7 +46,10 @@ from .inputs import check_statistics, require_readable_images
 from .resize import ReferenceCrop
 
 MIN_REFERENCE_IMAGES = 2
-FOLDER_BATCH = 256  # images read per step from folders, on both sides of a comparison
+#: Folders (the reference and ``--generated``) are read in batches of this one size, whatever
+#: ``--batch-size`` (the size of a sampling step) says, so a folder compared with itself gives
+#: bit-identical features on both sides.
+FOLDER_BATCH = 256
 
 
 @dataclass
@@ -158,13 +161,6 @@ def load_npz_stats(
         skipped=skipped,
         protocol=protocol,
     )
-
-
-def folder_batch_size(args: Any) -> int:
-    """Folders (the reference and ``--generated``) are read in batches of one size, so a folder
-    compared with itself gives bit-identical features on both sides."""
-    size = getattr(args, "batch_size", None)
-    return size if isinstance(size, int) else FOLDER_BATCH
 
 
 def folder_content_hash(root: Path, paths: list[Path]) -> str:

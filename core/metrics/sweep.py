@@ -13,7 +13,6 @@ Torch-free: it runs in the CLI's checks.
 
 from __future__ import annotations
 
-import argparse
 import glob
 import itertools
 import os
@@ -22,17 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..options import GENERATION_OPTIONS, RUN_OPTIONS, Option
+from ..options import Option
 
 MAX_POINTS = 1000  # a larger grid needs --yes
 
 
 def declared_options() -> dict[str, Option]:
     """Every option of ``run``, by destination, from the declarations."""
-    from ..modes import available_modes
+    from ..modes import declared_options as declared
 
-    own = [option for module in available_modes().values() for option in module.OPTIONS]
-    return {option.dest: option for option in (*RUN_OPTIONS, *GENERATION_OPTIONS, *own)}
+    return declared()
 
 
 def sweepable_names() -> list[str]:
@@ -121,7 +119,7 @@ class Plan:
         return {axis.name: list(axis.values) for axis in self.axes}
 
 
-def plan_from_args(args: argparse.Namespace) -> Plan | None:
+def plan_from_args(args: Any) -> Plan | None:
     """The campaign ``--sweep`` asks for, or None for a single run (no model checks)."""
     texts = getattr(args, "sweep", None) or []
     if not texts:
@@ -135,10 +133,10 @@ def plan_from_args(args: argparse.Namespace) -> Plan | None:
     return Plan(tuple(axes))
 
 
-def check_plan(args: argparse.Namespace) -> Plan | None:
-    """Everything about the campaign checked before anything is written; ``args.sweep`` is
-    rewritten with checkpoint globs expanded, so ``config.json`` (and ``--resume``) holds the
-    exact points."""
+def check_plan(args: Any) -> Plan | None:
+    """Everything about the campaign checked before anything is written (the metrics mode's
+    options); ``--sweep`` is read with checkpoint globs expanded already (:func:`spelled_axis`,
+    its declaration's parse), so ``config.json`` (and ``--resume``) holds the exact points."""
     plan = plan_from_args(args)
     watch = getattr(args, "watch", None)
     if plan is None and not watch:
@@ -162,9 +160,14 @@ def check_plan(args: argparse.Namespace) -> Plan | None:
         return None
     models = next((axis.values for axis in plan.axes if axis.name == "model"), None)
     if models:
-        check_one_family(models, args.single_file_config, args.allow_pickle)
-    args.sweep = [axis.spelled() for axis in plan.axes]
+        check_one_family(models, args.run.single_file_config, args.run.allow_pickle)
     return plan
+
+
+def spelled_axis(text: str) -> str:
+    """A ``--sweep`` value as the run keeps it: checked, its values as the option reads them
+    and its checkpoint globs expanded (the declaration's parse)."""
+    return parse_axis(text).spelled()
 
 
 def check_watch_folder(folder: str) -> None:

@@ -30,11 +30,11 @@ curves are in ``artifacts/schedule_curves.csv``; ``series`` events named ``logsn
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
-from ..options import MAX_STEPS, Option
+from ..options import MAX_STEPS, Option, RunOptions
 
 if TYPE_CHECKING:
     from ..families import ModelConfigs
@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
 DESCRIPTION = "noise schedules, sampler timesteps and schedule checks (reads only the config)"
 NEEDS_PIPELINE = False
-DEFAULT_SAMPLER_STEPS = 50
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -51,12 +50,11 @@ OPTIONS: tuple[Option, ...] = (
         "schedules to compare, comma-separated: linear, scaled_linear, cosine, "
         "sigmoid, zero_snr, karras, edm, flow[:SHIFT], or another model's "
         "scheduler_config.json, folder or hub id",
-        default="",
     ),
     Option(
         "sampler",
         "scheduler class for the sampler view",
-        default_text="default: the model's own",
+        unset="the model's own",
         sweepable=True,
     ),
     Option(
@@ -64,27 +62,41 @@ OPTIONS: tuple[Option, ...] = (
         "inference steps of the sampler view",
         kind="int",
         positive=True,
+        unset="--steps",
         maximum=MAX_STEPS,
-        default_text=f"default: --steps or {DEFAULT_SAMPLER_STEPS}",
     ),
     Option(
         "timestep_spacing",
         "timestep spacing of the sampler view",
         kind="choice",
         choices=("leading", "trailing", "linspace"),
-        default_text="default: all three",
+        unset="all three",
     ),
     Option("flow_shift", "shift for 'flow' schedules", kind="float", positive=True, sweepable=True),
 )
 
 
-def sampler_steps(args: argparse.Namespace) -> int:
-    if args.sampler_steps is not None:
-        return int(args.sampler_steps)
-    return args.steps or DEFAULT_SAMPLER_STEPS
+@dataclass(frozen=True)
+class Options:
+    """What the schedule mode reads: the size and steps Flux's μ and the sampler view depend
+    on, and its own options."""
+
+    run: RunOptions
+    height: int | None
+    width: int | None
+    steps: int
+    compare: str
+    sampler: str | None
+    sampler_steps: int | None
+    timestep_spacing: str | None
+    flow_shift: float | None
 
 
-def validate(args: argparse.Namespace) -> None:
+def sampler_steps(args: Options) -> int:
+    return args.steps if args.sampler_steps is None else int(args.sampler_steps)
+
+
+def validate(args: Options) -> None:
     from .curves import NAMED_SCHEDULES
 
     for name in filter(None, (n.strip() for n in (args.compare or "").split(","))):
@@ -106,7 +118,7 @@ def validate(args: argparse.Namespace) -> None:
         scheduler_class(args.sampler)
 
 
-def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
+def check_model(args: Options, model: ModelConfigs | None) -> None:
     """Refuse, in one line, a scheduler this mode cannot analyse: it computes the whole plan
     (schedulers built from the configs, μ, the sampler's steps) without writing anything.
     Called by the CLI with the configs of whatever ``--model`` names (a pipeline folder, hub
@@ -118,7 +130,7 @@ def check_model(args: argparse.Namespace, model: ModelConfigs | None) -> None:
     plan_schedule(args, model)
 
 
-def planned_work(args: argparse.Namespace) -> list[dict[str, Any]]:
+def planned_work(args: Options) -> list[dict[str, Any]]:
     """Three short stages (whole-run progress)."""
     from ..events import planned_phase
 

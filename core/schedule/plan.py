@@ -9,7 +9,6 @@ same plan again to write it.
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..families import ModelConfigs
-from . import sampler_steps
+from . import Options, sampler_steps
 from .curves import (
     NAMED_SCHEDULES,
     NoiseCurve,
@@ -88,7 +87,7 @@ def _same_steps(a: VisitedSteps, b: VisitedSteps) -> bool:
     )
 
 
-def plan_schedule(args: argparse.Namespace, model: ModelConfigs) -> SchedulePlan:
+def plan_schedule(args: Options, model: ModelConfigs) -> SchedulePlan:
     """The whole analysis but the drawing; one :class:`InputError` line for what it cannot do."""
     config, call, model_curve = _model_curve(
         model, args.height, args.width, source_name(model.source)

@@ -19,9 +19,9 @@ SERIES_STRIDE = 10
 def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
     from ..families import read_model_configs
 
-    args = ctx.args
+    args = ctx.options
     ctx.progress("schedules", 0, 3, unit="stage")
-    model = read_model_configs(args.model, getattr(args, "single_file_config", None))
+    model = read_model_configs(args.run.model, args.run.single_file_config)
     plan = plan_schedule(args, model)
     curves, visited, model_curve = plan.curves, plan.visited, plan.model_curve
     for note in plan.notes:
@@ -42,7 +42,7 @@ def analyse(ctx: RunContext) -> tuple[dict[str, Any], str]:
     _write_artifacts(ctx, curves, model_curve, visited)
     ctx.progress("schedules", 3, 3, unit="stage")
     results = {
-        "source": args.model,
+        "source": args.run.model,
         "pipeline_class": model.pipeline_class or None,
         "mu": plan.call.mu,
         "set_timesteps": plan.call.to_json(),

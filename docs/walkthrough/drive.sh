@@ -23,7 +23,7 @@ tmux send-keys -t $S "clear; $BIN tui --runs-root runs" Enter
 until_see "Start run" 60
 keys C-l; until_see "params in all" 60; cap 01-load
 tabs 7; keys Space; until_see "metrics options" 30
-tabs 1; keys 4 8; tabs 5; keys 4; tabs 19; tmux send-keys -t $S -l "guidance-scale=1.5,5"
+tabs 1; keys 1 6 0; tabs 5; keys 8; tabs 19; tmux send-keys -t $S -l "guidance-scale=1.5,5"
 cap 02-form-sweep-typed-where-the-help-says 2
 keys C-s; until_see "ETA [0-9]" 180; sleep 3; cap 03-live-whole-run-eta
 keys C-q; until_see "Leave" 20; cap 04-quit-while-running
@@ -36,12 +36,12 @@ until_see "finished" 900; sleep 12; cap 08-sweep-view-results
 keys 1; cap 09-live-tab-results
 keys 5; cap 10-gpu-tab
 keys m; cap 11-log-maximised
-keys m Escape; until_see "Start run" 30
+keys m Escape; sleep 1
 keys F2; until_see "finished" 30; keys e; until_see "the form holds" 30; sleep 2
-tabs 5; keys BSpace BSpace 6; cap 12-edit-and-run-steps-4-to-6 2
+tabs 5; keys BSpace BSpace 1 0; cap 12-edit-and-run-steps-8-to-10 2
 keys C-s; until_see "ETA" 180; until_see "finished" 900; sleep 12; cap 13-rerun-finished
 keys Escape; until_see "Start run" 30; keys F2; until_see "2 runs" 30
-keys Space Space; until_see "2 marked" 20; keys c; until_see "differs" 30; cap 14-compare-two-sweeps 2
+keys slash Escape Space Space; until_see "2 marked" 20; keys c; until_see "differs" 30; cap 14-compare-two-sweeps 2
 keys g; cap 15-compare-next-chart
 keys F1; sleep 1; keys PageDown; cap 16-help-pagedown
 keys Escape C-q; sleep 3

@@ -28,26 +28,19 @@ from textual.widgets import (
 from textual.widgets.selection_list import Selection
 
 from ...core.errors import InputError
-from ...core.options import NAME, SEED
+from ...core.options import DEVICE, DTYPE, FORM_DEVICES, NAME, SEED, Option
 from ...core.text import one_line
 from .. import settings
-from ..options import (
-    OptionSpec,
-    build_arguments,
-    field_for_error,
-    form_options,
-)
+from ..options import build_arguments, field_for_error, form_options, placeholder
 from ..start_checks import error_field, is_model_error, path_problem, quick_check
 from ..text import literal, short_model, styled
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 #: A Select's "nothing chosen" value: ``Select.NULL`` since Textual 2 (``BLANK`` before, and
 #: ``BLANK`` is the ``allow_blank`` flag's default, False, since).
 NO_SELECTION = Select.NULL if hasattr(Select, "NULL") else Select.BLANK
 #: Run-level options the form offers under every mode selection (model, device and dtype have
 #: their own widgets on the left).
 RUN_FORM_OPTIONS = (SEED, NAME)
-DTYPES = ("auto", "fp32", "fp16", "bf16")
 
 
 class ModelPane(Vertical):
@@ -72,15 +65,19 @@ class ModelPane(Vertical):
         with Horizontal(classes="select-row"):
             yield Label("device", classes="select-label")
             yield Select(
-                [(d, d) for d in DEVICES],
-                value="auto",
+                [(d, d) for d in FORM_DEVICES],
+                value=DEVICE.default,
                 allow_blank=False,
                 id="device",
                 compact=True,
             )
             yield Label("dtype", classes="select-label")
             yield Select(
-                [(d, d) for d in DTYPES], value="auto", allow_blank=False, id="dtype", compact=True
+                [(d, d) for d in DTYPE.choices],
+                value=DTYPE.default,
+                allow_blank=False,
+                id="dtype",
+                compact=True,
             )
         yield Label("Recent models", classes="section-title")
         yield OptionList(
@@ -144,7 +141,7 @@ class OptionField(Vertical):
     under them its inline validation message. Its full help shows below the form when it has
     focus (``#field-help``), never cut to fit a placeholder."""
 
-    def __init__(self, spec: OptionSpec, value: Any) -> None:
+    def __init__(self, spec: Option, value: Any) -> None:
         super().__init__(id=f"field-{spec.dest}", classes="option-field")
         self.spec = spec
         self.initial = value
@@ -157,8 +154,7 @@ class OptionField(Vertical):
 
     @property
     def help_text(self) -> str:
-        default = f" ({self.spec.shown_default})" if self.spec.shown_default else ""
-        return f"{self.spec.flag}: {self.spec.help}{default}"
+        return f"{self.spec.flag}: {self.spec.help_text}"
 
     def _input(self) -> Input | Select | Checkbox:
         spec = self.spec
@@ -171,14 +167,14 @@ class OptionField(Vertical):
             widget = Select(
                 options,
                 value=value,
-                prompt=spec.shown_default or "default",
+                prompt=placeholder(spec),
                 id=f"opt-{spec.dest}",
                 compact=True,
             )
         else:
             widget = Input(
                 as_text(spec, self.initial),
-                placeholder=spec.shown_default or "optional",
+                placeholder=placeholder(spec),
                 id=f"opt-{spec.dest}",
                 compact=True,
             )
@@ -229,13 +225,11 @@ class OptionField(Vertical):
 REPEAT_SEPARATOR = ";"
 
 
-def as_text(spec: OptionSpec, value: Any) -> str:
+def as_text(spec: Option, value: Any) -> str:
     """A configuration's value as its field shows it (a repeatable option's list joined)."""
-    if value is None:
-        return ""
     if spec.repeat and isinstance(value, list | tuple):
-        return f"{REPEAT_SEPARATOR} ".join(str(v) for v in value)
-    return str(value)
+        return f"{REPEAT_SEPARATOR} ".join(spec.as_text(v) for v in value)
+    return spec.as_text(value)
 
 
 def recent_config_options(recent: list[dict[str, Any]]) -> list[tuple[Content, int]]:
@@ -285,7 +279,7 @@ class ModePane(Vertical):
         return list(self.query(OptionField))
 
     @property
-    def specs(self) -> list[OptionSpec]:
+    def specs(self) -> list[Option]:
         return [f.spec for f in self.fields]
 
     def remember_values(self) -> None:
@@ -561,7 +555,7 @@ class MainScreen(Screen):
         self.clear_errors()
         source = config.get("model")
         self.query_one("#model-source", Input).value = "" if source is None else str(source)
-        for key, choices in (("device", DEVICES), ("dtype", DTYPES)):
+        for key, choices in (("device", FORM_DEVICES), ("dtype", DTYPE.choices)):
             if config.get(key) in choices:
                 self.query_one(f"#{key}", Select).value = config[key]
         values = {key: value for key, value in config.items() if key != NAME.dest}
