@@ -41,7 +41,7 @@ keys F2; until_see "finished" 30; keys e; until_see "the form holds" 30; sleep 2
 tabs 5; keys BSpace BSpace 1 0; cap 12-edit-and-run-steps-8-to-10 2
 keys C-s; until_see "ETA" 180; until_see "finished" 900; sleep 12; cap 13-rerun-finished
 keys Escape; until_see "Start run" 30; keys F2; until_see "2 runs" 30
-keys slash Escape Space Space; until_see "2 marked" 20; keys c; until_see "differs" 30; cap 14-compare-two-sweeps 2
+keys / Escape Space Space; until_see "2 marked" 20; keys c; until_see "differs" 30; cap 14-compare-two-sweeps 2
 keys g; cap 15-compare-next-chart
 keys F1; sleep 1; keys PageDown; cap 16-help-pagedown
 keys Escape C-q; sleep 3
