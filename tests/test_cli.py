@@ -278,3 +278,17 @@ def test_a_run_in_process_gives_back_the_signal_handlers(runs_root: Path, tmp_pa
         assert signal.getsignal(signal.SIGTERM) is own
     finally:
         signal.signal(signal.SIGTERM, before)
+
+
+def test_benchmarks_help_lists_them_without_running_any() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--help"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+    names = sorted(p.stem for p in (REPO / "benchmarks").glob("*.py") if not p.stem.startswith("_"))
+    assert listed == names and "==" not in result.stdout  # "== name" heads a benchmark's run

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from test_tui_fakes import async_test, isolated_config, make_app, wait_for  # noqa: F401
-from textual.widgets import Input
+from textual.widgets import Input, Select
 
 from diffusionscope.core.modes import available_modes
 
@@ -36,6 +36,8 @@ async def _check_focused(pilot, screen, field_ids: list[str]) -> str:
     """The focused widget is a form field, on screen, named by the help line; returns its id."""
     await pilot.pause()
     focused = screen.app.focused
+    if focused is not None and focused.id is None and isinstance(focused.parent, Select):
+        focused = focused.parent  # a click opens a list field's choices: the field has focus
     assert focused is not None and focused.id in field_ids, focused
     form = screen.query_one("#mode-form")
     assert _inside(focused, form), (focused.id, focused.region, form.region)
