@@ -184,9 +184,12 @@ def test_planned_phases_have_bars_from_the_start() -> None:
 
 def test_a_campaigns_points_fill_one_planned_phase() -> None:
     """Two points of 8 samples: ``generate (guidance-scale=…)`` phases add up to the plan."""
+    from argparse import Namespace
+
     from diffusionscope.core.metrics import sweep_points
 
-    assert sweep_points(["guidance-scale=1,3", "steps=2,4,8"]) == 6 and sweep_points(None) == 1
+    assert sweep_points(Namespace(sweep=["guidance-scale=1,3", "steps=2,4,8"])) == 6
+    assert sweep_points(Namespace(sweep=None)) == 1
     progress = OverallProgress()
     plan = [planned_phase("generate", 16, "img", work=2), planned_phase("scores", 2, "stage")]
     progress.apply(StatusEvent(state="running", time=T0))

@@ -38,6 +38,7 @@ async def test_edit_and_run_changes_one_option_and_nothing_else(runs_root: Path)
         await wait_for(pilot, lambda: len(app.screen.runs) == 1)
         await pilot.press("e")
         # The cursor lands in the first option once the filled form is in place.
+        await wait_for(pilot, lambda: main.query("#opt-sampler_steps"))
         dests = [f.spec.dest for f in main.mode_pane.fields]
         first = f"opt-{dests[0]}"
         await wait_for(pilot, lambda: app.focused is not None and app.focused.id == first)

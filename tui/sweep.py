@@ -16,6 +16,7 @@ from typing import Any
 
 from ..core.events import MetricEvent
 from ..core.metrics import registry
+from ..core.metrics.sweep import point_label
 from ..core.result_fields import format_number
 
 #: The numbers a point row shows, with the key of its headline value in a single run's
@@ -59,34 +60,24 @@ class SweepView:
                 for i, p in enumerate(self.points)
                 if FID_KEY in p.numbers
             ]
-            return "FID over the checkpoints (x: point number)", {"FID": fid}, "point"
+            over = "checkpoints" if self.checkpoint_axis else "points"
+            return f"FID over the {over} (x: point number)", {"FID": fid}, "point"
         return "FID–CLIP curve (x: CLIP score, y: FID)", {"FID": [c[:2] for c in self.curve]}, ""
 
 
-def point_label(settings: dict[str, Any]) -> str:
-    """A point's settings in words, as the campaign labels its events (``guidance-scale=3.0``;
-    a checkpoint by its folder's name)."""
-    from pathlib import Path
-
-    parts = []
-    for name, value in settings.items():
-        shown = Path(str(value)).name or str(value) if name == "model" else value
-        parts.append(f"{name.replace('_', '-')}={shown}")
-    return ", ".join(parts) or "the run's settings"
-
-
 def planned_points(config: dict[str, Any]) -> int | None:
-    """How many points the config's ``--sweep`` axes make (their product); None without."""
-    axes = config.get("sweep")
-    if not axes:
+    """How many points the config's ``--sweep`` grid has (the campaign's own reading of it;
+    ``config.json`` holds checkpoint globs expanded); None without a grid (``--watch``)."""
+    from argparse import Namespace
+
+    from ..core.errors import InputError
+    from ..core.metrics.sweep import plan_from_args
+
+    try:
+        plan = plan_from_args(Namespace(sweep=config.get("sweep")))
+    except InputError:
         return None
-    count = 1
-    for axis in axes if isinstance(axes, list) else [axes]:
-        values = str(axis).split("=", 1)[-1]
-        if "*" in values:
-            return None  # a glob: known once expanded
-        count *= max(1, len([v for v in values.split(",") if v.strip()]))
-    return count
+    return plan.size if plan is not None else None
 
 
 def is_sweep(config: dict[str, Any], results: dict | None, series: dict) -> bool:

@@ -389,7 +389,7 @@ def planned_work(args: Options) -> list[dict[str, Any]]:
     count = _image_count(args.reference, "reference folder")
     if count:
         phases.append(planned_phase("reference", count, "img"))
-    points = sweep_points(args.sweep)  # a campaign: every point's share
+    points = sweep_points(args)  # a campaign: every point's share
     if args.generated:
         samples = args.num_samples or _image_count(args.generated, "generated folder")
         phases.append(planned_phase("features", samples, "img"))
@@ -414,17 +414,16 @@ def _image_count(folder: str | None, what: str) -> int:
         return 0
 
 
-def sweep_points(axes: Any) -> int:
-    """How many points ``--sweep`` axes make (the product of their value counts; a
-    ``model=DIR/*`` glob counted from the disk); 1 without a sweep."""
-    import glob
+def sweep_points(args: argparse.Namespace) -> int:
+    """How many points the campaign's ``--sweep`` grid has (1 for a single run; a ``--watch``
+    campaign plans its first checkpoint, the next ones join the plan as they come)."""
+    from .sweep import plan_from_args
 
-    count = 1
-    for axis in axes or []:
-        values = [v for v in str(axis).split("=", 1)[-1].split(",") if v.strip()]
-        expanded = sum(len(glob.glob(v)) if "*" in v else 1 for v in values)
-        count *= max(1, expanded)
-    return count
+    try:
+        plan = plan_from_args(args)
+    except InputError:
+        return 1  # refused before the run starts; a forecast never fails a run
+    return plan.size if plan is not None else 1
 
 
 def run(ctx: RunContext) -> ModeResult:

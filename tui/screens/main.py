@@ -127,6 +127,14 @@ class FormScroll(VerticalScroll, can_focus=False):
     """The options form: its fields take focus (and scroll into view), the container does not,
     so an empty form is no Tab stop."""
 
+    def on_resize(self, event: events.Resize) -> None:
+        """The form shrinks when the help line under it grows (or the terminal does): the
+        field being typed into stays in view."""
+        focused = self.screen.focused
+        if focused is not None and self in focused.ancestors:
+            field = next((a for a in focused.ancestors if isinstance(a, OptionField)), focused)
+            self.call_after_refresh(self.scroll_to_widget, field, animate=False, immediate=True)
+
 
 class TickBox(Checkbox):
     """A checkbox whose box holds a tick when on and nothing when off (not colour alone)."""
