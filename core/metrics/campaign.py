@@ -50,8 +50,10 @@ class PointContext(RunContext):
     def metric(self, name: str, value: float, *, unit: str = "", n=None, **extra: Any) -> None:
         super().metric(f"{name}@{self.label}", value, unit=unit, n=n, **extra)
 
-    def progress(self, phase: str, done: int, total: int, unit: str = "it") -> None:
-        super().progress(f"{phase} ({self.label})", done, total, unit)
+    def progress(
+        self, phase: str, done: int, total: int, unit: str = "it", *, force: bool = False
+    ) -> None:
+        super().progress(f"{phase} ({self.label})", done, total, unit, force=force)
 
     def save_figure(self, figure: Any, name: str, caption: str = "", trim: bool = True) -> Any:
         return super().save_figure(figure, f"{self.folder}/{name}", caption, trim)
