@@ -31,7 +31,7 @@ from diffusionscope.core.runs import (
 )
 
 
-def _wait_for(condition, timeout: float = 60.0) -> None:
+def _wait_for(condition, timeout: float = 600.0) -> None:
     """Poll ``condition`` until it holds; fail (not sleep-assert) after a generous deadline."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -176,11 +176,31 @@ def _env() -> dict[str, str]:
     return {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
-def _start(root: Path, options: list[str]) -> subprocess.Popen:
-    command = [sys.executable, "-m", "diffusionscope", "run", *options, "--runs-root", str(root)]
+def _start(root: Path, options: list[str], script: str | None = None) -> subprocess.Popen:
+    """The CLI in a process of its own (``script`` in place of ``python -m diffusionscope``)."""
+    entry = ["-c", script] if script else ["-m", "diffusionscope"]
+    command = [sys.executable, *entry, "run", *options, "--runs-root", str(root)]
     return subprocess.Popen(
         command, cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
+
+
+#: A campaign that kills itself (SIGKILL: no cleanup, no final status) right after the second
+#: checkpoint chunk of its second point is on disk: the same moment whatever the machine's load.
+KILLED_IN_THE_SECOND_POINT = """
+import os, signal, sys
+import diffusionscope.core.metrics.loop as loop
+from diffusionscope.core.cli import main
+write, written = loop.write_chunk, []
+def write_then_die(target, chunk):
+    write(target, chunk)
+    if "points/001/" in str(target).replace(os.sep, "/"):
+        written.append(target)
+    if len(written) == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+loop.write_chunk = write_then_die
+sys.exit(main(sys.argv[1:]))
+"""
 
 
 def test_kill_in_the_second_point_then_resume_gives_the_same_results(tmp_path: Path) -> None:
@@ -188,15 +208,9 @@ def test_kill_in_the_second_point_then_resume_gives_the_same_results(tmp_path: P
     options += ["--batch-size", "4", "--steps", "3", "--metrics", "fid,kid,clip", "--quiet"]
     straight, killed = tmp_path / "straight", tmp_path / "killed"
     assert _start(straight, options).wait(timeout=900) == 0
-    child = _start(killed, options)
-    deadline = time.monotonic() + 900
-    while child.poll() is None and time.monotonic() < deadline:
-        if len(list(killed.glob("*/checkpoint/points/001/metrics-chunk-*.npz"))) >= 2:
-            break
-        time.sleep(0.05)
-    assert child.poll() is None, "the run ended before it could be killed"
-    os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=60)
+    child = _start(killed, options, KILLED_IN_THE_SECOND_POINT)
+    assert child.wait(timeout=900) == -signal.SIGKILL
+    assert len(list(killed.glob("*/checkpoint/points/001/metrics-chunk-*.npz"))) == 2
     [run_dir] = list(killed.iterdir())
     assert run_state(run_dir) == "interrupted" and not (run_dir / "results.json").exists()
     resumed = subprocess.run(

@@ -56,8 +56,11 @@ def make_app(runs_root: Path, model: str | None = None):
     )
 
 
-async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Let the app run until ``predicate()`` holds (fails the test after ``timeout``)."""
+async def wait_for(pilot, predicate: Callable[[], bool], timeout: float = 600.0) -> None:
+    """Let the app run until ``predicate()`` holds (fails the test after ``timeout``).
+
+    The deadline only bounds a test that is already wrong: it is far above what a loaded
+    machine needs, so a passing outcome never depends on the machine's load."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:
@@ -423,7 +426,7 @@ def start_fake_run(runs_root: Path, name: str, gate: Path) -> subprocess.Popen:
     )
 
 
-def wait_for_run_dir(runs_root: Path, token: str, timeout: float = 60.0) -> Path:
+def wait_for_run_dir(runs_root: Path, token: str, timeout: float = 600.0) -> Path:
     """Block until the child has created its run directory and claimed it (running)."""
     from diffusionscope.core.runs import run_state
     from diffusionscope.tui.launcher import find_run_dir

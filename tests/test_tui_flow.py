@@ -71,7 +71,7 @@ async def test_load_pick_start_watch_finish_and_open(runs_root: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         main = app.screen
         await pilot.press("ctrl+l")
-        await wait_for(pilot, lambda: main.loaded_summary is not None, timeout=180)
+        await wait_for(pilot, lambda: main.loaded_summary is not None)
         assert any("StableDiffusionPipeline" in line for line in main.loaded_summary)
 
         modes = main.query_one("#modes")
@@ -84,14 +84,12 @@ async def test_load_pick_start_watch_finish_and_open(runs_root: Path) -> None:
             main.mode_pane.set_value(dest, value)
         await pilot.pause()
         await pilot.press("ctrl+s")
-        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen", timeout=120)
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen")
         screen = app.screen
         launched = app.launched[-1]
         try:
             assert launched.run_dir is None or launched.run_dir.parent == runs_root.resolve()
-            await wait_for(
-                pilot, lambda: screen.model is not None and screen.model.phases, timeout=300
-            )
+            await wait_for(pilot, lambda: screen.model is not None and screen.model.phases)
             await wait_for(pilot, lambda: screen.query("PhaseRow"))
             await wait_for(
                 pilot, lambda: screen.query_one("#live-chart").curves.get("fid"), timeout=600
@@ -135,7 +133,7 @@ async def test_runs_screen_attaches_to_a_headless_cli_run(runs_root: Path) -> No
         *metrics_cli_options(),
     )
     try:
-        run_dir = wait_for_run_dir(runs_root, "ab12cd", timeout=300)
+        run_dir = wait_for_run_dir(runs_root, "ab12cd")
         os.killpg(child.pid, signal.SIGSTOP)  # hold it mid-run while the TUI attaches
         app = make_app(runs_root)
         async with app.run_test(size=SIZE) as pilot:
@@ -170,7 +168,7 @@ async def test_an_interrupted_run_is_resumed_from_the_runs_screen(runs_root: Pat
         *metrics_cli_options(),
     )
     try:
-        run_dir = wait_for_run_dir(runs_root, "ef34ab", timeout=300)
+        run_dir = wait_for_run_dir(runs_root, "ef34ab")
         os.killpg(child.pid, signal.SIGTERM)  # the CLI records it as interrupted
         child.wait(timeout=120)
     finally:

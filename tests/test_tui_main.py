@@ -25,7 +25,7 @@ async def test_load_shows_the_summary_and_remembers_the_model(
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("ctrl+l")
         summary = app.screen.query_one("#model-summary")
-        await wait_for(pilot, lambda: app.screen.loaded_summary is not None, timeout=120)
+        await wait_for(pilot, lambda: app.screen.loaded_summary is not None)
         text = str(summary.render())
         assert "StableDiffusionPipeline" in text and "M params in all" in text
         assert "16 px · scheduler" in text and "M unet UNet2DConditionModel" in text
@@ -176,7 +176,7 @@ async def test_a_refusal_from_the_run_process_comes_back_under_its_field(
         await pilot.pause()
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "RunScreen")
-        await wait_for(pilot, lambda: app.screen is main, timeout=180)
+        await wait_for(pilot, lambda: app.screen is main)
         field = main.query_one("#field-reference")
         assert field.has_class("-invalid")
         message = str(field.query_one(".field-error").render())
@@ -194,7 +194,7 @@ async def main(model, root):
     app = WorkbenchApp(model=model, runs_root=root, image_renderer="halfcell",
                        theme="textual-dark", cursor_blink=False)
     async with app.run_test(size=(120, 36)) as pilot:
-        async def until(predicate, timeout=120):
+        async def until(predicate, timeout=600):
             deadline = time.monotonic() + timeout
             while not predicate():
                 assert time.monotonic() < deadline, "timed out"
