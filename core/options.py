@@ -205,6 +205,16 @@ class Option:
         parts += [f"with --{other.replace('_', '-')}: unset" for other in self.unset_with]
         return "; ".join(parts)
 
+    def shown_default_for(self, model: str | None) -> str:
+        """What an empty value means for the run's ``model`` (:func:`model_name`): that
+        model's own declared default where it has one (``default 500 for digits-ldm``), else
+        :attr:`shown_default`. The form's placeholders say this for the model loaded."""
+        name = model_name(model)
+        own = dict(self.per_model)
+        if name is None or name not in own or self.kind == "bool":
+            return self.shown_default
+        return f"default {_shown(own[name])} for {name}"
+
     @property
     def help_text(self) -> str:
         """The help with what an empty value means: ``--help``'s line and the form's."""

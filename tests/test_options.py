@@ -147,6 +147,24 @@ def test_help_form_and_mode_use_one_default(option: Option) -> None:
                 assert _shown(declared) in shown, (mode, model)
 
 
+@pytest.mark.parametrize(
+    "option",
+    [o for o in _every_option() if o.per_model and o.kind != "bool"],
+    ids=lambda option: option.dest,
+)
+def test_the_form_says_the_loaded_models_own_default(option: Option) -> None:
+    """With the shipped model in the model pane, an empty field shows the value a run of that
+    model reads (N=500, not the 10000 of any other model); another model sees every default."""
+    shown = placeholder(option, str(DIGITS_LDM))
+    modes = available_modes()
+    [mode, *_] = [m for m, module in modes.items() if option.dest in _reads(module.Options)]
+    value = _mode_value(mode, str(DIGITS_LDM), option.dest)
+    text = Path(value).name if isinstance(value, str) and Path(value).is_absolute() else value
+    expected = ",".join(map(str, text)) if isinstance(text, tuple | list) else str(text)
+    assert shown == f"default {expected} for digits-ldm"
+    assert placeholder(option, "another/model") == placeholder(option) != shown
+
+
 def test_no_default_is_written_in_prose() -> None:
     for option in _every_option():
         assert "default" not in option.help.lower(), option.flag

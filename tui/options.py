@@ -28,9 +28,11 @@ def form_options(modes: list[str]) -> list[tuple[str, list[Option]]]:
     return form_sections(modes, {mode: reads(mode, known) for mode in modes if mode in known})
 
 
-def placeholder(option: Option) -> str:
-    """What an empty field shows: what it stands for, from the option's declared values."""
-    return option.shown_default or ("default" if option.kind == "choice" else "optional")
+def placeholder(option: Option, model: str | None = None) -> str:
+    """What an empty field shows: what it stands for, from the option's declared values, for
+    the ``model`` in the model pane (the shipped model's own N, reference, prompts ...)."""
+    shown = option.shown_default_for(model)
+    return shown or ("default" if option.kind == "choice" else "optional")
 
 
 def build_arguments(values: dict[str, Any], specs: list[Option]) -> list[str]:

@@ -149,10 +149,11 @@ class OptionField(Vertical):
     under them its inline validation message. Its full help shows below the form when it has
     focus (``#field-help``), never cut to fit a placeholder."""
 
-    def __init__(self, spec: Option, value: Any) -> None:
+    def __init__(self, spec: Option, value: Any, model: str | None = None) -> None:
         super().__init__(id=f"field-{spec.dest}", classes="option-field")
         self.spec = spec
         self.initial = value
+        self.model = model  # the model pane's, whose own defaults the placeholder shows
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="field-row"):
@@ -175,19 +176,28 @@ class OptionField(Vertical):
             widget = Select(
                 options,
                 value=value,
-                prompt=placeholder(spec),
+                prompt=placeholder(spec, self.model),
                 id=f"opt-{spec.dest}",
                 compact=True,
             )
         else:
             widget = Input(
                 as_text(spec, self.initial),
-                placeholder=placeholder(spec),
+                placeholder=placeholder(spec, self.model),
                 id=f"opt-{spec.dest}",
                 compact=True,
             )
         widget.tooltip = self.help_text
         return widget
+
+    def show_defaults_for(self, model: str | None) -> None:
+        """Placeholders for ``model``, the one just loaded."""
+        self.model = model
+        widget = self.query_one(f"#opt-{self.spec.dest}")
+        if isinstance(widget, Input):
+            widget.placeholder = placeholder(self.spec, model)
+        elif isinstance(widget, Select):
+            widget.prompt = placeholder(self.spec, model)
 
     @property
     def value(self) -> Any:
@@ -342,7 +352,9 @@ class ModePane(Vertical):
             widgets.append(Label(f"{mode} options", classes="section-title"))
             if not specs:
                 widgets.append(Static("no options", classes="hint"))
-            widgets += [OptionField(spec, self.values.get(spec.dest)) for spec in specs]
+            model = getattr(self.screen, "model_pane", None)
+            model = model.source if model is not None else None
+            widgets += [OptionField(spec, self.values.get(spec.dest), model) for spec in specs]
         await form.mount_all(widgets)
 
     def on_descendant_focus(self, event: events.DescendantFocus) -> None:
@@ -464,6 +476,8 @@ class MainScreen(Screen):
 
     def _loaded(self, source: str, lines: list[str]) -> None:
         self.loaded_summary = lines
+        for field in self.mode_pane.fields:  # empty fields now say what they mean for it
+            field.show_defaults_for(source)
         self._summary(literal("\n".join(lines)))
         recent = settings.remember_model(source)
         options = self.query_one("#recent", OptionList)
