@@ -122,3 +122,21 @@ def test_a_finished_campaign_is_announced_by_its_best_point(runs_root: Path) -> 
     assert sweep_headline(read_results(run)["sweep"]) == (
         "2 points; best guidance-scale=3.0: FID 40 [36, 44]"
     )
+
+
+def test_sweep_numbers_are_shown_at_the_registrys_display_scale() -> None:
+    """KID is ×10³ in the sweep table, as in the results table and on the charts; FID is not
+    scaled. The column says so."""
+    from diffusionscope.core.metrics import registry
+    from diffusionscope.tui.sweep import FID_KEY, KID_KEY, LABELS, SweepPoint, number_text
+
+    point = SweepPoint(
+        "guidance-scale=3.0",
+        "done",
+        numbers={KID_KEY: 0.0125, FID_KEY: 12.5},
+        intervals={KID_KEY: (0.01, 0.015)},
+    )
+    kid = registry.KID.fields[0]
+    assert kid.scale == 1e3 and kid.unit in LABELS[KID_KEY]
+    assert number_text(point, KID_KEY) == "12.5 [10, 15]"
+    assert number_text(point, FID_KEY) == "12.5" and LABELS[FID_KEY] == registry.FID.label

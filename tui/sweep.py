@@ -25,8 +25,22 @@ from ..core.result_fields import format_number
 _SHOWN = (registry.FID.fields[0], registry.KID.fields[0], registry.CLIP.fields[0])
 FID_KEY, KID_KEY, CLIP_KEY = (shown.name for shown in _SHOWN)
 COLUMNS = tuple((shown.name, shown.value_key, shown.better == "lower") for shown in _SHOWN)
-#: Column labels (CLIP score shortened to fit 80 columns).
-LABELS = {FID_KEY: registry.FID.label, KID_KEY: registry.KID.label, CLIP_KEY: "CLIP"}
+#: Column labels (CLIP score shortened to fit 80 columns), with the display scale's unit
+#: (KID ×10³, as in the results table and on the charts).
+LABELS = {
+    shown.name: " ".join(
+        filter(
+            None,
+            (
+                "CLIP" if shown.name == CLIP_KEY else shown.label,
+                shown.unit if shown.scale != 1 else "",
+            ),
+        )
+    )
+    for shown in _SHOWN
+}
+#: Each number and interval is shown multiplied by its field's declared display scale.
+SCALES = {shown.name: shown.scale for shown in _SHOWN}
 FID_CLIP = "sweep:fid_clip"
 
 
@@ -194,7 +208,9 @@ def number_text(point: SweepPoint, key: str) -> str:
     value = point.numbers.get(key)
     if value is None:
         return "…" if point.state == "running" else "-"
+    scale = SCALES.get(key, 1.0)
     interval = point.intervals.get(key)
     if interval is None:
-        return format_number(value)
-    return f"{format_number(value)} [{format_number(interval[0])}, {format_number(interval[1])}]"
+        return format_number(value * scale)
+    low, high = (format_number(bound * scale) for bound in interval)
+    return f"{format_number(value * scale)} [{low}, {high}]"
