@@ -172,14 +172,16 @@ def gpu_count(nvml: Any = None) -> int:
 
 
 def format_bytes(count: int | None) -> str:
+    """A byte count as people read it (``1.5 GiB``): memory in the health line, free disk
+    space in a full-disk message."""
     if count is None:
         return "?"
     value = float(count)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
             return f"{value:.1f} {unit}" if unit != "B" else f"{int(value)} B"
         value /= 1024
-    return f"{value:.1f} GiB"
+    raise AssertionError("unreachable")
 
 
 #: The one line shown for the GPUs where NVML finds none (no driver, or no NVIDIA GPU).

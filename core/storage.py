@@ -14,6 +14,8 @@ import os
 import shutil
 from pathlib import Path
 
+from .health import format_bytes
+
 #: The errors a write gets from the storage under it, not from the program.
 STORAGE_ERRNOS = frozenset(
     {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -36,20 +38,11 @@ def free_space(path: str | os.PathLike[str]) -> int | None:
         return None
 
 
-def human_bytes(count: int) -> str:
-    size = float(count)
-    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{int(size)} bytes" if unit == "bytes" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
 def describe_write_failure(error: OSError, fallback: str | os.PathLike[str]) -> str:
     """``cannot write PATH: No space left on device (12.0 KiB free there)``."""
     path = error.filename or fallback
     free = free_space(path)
-    room = f"{human_bytes(free)} free there" if free is not None else "free space unknown"
+    room = f"{format_bytes(free)} free there" if free is not None else "free space unknown"
     return f"cannot write {path}: {error.strerror or error} ({room})"
 
 

@@ -13,7 +13,6 @@ an hour fails now, in one line:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..images import find_images, read_image
+from ..runs import read_json
 
 MIN_IMAGES = 2
 #: Eigenvalues of a covariance below ``-PSD_TOLERANCE * largest`` are not rounding: a
@@ -175,8 +175,6 @@ def _model_config(model: str) -> dict[str, Any] | None:
 
 
 def _json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    """A JSON object, or None where the file is missing, unreadable or holds something else."""
+    data = read_json(path)
     return data if isinstance(data, dict) else None
