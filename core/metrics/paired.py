@@ -31,6 +31,7 @@ import torch
 
 from .frechet import fid_from_features
 from .registry import METRIC_FIELDS
+from .scores import two_sided_z
 
 LEVEL = 0.95
 HALF_SAMPLE_METHOD = "paired half-samples without replacement (same indices on both sides)"
@@ -43,19 +44,13 @@ def half_sample_sets(n: int, resamples: int, seed: int) -> list[np.ndarray]:
     return [np.sort(rng.choice(n, n // 2, replace=False)) for _ in range(resamples)]
 
 
-def _z(level: float) -> float:
-    from scipy.stats import norm
-
-    return float(norm.ppf(0.5 + level / 2))
-
-
 def interval_from_spread(
     difference: float, spread: Sequence[float], level: float = LEVEL
 ) -> dict[str, Any]:
     """``difference ± z·stderr``, the standard error being the spread of half-sample
     differences (delete-half jackknife: no scale factor at d = n/2)."""
     stderr = float(np.std(np.asarray(spread, dtype=np.float64), ddof=1))
-    half = _z(level) * stderr
+    half = two_sided_z(level) * stderr
     return {"low": difference - half, "high": difference + half, "stderr": stderr}
 
 
@@ -91,7 +86,7 @@ def fid_difference(
     spread_a = [fid_from_features(a[s], mu, sigma) for s in sets_a]
     spread_b = [fid_from_features(b[s], mu, sigma) for s in sets_b]
     stderr = float(np.hypot(np.std(spread_a, ddof=1), np.std(spread_b, ddof=1)))
-    half = _z(level) * stderr
+    half = two_sided_z(level) * stderr
     return {
         "difference": difference,
         "low": difference - half,

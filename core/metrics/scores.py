@@ -273,8 +273,6 @@ def fid_interval(
     (``tests/test_statistics.py``) this covers E[FID at N] more nearly at the stated level than
     the half-samples' own percentiles do with 50 resamples.
     """
-    from scipy.stats import norm
-
     chunks = chunks or _chunks(fake, mu_ref, sigma_ref, seed, device)
     if chunks.count < 4 or resamples < 2:
         return {
@@ -288,7 +286,7 @@ def fid_interval(
     half = chunks.count // 2
     values = [chunks.fid(chunks.random_members(rng, half)) for _ in range(resamples)]
     stderr = float(np.std(values, ddof=1))
-    z = float(norm.ppf(0.5 + level / 2))
+    z = two_sided_z(level)
     return {
         "low": max(value - z * stderr, 0.0),
         "high": value + z * stderr,
@@ -338,3 +336,11 @@ __all__ = [
     "kid",
     "mean_and_covariance",
 ]
+
+
+def two_sided_z(level: float) -> float:
+    """The normal quantile of a two-sided interval at ``level`` (1.96 at 0.95): the FID
+    interval's and the paired differences' half-width in standard errors."""
+    from scipy.stats import norm
+
+    return float(norm.ppf(0.5 + level / 2))
